@@ -74,9 +74,7 @@ def operator_arity() -> dict[str, tuple[int, int | None]]:
 
 @cache
 def operators_with_modifier() -> frozenset[str]:
-    return frozenset(
-        op for op, branch in condition_branches().items() if "modifier" in _properties(schema(branch))
-    )
+    return frozenset(op for op, branch in condition_branches().items() if "modifier" in _properties(schema(branch)))
 
 
 def required_fields(name: str) -> tuple[str, ...]:
@@ -124,8 +122,6 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(root, registry=Registry().with_resource("urn:subset", resource))
 
 
-
-
 def validate_data_schedule(body: Any) -> dict[str, list[str]]:
     """Errors of a `data_schedule` object, keyed by dotted field path ("base" for the whole record).
 
@@ -158,9 +154,7 @@ def validate_data_schedule(body: Any) -> dict[str, list[str]]:
             branch = condition_branches().get(str(condition.get("operator")))
             path = f"dynamic_filter_presets.{i}.preset_condition"
             if branch is None:
-                errors.setdefault(f"{path}.operator", []).append(
-                    f"unknown operator {condition.get('operator')!r}"
-                )
+                errors.setdefault(f"{path}.operator", []).append(f"unknown operator {condition.get('operator')!r}")
             else:
                 collect(_validator(branch), condition, path)
     return errors

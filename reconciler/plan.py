@@ -1,0 +1,336 @@
+"""The pure core: `plan(desired, remote) -> Plan`. No I/O; a function of data.
+
+Both sides are normalised the same way before comparing, so nothing the server adds or reorders
+shows up as a change. A field the YAML leaves out is not managed: it is neither compared nor
+changed (an update sends the workspace's value back).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.yamlfiles import DesiredSchedule
+
+ABSENT: Any = None  # how a field missing on one side is shown in a diff
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    path: str  # dotted, e.g. "dest.recipients"
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    key: str | None  # None: a remote schedule no YAML declares (a prune)
+    id: int | None  # None: not created yet
+    diff: tuple[FieldDiff, ...]
+    body: Mapping[str, Any] | None = None  # what apply sends: POST or full PUT object
+    remote: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    file: str | None = None
+    line: int | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def title(self) -> str | None:
+        for side in (self.body, self.remote):
+            if side and side.get("title"):
+                return str(side["title"])
+        return None
+
+    @property
+    def source(self) -> tuple[str, int] | None:
+        side = self.body or self.remote
+        if side and "source_type" in side and "source_id" in side:
+            return str(side["source_type"]), int(side["source_id"])
+        return None
+
+    def line_of(self, path: str) -> int | None:
+        parts = path.split(".")
+        while parts:
+            if ".".join(parts) in self.field_lines:
+                return self.field_lines[".".join(parts)]
+            parts.pop()
+        return self.line
+
+
+@dataclass(frozen=True)
+class Match:
+    """A YAML entry and the remote schedule it is; `recorded` when the YAML already holds the id."""
+
+    key: str
+    id: int
+    file: str
+    recorded: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    matches: tuple[Match, ...]  # every YAML entry that has a remote schedule, changed or not
+    unmanaged: tuple[int, ...]  # remote ids no YAML declares and that are left alone
+    remote_ids: frozenset[int] = frozenset()  # every id read: what "already existed" means to apply
+    prune: bool = False
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        updated = {c.key for c in self.changes if c.action is Action.UPDATE}
+        counts["unchanged"] = sum(1 for m in self.matches if m.key not in updated)
+        counts["unmanaged"] = len(self.unmanaged)
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def of(self, action: Action) -> list[Change]:
+        return [c for c in self.changes if c.action is action]
+
+
+class UnknownIds(Exception):
+    """YAML entries name ids the workspace does not have."""
+
+    def __init__(self, entries: Sequence[DesiredSchedule]) -> None:
+        self.entries = list(entries)
+        super().__init__(", ".join(f"{e.key} (id {e.id})" for e in entries))
+
+
+# ---- normalisation ----
+
+_SET_LISTS = {"dest.recipients", "dest.options.attachment_formats"}
+
+
+def normalize(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """One canonical form for both sides: server-assigned and read-only fields dropped, documented
+    defaults filled in, order-free lists sorted."""
+    out = {k: v for k, v in schedule.items() if k != "id"}
+    if isinstance(out.get("schedule"), Mapping):
+        out["schedule"] = {k: v for k, v in out["schedule"].items() if k != "is_archived"}
+    if isinstance(out.get("dynamic_filter_presets"), list):
+        presets = [_normalize_preset(p) for p in out["dynamic_filter_presets"]]
+        out["dynamic_filter_presets"] = sorted(presets, key=_canonical)
+    if isinstance(out.get("dest"), Mapping):
+        dest = dict(out["dest"])
+        if isinstance(dest.get("recipients"), list):
+            dest["recipients"] = sorted({str(r).strip().lower() for r in dest["recipients"]})
+        if isinstance(dest.get("options"), Mapping):
+            options = dict(dest["options"])
+            if isinstance(options.get("attachment_formats"), list):
+                options["attachment_formats"] = sorted(set(options["attachment_formats"]))
+            dest["options"] = options
+        if isinstance(dest.get("slack_channels"), list):
+            dest["slack_channels"] = sorted(dest["slack_channels"], key=_canonical)
+        out["dest"] = dest
+    return out
+
+
+def _normalize_preset(preset: Any) -> Any:
+    if not isinstance(preset, Mapping):
+        return preset
+    out = {k: v for k, v in preset.items() if k != "id"}
+    if out.get("public_hidden") is None:
+        out["public_hidden"] = False  # the spec's documented default
+    filter_id = out.get("dynamic_filter_id")
+    if isinstance(filter_id, str) and filter_id.isdigit():
+        out["dynamic_filter_id"] = int(filter_id)  # the spec allows "7" and 7 for one filter
+    condition = out.get("preset_condition")
+    if isinstance(condition, Mapping):
+        condition = {"modifier": None, **condition}
+        condition["values"] = condition.get("values") or []
+        out["preset_condition"] = condition
+    return out
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def project(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `remote` that `desired` manages (only the fields it sets, recursively).
+
+    A dest of another type is taken whole: its fields do not carry over to the new type.
+    """
+    out: dict[str, Any] = {}
+    for key, want in desired.items():
+        if key not in remote:
+            continue
+        have = remote[key]
+        same_dest_type = key != "dest" or (isinstance(have, Mapping) and have.get("type") == want.get("type"))
+        if isinstance(want, Mapping) and isinstance(have, Mapping) and same_dest_type:
+            out[key] = project(have, want)
+        else:
+            out[key] = have
+    return out
+
+
+def differences(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """Field-level differences between what the YAML manages and the remote schedule."""
+    new = normalize(desired)
+    old = project(normalize(remote), new)
+    if old == new:
+        return ()
+    paths: dict[str, None] = {}
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
+    for items in tree.values():
+        for item in items:
+            parts = item.path(output_format="list")
+            # a list is one field (recipients, presets): report it whole, not item by item
+            cut = next((i for i, p in enumerate(parts) if isinstance(p, int)), len(parts))
+            paths[".".join(str(p) for p in parts[:cut])] = None
+    return tuple(FieldDiff(path, _get(old, path), _get(new, path)) for path in sorted(paths))
+
+
+def _get(data: Mapping[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return ABSENT
+        node = node[part]
+    return node
+
+
+def update_body(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The full object a PUT sends: the remote schedule with the YAML's fields laid over it."""
+    base = {k: v for k, v in remote.items() if k != "id"}
+    if isinstance(base.get("schedule"), Mapping):
+        base["schedule"] = {k: v for k, v in base["schedule"].items() if k != "is_archived"}
+    return _overlay(base, desired)
+
+
+def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        have = out.get(key)
+        same_dest_type = key != "dest" or (isinstance(have, Mapping) and have.get("type") == value.get("type"))
+        if isinstance(value, Mapping) and isinstance(have, Mapping) and same_dest_type:
+            out[key] = _overlay(have, value)
+        else:
+            out[key] = value
+    return out
+
+
+# ---- the plan ----
+
+
+def _bucket(schedule: Mapping[str, Any]) -> tuple[Any, ...]:
+    dest = schedule.get("dest")
+    return (
+        schedule.get("source_type"),
+        schedule.get("source_id"),
+        dest.get("type") if isinstance(dest, Mapping) else None,
+    )
+
+
+def match(desired: Sequence[DesiredSchedule], remote: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """key -> remote id. An entry with an id is that schedule. Entries without one are matched to
+    unclaimed remote schedules whose managed content is identical, as many as possible (a maximum
+    bipartite matching, so an entry that leaves a field out cannot take the only schedule a more
+    specific entry could have), preferring lower ids."""
+    remote_by_id = {int(r["id"]): r for r in remote}
+    unknown = [d for d in desired if d.id is not None and d.id not in remote_by_id]
+    if unknown:
+        raise UnknownIds(unknown)
+    matched = {d.key: d.id for d in desired if d.id is not None}
+    claimed = set(matched.values())
+    buckets: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for schedule in sorted(remote, key=lambda r: int(r["id"])):
+        if int(schedule["id"]) not in claimed:
+            buckets.setdefault(_bucket(schedule), []).append(schedule)
+    unmatched: dict[tuple[Any, ...], list[DesiredSchedule]] = {}
+    for entry in desired:
+        if entry.id is None:
+            unmatched.setdefault(_bucket(entry.fields), []).append(entry)
+    for bucket, entries in unmatched.items():
+        matched.update(_max_matching(entries, buckets.get(bucket, [])))
+    return matched
+
+
+def _max_matching(entries: Sequence[DesiredSchedule], candidates: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Kuhn's augmenting paths over "identical content" edges; buckets are small in practice."""
+    edges = [[int(c["id"]) for c in candidates if not differences(e.fields, c)] for e in entries]
+    owner: dict[int, int] = {}  # remote id -> index of the entry holding it
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for schedule_id in edges[i]:
+            if schedule_id in seen:
+                continue
+            seen.add(schedule_id)
+            if schedule_id not in owner or augment(owner[schedule_id], seen):
+                owner[schedule_id] = i
+                return True
+        return False
+
+    for i in range(len(entries)):
+        augment(i, set())
+    return {entries[i].key: schedule_id for schedule_id, i in owner.items()}
+
+
+def plan(
+    desired: Sequence[DesiredSchedule],
+    remote: Iterable[Mapping[str, Any]],
+    *,
+    prune: bool = False,
+) -> Plan:
+    remote = list(remote)
+    remote_by_id = {int(r["id"]): r for r in remote}
+    matched = match(desired, remote)
+    changes: list[Change] = []
+    matches: list[Match] = []
+    for entry in desired:
+        schedule_id = matched.get(entry.key)
+        if schedule_id is None:
+            diff = tuple(FieldDiff(p, ABSENT, v) for p, v in _leaves(normalize(entry.fields)))
+            changes.append(Change(Action.CREATE, entry.key, None, diff, body=dict(entry.fields), **_where(entry)))
+            continue
+        have = remote_by_id[schedule_id]
+        matches.append(Match(entry.key, schedule_id, entry.file, recorded=entry.id is not None))
+        diff = differences(entry.fields, have)
+        if diff:
+            body = update_body(have, entry.fields)
+            changes.append(Change(Action.UPDATE, entry.key, schedule_id, diff, body=body, remote=have, **_where(entry)))
+    claimed = set(matched.values())
+    undeclared = tuple(sorted(i for i in remote_by_id if i not in claimed))
+    if prune:
+        for schedule_id in undeclared:
+            have = remote_by_id[schedule_id]
+            diff = tuple(FieldDiff(p, v, ABSENT) for p, v in _leaves(normalize(have)))
+            changes.append(Change(Action.DELETE, None, schedule_id, diff, remote=have))
+    order = {Action.DELETE: 0, Action.UPDATE: 1, Action.CREATE: 2}
+    changes.sort(key=lambda c: (order[c.action], c.key or "", c.id or 0))
+    return Plan(
+        changes=tuple(changes),
+        matches=tuple(matches),
+        unmanaged=() if prune else undeclared,
+        remote_ids=frozenset(remote_by_id),
+        prune=prune,
+    )
+
+
+def _where(entry: DesiredSchedule) -> dict[str, Any]:
+    return {"file": entry.file, "line": entry.line, "field_lines": entry.field_lines}
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, f"{path}.")
+        else:
+            yield path, value

@@ -1,0 +1,120 @@
+"""The YAML models are the spec's DataSchedule: same field names, same enums, same required fields."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from reconciler import models, spec
+
+
+def spec_properties(name: str) -> set[str]:
+    node = spec.schema(name)
+    props = set(node.get("properties", {}))
+    for part in node.get("allOf", []):
+        if "$ref" in part and part["$ref"].endswith("/DataScheduleDest"):
+            props.add("type")
+        props |= set(part.get("properties", {}))
+    return props
+
+
+@pytest.mark.parametrize(("dest_type", "schema_name"), sorted(spec.dest_branches().items()))
+def test_every_dest_type_of_the_spec_has_a_model_with_every_documented_field(dest_type: str, schema_name: str) -> None:
+    model = models.DEST_MODELS[dest_type]
+    assert set(model.model_fields) == spec_properties(schema_name) | {"type"}
+
+
+@pytest.mark.parametrize(("dest_type", "schema_name"), sorted(spec.dest_branches().items()))
+def test_required_fields_match_the_spec(dest_type: str, schema_name: str) -> None:
+    model = models.DEST_MODELS[dest_type]
+    required = {name for name, f in model.model_fields.items() if f.is_required()}
+    assert required == set(spec.required_fields(schema_name)) | {"type"}
+
+
+def test_data_schedule_fields_match_the_spec() -> None:
+    assert set(models.DataScheduleSpec.model_fields) == set(spec.schema("DataSchedule")["properties"])
+    assert set(models.Schedule.model_fields) == set(spec.schema("Schedule")["properties"]) - {"is_archived"}
+    email_options = spec.schema("DataScheduleEmailDest")["allOf"][0]["properties"]["options"]["properties"]
+    assert set(models.EmailOptions.model_fields) == set(email_options)
+    sub_options = spec.schema("DataScheduleEmailSubscriptionDest")["properties"]["options"]["properties"]
+    assert set(models.EmailSubscriptionOptions.model_fields) == set(sub_options)
+
+
+def literal_values(annotation: Any) -> set[Any]:
+    return {v for arg in typing.get_args(annotation) or [annotation] for v in (typing.get_args(arg) or [arg])}
+
+
+@pytest.mark.parametrize(
+    ("literal", "schema_name", "path"),
+    [
+        (models.AttachmentFormat, "DataScheduleAttachmentFormat", ()),
+        (models.DataAttachmentFormat, "DataScheduleDataAttachmentFormat", ()),
+        (models.DateTimeUnit, "DateTime", ()),
+        (models.SourceType, "DataSchedule", ("source_type",)),
+        (models.CsvSeparator, "DataScheduleSftpDest", ("separator",)),
+        (models.SelectedType, "DataScheduleEmailDest", ("options", "selected_type")),
+    ],
+)
+def test_enums_match_the_spec(literal: Any, schema_name: str, path: tuple[str, ...]) -> None:
+    node = spec.schema(schema_name)
+    expected = set(spec.enum_of(schema_name, *path)) if path else set(node["enum"])
+    assert literal_values(literal) == expected
+
+
+def base(**dest: Any) -> dict[str, Any]:
+    return {"source_type": "Dashboard", "source_id": 1, "schedule": {"repeat": "0 8 * * 1"}, "dest": dest}
+
+
+@pytest.mark.parametrize(("operator", "count"), sorted((op, lo) for op, (lo, hi) in spec.operator_arity().items()))
+def test_each_operator_accepts_its_minimum_and_rejects_one_fewer(operator: str, count: int) -> None:
+    def preset(n: int) -> dict[str, Any]:
+        return {"dynamic_filter_id": 1, "preset_condition": {"operator": operator, "values": ["v"] * n}}
+
+    models.DataScheduleSpec.model_validate({**base(type="GsheetDest", sheet_url="u", sheet_title="t"),
+                                            "dynamic_filter_presets": [preset(count)]})
+    if count > 0:
+        with pytest.raises(ValidationError, match="takes"):
+            models.DataScheduleSpec.model_validate({**base(type="GsheetDest", sheet_url="u", sheet_title="t"),
+                                                    "dynamic_filter_presets": [preset(count - 1)]})
+
+
+@pytest.mark.parametrize("operator", [op for op, (lo, hi) in spec.operator_arity().items() if hi is not None])
+def test_each_bounded_operator_rejects_one_more_than_its_maximum(operator: str) -> None:
+    hi = spec.operator_arity()[operator][1]
+    assert hi is not None
+    with pytest.raises(ValidationError, match="takes"):
+        models.Condition.model_validate({"operator": operator, "values": ["v"] * (hi + 1)})
+
+
+def test_schedule_paused_defaults_to_false_and_is_managed() -> None:
+    m = models.DataScheduleSpec.model_validate(base(type="GsheetDest", sheet_url="u", sheet_title="t"))
+    assert m.api_fields()["schedule"] == {"repeat": "0 8 * * 1", "paused": False}
+
+
+def test_api_fields_are_only_what_the_yaml_sets() -> None:
+    m = models.DataScheduleSpec.model_validate(base(type="EmailDest", recipients=["a@b.co"]))
+    assert m.api_fields()["dest"] == {"type": "EmailDest", "recipients": ["a@b.co"]}
+    assert "title" not in m.api_fields() and "dynamic_filter_presets" not in m.api_fields()
+
+
+@pytest.mark.parametrize("cron", ["0 8 * * 1", "*/15 * * * *", "0 0 1 1 *", "30 6 * * MON-FRI"])
+def test_valid_crons(cron: str) -> None:
+    models.Schedule.model_validate({"repeat": cron})
+
+
+@pytest.mark.parametrize("cron", ["", "0 8 * *", "61 * * * *", "0 25 * * *", "every day", "* * * * * * *"])
+def test_invalid_crons(cron: str) -> None:
+    with pytest.raises(ValidationError, match="cron"):
+        models.Schedule.model_validate({"repeat": cron})
+
+
+def test_all_models_forbid_unknown_fields() -> None:
+    def walk(model: type[BaseModel]) -> None:
+        assert model.model_config.get("extra") == "forbid", model
+
+    for m in [models.DataScheduleSpec, models.Schedule, models.Condition, models.DynamicFilterPreset,
+              models.EmailOptions, *models.DEST_MODELS.values()]:
+        walk(m)
