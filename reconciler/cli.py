@@ -7,19 +7,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from reconciler import apply as applying
-from reconciler import importer, render, yamlfiles
+from reconciler import config as configuration
+from reconciler import importer, render, run, savedplan, schema, yamlfiles
 from reconciler.client import ConfigError, HolisticsClient, HolisticsError, resolve_base_url
-from reconciler.plan import Plan, UnknownIds, plan
-from reconciler.workspace import read_remote
+from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
+from reconciler.workspace import read_sources, reference_problems, source_key
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_PATHS = (Path("schedules"),)
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
@@ -37,42 +39,52 @@ class Failure(click.ClickException):
     exit_code = EXIT_ERROR
 
     def show(self, file: Any = None) -> None:
-        stderr().print(f"[red]Error:[/red] {self.format_message()}", markup=True, highlight=False)
+        print_error(self.format_message())
+
+
+def print_error(message: str) -> None:
+    stderr().print(Text.assemble(("Error: ", "red"), message))
+
+
+def fail_with_problems(problems: Sequence[yamlfiles.Problem], what: str) -> NoReturn:
+    for problem in problems:
+        stderr().print(str(problem), markup=False)
+    raise Failure(f"{len(problems)} problem(s) {what}; nothing was sent")
+
+
+def project_config(ctx: click.Context) -> configuration.ProjectConfig:
+    path = ctx.find_root().params.get("config_path")
+    try:
+        return configuration.load(path)
+    except configuration.ConfigFileError as exc:
+        raise Failure(str(exc)) from None
 
 
 def connection_options(func: F) -> F:
-    @click.option(
-        "--api-key",
-        envvar="HOLISTICS_API_KEY",
-        help="API key (env HOLISTICS_API_KEY; prefer the env).",
-        show_envvar=False,
-    )
+    @click.option("--api-key", envvar="HOLISTICS_API_KEY", help="API key (env HOLISTICS_API_KEY, preferred).")
     @click.option(
         "--region",
         envvar="HOLISTICS_REGION",
-        default="apac",
-        show_default=True,
         type=click.Choice(["apac", "eu", "us"], case_sensitive=False),
-        help="Holistics region (env HOLISTICS_REGION).",
+        help="apac (default), eu or us (env HOLISTICS_REGION).",
     )
-    @click.option(
-        "--base-url",
-        envvar="HOLISTICS_BASE_URL",
-        help="Full API URL incl. /api/v2; overrides --region (env HOLISTICS_BASE_URL).",
-    )
+    @click.option("--base-url", envvar="HOLISTICS_BASE_URL", help="Full API URL incl. /api/v2; overrides --region.")
     @click.option("-v", "--verbose", is_flag=True, help="Log retries and waits to stderr.")
     @functools.wraps(func)
     def wrapper(
-        *args: Any, api_key: str | None, region: str, base_url: str | None, verbose: bool, **kwargs: Any
+        *args: Any, api_key: str | None, region: str | None, base_url: str | None, verbose: bool, **kwargs: Any
     ) -> Any:
+        ctx = click.get_current_context()
+        settings = project_config(ctx).connection
+
         def connect() -> HolisticsClient:
             if not api_key:
                 raise Failure("no API key: set HOLISTICS_API_KEY (or pass --api-key)")
             try:
-                url = resolve_base_url(region, base_url)
+                url = resolve_base_url(region or settings.region, base_url or settings.base_url)
             except ConfigError as exc:
                 raise Failure(str(exc)) from None
-            on_event = (lambda msg: stderr().print(f"[dim]{msg}[/dim]")) if verbose else None
+            on_event = (lambda msg: stderr().print(Text(msg, style="dim"))) if verbose else None
             return HolisticsClient(url, api_key, on_event=on_event)
 
         return func(*args, connect=connect, **kwargs)
@@ -84,50 +96,61 @@ def paths_argument(func: F) -> F:
     return click.argument("paths", nargs=-1, type=click.Path(path_type=Path))(func)
 
 
-def load_desired(paths: Sequence[Path]) -> list[yamlfiles.DesiredSchedule]:
+def planned(client: HolisticsClient, paths: Sequence[Path], prune: bool) -> Planned:
+    config = project_config(click.get_current_context())
+    if prune and (reason := prune_refusal(config, paths)):
+        raise Failure(reason)
     try:
-        return yamlfiles.load(paths or DEFAULT_PATHS)
+        return make_plan(client, config, paths, prune=prune)
     except yamlfiles.InvalidSchedules as exc:
-        for problem in exc.problems:
-            stderr().print(str(problem), markup=False)
-        raise Failure(f"{len(exc.problems)} problem(s) in the schedule files; nothing was sent") from None
-
-
-def make_plan(client: HolisticsClient, paths: Sequence[Path], prune: bool) -> Plan:
-    desired = load_desired(paths)
-    try:
-        remote = read_remote(client, desired)
-        return plan(desired, remote, prune=prune)
-    except yamlfiles.InvalidSchedules as exc:
-        for problem in exc.problems:
-            stderr().print(str(problem), markup=False)
-        raise Failure(f"{len(exc.problems)} problem(s) with the workspace; nothing was sent") from None
-    except UnknownIds as exc:  # read_remote resolves these first; kept for a plan made by other callers
-        raise Failure(f"unknown ids: {exc}") from None
+        fail_with_problems(exc.problems, "in the schedules")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help=f"Project config file (default: ./{configuration.CONFIG_FILE} when present).",
+)
 @click.version_option(package_name="holistics-schedules")
-def cli() -> None:
+def cli(config_path: Path | None) -> None:
     """Holistics data schedules as code: validate, plan, apply and import YAML."""
 
 
 @cli.command()
 @paths_argument
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check schedule YAML offline. Exit 0 valid, 1 invalid (every problem listed as file:line: key.path: message)."""
-    desired = load_desired(paths)
+@click.option("--remote", is_flag=True, help="Also check each dashboard/report and dynamic filter exists (online).")
+@connection_options
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...], remote: bool, connect: Callable[[], HolisticsClient]) -> None:
+    """Check schedule YAML. Exit 0 valid, 1 invalid; every problem as file:line: key.path: message."""
+    config = project_config(ctx)
+    try:
+        desired = load_desired(config, paths)
+    except yamlfiles.InvalidSchedules as exc:
+        fail_with_problems(exc.problems, "in the schedules")
+    if remote:
+        with connect() as client:
+            keys = [k for k in (source_key(d.fields) for d in desired) if k is not None]
+            problems = reference_problems(desired, read_sources(client, keys))
+        if problems:
+            fail_with_problems(problems, "with references")
     files = len({d.file for d in desired})
-    stdout().print(f"OK: {len(desired)} schedule(s) in {files} file(s) are valid.")
+    checked = " and their references" if remote else ""
+    stdout().print(f"OK: {len(desired)} schedule(s) in {files} file(s){checked} are valid.")
 
 
 @cli.command("plan")
 @paths_argument
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--out", type=click.Path(path_type=Path), help="Also write the plan to FILE.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Also write the plan: FILE.json is a saved plan for apply."
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @click.option("--prune", is_flag=True, help="Plan deleting remote schedules no YAML declares.")
+@click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
 @connection_options
 def plan_command(
     paths: tuple[Path, ...],
@@ -136,24 +159,32 @@ def plan_command(
     out: Path | None,
     detailed_exitcode: bool,
     prune: bool,
+    show_sensitive: bool,
     connect: Callable[[], HolisticsClient],
 ) -> None:
     """Show what apply would do. Reads every remote schedule; writes nothing remotely."""
     fmt = "json" if as_json else fmt
     with connect() as client:
-        the_plan = make_plan(client, paths, prune)
-    rendered = {"json": render.to_json, "markdown": render.markdown}.get(fmt)
-    if rendered is None:
-        stdout().print(render.text(the_plan))
+        result = planned(client, paths, prune)
+    the_plan, titles = result.plan, result.titles
+
+    def rendered(kind: str) -> str:
+        if kind == "json":
+            return render.to_json(the_plan, titles)
+        if kind == "markdown":
+            return render.markdown(the_plan, titles, show_sensitive=show_sensitive)
+        return render.text(the_plan, titles).plain
+
+    if fmt == "text":
+        stdout().print(render.text(the_plan, titles))
     else:
-        click.echo(rendered(the_plan), nl=False)
+        click.echo(rendered(fmt), nl=False)
     if out is not None:
-        yamlfiles.atomic_write(
-            out,
-            render.to_json(the_plan)
-            if out.suffix == ".json"
-            else (rendered or (lambda p: render.text(p).plain))(the_plan),
-        )
+        if out.suffix == ".json":
+            content = savedplan.dumps(the_plan, paths=result.paths, files=result.files, remote=result.remote)
+        else:
+            content = rendered("markdown" if out.suffix == ".md" else fmt)
+        yamlfiles.atomic_write(out, content)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(EXIT_CHANGES)
 
@@ -162,6 +193,7 @@ def plan_command(
 @paths_argument
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
 @click.option("--prune", is_flag=True, help="Delete remote schedules no YAML declares.")
+@click.option("--force", is_flag=True, help="Apply a plan marked unsafe (it changes too much at once).")
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 32),
@@ -171,42 +203,87 @@ def plan_command(
 )
 @connection_options
 def apply_command(
-    paths: tuple[Path, ...], auto_approve: bool, prune: bool, parallelism: int, connect: Callable[[], HolisticsClient]
+    paths: tuple[Path, ...],
+    auto_approve: bool,
+    prune: bool,
+    force: bool,
+    parallelism: int,
+    connect: Callable[[], HolisticsClient],
 ) -> None:
-    """Make the plan's calls: POST to create, PUT to update, DELETE only with --prune."""
-    out, err = stdout(), stderr()
+    """Make the plan's calls: POST to create, PUT to update, DELETE only with --prune.
+
+    Given one FILE.json written by `plan --out`, applies exactly that plan, and refuses it when the
+    YAML or a remote schedule it touches has changed since.
+    """
+    out = stdout()
+    saved_path = paths[0] if len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file() else None
     with connect() as client:
-        the_plan = make_plan(client, paths, prune)
-        out.print(render.text(the_plan))
+        if saved_path is not None:
+            the_plan, titles = saved_plan_still_valid(client, saved_path), {}
+        else:
+            result = planned(client, paths, prune)
+            the_plan, titles = result.plan, result.titles
+        out.print(render.text(the_plan, titles))
         if not the_plan.has_changes:
-            report = applying.apply(the_plan, client)  # still records ids of entries matched by content
-            _print_recorded(report)
+            _print_recorded(applying.apply(the_plan, client))  # still records ids of entries matched by content
             return
+        if the_plan.unsafe and not force:
+            raise Failure(f"refusing an unsafe plan: {the_plan.unsafe}")
         if not auto_approve:
-            if not sys.stdin.isatty():
-                raise Failure("apply needs confirmation: run it in a terminal, or pass --auto-approve")
-            if (
-                click.prompt("Apply these changes? Only 'yes' will be accepted", default="", show_default=False)
-                != "yes"
-            ):
-                raise Failure("apply cancelled; nothing was changed")
-
-        def on_result(result: applying.Result) -> None:
-            name = render.change_name(result.change)
-            if result.ok:
-                target = f" (id {result.id})" if result.change.id is None and result.id else ""
-                out.print(f"[green]✓[/green] {name}{target}: {result.message}")
-            else:
-                err.print(f"[red]✗[/red] {name}: {result.message}")
-                for line in result.errors:
-                    err.print(f"    {line}", markup=False)
-
-        report = applying.apply(the_plan, client, parallelism=parallelism, on_result=on_result)
+            confirm()
+        report = execute(the_plan, client, parallelism)
     _print_recorded(report)
     done = sum(r.ok for r in report.results)
     out.print(f"Apply complete: {done} of {len(report.results)} change(s) made, {len(report.failed)} failed.")
     if not report.ok:
         sys.exit(EXIT_ERROR)
+
+
+def saved_plan_still_valid(client: HolisticsClient, path: Path) -> Any:
+    try:
+        saved = savedplan.load(path)
+    except savedplan.SavedPlanError as exc:
+        raise Failure(str(exc)) from None
+    remote = list(client.list_schedules())
+    reasons = savedplan.stale_reasons(saved, yamlfiles.discover(saved.paths), remote)
+    if reasons:
+        raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
+    return saved.plan
+
+
+def confirm() -> None:
+    if not sys.stdin.isatty():
+        raise Failure("apply needs confirmation: run it in a terminal, or pass --auto-approve")
+    answer = click.prompt("Apply these changes? Only 'yes' will be accepted", default="", show_default=False)
+    if answer != "yes":
+        raise Failure("apply cancelled; nothing was changed")
+
+
+def execute(the_plan: Any, client: HolisticsClient, parallelism: int) -> applying.Report:
+    out, err = stdout(), stderr()
+    # a live bar only where a person watches: stderr is a terminal and the apply is long
+    live = err.is_terminal and len(the_plan.changes) > 10
+    progress = Progress(
+        TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+    )
+    task = progress.add_task("apply", total=len(the_plan.changes))
+    ok_sink, error_sink = (err, err) if live else (out, err)
+
+    def on_result(result: applying.Result) -> None:
+        name = render.change_name(result.change)
+        if result.ok:
+            target = f" (id {result.id})" if result.change.id is None and result.id else ""
+            ok_sink.print(Text.assemble(("✓ ", "green"), f"{name}{target}: {result.message}"))
+        else:
+            error_sink.print(Text.assemble(("✗ ", "red"), f"{name}: {result.message}"))
+            for line in result.errors:
+                error_sink.print(f"    {line}", markup=False)
+        progress.advance(task)
+
+    if live:
+        with progress:
+            return applying.apply(the_plan, client, parallelism=parallelism, on_result=on_result)
+    return applying.apply(the_plan, client, parallelism=parallelism, on_result=on_result)
 
 
 def _print_recorded(report: applying.Report) -> None:
@@ -215,27 +292,81 @@ def _print_recorded(report: applying.Report) -> None:
 
 
 @cli.command("import")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_PATHS[0],
-    show_default=True,
-    help="Directory to write the YAML files into.",
-)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Directory for the YAML (default: schedules/).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @connection_options
-def import_command(out_dir: Path, force: bool, connect: Callable[[], HolisticsClient]) -> None:
-    """Write YAML for every remote schedule, ids included."""
+@click.pass_context
+def import_command(
+    ctx: click.Context, out_dir: Path | None, force: bool, connect: Callable[[], HolisticsClient]
+) -> None:
+    """Write YAML for every remote schedule in scope, ids included, so that plan shows no changes."""
+    config = project_config(ctx)
     with connect() as client:
-        remote = list(client.list_schedules())
+        remote = [r for r in client.list_schedules() if config.scope.contains(r)]
+    target = out_dir or schedule_paths(config, [])[0]
     try:
-        written = importer.write(remote, out_dir, force=force)
+        written = importer.write(remote, target, force=force)
     except importer.ImportConflict as exc:
         raise Failure(str(exc)) from None
     for path, count in written.items():
         stdout().print(f"wrote {count} schedule(s) to {path}", markup=False)
     stdout().print(f"Imported {sum(written.values())} schedule(s).")
+
+
+@cli.command("run")
+@click.argument("target")
+@click.option("--no-wait", is_flag=True, help="Submit and print the job id without following it.")
+@paths_argument
+@connection_options
+@click.pass_context
+def run_command(
+    ctx: click.Context, target: str, no_wait: bool, paths: tuple[Path, ...], connect: Callable[[], HolisticsClient]
+) -> None:
+    """Execute a schedule now (by YAML key or id) and follow its job. Exit 0 success, 1 failure."""
+    schedule_id = resolve_target(ctx, target, paths, connect)
+    out = stdout()
+    with connect() as client:
+        job = run.submit(client, schedule_id)
+        out.print(f"Submitted schedule {schedule_id}: job {job.get('id')} {job.get('status')}")
+        if no_wait:
+            return
+        outcome = run.follow(client, job, on_status=lambda job_id, status: out.print(f"job {job_id}: {status}"))
+    if outcome.ok:
+        out.print(Text(f"Job {outcome.job_id} succeeded.", style="green"))
+        return
+    for line in outcome.error_logs or ((outcome.last_error,) if outcome.last_error else ()):
+        stderr().print(f"  {line}", markup=False)
+    raise Failure(f"job {outcome.job_id} ended with status {outcome.status}")
+
+
+def resolve_target(
+    ctx: click.Context, target: str, paths: Sequence[Path], connect: Callable[[], HolisticsClient]
+) -> int:
+    if target.isdigit():
+        return int(target)
+    config = project_config(ctx)
+    try:
+        desired = load_desired(config, paths)
+    except yamlfiles.InvalidSchedules as exc:
+        fail_with_problems(exc.problems, "in the schedules")
+    entry = next((d for d in desired if d.key == target), None)
+    if entry is None:
+        raise Failure(f"no schedule with key {target!r} in {', '.join(map(str, schedule_paths(config, paths)))}")
+    if entry.id is not None:
+        return entry.id
+    with connect() as client:
+        result = make_plan(client, config, paths, check_references=False)
+    match = next((m for m in result.plan.matches if m.key == target), None)
+    if match is None:
+        raise Failure(f"{target!r} does not exist in the workspace yet; apply it first")
+    return match.id
+
+
+@cli.command("schema")
+@click.option("--config-file", is_flag=True, help=f"The schema of {configuration.CONFIG_FILE} instead.")
+def schema_command(config_file: bool) -> None:
+    """Print the JSON Schema (draft-07) of the schedule YAML, for editors and hooks."""
+    click.echo(configuration.json_schema() if config_file else schema.dumps(), nl=False)
 
 
 @cli.command()
@@ -261,19 +392,17 @@ def demo() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point. Anything unexpected is reported in one line, never as a traceback with secrets."""
+    """Entry point. Anything unexpected is reported in one line, never as a traceback."""
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="holistics-schedules", standalone_mode=True)
     except HolisticsError as exc:
-        stderr().print(f"[red]Error:[/red] {exc}")
+        print_error(str(exc))
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         stderr().print("interrupted")
         sys.exit(130)
-    except Exception as exc:
+    except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("HOLISTICS_DEBUG"):
             raise
-        stderr().print(
-            f"[red]Internal error:[/red] {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)", markup=True
-        )
+        stderr().print(f"Internal error: {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)", markup=False)
         sys.exit(EXIT_ERROR)

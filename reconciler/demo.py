@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
+from rich.text import Text
 
 from reconciler.sandbox import Sandbox
 
@@ -34,7 +35,8 @@ def _environment(**values: str) -> Iterator[None]:
 def _run(console: Console, args: Sequence[str]) -> int:
     from reconciler.cli import cli
 
-    console.print(Rule(f"$ holistics-schedules {' '.join(args)}", align="left", style="cyan"))
+    console.print(Rule(style="cyan"))
+    console.print(Text(f"$ holistics-schedules {' '.join(args)}", style="bold cyan"))
     try:
         cli.main(args=list(args), prog_name="holistics-schedules", standalone_mode=False)
     except SystemExit as exc:
@@ -47,7 +49,7 @@ def _run(console: Console, args: Sequence[str]) -> int:
 
 def run(console: Console, example: Path = EXAMPLE) -> int:
     if not example.is_dir():
-        console.print(f"[red]Error:[/red] no {example}/ here: run the demo from the repository root")
+        console.print(Text(f"Error: no {example}/ here: run the demo from the repository root", style="red"))
         return 1
     with Sandbox(seed="example") as sandbox, tempfile.TemporaryDirectory(prefix="holistics-demo-") as tmp:
         work = Path(tmp) / "schedules"

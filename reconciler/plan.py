@@ -7,9 +7,10 @@ changed (an update sends the workspace's value back).
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -85,6 +86,7 @@ class Plan:
     unmanaged: tuple[int, ...]  # remote ids no YAML declares and that are left alone
     remote_ids: frozenset[int] = frozenset()  # every id read: what "already existed" means to apply
     prune: bool = False
+    unsafe: str | None = None  # why apply should refuse this plan without --force
 
     @property
     def summary(self) -> dict[str, int]:
@@ -287,17 +289,25 @@ def plan(
     remote: Iterable[Mapping[str, Any]],
     *,
     prune: bool = False,
+    ignored: Callable[[str], frozenset[str]] | None = None,
 ) -> Plan:
+    """What apply must do to make `remote` what `desired` says.
+
+    `ignored(key)` names fields (dotted paths) the team curates in the UI: for an existing schedule
+    they are neither compared nor overwritten; a new schedule is still created with them.
+    """
     remote = list(remote)
     remote_by_id = {int(r["id"]): r for r in remote}
-    matched = match(desired, remote)
+    managed = [replace(e, fields=without(e.fields, ignored(e.key))) for e in desired] if ignored else list(desired)
+    matched = match(managed, remote)
     changes: list[Change] = []
     matches: list[Match] = []
-    for entry in desired:
+    for original, entry in zip(desired, managed, strict=True):
         schedule_id = matched.get(entry.key)
         if schedule_id is None:
-            diff = tuple(FieldDiff(p, ABSENT, v) for p, v in _leaves(normalize(entry.fields)))
-            changes.append(Change(Action.CREATE, entry.key, None, diff, body=dict(entry.fields), **_where(entry)))
+            body = dict(original.fields)
+            diff = tuple(FieldDiff(p, ABSENT, v) for p, v in _leaves(body))
+            changes.append(Change(Action.CREATE, entry.key, None, diff, body=body, **_where(entry)))
             continue
         have = remote_by_id[schedule_id]
         matches.append(Match(entry.key, schedule_id, entry.file, recorded=entry.id is not None))
@@ -320,6 +330,39 @@ def plan(
         unmanaged=() if prune else undeclared,
         remote_ids=frozenset(remote_by_id),
         prune=prune,
+    )
+
+
+def without(fields: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """`fields` less the dotted `paths` (a copy; empty parents are kept, meaning "manage nothing here")."""
+    out = copy.deepcopy(dict(fields))
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
+
+
+@dataclass(frozen=True)
+class SafetyPolicy:
+    max_change_share: float = 0.3
+    min_managed: int = 10
+
+
+def unsafe_reason(plan: Plan, policy: SafetyPolicy) -> str | None:
+    """Why this plan touches too much of the workspace, or None. "Managed" is every remote schedule
+    in scope: the ones this plan could update or delete."""
+    managed = len(plan.remote_ids)
+    touched = plan.summary["update"] + plan.summary["delete"]
+    if managed < policy.min_managed or touched <= policy.max_change_share * managed:
+        return None
+    return (
+        f"this plan updates {plan.summary['update']} and deletes {plan.summary['delete']} of {managed} managed "
+        f"schedules ({touched / managed:.0%}, more than the {policy.max_change_share:.0%} allowed); "
+        "check it, then apply with --force"
     )
 
 

@@ -1,27 +1,40 @@
 """Renderers of a Plan: text for terminals and logs, JSON for machines, markdown for pull requests.
 
-Each takes the same Plan and returns a string (text returns rich Text, so colour is decided by
-the console it is printed to: a terminal, and only without NO_COLOR).
+Each takes the same Plan (and, optionally, source titles read once per source) and returns a
+string; text returns rich Text, so colour is decided by the console that prints it (a terminal,
+and only without NO_COLOR).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
 
-from reconciler.plan import Action, Change, Plan
+from reconciler.describe import cron_in_words
+from reconciler.plan import Action, Change, FieldDiff, Plan
 
 JSON_FORMAT_VERSION = 1
+GITHUB_COMMENT_LIMIT = 65_536
+Titles = Mapping[tuple[str, int], str]
+
 _VERB = {Action.CREATE: "created", Action.UPDATE: "updated in place", Action.DELETE: "deleted"}
 _SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
 def value(v: Any) -> str:
     """A field value as the plan shows it: JSON, so strings are quoted and null is null."""
     return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def mask_emails(text: str) -> str:
+    """`finance@example.com` -> `f***@example.com`: addresses are personal data in PR comments."""
+    return _EMAIL.sub(r"\1***@\2", text)
 
 
 def change_name(change: Change) -> str:
@@ -31,55 +44,79 @@ def change_name(change: Change) -> str:
     return f"{change.key} (id {change.id})" if change.id is not None else change.key
 
 
+def source_label(change: Change, titles: Titles) -> str | None:
+    source = change.source
+    if source is None:
+        return None
+    kind = "dashboard" if source[0] == "Dashboard" else "report"
+    title = titles.get(source)
+    return f'{kind} {source[1]} "{title}"' if title else f"{kind} {source[1]}"
+
+
+def cron_note(diff: FieldDiff) -> str:
+    """For schedule.repeat: what the crontab means, so reviewers need not decode it."""
+    if diff.path != "schedule.repeat":
+        return ""
+    words = [cron_in_words(v) if isinstance(v, str) else None for v in (diff.old, diff.new)]
+    shown = [w for w in words if w]
+    return f"  ({' -> '.join(shown)})" if shown else ""
+
+
 def summary_line(plan: Plan) -> str:
     s = plan.summary
     return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete."
 
 
-def text(plan: Plan) -> Text:
+def text(plan: Plan, titles: Titles | None = None) -> Text:
+    titles = titles or {}
     out = Text()
     if not plan.has_changes:
-        out.append("No changes. The workspace matches the YAML.\n", style="green")
+        out.append("No changes. The workspace matches the YAML.\n\n", style="green")
     else:
         out.append("holistics-schedules will perform the following actions:\n\n")
-        for change in plan.changes:
-            style = _STYLE[change.action]
-            out.append(f"  # {change_name(change)} will be {_VERB[change.action]}", style="bold")
-            if change.file:
-                out.append(f"  ({change.file}:{change.line})", style="dim")
+    for change in plan.changes:
+        style = _STYLE[change.action]
+        out.append(f"  # {change_name(change)} will be {_VERB[change.action]}", style="bold")
+        label = source_label(change, titles)
+        if label:
+            out.append(f" — {label}")
+        if change.file:
+            out.append(f"  ({change.file}:{change.line})", style="dim")
+        out.append("\n")
+        for diff in change.diff:
+            out.append(f"    {_SIGN[change.action]} ", style=style)
+            out.append(f"{diff.path}: ")
+            if change.action is Action.UPDATE:
+                out.append(value(diff.old), style="red")
+                out.append(" -> ")
+                out.append(value(diff.new), style="green")
+            else:
+                out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
+            out.append(cron_note(diff), style="dim")
             out.append("\n")
-            for diff in change.diff:
-                sign = _SIGN[change.action]
-                out.append(f"    {sign} ", style=style)
-                out.append(f"{diff.path}: ")
-                if change.action is Action.UPDATE:
-                    out.append(value(diff.old), style="red")
-                    out.append(" -> ")
-                    out.append(value(diff.new), style="green")
-                else:
-                    out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
-                out.append("\n")
-            out.append("\n")
+        out.append("\n")
     s = plan.summary
     out.append(summary_line(plan), style="bold")
     out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
     if plan.unmanaged:
+        ids = ", ".join(map(str, plan.unmanaged[:20])) + (", ..." if len(plan.unmanaged) > 20 else "")
         out.append(
-            f"{len(plan.unmanaged)} remote schedule(s) are not declared in YAML and are left alone "
-            "(ids: "
-            + ", ".join(map(str, plan.unmanaged[:20]))
-            + (", ..." if len(plan.unmanaged) > 20 else "")
-            + "); --prune would delete them.\n",
+            f"{len(plan.unmanaged)} remote schedule(s) no YAML declares are left alone (ids: {ids}); "
+            "--prune would delete them.\n",
             style="dim",
         )
+    if plan.unsafe:
+        out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
     return out
 
 
-def as_dict(plan: Plan) -> dict[str, Any]:
+def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
+    titles = titles or {}
     return {
         "format_version": JSON_FORMAT_VERSION,
         "summary": plan.summary,
         "prune": plan.prune,
+        "unsafe": plan.unsafe,
         "changes": [
             {
                 "action": c.action.value,
@@ -88,6 +125,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                 "file": c.file,
                 "line": c.line,
                 "title": c.title,
+                "source": source_label(c, titles),
                 "destructive": c.action is Action.DELETE,
                 "diff": [{"path": d.path, "old": d.old, "new": d.new} for d in c.diff],
             }
@@ -98,13 +136,23 @@ def as_dict(plan: Plan) -> dict[str, Any]:
     }
 
 
-def to_json(plan: Plan) -> str:
-    return json.dumps(as_dict(plan), indent=2, ensure_ascii=False, default=str) + "\n"
+def to_json(plan: Plan, titles: Titles | None = None) -> str:
+    return json.dumps(as_dict(plan, titles), indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def markdown(plan: Plan) -> str:
+def markdown(
+    plan: Plan,
+    titles: Titles | None = None,
+    *,
+    show_sensitive: bool = False,
+    limit: int = GITHUB_COMMENT_LIMIT,
+    full_plan_hint: str = "the job summary",
+) -> str:
+    """A comment-ready plan: summary table, then one collapsible section per change, deletions first
+    under a warning. Longer than `limit`, it stops at a whole section and says where the rest is."""
+    titles = titles or {}
     s = plan.summary
-    lines = [
+    head = [
         "### Holistics schedules plan",
         "",
         "| create | update | delete | unchanged | unmanaged |",
@@ -112,26 +160,58 @@ def markdown(plan: Plan) -> str:
         f"| {s['create']} | {s['update']} | {s['delete']} | {s['unchanged']} | {s['unmanaged']} |",
         "",
     ]
-    if not plan.has_changes:
-        lines += ["No changes. The workspace matches the YAML.", ""]
-    for change in plan.changes:
-        where = f" — `{change.file}:{change.line}`" if change.file else ""
-        lines += [
-            "<details>",
-            f"<summary>{_SIGN[change.action]} <b>{_md(change_name(change))}</b> will be "
-            f"{_VERB[change.action]}{where}</summary>",
+    if plan.unsafe:
+        head += [f"> [!CAUTION]\n> **Unsafe plan:** {_md(plan.unsafe)}", ""]
+    deletes = plan.of(Action.DELETE)
+    if deletes:
+        head += [
+            f"> [!WARNING]\n> **{len(deletes)} schedule(s) will be deleted.** Deliveries stop and cannot be restored.",
             "",
-            "```diff",
         ]
-        for diff in change.diff:
-            if change.action is Action.UPDATE:
-                lines += [f"- {diff.path}: {value(diff.old)}", f"+ {diff.path}: {value(diff.new)}"]
-            elif change.action is Action.CREATE:
-                lines.append(f"+ {diff.path}: {value(diff.new)}")
-            else:
-                lines.append(f"- {diff.path}: {value(diff.old)}")
-        lines += ["```", "", "</details>", ""]
-    lines.append(f"**{summary_line(plan)}**")
+    if not plan.has_changes:
+        head += ["No changes. The workspace matches the YAML.", ""]
+    sections = [
+        _section(c, titles, show_sensitive) for c in (*deletes, *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
+    ]
+    tail = [f"**{summary_line(plan)}**", ""]
+    document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
+    if len(document) <= limit:
+        return document
+    note = (
+        "\n> [!NOTE]\n> The plan is longer than a comment allows: {shown} of {total} changes are shown here. "
+        f"The full plan is in {full_plan_hint}.\n\n"
+    )
+    budget = limit - len("\n".join(head)) - len("\n".join(tail)) - len(note) - 20
+    kept: list[str] = []
+    for section in sections:
+        if sum(map(len, kept)) + len(section) > budget:
+            break
+        kept.append(section)
+    return "\n".join(head) + "\n" + "".join(kept) + note.format(shown=len(kept), total=len(sections)) + "\n".join(tail)
+
+
+def _section(change: Change, titles: Titles, show_sensitive: bool) -> str:
+    where = f" — `{change.file}:{change.line}`" if change.file else ""
+    label = source_label(change, titles)
+    lines = [
+        "<details>",
+        f"<summary>{_SIGN[change.action]} <b>{_md(change_name(change))}</b> will be {_VERB[change.action]}"
+        f"{' — ' + _md(label) if label else ''}{where}</summary>",
+        "",
+        "```diff",
+    ]
+    for diff in change.diff:
+        old, new = value(diff.old), value(diff.new)
+        if not show_sensitive:
+            old, new = mask_emails(old), mask_emails(new)
+        note = cron_note(diff)
+        if change.action is Action.UPDATE:
+            lines += [f"- {diff.path}: {old}", f"+ {diff.path}: {new}{note}"]
+        elif change.action is Action.CREATE:
+            lines.append(f"+ {diff.path}: {new}{note}")
+        else:
+            lines.append(f"- {diff.path}: {old}")
+    lines += ["```", "", "</details>", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler.client import HolisticsClient, NotFound
+from reconciler.client import HolisticsClient, NotFound, PermissionDenied
 from reconciler.yamlfiles import DesiredSchedule, InvalidSchedules, Problem
 
 
@@ -35,3 +36,80 @@ def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> 
     if problems:
         raise InvalidSchedules(problems)
     return remote
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dashboard or report that schedules deliver, as far as the workspace tells."""
+
+    source_type: str
+    source_id: int
+    exists: bool
+    title: str | None = None
+    filter_ids: frozenset[str] | None = None  # dashboards only
+
+
+SourceKey = tuple[str, int]
+
+
+def read_sources(client: HolisticsClient, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
+    """One request per distinct source (never per schedule)."""
+    sources: dict[SourceKey, Source] = {}
+    for source_type, source_id in sorted(set(keys)):
+        try:
+            if source_type == "Dashboard":
+                data = client.get_dashboard(source_id)
+                filters = frozenset(str(f.get("id")) for f in data.get("dynamic_filters") or [] if isinstance(f, dict))
+                source = Source(source_type, source_id, True, data.get("title"), filters)
+            else:
+                data = client.get_query_report(source_id)
+                source = Source(source_type, source_id, True, data.get("title"))
+        except NotFound:
+            source = Source(source_type, source_id, False)
+        except PermissionDenied:
+            source = Source(source_type, source_id, True)  # it exists; this key may not read it
+        sources[(source_type, source_id)] = source
+    return sources
+
+
+def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
+    try:
+        return str(fields["source_type"]), int(fields["source_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def reference_problems(desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source]) -> list[Problem]:
+    """Each schedule's dashboard or report exists, and each preset's filter belongs to that dashboard."""
+    problems = []
+    for entry in desired:
+        key = source_key(entry.fields)
+        source = sources.get(key) if key else None
+        if source is None:
+            continue
+        if not source.exists:
+            problems.append(
+                Problem(
+                    entry.file,
+                    entry.line_of("source_id"),
+                    f"{entry.key}.source_id",
+                    f"{source.source_type} {source.source_id} does not exist in the workspace",
+                )
+            )
+            continue
+        if source.filter_ids is None:
+            continue
+        for i, preset in enumerate(entry.fields.get("dynamic_filter_presets") or []):
+            filter_id = str(preset.get("dynamic_filter_id"))
+            if filter_id not in source.filter_ids:
+                path = f"dynamic_filter_presets.{i}.dynamic_filter_id"
+                known = ", ".join(sorted(source.filter_ids)) or "none"
+                problems.append(
+                    Problem(
+                        entry.file,
+                        entry.line_of(path),
+                        f"{entry.key}.{path}",
+                        f"dashboard {source.source_id} has no dynamic filter {filter_id} (it has: {known})",
+                    )
+                )
+    return problems

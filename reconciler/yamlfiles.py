@@ -256,7 +256,7 @@ def _data_path(data: Any, loc: Sequence[int | str]) -> list[str]:
     path: list[str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node:  # noqa: SIM114 - split so mypy narrows the index type
             node = node[part]
             path.append(str(part))
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):

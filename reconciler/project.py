@@ -1,0 +1,93 @@
+"""A project: its config, its schedule files and a connection, turned into a plan.
+
+This is the one place that reads both sides (files and workspace) before the pure core runs; the
+CLI calls it and renders what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reconciler.client import HolisticsClient
+from reconciler.config import ProjectConfig
+from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
+from reconciler.workspace import Source, SourceKey, read_remote, read_sources, reference_problems, source_key
+from reconciler.yamlfiles import DesiredSchedule, InvalidSchedules, Problem, discover, load
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    desired: list[DesiredSchedule]
+    remote: list[dict[str, Any]]  # the in-scope remote schedules the plan was made from
+    files: list[Path]
+    paths: list[Path]
+    sources: dict[SourceKey, Source] = field(default_factory=dict)
+
+    @property
+    def titles(self) -> dict[SourceKey, str]:
+        return {k: s.title for k, s in self.sources.items() if s.title}
+
+
+def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
+    return list(paths) or config.schedule_paths
+
+
+def load_desired(config: ProjectConfig, paths: Sequence[Path]) -> list[DesiredSchedule]:
+    """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare)."""
+    desired = load(schedule_paths(config, paths))
+    if config.scope.everything:
+        return desired
+    problems = [
+        Problem(
+            d.file, d.line, d.key, f"outside this repo's scope ({config.scope.describe()}); see holistics-schedules.yml"
+        )
+        for d in desired
+        if not config.scope.contains(d.fields)
+    ]
+    if problems:
+        raise InvalidSchedules(problems)
+    return desired
+
+
+def prune_refusal(config: ProjectConfig, paths: Sequence[Path]) -> str | None:
+    """--prune over part of the schedule files would delete everything declared in the rest."""
+    if not paths:
+        return None
+    configured = set(discover(config.schedule_paths)) if all(p.exists() for p in config.schedule_paths) else set()
+    given = set(discover(paths))
+    left_out = configured - given
+    if configured & given and left_out:
+        sample = ", ".join(str(p) for p in sorted(left_out)[:3])
+        return (
+            f"--prune with only part of the schedule files would delete the schedules declared in the others "
+            f"({sample}{', ...' if len(left_out) > 3 else ''}); run it over all of {', '.join(config.paths)}"
+        )
+    return None
+
+
+def make_plan(
+    client: HolisticsClient,
+    config: ProjectConfig,
+    paths: Sequence[Path],
+    *,
+    prune: bool = False,
+    check_references: bool = True,
+) -> Planned:
+    the_paths = schedule_paths(config, paths)
+    desired = load_desired(config, paths)
+    remote = [r for r in read_remote(client, desired) if config.scope.contains(r)]
+    the_plan = plan(desired, remote, prune=prune, ignored=config.ignore.for_key)
+    sources: dict[SourceKey, Source] = {}
+    if check_references:
+        keys = [source_key(d.fields) for d in desired] + [source_key(c.remote or {}) for c in the_plan.changes]
+        sources = read_sources(client, [k for k in keys if k is not None])
+        problems = reference_problems(desired, sources)
+        if problems:
+            raise InvalidSchedules(problems)
+    policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
+    the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy))
+    return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's first command: install into a local venv and run the offline demo (no account needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet .
+exec .venv/bin/holistics-schedules demo

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Lint the GitHub Actions workflows offline: the workflow JSON schema, then zizmor's security audits.
+# Uses the tools in .venv/bin when present (pip install -e '.[dev]'), else whatever is on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tool() {
+  if [ -x ".venv/bin/$1" ]; then echo ".venv/bin/$1"; elif command -v "$1" > /dev/null; then command -v "$1"; else
+    echo "lint-workflows: $1 not found; install the dev extras: pip install -e '.[dev]'" >&2
+    exit 127
+  fi
+}
+check_jsonschema=$(tool check-jsonschema)
+zizmor=$(tool zizmor)
+
+shopt -s nullglob
+workflows=(.github/workflows/*.yml .github/workflows/*.yaml)
+if [ ${#workflows[@]} -eq 0 ]; then
+  echo "lint-workflows: no workflows in .github/workflows" >&2
+  exit 1
+fi
+
+echo "-- check-jsonschema"
+"${check_jsonschema}" --builtin-schema vendor.github-workflows "${workflows[@]}"
+echo "-- zizmor"
+"${zizmor}" --offline --no-progress .github/workflows/
