@@ -154,8 +154,11 @@ def _find_created(change: Change, client: HolisticsClient, taken: set[int], lock
 
 
 def _field_errors(change: Change, exc: APIError) -> tuple[str, ...]:
-    if not exc.record or change.file is None:
+    """A rejection as lines pointing into the YAML: one per field of a RecordError, else the entry."""
+    if change.file is None:
         return ()
+    if not exc.record:
+        return (f"{change.file}:{change.line}: {change.key}: {exc.api_message or exc}",)
     lines = []
     for path, messages in exc.record.items():
         field_path = "" if path == "base" else path

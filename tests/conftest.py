@@ -1,0 +1,3 @@
+from tests.sandbox_fixtures import example_sandbox, sandbox
+
+__all__ = ["example_sandbox", "sandbox"]
