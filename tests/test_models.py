@@ -73,12 +73,17 @@ def test_each_operator_accepts_its_minimum_and_rejects_one_fewer(operator: str, 
     def preset(n: int) -> dict[str, Any]:
         return {"dynamic_filter_id": 1, "preset_condition": {"operator": operator, "values": ["v"] * n}}
 
-    models.DataScheduleSpec.model_validate({**base(type="GsheetDest", sheet_url="u", sheet_title="t"),
-                                            "dynamic_filter_presets": [preset(count)]})
+    models.DataScheduleSpec.model_validate(
+        {**base(type="GsheetDest", sheet_url="u", sheet_title="t"), "dynamic_filter_presets": [preset(count)]}
+    )
     if count > 0:
         with pytest.raises(ValidationError, match="takes"):
-            models.DataScheduleSpec.model_validate({**base(type="GsheetDest", sheet_url="u", sheet_title="t"),
-                                                    "dynamic_filter_presets": [preset(count - 1)]})
+            models.DataScheduleSpec.model_validate(
+                {
+                    **base(type="GsheetDest", sheet_url="u", sheet_title="t"),
+                    "dynamic_filter_presets": [preset(count - 1)],
+                }
+            )
 
 
 @pytest.mark.parametrize("operator", [op for op, (lo, hi) in spec.operator_arity().items() if hi is not None])
@@ -115,6 +120,12 @@ def test_all_models_forbid_unknown_fields() -> None:
     def walk(model: type[BaseModel]) -> None:
         assert model.model_config.get("extra") == "forbid", model
 
-    for m in [models.DataScheduleSpec, models.Schedule, models.Condition, models.DynamicFilterPreset,
-              models.EmailOptions, *models.DEST_MODELS.values()]:
+    for m in [
+        models.DataScheduleSpec,
+        models.Schedule,
+        models.Condition,
+        models.DynamicFilterPreset,
+        models.EmailOptions,
+        *models.DEST_MODELS.values(),
+    ]:
         walk(m)

@@ -115,7 +115,10 @@ def test_fields_left_out_are_not_managed_and_kept_in_the_put_body() -> None:
 
 def test_dest_type_change_replaces_the_dest_whole() -> None:
     remote = server_view(email(["a@x.com"], options={"preview": True}), 3)
-    want = {**email([]), "dest": {"type": "SlackDest", "slack_channels": [{"id": "C1", "name": "ops", "type": "channel"}]}}
+    want = {
+        **email([]),
+        "dest": {"type": "SlackDest", "slack_channels": [{"id": "C1", "name": "ops", "type": "channel"}]},
+    }
     (change,) = plan([desired("a", want, 3)], [remote]).changes
     assert change.body is not None and change.body["dest"] == want["dest"]
     paths = {d.path for d in change.diff}
@@ -170,10 +173,16 @@ def test_differences_ignore_server_fields() -> None:
 
 emails = st.sampled_from(["a@x.com", "b@x.com", "C@x.com", "d@y.org"])
 conditions = st.one_of(
-    st.builds(lambda v: {"operator": "is", "values": v}, st.lists(st.sampled_from(["EMEA", "APAC", 1, True]), max_size=3)),
+    st.builds(
+        lambda v: {"operator": "is", "values": v}, st.lists(st.sampled_from(["EMEA", "APAC", 1, True]), max_size=3)
+    ),
     st.just({"operator": "is_null", "values": []}),
     st.builds(lambda a, b: {"operator": "between", "values": [a, b]}, st.integers(0, 9), st.integers(0, 9)),
-    st.builds(lambda n, m: {"operator": "last", "values": [n], "modifier": m}, st.integers(1, 5), st.sampled_from(["day", "week"])),
+    st.builds(
+        lambda n, m: {"operator": "last", "values": [n], "modifier": m},
+        st.integers(1, 5),
+        st.sampled_from(["day", "week"]),
+    ),
 )
 presets = st.lists(
     st.fixed_dictionaries(
@@ -197,10 +206,15 @@ dests = st.one_of(
         },
     ),
     st.fixed_dictionaries(
-        {"type": st.just("SlackDest"), "slack_channels": st.lists(st.sampled_from([{"id": "C1"}, {"id": "C2"}]), unique_by=str, min_size=1)},
+        {
+            "type": st.just("SlackDest"),
+            "slack_channels": st.lists(st.sampled_from([{"id": "C1"}, {"id": "C2"}]), unique_by=str, min_size=1),
+        },
         optional={"message": st.one_of(st.none(), st.just("hi"))},
     ),
-    st.fixed_dictionaries({"type": st.just("GsheetDest"), "sheet_url": st.sampled_from(["u1", "u2"]), "sheet_title": st.just("t")}),
+    st.fixed_dictionaries(
+        {"type": st.just("GsheetDest"), "sheet_url": st.sampled_from(["u1", "u2"]), "sheet_title": st.just("t")}
+    ),
     st.fixed_dictionaries(
         {"type": st.just("SftpDest"), "data_source_id": st.integers(1, 2), "file_path": st.sampled_from(["/a", "/b"])},
         optional={"separator": st.sampled_from([",", ";", None]), "format": st.sampled_from(["csv", "xlsx"])},
@@ -210,7 +224,9 @@ schedules = st.fixed_dictionaries(
     {
         "source_type": st.sampled_from(["Dashboard", "QueryReport"]),
         "source_id": st.integers(1, 2),
-        "schedule": st.fixed_dictionaries({"repeat": st.sampled_from(["0 8 * * 1", "*/5 * * * *"]), "paused": st.booleans()}),
+        "schedule": st.fixed_dictionaries(
+            {"repeat": st.sampled_from(["0 8 * * 1", "*/5 * * * *"]), "paused": st.booleans()}
+        ),
         "dest": dests,
     },
     optional={"title": st.one_of(st.none(), st.sampled_from(["A", "B"])), "dynamic_filter_presets": presets},
@@ -245,7 +261,11 @@ def test_apply_then_plan_is_empty(state: Any, prune: bool, keep_ids: bool) -> No
     after, created = simulate(first, remote)
     if keep_ids:  # apply recorded the ids; without (CI not committing back) matching must find them
         entries = [
-            desired(e.key, e.fields, e.id or created.get(e.key) or next((m.id for m in first.matches if m.key == e.key), None))
+            desired(
+                e.key,
+                e.fields,
+                e.id or created.get(e.key) or next((m.id for m in first.matches if m.key == e.key), None),
+            )
             for e in entries
         ]
     second = plan(entries, after, prune=prune)

@@ -59,13 +59,20 @@ def test_loads_entries_with_merge_keys_and_lines(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", GOOD)
     sales, ops = yamlfiles.load([tmp_path])
     assert sales.key == "weekly-sales" and sales.id is None and sales.line == 7
-    assert sales.fields["dest"]["options"] == {"include_header": True, "attachment_formats": ["pdf", "csv"], "preview": True}
+    assert sales.fields["dest"]["options"] == {
+        "include_header": True,
+        "attachment_formats": ["pdf", "csv"],
+        "preview": True,
+    }
     assert sales.line_of("dest.recipients") == 15
     assert ops.id == 12 and ops.fields["schedule"] == {"repeat": "0 6 * * *", "paused": False}
 
 
 def test_every_error_is_listed_with_file_line_and_path(tmp_path: Path) -> None:
-    write(tmp_path, "bad.yml", """\
+    write(
+        tmp_path,
+        "bad.yml",
+        """\
         schedules:
           one:
             source_type: Dashbord
@@ -83,7 +90,8 @@ def test_every_error_is_listed_with_file_line_and_path(tmp_path: Path) -> None:
               - dynamic_filter_id: 7
                 preset_condition: {operator: between, values: [1]}
             dest: {type: TeamsDest}
-        """)
+        """,
+    )
     found = problems(tmp_path)
     f = str(tmp_path / "bad.yml")
     expected_prefixes = [
@@ -129,7 +137,9 @@ def test_duplicate_key_across_files_and_two_keys_claiming_one_id(tmp_path: Path)
     write(tmp_path, "a.yml", GOOD)
     write(tmp_path, "sub/b.yaml", GOOD.replace("weekly-sales:", "other:"))
     found = problems(tmp_path)
-    assert any("daily-ops: duplicate key: also defined at" in p and p.startswith(str(tmp_path / "sub/b.yaml")) for p in found)
+    assert any(
+        "daily-ops: duplicate key: also defined at" in p and p.startswith(str(tmp_path / "sub/b.yaml")) for p in found
+    )
     assert any("id 12 is already claimed by 'daily-ops'" in p for p in found)
 
 
@@ -139,20 +149,28 @@ def test_missing_path_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_record_ids_changes_no_other_byte(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.yml", GOOD + "  flow-one: {source_type: QueryReport, source_id: 3, schedule: {repeat: '0 6 * * *'}, "
-                 "dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n")
+    path = write(
+        tmp_path,
+        "a.yml",
+        GOOD + "  flow-one: {source_type: QueryReport, source_id: 3, schedule: {repeat: '0 6 * * *'}, "
+        "dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n",
+    )
     yamlfiles.record_ids({str(path): {"weekly-sales": 4812}})
     after = path.read_text()
     lines_before = (GOOD).splitlines()
     lines_after = after.splitlines()
     assert lines_after[7] == "    id: 4812"
-    assert lines_after[:7] + lines_after[8:len(lines_before) + 1] == lines_before
+    assert lines_after[:7] + lines_after[8 : len(lines_before) + 1] == lines_before
     assert yamlfiles.load([path])[0].id == 4812
 
 
 def test_record_ids_into_flow_style_entry(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.yml", "# keep me\nschedules:\n  f: {source_type: QueryReport, source_id: 3, "
-                 "schedule: {repeat: '0 6 * * *'}, dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n")
+    path = write(
+        tmp_path,
+        "a.yml",
+        "# keep me\nschedules:\n  f: {source_type: QueryReport, source_id: 3, "
+        "schedule: {repeat: '0 6 * * *'}, dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n",
+    )
     yamlfiles.record_ids({str(path): {"f": 7}})
     assert "# keep me" in path.read_text()
     assert yamlfiles.load([path])[0].id == 7
