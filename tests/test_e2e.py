@@ -11,14 +11,14 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from reconciler.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(sb: Sandbox | None, *args: str, cwd: Path, key: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    sb: Sandbox | None, *args: str, cwd: Path, key: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
     env["NO_COLOR"] = "1"
     if sb is not None:
@@ -26,7 +26,12 @@ def cli(sb: Sandbox | None, *args: str, cwd: Path, key: str | None = None, stdin
         env["HOLISTICS_API_KEY"] = key or sb.key
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, input=stdin, timeout=120,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
     )
 
 
@@ -76,7 +81,9 @@ def test_plan_apply_plan_creates_records_ids_and_converges(sandbox: Sandbox, tmp
     assert len(posts) == 2 and all(r["status"] == 201 for r in posts)
     ids = {s["title"]: s["id"] for s in sandbox.control.schedules()}
     text = path.read_text()
-    assert f"  weekly-sales:\n    id: {ids['Weekly sales (e2e)']}\n" in text  # recorded into the right entry, with its indentation
+    assert (
+        f"  weekly-sales:\n    id: {ids['Weekly sales (e2e)']}\n" in text
+    )  # recorded into the right entry, with its indentation
 
     again = cli(sandbox, "plan", "--detailed-exitcode", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -97,16 +104,25 @@ def test_applying_twice_without_recorded_ids_never_duplicates(sandbox: Sandbox, 
     assert "No changes" in second.stdout
 
 
-def test_update_is_a_full_put_and_untouched_schedules_are_never_written(example_sandbox: Sandbox, tmp_path: Path) -> None:
+def test_update_is_a_full_put_and_untouched_schedules_are_never_written(
+    example_sandbox: Sandbox, tmp_path: Path
+) -> None:
     remote = {s["id"]: s for s in example_sandbox.control.schedules()}
     target, untouched = remote[4812], remote[4801]
 
     def entry(s: dict[str, Any], repeat: str) -> dict[str, Any]:
-        return {"id": s["id"], "source_type": s["source_type"], "source_id": s["source_id"],
-                "schedule": {"repeat": repeat, "paused": s["schedule"]["paused"]}, "dest": {"type": s["dest"]["type"]} | (
-                    {"recipients": s["dest"]["recipients"]} if "recipients" in s["dest"] else {})}
+        return {
+            "id": s["id"],
+            "source_type": s["source_type"],
+            "source_id": s["source_id"],
+            "schedule": {"repeat": repeat, "paused": s["schedule"]["paused"]},
+            "dest": {"type": s["dest"]["type"]}
+            | ({"recipients": s["dest"]["recipients"]} if "recipients" in s["dest"] else {}),
+        }
 
-    doc = {"schedules": {"changed": entry(target, "15 9 * * 2"), "same": entry(untouched, untouched["schedule"]["repeat"])}}
+    doc = {
+        "schedules": {"changed": entry(target, "15 9 * * 2"), "same": entry(untouched, untouched["schedule"]["repeat"])}
+    }
     write_schedules(tmp_path, json.dumps(doc))  # JSON is YAML
     result = cli(example_sandbox, "apply", "--auto-approve", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -116,7 +132,10 @@ def test_update_is_a_full_put_and_untouched_schedules_are_never_written(example_
     assert after[4812]["schedule"]["repeat"] == "15 9 * * 2"
     # the fields the YAML leaves out kept their values: the PUT carried the whole object
     assert after[4812]["dest"]["options"] == target["dest"]["options"]
-    assert after[4812]["dynamic_filter_presets"][0]["preset_condition"] == target["dynamic_filter_presets"][0]["preset_condition"]
+    assert (
+        after[4812]["dynamic_filter_presets"][0]["preset_condition"]
+        == target["dynamic_filter_presets"][0]["preset_condition"]
+    )
 
 
 def test_unmanaged_are_left_alone_and_only_prune_deletes(example_sandbox: Sandbox, tmp_path: Path) -> None:
@@ -160,7 +179,9 @@ def test_import_then_plan_shows_no_changes(example_sandbox: Sandbox, tmp_path: P
 def test_repo_example_validates_and_plans(example_sandbox: Sandbox, tmp_path: Path) -> None:
     shutil.copytree(REPO / "schedules", tmp_path / "schedules")
     assert cli(None, "validate", cwd=tmp_path).returncode == 0
-    types = {json.loads(json.dumps(t)) for t in ("EmailDest", "EmailSubscriptionDest", "SlackDest", "SftpDest", "GsheetDest")}
+    types = {
+        json.loads(json.dumps(t)) for t in ("EmailDest", "EmailSubscriptionDest", "SlackDest", "SftpDest", "GsheetDest")
+    }
     text = "".join(p.read_text() for p in (tmp_path / "schedules").glob("*.yml"))
     assert all(f"type: {t}" in text for t in types)
     plan = cli(example_sandbox, "plan", "--detailed-exitcode", cwd=tmp_path)
@@ -228,8 +249,11 @@ def test_404_on_an_id_from_yaml_points_at_the_file(sandbox: Sandbox, tmp_path: P
 
 
 def test_403_names_the_schedule(example_sandbox: Sandbox, tmp_path: Path) -> None:
-    write_schedules(tmp_path, "schedules:\n  s:\n    id: 4812\n    source_type: Dashboard\n    source_id: 1234\n"
-                    "    schedule: {repeat: '0 9 * * 1'}\n    dest: {type: EmailDest, recipients: [a@example.com]}\n")
+    write_schedules(
+        tmp_path,
+        "schedules:\n  s:\n    id: 4812\n    source_type: Dashboard\n    source_id: 1234\n"
+        "    schedule: {repeat: '0 9 * * 1'}\n    dest: {type: EmailDest, recipients: [a@example.com]}\n",
+    )
     example_sandbox.control.add_fault(method="PUT", path="/data_schedules/4812", status=403, count=1)
     result = cli(example_sandbox, "apply", "--auto-approve", cwd=tmp_path)
     assert result.returncode == 1
@@ -242,7 +266,9 @@ def test_422_record_errors_point_at_file_and_line(sandbox: Sandbox, tmp_path: Pa
     offline = cli(None, "validate", cwd=tmp_path)
     assert offline.returncode == 0
     online = cli(sandbox, "validate", "--remote", cwd=tmp_path)
-    assert online.returncode == 1 and "main.yml:5: weekly-sales.source_id: Dashboard 4242 does not exist" in online.stderr
+    assert (
+        online.returncode == 1 and "main.yml:5: weekly-sales.source_id: Dashboard 4242 does not exist" in online.stderr
+    )
     sandbox.control.add_fault(method="POST", path="/data_schedules", status=422, count=1)
     write_schedules(tmp_path, EMAIL)
     result = cli(sandbox, "apply", "--auto-approve", cwd=tmp_path)
@@ -261,14 +287,19 @@ def test_apply_without_terminal_refuses_without_auto_approve(sandbox: Sandbox, t
 def test_http_base_url_refused_unless_loopback(tmp_path: Path) -> None:
     write_schedules(tmp_path, EMAIL)
     env = {**os.environ, "HOLISTICS_API_KEY": "k", "HOLISTICS_BASE_URL": "http://example.com/api/v2"}
-    result = subprocess.run([sys.executable, "-m", "reconciler", "plan"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1 and "http" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_plan_follows_cursors_100_a_page(sandbox: Sandbox, tmp_path: Path) -> None:
-    body = {"source_type": "QueryReport", "source_id": 5301, "schedule": {"repeat": "0 6 * * *", "paused": False},
-            "dest": {"type": "GsheetDest", "sheet_url": "u", "sheet_title": "t"}}
+    body = {
+        "source_type": "QueryReport",
+        "source_id": 5301,
+        "schedule": {"repeat": "0 6 * * *", "paused": False},
+        "dest": {"type": "GsheetDest", "sheet_url": "u", "sheet_title": "t"},
+    }
     sandbox.control.put_schedules([dict(body) for _ in range(250)])
     write_schedules(tmp_path, "schedules: {}\n")
     sandbox.control.clear_requests()
