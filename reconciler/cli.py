@@ -392,17 +392,30 @@ def demo() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point. Anything unexpected is reported in one line, never as a traceback."""
+    """Entry point. Errors are one clear line and exit 1 (also usage errors: exit 2 means "changes"
+    under --detailed-exitcode); never a traceback."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="holistics-schedules", standalone_mode=True)
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="holistics-schedules", standalone_mode=False
+        )
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        print_error("aborted")
+        sys.exit(EXIT_ERROR)
     except HolisticsError as exc:
         print_error(str(exc))
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        stderr().print("interrupted")
+        print_error("interrupted")
         sys.exit(130)
     except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("HOLISTICS_DEBUG"):
             raise
-        stderr().print(f"Internal error: {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)", markup=False)
+        print_error(f"internal error: {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)")
         sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
