@@ -200,13 +200,13 @@ def _plain(node: Any, lines: dict[str, int], path: str, line: int) -> Any:
     if isinstance(node, CommentedMap):
         return {
             str(k): _plain(
-                v, lines, f"{path}.{k}" if path else str(k), _key_line(node, k) if k in node.lc.data else line
+                v, lines, f"{path}.{k}" if path else str(k), _key_line(node, k) if k in (node.lc.data or {}) else line
             )
             for k, v in node.items()
         }
     if isinstance(node, CommentedSeq):
         return [
-            _plain(v, lines, f"{path}.{i}", int(node.lc.item(i)[0]) + 1 if i in node.lc.data else line)
+            _plain(v, lines, f"{path}.{i}", int(node.lc.item(i)[0]) + 1 if i in (node.lc.data or {}) else line)
             for i, v in enumerate(node)
         ]
     if isinstance(node, dt.date | dt.datetime):
@@ -335,11 +335,13 @@ def _insert_ids(text: str, ids: Mapping[str, int]) -> str:
     flow = False
     for key, new_id in ids.items():
         entry = entries[key]
-        if "id" in entry.lc.data or not isinstance(entry, CommentedMap) or not entry.lc.data:
-            flow = flow or "id" not in entry
+        if not isinstance(entry, CommentedMap) or "id" in entry:
             continue
-        first_key = next(k for k in entry if k in entry.lc.data)
-        row, col = entry.lc.key(first_key)
+        own = entry.lc.data or {}
+        if not own:  # only merged keys: no line of its own to align with
+            flow = True
+            continue
+        row, col = min(entry.lc.key(k) for k in own)
         if row == _key_line(entries, key) - 1 or entry.fa.flow_style():
             flow = True
             continue

@@ -182,3 +182,9 @@ def test_record_ids_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
     yamlfiles.record_ids({str(path): {"weekly-sales": 1}})
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["a.yml"]
+
+
+def test_a_mapping_made_only_of_a_merge_key(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", GOOD.replace("        <<: *email-options\n        preview: true\n", "        <<: *email-options\n"))
+    sales, _ = yamlfiles.load([tmp_path])
+    assert sales.fields["dest"]["options"] == {"include_header": True, "attachment_formats": ["pdf", "csv"]}

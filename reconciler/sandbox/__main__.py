@@ -1,0 +1,3 @@
+from reconciler.sandbox.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Faults the sandbox injects on demand: forced failures, a rate quota, and the request log."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+When = Literal["before", "after"]
+HOLISTICS_RATE_LIMIT = (120, 60.0)  # what a public client reports: 120 requests per minute per user
+
+
+@dataclass
+class Fault:
+    """The next `count` requests matching `method` and `path` misbehave.
+
+    `path` is matched against the path after `/api/v2` (no query string): a pattern starting with `^` is
+    a regular expression (`re.search`), anything else an fnmatch glob (so a plain path matches exactly).
+    `when="before"` fails the request before it touches state; `when="after"` lets the change happen
+    first, so the client cannot tell whether its write landed. `drop` closes the socket without an
+    answer; `delay_ms` sleeps before answering (alone it just slows the answer, for client timeouts).
+    `count=None` keeps the fault until cleared.
+    """
+
+    method: str = "*"
+    path: str = "*"
+    status: int | None = 500
+    drop: bool = False
+    when: When = "before"
+    count: int | None = 1
+    delay_ms: int = 0
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        if self.when not in ("before", "after"):
+            raise ValueError(f"when must be 'before' or 'after', got {self.when!r}")
+        if self.count is not None and self.count < 1:
+            raise ValueError("count must be at least 1 (or None for a fault that stays)")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP status code, got {self.status}")
+        if self.delay_ms < 0:
+            raise ValueError("delay_ms must not be negative")
+        if self.status is None and not self.drop and not self.delay_ms:
+            raise ValueError("a fault needs a status, drop=True or a delay_ms")
+        if self.path.startswith("^"):
+            re.compile(self.path)  # fail at registration, not on the request that hits it
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        known = {"method", "path", "status", "drop", "when", "count", "delay_ms"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method not in ("*", method.upper()):
+            return False
+        if self.path.startswith("^"):
+            return re.search(self.path, path) is not None
+        return fnmatch.fnmatchcase(path, self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Faults:
+    """Registered faults, consumed first-registered first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.to_dict() for f in self._faults]
+
+    def take(self, method: str, path: str, when: When) -> Fault | None:
+        """The first fault for this request at this moment, used up by one."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.when == when and fault.matches(method, path):
+                    if fault.count is not None:
+                        fault.count -= 1
+                        if fault.count == 0:
+                            self._faults.remove(fault)
+                    return Fault(**{**fault.to_dict(), "count": 1})
+        return None
+
+
+class RateLimiter:
+    """At most `count` requests in any `window` seconds (a sliding log; refused requests don't count)."""
+
+    def __init__(self, count: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if count < 1 or window <= 0:
+            raise ValueError("a rate limit needs count >= 1 and window > 0")
+        self.count = count
+        self.window = window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stamps: deque[float] = deque()
+
+    def acquire(self) -> float | None:
+        """None when the request may go ahead, else the seconds until the window frees a slot."""
+        with self._lock:
+            now = self._clock()
+            while self._stamps and self._stamps[0] <= now - self.window:
+                self._stamps.popleft()
+            if len(self._stamps) >= self.count:
+                return self._stamps[0] + self.window - now
+            self._stamps.append(now)
+            return None
+
+
+def retry_after_seconds(wait: float) -> int:
+    # whole seconds, rounded up, so a client that waits exactly this long is let through
+    return max(1, math.ceil(wait))
+
+
+class RequestLog:
+    """What the API was asked, in order: `{method, path, query, status}`.
+
+    `path` is relative to `/api/v2` (as fault patterns are), `query` maps each parameter to its last
+    value (one equal to the key is redacted), and `status` is None for a dropped connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def append(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e, query=dict(e["query"])) for e in self._entries]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
