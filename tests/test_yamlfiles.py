@@ -185,6 +185,10 @@ def test_record_ids_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
 
 
 def test_a_mapping_made_only_of_a_merge_key(tmp_path: Path) -> None:
-    write(tmp_path, "a.yml", GOOD.replace("        <<: *email-options\n        preview: true\n", "        <<: *email-options\n"))
+    write(
+        tmp_path,
+        "a.yml",
+        GOOD.replace("        <<: *email-options\n        preview: true\n", "        <<: *email-options\n"),
+    )
     sales, _ = yamlfiles.load([tmp_path])
     assert sales.fields["dest"]["options"] == {"include_header": True, "attachment_formats": ["pdf", "csv"]}
