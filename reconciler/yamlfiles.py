@@ -154,7 +154,11 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
             )
             continue
         lines: dict[str, int] = {}
-        data = _plain(raw, lines, "", line)
+        try:
+            data = _plain(raw, lines, "", line)
+        except _TooComplex:
+            problems.append(Problem(name, line, key, "too large or too deeply nested (do aliases expand too far?)"))
+            continue
         if not isinstance(data, dict):
             problems.append(Problem(name, line, key, "must be a mapping of schedule fields"))
             continue
@@ -193,8 +197,18 @@ def _key_line(mapping: CommentedMap, key: Any) -> int:
         return int(mapping.lc.line) + 1
 
 
+MAX_NODES_PER_ENTRY = 50_000
+MAX_DEPTH = 32
+
+
+class _TooComplex(Exception):
+    """An entry that aliases expand beyond any real schedule (an alias bomb, a self-reference)."""
+
+
 def _plain(node: Any, lines: dict[str, int], path: str, line: int) -> Any:
     """ruamel's round-trip objects -> plain Python, noting the line of each field path."""
+    if len(lines) > MAX_NODES_PER_ENTRY or path.count(".") > MAX_DEPTH:
+        raise _TooComplex
     if path:
         lines[path] = line
     if isinstance(node, CommentedMap):

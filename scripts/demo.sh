@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet .
+.venv/bin/python -m pip install --quiet --upgrade pip 2> >(grep -v 'is ignored: it is neither' >&2)
+.venv/bin/python -m pip install --quiet . 2> >(grep -v 'is ignored: it is neither' >&2)
 exec .venv/bin/holistics-schedules demo

@@ -271,7 +271,7 @@ def test_422_record_errors_point_at_file_and_line(sandbox: Sandbox, tmp_path: Pa
     )
     sandbox.control.add_fault(method="POST", path="/data_schedules", status=422, count=1)
     write_schedules(tmp_path, EMAIL)
-    result = cli(sandbox, "apply", "--auto-approve", cwd=tmp_path)
+    result = cli(sandbox, "apply", "--auto-approve", "--parallelism", "1", cwd=tmp_path)  # ops-sheet goes first
     assert result.returncode == 1
     assert "main.yml:11: ops-sheet: Sandbox fault: forced 422 response" in result.stderr
     assert len(sandbox.control.schedules()) == 1  # the other create still happened and was reported

@@ -192,3 +192,15 @@ def test_a_mapping_made_only_of_a_merge_key(tmp_path: Path) -> None:
     )
     sales, _ = yamlfiles.load([tmp_path])
     assert sales.fields["dest"]["options"] == {"include_header": True, "attachment_formats": ["pdf", "csv"]}
+
+
+def test_alias_bombs_and_self_references_are_problems_not_crashes(tmp_path: Path) -> None:
+    bomb = "x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for i, prev in zip("bcdefghi", "abcdefgh", strict=True):
+        bomb += f"x-{i}: &{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+    bomb += "schedules:\n  boom:\n    source_type: Dashboard\n    title: *i\n"
+    write(tmp_path, "bomb.yml", bomb)
+    write(tmp_path, "self.yml", "schedules:\n  loop: &loop\n    source_type: Dashboard\n    title: [*loop]\n")
+    found = problems(tmp_path)
+    assert any("bomb.yml:11: boom: too large" in p for p in found), found
+    assert any("self.yml:" in p and "loop" in p for p in found), found
