@@ -166,7 +166,3 @@ class DataScheduleSpec(Model):
         """The fields this entry manages, in API shape (without `id`)."""
         fields: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True, exclude={"id"})
         return fields
-
-
-class ScheduleFile(Model):
-    schedules: dict[str, Any] = Field(default_factory=dict)

@@ -174,12 +174,16 @@ def project(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, 
         if key not in remote:
             continue
         have = remote[key]
-        same_dest_type = key != "dest" or (isinstance(have, Mapping) and have.get("type") == want.get("type"))
-        if isinstance(want, Mapping) and isinstance(have, Mapping) and same_dest_type:
-            out[key] = project(have, want)
-        else:
-            out[key] = have
+        out[key] = project(have, want) if _field_by_field(key, have, want) else have
     return out
+
+
+def _field_by_field(key: str, have: Any, want: Any) -> bool:
+    """Whether two values are compared and merged field by field: both mappings, and not a dest
+    changing type (a new type's fields replace the old ones whole)."""
+    if not (isinstance(have, Mapping) and isinstance(want, Mapping)):
+        return False
+    return key != "dest" or have.get("type") == want.get("type")
 
 
 def differences(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
@@ -220,11 +224,7 @@ def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
         have = out.get(key)
-        same_dest_type = key != "dest" or (isinstance(have, Mapping) and have.get("type") == value.get("type"))
-        if isinstance(value, Mapping) and isinstance(have, Mapping) and same_dest_type:
-            out[key] = _overlay(have, value)
-        else:
-            out[key] = value
+        out[key] = _overlay(have, value) if _field_by_field(key, have, value) else value
     return out
 
 

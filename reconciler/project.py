@@ -79,7 +79,9 @@ def make_plan(
 ) -> Planned:
     the_paths = schedule_paths(config, paths)
     desired = load_desired(config, paths)
-    remote = [r for r in read_remote(client, desired) if config.scope.contains(r)]
+    claimed = {d.id for d in desired if d.id is not None}
+    # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
+    remote = [r for r in read_remote(client, desired) if config.scope.contains(r) or r["id"] in claimed]
     the_plan = plan(desired, remote, prune=prune, ignored=config.ignore.for_key)
     sources: dict[SourceKey, Source] = {}
     if check_references:

@@ -46,19 +46,10 @@ def dumps(plan: Plan, *, paths: Sequence[Path], files: Iterable[Path], remote: I
         "yaml": yaml_fingerprints(files),
         "remote": remote_fingerprints(remote),
         "remote_ids": sorted(plan.remote_ids),
+        # what the plan shows, plus what apply needs to make exactly these calls
         "changes": [
-            {
-                "action": c.action.value,
-                "key": c.key,
-                "id": c.id,
-                "file": c.file,
-                "line": c.line,
-                "field_lines": dict(c.field_lines),
-                "body": c.body,
-                "remote": c.remote,
-                "diff": [[d.path, d.old, d.new] for d in c.diff],
-            }
-            for c in plan.changes
+            {**shown, "field_lines": dict(c.field_lines), "body": c.body, "remote": c.remote}
+            for shown, c in zip(data["changes"], plan.changes, strict=True)
         ],
     }
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -83,7 +74,7 @@ def load(path: Path) -> SavedPlan:
                 action=Action(c["action"]),
                 key=c["key"],
                 id=c["id"],
-                diff=tuple(FieldDiff(p, old, new) for p, old, new in c["diff"]),
+                diff=tuple(FieldDiff(d["path"], d["old"], d["new"]) for d in c["diff"]),
                 body=c["body"],
                 remote=c["remote"],
                 file=c["file"],
