@@ -224,7 +224,7 @@ def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
         have = out.get(key)
-        out[key] = _overlay(have, value) if _field_by_field(key, have, value) else value
+        out[key] = _overlay(have, value) if have is not None and _field_by_field(key, have, value) else value
     return out
 
 
