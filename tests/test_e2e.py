@@ -308,3 +308,42 @@ def test_plan_follows_cursors_100_a_page(sandbox: Sandbox, tmp_path: Path) -> No
     lists = [r for r in sandbox.control.requests() if r["path"] == "/data_schedules"]
     assert len(lists) == 3 and all(r["query"].get("limit") == "100" for r in lists)
     assert all(r["method"] == "GET" for r in sandbox.control.requests())
+
+
+def run_on_a_terminal(sb: Sandbox, cwd: Path, **env: str) -> str:
+    """The CLI with a pseudo-terminal as stdout, as a person runs it."""
+    import pty
+
+    leader, follower = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "HOLISTICS_REGION")}
+    full_env |= {"HOLISTICS_BASE_URL": sb.base_url, "HOLISTICS_API_KEY": sb.key, "TERM": "xterm", **env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan"],
+        cwd=cwd,
+        env=full_env,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        check=False,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.returncode == 0, proc.stderr
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    coloured = run_on_a_terminal(sandbox, tmp_path)
+    assert "\x1b[32m" in coloured and "Plan: 2 to create" in coloured
+    plain = run_on_a_terminal(sandbox, tmp_path, NO_COLOR="1")
+    assert "\x1b[" not in plain and "Plan: 2 to create" in plain
