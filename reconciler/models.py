@@ -6,6 +6,7 @@ left out of the YAML is not managed: plan ignores it and an update keeps the wor
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from cronsim import CronSim, CronSimError
@@ -15,6 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, m
 from reconciler import spec
 
 
+# cached: a workspace repeats the same addresses and crons across hundreds of schedules
+@cache
 def _check_cron(value: str) -> str:
     from datetime import datetime
 
@@ -25,6 +28,7 @@ def _check_cron(value: str) -> str:
     return value
 
 
+@cache
 def _check_email(value: str) -> str:
     try:
         validate_email(value, check_deliverability=False)

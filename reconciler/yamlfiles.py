@@ -6,25 +6,27 @@ message), so that `validate` lists every error at once and no command starts wit
 
 from __future__ import annotations
 
-import datetime as dt
+import gc
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml as yamllib  # PyYAML: libyaml's C parser, for reading fast with a line for every node
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml import YAML  # round-trip writing: comments, order and quoting survive
+from ruamel.yaml.comments import CommentedMap
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.models import DEST_MODELS, DataScheduleSpec
 
 SCHEDULE_SUFFIXES = (".yml", ".yaml")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TAG = "tag:yaml.org,2002:"
 _CORE_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
 }
@@ -84,14 +86,28 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return sorted(found)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Reading a large workspace makes hundreds of thousands of short-lived nodes, none in a cycle;
+    the cyclic collector would rescan them all again and again (measured: 4x slower at 10,000)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load(paths: Iterable[Path]) -> list[DesiredSchedule]:
     """Read and validate every schedule file; raise InvalidSchedules listing all problems."""
     problems: list[Problem] = []
     schedules: list[DesiredSchedule] = []
-    for file in discover(paths):
-        file_schedules, file_problems = _load_file(file)
-        schedules += file_schedules
-        problems += file_problems
+    with gc_paused():
+        for file in discover(paths):
+            file_schedules, file_problems = _load_file(file)
+            schedules += file_schedules
+            problems += file_problems
     problems += _cross_file_problems(schedules)
     if problems:
         raise InvalidSchedules(problems)
@@ -104,6 +120,80 @@ def _yaml() -> YAML:
     return yaml
 
 
+# ---- reading: libyaml's C parser composes nodes (with their lines) once; we build the data ----
+
+
+class _CoreResolver(yamllib.resolver.BaseResolver):
+    """YAML 1.2's core schema, as ruamel reads it: `no`, `on` and `yes` stay strings (a country code
+    NO is Norway, not false) and dates stay the text they were written as."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        # the base class also walks path resolvers, which this schema has none of: a hot path
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, pattern in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if pattern.match(value):
+                        return str(tag)
+            return _TAG + "str"
+        return _TAG + ("seq" if kind is SequenceNode else "map")
+
+
+for _tag, _pattern, _first in [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("merge", r"^(?:<<)$", "<"),
+]:
+    _CoreResolver.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+
+if yamllib.__with_libyaml__:
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    class _Composer(CParser, _CoreResolver):
+        pass
+
+else:  # pragma: no cover - PyYAML wheels ship libyaml; a source build may not
+
+    class _Composer(  # type: ignore[no-redef]
+        yamllib.reader.Reader, yamllib.scanner.Scanner, yamllib.parser.Parser, yamllib.composer.Composer, _CoreResolver
+    ):
+        def __init__(self, stream: str) -> None:
+            yamllib.reader.Reader.__init__(self, stream)
+            yamllib.scanner.Scanner.__init__(self)
+            yamllib.parser.Parser.__init__(self)
+            yamllib.composer.Composer.__init__(self)
+            _CoreResolver.__init__(self)
+
+
+def _compose(text: str) -> Node | None:
+    composer = _Composer(text)
+    try:
+        node: Node | None = composer.get_single_node()
+        return node
+    finally:
+        composer.dispose()
+
+
+MAX_NODES_PER_ENTRY = 50_000
+MAX_DEPTH = 32
+
+
+class _BadNode(Exception):
+    """Something in an entry that YAML allows but a schedule cannot be; reported at its line."""
+
+    def __init__(self, line: int, path: str, message: str) -> None:
+        self.line, self.path, self.message = line, path, message
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
 def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     name = str(file)
     try:
@@ -111,53 +201,53 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         return [], [Problem(name, 0, "-", f"cannot read file: {exc}")]
     try:
-        tag_problems = [Problem(name, line, "-", msg) for line, msg in _foreign_tags(_yaml().compose(text))]
-        if tag_problems:
-            return [], tag_problems
-        document = _yaml().load(text)
-    except MarkedYAMLError as exc:
+        root = _compose(text)
+    except yamllib.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
-        duplicate = re.match(r'found duplicate key "(.*?)" with value', str(exc.problem or ""))
-        if duplicate:
-            return [], [Problem(name, line, duplicate[1], "duplicate key in this mapping")]
         return [], [Problem(name, line, "-", f"YAML syntax: {exc.problem or exc.context}")]
-    except YAMLError as exc:
-        return [], [Problem(name, 0, "-", f"YAML syntax: {exc}")]
-
-    if document is None:
+    except yamllib.YAMLError as exc:
+        return [], [Problem(name, getattr(exc, "line", -1) + 1, "-", f"YAML syntax: {exc}")]
+    if root is None:
         return [], []
-    if not isinstance(document, CommentedMap):
-        return [], [Problem(name, 1, "-", "the file must be a mapping with a `schedules:` key")]
-    problems = [
-        Problem(
-            name,
-            _key_line(document, key),
-            str(key),
-            "unknown top-level key; expected `schedules` (or `x-...` for anchors)",
-        )
-        for key in document
-        if key != "schedules" and not str(key).startswith("x-")  # x-*: a home for anchors
-    ]
-    entries = document.get("schedules")
-    if entries is None:
+    tag_problems = [Problem(name, line, "-", msg) for line, msg in _foreign_tags(root)]
+    if tag_problems:
+        return [], tag_problems
+    if not isinstance(root, MappingNode):
+        return [], [Problem(name, _line(root), "-", "the file must be a mapping with a `schedules:` key")]
+
+    problems: list[Problem] = []
+    entries: Node | None = None
+    for key_node, value_node, key, duplicate in _pairs(root):
+        if duplicate:
+            problems.append(Problem(name, _line(key_node), key, "duplicate key in this mapping"))
+        elif key == "schedules":
+            entries = value_node
+        elif not key.startswith("x-") and key_node.tag != _TAG + "merge":  # x-*: a home for anchors
+            problems.append(
+                Problem(name, _line(key_node), key, "unknown top-level key: `schedules` or `x-...` (for anchors)")
+            )
+    if entries is None or (isinstance(entries, ScalarNode) and entries.tag == _TAG + "null"):
         return [], problems
-    if not isinstance(entries, CommentedMap):
-        return [], [*problems, Problem(name, _key_line(document, "schedules"), "schedules", "must be a mapping")]
+    if not isinstance(entries, MappingNode):
+        return [], [*problems, Problem(name, _line(entries), "schedules", "must be a mapping")]
 
     schedules: list[DesiredSchedule] = []
-    for key, raw in entries.items():
-        line = _key_line(entries, key)
-        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+    for key_node, value_node, key, duplicate in _pairs(entries):
+        line = _line(key_node)
+        if duplicate:
+            problems.append(Problem(name, line, key, "duplicate key in this mapping"))
+            continue
+        if not KEY_PATTERN.match(key):
             problems.append(
-                Problem(name, line, str(key), "a key is letters, digits, '_', '-' or '.', not starting with those")
+                Problem(name, line, key, "a key is letters, digits, '_', '-' or '.', not starting with those")
             )
             continue
         lines: dict[str, int] = {}
         try:
-            data = _plain(raw, lines, "", line)
-        except _TooComplex:
-            problems.append(Problem(name, line, key, "too large or too deeply nested (do aliases expand too far?)"))
+            data = _plain(value_node, lines, "", line)
+        except _BadNode as bad:
+            problems.append(Problem(name, bad.line or line, f"{key}.{bad.path}" if bad.path else key, bad.message))
             continue
         if not isinstance(data, dict):
             problems.append(Problem(name, line, key, "must be a mapping of schedule fields"))
@@ -171,18 +261,28 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     return schedules, problems
 
 
-def _foreign_tags(node: Node | None) -> Iterable[tuple[int, str]]:
+def _pairs(mapping: MappingNode) -> Iterable[tuple[Node, Node, str, bool]]:
+    """(key node, value node, key, seen before) for each pair; keys as strings."""
+    seen: set[str] = set()
+    for key_node, value_node in mapping.value:
+        if not isinstance(key_node, ScalarNode):
+            raise _BadNode(_line(key_node), "", "a key must be a plain value, not a list or mapping")
+        key = str(key_node.value)
+        yield key_node, value_node, key, key in seen and key_node.tag != _TAG + "merge"
+        seen.add(key)
+
+
+def _foreign_tags(node: Node) -> Iterable[tuple[int, str]]:
     """Explicit tags other than YAML's core ones (`!!python/...`, `!custom`) are refused outright."""
     seen: set[int] = set()
-    stack = [node] if node is not None else []
+    stack = [node]
     while stack:
         current = stack.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        tag = getattr(current.tag, "value", current.tag)
-        if tag is not None and tag not in _CORE_TAGS:
-            yield current.start_mark.line + 1, f"YAML tag {tag!r} is not allowed"
+        if current.tag not in _CORE_TAGS:
+            yield _line(current), f"YAML tag {current.tag!r} is not allowed"
         if isinstance(current, MappingNode):
             for key_node, value_node in current.value:
                 stack += [key_node, value_node]
@@ -190,50 +290,57 @@ def _foreign_tags(node: Node | None) -> Iterable[tuple[int, str]]:
             stack += current.value
 
 
-def _key_line(mapping: CommentedMap, key: Any) -> int:
-    try:
-        return int(mapping.lc.key(key)[0]) + 1
-    except (KeyError, TypeError, AttributeError):
-        return int(mapping.lc.line) + 1
-
-
-MAX_NODES_PER_ENTRY = 50_000
-MAX_DEPTH = 32
-
-
-class _TooComplex(Exception):
-    """An entry that aliases expand beyond any real schedule (an alias bomb, a self-reference)."""
-
-
-def _plain(node: Any, lines: dict[str, int], path: str, line: int) -> Any:
-    """ruamel's round-trip objects -> plain Python, noting the line of each field path."""
+def _plain(node: Node, lines: dict[str, int], path: str, line: int) -> Any:
+    """A node as plain Python, noting the line of each field path. Aliases are followed, within a
+    budget: an entry that expands beyond any real schedule (an alias bomb) is refused."""
     if len(lines) > MAX_NODES_PER_ENTRY or path.count(".") > MAX_DEPTH:
-        raise _TooComplex
+        raise _BadNode(0, "", "too large or too deeply nested (do aliases expand too far?)")  # 0: the entry's line
     if path:
         lines[path] = line
-    if isinstance(node, CommentedMap):
-        return {
-            str(k): _plain(
-                v, lines, f"{path}.{k}" if path else str(k), _key_line(node, k) if k in (node.lc.data or {}) else line
-            )
-            for k, v in node.items()
-        }
-    if isinstance(node, CommentedSeq):
-        return [
-            _plain(v, lines, f"{path}.{i}", int(node.lc.item(i)[0]) + 1 if i in (node.lc.data or {}) else line)
-            for i, v in enumerate(node)
-        ]
-    if isinstance(node, dt.date | dt.datetime):
-        return node.isoformat()  # an unquoted date in a condition value means the string
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
+    if isinstance(node, SequenceNode):
+        return [_plain(item, lines, f"{path}.{i}", _line(item)) for i, item in enumerate(node.value)]
+    if isinstance(node, MappingNode):
+        out: dict[str, Any] = {}
+        merges = [v for k, v in node.value if k.tag == _TAG + "merge"]
+        for merge in merges:
+            sources = merge.value if isinstance(merge, SequenceNode) else [merge]
+            # the first mapping a merge lists wins, and the entry's own keys win over all of them
+            for source in reversed(sources):
+                merged = _plain(source, lines, path, line)
+                if not isinstance(merged, dict):
+                    raise _BadNode(_line(merge), path, "a merge key (<<) takes a mapping or a list of mappings")
+                out.update(merged)
+        for key_node, value_node, key, duplicate in _pairs(node):
+            if key_node.tag == _TAG + "merge":
+                continue
+            child = f"{path}.{key}" if path else key
+            if duplicate:
+                raise _BadNode(_line(key_node), child, "duplicate key in this mapping")
+            out[key] = _plain(value_node, lines, child, _line(key_node))
+        return out
+    return _scalar(node, path, line)
+
+
+def _scalar(node: Node, path: str, line: int) -> Any:
+    value = str(node.value)
+    kind = str(node.tag).removeprefix(_TAG)
+    try:
+        if kind == "null":
+            return None
+        if kind == "bool":
+            return value.lower() == "true"
+        if kind == "int":
+            if value.startswith(("0o", "0x")):
+                return int(value[2:], 8 if value[1] == "o" else 16)
+            return int(value)
+        if kind == "float":
+            special = value.lower().lstrip("+-")
+            if special in (".inf", ".nan"):
+                return float(("-" if value.startswith("-") else "") + special[1:])
+            return float(value)
+    except ValueError as exc:
+        raise _BadNode(line, path, f"not a valid {kind}: {value[:40]!r} ({exc})") from None
+    return value  # str, and a timestamp kept as the text it was written as
 
 
 _MESSAGES = {
@@ -366,6 +473,13 @@ def _insert_ids(text: str, ids: Mapping[str, int]) -> str:
     if flow:
         new_text = _roundtrip_insert(new_text, ids)
     return new_text
+
+
+def _key_line(mapping: CommentedMap, key: Any) -> int:
+    try:
+        return int(mapping.lc.key(key)[0]) + 1
+    except (KeyError, TypeError, AttributeError):
+        return int(mapping.lc.line) + 1
 
 
 def _roundtrip_insert(text: str, ids: Mapping[str, int]) -> str:

@@ -203,4 +203,46 @@ def test_alias_bombs_and_self_references_are_problems_not_crashes(tmp_path: Path
     write(tmp_path, "self.yml", "schedules:\n  loop: &loop\n    source_type: Dashboard\n    title: [*loop]\n")
     found = problems(tmp_path)
     assert any("bomb.yml:11: boom: too large" in p for p in found), found
-    assert any("self.yml:" in p and "loop" in p for p in found), found
+    assert any("self.yml:2: loop: too large" in p for p in found), found
+
+
+def test_yaml_1_2_scalars_no_norway_problem_and_dates_as_written(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", """\
+        schedules:
+          countries:
+            source_type: Dashboard
+            source_id: 0x10
+            schedule: {repeat: "0 8 * * 1", paused: False}
+            dynamic_filter_presets:
+              - dynamic_filter_id: 7
+                preset_condition: {operator: is, values: [NO, yes, on, 1.5, 012, true]}
+              - dynamic_filter_id: 8
+                preset_condition: {operator: before, values: [2020-03-21]}
+            dest: {type: GsheetDest, sheet_url: u, sheet_title: ~}
+        """)
+    found = problems(tmp_path)  # sheet_title: ~ is null, which GsheetDest does not allow
+    assert [p.split(": ", 1)[1] for p in found] == ["countries.dest.sheet_title: Input should be a valid string"]
+    write(tmp_path, "a.yml", (tmp_path / "a.yml").read_text().replace("sheet_title: ~", "sheet_title: t"))
+    (entry,) = yamlfiles.load([tmp_path])
+    assert entry.fields["source_id"] == 16 and entry.fields["schedule"]["paused"] is False
+    presets = entry.fields["dynamic_filter_presets"]
+    assert presets[0]["preset_condition"]["values"] == ["NO", "yes", "on", 1.5, 12, True]
+    assert presets[1]["preset_condition"]["values"] == ["2020-03-21"]
+
+
+def test_duplicate_field_inside_an_entry_and_the_rest_still_checked(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", GOOD.replace("    source_id: 3\n", "    source_id: 3\n    source_id: 4\n"))
+    (p,) = problems(tmp_path)
+    assert p.endswith(":23: daily-ops.source_id: duplicate key in this mapping")
+
+
+def test_huge_numbers_are_a_problem_not_a_crash(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", GOOD.replace("source_id: 3", "source_id: " + "9" * 5000))
+    (p,) = problems(tmp_path)
+    assert ":22: daily-ops.source_id: not a valid int" in p
+
+
+def test_an_empty_value_is_null(tmp_path: Path) -> None:
+    write(tmp_path, "a.yml", GOOD.replace("    title: 'Weekly sales'\n", "    title:\n"))
+    sales, _ = yamlfiles.load([tmp_path])
+    assert sales.fields["title"] is None

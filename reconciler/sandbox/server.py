@@ -13,6 +13,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import copy
 import hmac
 import ipaddress
 import json
@@ -348,7 +349,7 @@ class Api:
             raise _invalid(f"sort={sort} is valid for Holistics but not supported by the sandbox")
         desc = direction == "desc"
 
-        items = self.state.schedules()
+        items = self.state.snapshot()
         source_type = _one(query, "source_type")
         if source_type is not None:
             if source_type not in _list_param_enum("source_type"):
@@ -391,7 +392,7 @@ class Api:
                 start, end = max(low, high - limit), high
             else:
                 start, end = low, min(high, low + limit)
-        window = items[start:end] if start < end else []
+        window = [copy.deepcopy(s) for s in items[start:end]] if start < end else []
         cursors = {
             "previous": encode_cursor(keys[start]) if window and start > 0 else None,
             "next": encode_cursor(keys[end - 1]) if window and end < len(items) else None,

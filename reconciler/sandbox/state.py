@@ -291,6 +291,13 @@ class State:
         with self._lock:
             return [copy.deepcopy(self._schedules[i]) for i in sorted(self._schedules)]
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The stored schedules themselves, by id, for reading only: a write replaces a schedule's
+        dict instead of changing it, so a reader never sees half a change (and a list page need not
+        copy the whole workspace)."""
+        with self._lock:
+            return [self._schedules[i] for i in sorted(self._schedules)]
+
     def get_schedule(self, ident: int) -> dict[str, Any]:
         with self._lock:
             if ident not in self._schedules:
