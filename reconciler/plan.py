@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.yamlfiles import DesiredSchedule
 
 ABSENT: Any = None  # how a field missing on one side is shown in a diff
@@ -192,6 +190,8 @@ def differences(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[
     old = project(normalize(remote), new)
     if old == new:
         return ()
+    from deepdiff import DeepDiff  # here: most schedules are equal and never need it
+
     paths: dict[str, None] = {}
     tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
     for items in tree.values():

@@ -10,11 +10,10 @@ import copy
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 _SCHEMA_PREFIX = "#/components/schemas/"
 
@@ -110,6 +109,11 @@ def _to_json_schema(node: Any) -> Any:
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
+    # imported here: only the sandbox validates requests, and every CLI start would pay for it
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     defs = _to_json_schema(subset()["components"]["schemas"])
     root = copy.deepcopy(defs[name])
     if name == "DataSchedule":
