@@ -2,7 +2,8 @@
 
 A POST whose outcome is unknown (timeout, reset, 5xx) is not retried blindly: the schedules of
 that source are listed again and one that was not there at plan time and has the wanted content is
-adopted. Only when none is found is the POST sent once more.
+adopted. Only when none is found, and the server is known to be done with the request, is the POST
+sent once more (see `_create`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.plan import Action, Change, Plan, differences
 from reconciler.yamlfiles import record_ids
 
 DEFAULT_PARALLELISM = 4
+SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0)  # after a timed-out create: how long to keep looking for it
 
 
 @dataclass(frozen=True)
@@ -50,31 +54,53 @@ def apply(
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
     write_ids: bool = True,
+    settle_waits: Sequence[float] = SETTLE_WAITS,
 ) -> Report:
-    """Make the plan's calls; every change is attempted and reported, whatever the others do."""
-    report = Report()
-    lock = threading.Lock()
-    taken: set[int] = set(plan.remote_ids)  # ids a create may not adopt: they existed or were made here
+    """Make the plan's calls; every change is attempted and reported, whatever the others do.
 
-    def run(changes: Sequence[Change]) -> None:
+    Interrupted (Ctrl-C), it starts nothing new, lets what is in flight finish, records the ids of
+    what it created, and re-raises.
+    """
+    report = Report()
+    run = _Run(client, set(plan.remote_ids), settle_waits=settle_waits)
+
+    def work(changes: Sequence[Change]) -> None:
         for change in changes:
-            result = _execute(change, client, taken, lock)
-            with lock:
+            if run.stop.is_set():
+                return
+            result = _execute(change, run)
+            with run.lock:
                 report.results.append(result)
                 if on_result is not None:
                     on_result(result)
 
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
     try:
-        with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
-            futures = [pool.submit(run, group) for group in _work_units(plan.changes)]
-            for future in futures:
-                future.result()
+        futures = [pool.submit(work, unit) for unit in _work_units(plan.changes)]
+        for future in futures:
+            future.result()
+    except BaseException:
+        run.stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         # ids are recorded even when the run is cut short, so the next plan names them
         if write_ids:
             report.recorded = _ids_to_record(plan, report.results)
             record_ids(report.recorded)
     return report
+
+
+@dataclass
+class _Run:
+    """What the workers of one apply share."""
+
+    client: HolisticsClient
+    taken: set[int]  # ids a create may not adopt: they existed at plan time or were made by this run
+    settle_waits: Sequence[float] = SETTLE_WAITS
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 def _work_units(changes: Iterable[Change]) -> list[list[Change]]:
@@ -92,10 +118,11 @@ def _work_units(changes: Iterable[Change]) -> list[list[Change]]:
     return units + list(creates.values())
 
 
-def _execute(change: Change, client: HolisticsClient, taken: set[int], lock: threading.Lock) -> Result:
+def _execute(change: Change, run: _Run) -> Result:
+    client = run.client
     try:
         if change.action is Action.CREATE:
-            return _create(change, client, taken, lock)
+            return _create(change, run)
         assert change.id is not None
         if change.action is Action.UPDATE:
             assert change.body is not None
@@ -107,24 +134,40 @@ def _execute(change: Change, client: HolisticsClient, taken: set[int], lock: thr
             return Result(change, True, change.id, "already deleted")
         return Result(change, True, change.id, "deleted")
     except NotFound:
-        return Result(
-            change, False, change.id, f"schedule {change.id} no longer exists (deleted since the plan was made)"
-        )
+        message = f"schedule {change.id} no longer exists (deleted since the plan was made)"
+        return Result(change, False, change.id, message)
     except APIError as exc:
         return Result(change, False, change.id, str(exc), _field_errors(change, exc))
     except HolisticsError as exc:
         return Result(change, False, change.id, str(exc))
 
 
-def _create(change: Change, client: HolisticsClient, taken: set[int], lock: threading.Lock) -> Result:
+def _create(change: Change, run: _Run) -> Result:
+    """POST, and when the outcome is unknown, look before sending it again.
+
+    After a reset or a 5xx the server is done with the request: a listing tells whether it was
+    made, and only if not is it sent once more. After a timeout the server may still be working on
+    it: the listing is repeated over a few seconds, and if the schedule has not appeared the create
+    is reported failed rather than sent again (a second POST could make a duplicate); the next
+    apply adopts it if it appears late, or creates it.
+    """
     assert change.body is not None
     for attempt in (1, 2):
         try:
-            created = client.create_schedule(dict(change.body))
+            created = run.client.create_schedule(dict(change.body))
         except OutcomeUnknown as exc:
-            adopted = _find_created(change, client, taken, lock)
+            timed_out = isinstance(exc.cause, requests.Timeout)
+            adopted = _find_created(change, run, waits=run.settle_waits if timed_out else ())
             if adopted is not None:
                 return Result(change, True, adopted, f"created (confirmed by listing again after: {exc})")
+            if timed_out:
+                return Result(
+                    change,
+                    False,
+                    None,
+                    f"{exc}; it has not appeared, so it was not sent again. "
+                    "Run apply again: it adopts the schedule if it appears, or creates it",
+                )
             if attempt == 2:
                 return Result(
                     change,
@@ -134,22 +177,27 @@ def _create(change: Change, client: HolisticsClient, taken: set[int], lock: thre
                 )
             continue
         new_id = int(created["id"])
-        with lock:
-            taken.add(new_id)
+        with run.lock:
+            run.taken.add(new_id)
         return Result(change, True, new_id, "created")
     raise AssertionError("unreachable")
 
 
-def _find_created(change: Change, client: HolisticsClient, taken: set[int], lock: threading.Lock) -> int | None:
+def _find_created(change: Change, run: _Run, waits: Sequence[float]) -> int | None:
+    """A schedule of this source, made since the plan and not adopted yet, with the wanted content;
+    listed now and again after each of `waits` seconds."""
     assert change.body is not None
     filters = {"source_type": change.body["source_type"], "source_id": change.body["source_id"]}
-    for schedule in client.list_schedules(**filters):
-        schedule_id = int(schedule["id"])
-        with lock:
-            if schedule_id in taken or differences(change.body, schedule):
-                continue
-            taken.add(schedule_id)
-            return schedule_id
+    for wait in (0.0, *waits):
+        if wait and run.stop.wait(wait):  # an interrupted apply does not keep waiting
+            return None
+        for schedule in run.client.list_schedules(**filters):
+            schedule_id = int(schedule["id"])
+            with run.lock:
+                if schedule_id in run.taken or differences(change.body, schedule):
+                    continue
+                run.taken.add(schedule_id)
+                return schedule_id
     return None
 
 

@@ -410,9 +410,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
-        print_error("aborted")
-        sys.exit(EXIT_ERROR)
+    except click.Abort as exc:
+        interrupted = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
+        print_error("interrupted; what was made is recorded, run it again to finish" if interrupted else "aborted")
+        sys.exit(130 if interrupted else EXIT_ERROR)
     except HolisticsError as exc:
         print_error(str(exc))
         sys.exit(EXIT_ERROR)

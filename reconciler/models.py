@@ -38,6 +38,7 @@ def _check_email(value: str) -> str:
 
 
 Cron = Annotated[str, AfterValidator(_check_cron)]
+Id = Annotated[int, Field(gt=0)]  # the API's ids are positive; 0 or -1 is a typo, not a schedule
 Email = Annotated[str, AfterValidator(_check_email)]
 ConditionValue = StrictBool | int | float | str
 AttachmentFormat = Literal["csv", "xlsx", "excel", "pdf", "png", "excel_dashboard", "csv_formatted_data"]
@@ -121,7 +122,7 @@ class EmailSubscriptionDest(Model):
 class SftpDest(Model):
     type: Literal["SftpDest"]
     dashboard_widget_id: int | str | None = None
-    data_source_id: int
+    data_source_id: Id
     file_path: str
     format: DataAttachmentFormat | None = None
     include_header: StrictBool | None = None
@@ -158,10 +159,10 @@ DEST_MODELS: dict[str, type[Model]] = {
 class DataScheduleSpec(Model):
     """One entry under `schedules:`: a DataSchedule without the server-assigned parts."""
 
-    id: int | None = None
+    id: Id | None = None
     title: str | None = None
     source_type: SourceType
-    source_id: int
+    source_id: Id
     schedule: Schedule
     dynamic_filter_presets: list[DynamicFilterPreset] | None = None
     dest: Dest

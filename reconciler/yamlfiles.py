@@ -219,7 +219,9 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     problems: list[Problem] = []
     entries: Node | None = None
     for key_node, value_node, key, duplicate in _pairs(root):
-        if duplicate:
+        if key is None:
+            problems.append(Problem(name, _line(key_node), "-", COMPLEX_KEY))
+        elif duplicate:
             problems.append(Problem(name, _line(key_node), key, "duplicate key in this mapping"))
         elif key == "schedules":
             entries = value_node
@@ -235,6 +237,9 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     schedules: list[DesiredSchedule] = []
     for key_node, value_node, key, duplicate in _pairs(entries):
         line = _line(key_node)
+        if key is None:
+            problems.append(Problem(name, line, "schedules", COMPLEX_KEY))
+            continue
         if duplicate:
             problems.append(Problem(name, line, key, "duplicate key in this mapping"))
             continue
@@ -245,7 +250,7 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
             continue
         lines: dict[str, int] = {}
         try:
-            data = _plain(value_node, lines, "", line)
+            data = _plain(value_node, lines, "", line, set())
         except _BadNode as bad:
             problems.append(Problem(name, bad.line or line, f"{key}.{bad.path}" if bad.path else key, bad.message))
             continue
@@ -261,12 +266,17 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     return schedules, problems
 
 
-def _pairs(mapping: MappingNode) -> Iterable[tuple[Node, Node, str, bool]]:
-    """(key node, value node, key, seen before) for each pair; keys as strings."""
+COMPLEX_KEY = "a key must be a plain value, not a list or mapping"
+
+
+def _pairs(mapping: MappingNode) -> Iterable[tuple[Node, Node, str | None, bool]]:
+    """(key node, value node, key, seen before) for each pair; the key is None when it is not a
+    plain scalar (YAML allows a list or mapping as a key; a schedule file never needs one)."""
     seen: set[str] = set()
     for key_node, value_node in mapping.value:
         if not isinstance(key_node, ScalarNode):
-            raise _BadNode(_line(key_node), "", "a key must be a plain value, not a list or mapping")
+            yield key_node, value_node, None, False
+            continue
         key = str(key_node.value)
         yield key_node, value_node, key, key in seen and key_node.tag != _TAG + "merge"
         seen.add(key)
@@ -290,35 +300,43 @@ def _foreign_tags(node: Node) -> Iterable[tuple[int, str]]:
             stack += current.value
 
 
-def _plain(node: Node, lines: dict[str, int], path: str, line: int) -> Any:
+def _plain(node: Node, lines: dict[str, int], path: str, line: int, active: set[int]) -> Any:
     """A node as plain Python, noting the line of each field path. Aliases are followed, within a
-    budget: an entry that expands beyond any real schedule (an alias bomb) is refused."""
+    budget (an alias bomb is refused), and never into a node that contains itself."""
     if len(lines) > MAX_NODES_PER_ENTRY or path.count(".") > MAX_DEPTH:
         raise _BadNode(0, "", "too large or too deeply nested (do aliases expand too far?)")  # 0: the entry's line
+    if id(node) in active:
+        raise _BadNode(_line(node), path, "refers to itself through an alias")
     if path:
         lines[path] = line
-    if isinstance(node, SequenceNode):
-        return [_plain(item, lines, f"{path}.{i}", _line(item)) for i, item in enumerate(node.value)]
-    if isinstance(node, MappingNode):
+    if isinstance(node, ScalarNode):
+        return _scalar(node, path, line)
+    active.add(id(node))
+    try:
+        if isinstance(node, SequenceNode):
+            return [_plain(item, lines, f"{path}.{i}", _line(item), active) for i, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
         out: dict[str, Any] = {}
-        merges = [v for k, v in node.value if k.tag == _TAG + "merge"]
-        for merge in merges:
+        for merge in (v for k, v in node.value if k.tag == _TAG + "merge"):
             sources = merge.value if isinstance(merge, SequenceNode) else [merge]
             # the first mapping a merge lists wins, and the entry's own keys win over all of them
             for source in reversed(sources):
-                merged = _plain(source, lines, path, line)
+                merged = _plain(source, lines, path, line, active)
                 if not isinstance(merged, dict):
                     raise _BadNode(_line(merge), path, "a merge key (<<) takes a mapping or a list of mappings")
                 out.update(merged)
         for key_node, value_node, key, duplicate in _pairs(node):
+            if key is None:
+                raise _BadNode(_line(key_node), path, COMPLEX_KEY)
             if key_node.tag == _TAG + "merge":
                 continue
             child = f"{path}.{key}" if path else key
             if duplicate:
                 raise _BadNode(_line(key_node), child, "duplicate key in this mapping")
-            out[key] = _plain(value_node, lines, child, _line(key_node))
+            out[key] = _plain(value_node, lines, child, _line(key_node), active)
         return out
-    return _scalar(node, path, line)
+    finally:
+        active.discard(id(node))
 
 
 def _scalar(node: Node, path: str, line: int) -> Any:
@@ -436,43 +454,46 @@ def _cross_file_problems(schedules: Sequence[DesiredSchedule]) -> list[Problem]:
 def record_ids(ids_by_file: Mapping[str, Mapping[str, int]]) -> None:
     """Write `id: N` into each named entry, changing no other byte of the file.
 
-    The line is inserted above the entry's first field with that field's indentation; entries written
-    in flow style (`key: {...}`) fall back to a ruamel round-trip of that file.
+    In a block entry the line goes above its first field, with that field's indentation and the
+    file's line ending; in a flow entry (`key: {...}`) `id: N, ` goes just inside the brace. Only an
+    entry that is neither (rare) falls back to a ruamel round-trip of that file.
     """
     for file, ids in ids_by_file.items():
         path = Path(file)
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as handle:  # newline="": keep \r\n as it is
+            text = handle.read()
         new_text = _insert_ids(text, ids)
         if new_text != text:
             atomic_write(path, new_text)
 
 
 def _insert_ids(text: str, ids: Mapping[str, int]) -> str:
-    yaml = _yaml()
-    document = yaml.load(text)
-    entries = document["schedules"]
+    entries = _yaml().load(text)["schedules"]
     lines = text.splitlines(keepends=True)
-    insertions: list[tuple[int, str]] = []
-    flow = False
+    edits: list[tuple[int, int, str]] = []  # (row, column, text to insert there)
+    fallback: dict[str, int] = {}
     for key, new_id in ids.items():
-        entry = entries[key]
+        entry = entries.get(key)
         if not isinstance(entry, CommentedMap) or "id" in entry:
             continue
+        row, col = entries.lc.value(key)
+        opener = lines[row][col : col + 1] if row < len(lines) else ""
+        if opener == "*":
+            continue  # an alias shares its anchor's text: writing there would change another entry
+        if opener == "{":
+            edits.append((row, col + 1, f"id: {new_id}, " if entry else f"id: {new_id}"))
+            continue
         own = entry.lc.data or {}
-        if not own:  # only merged keys: no line of its own to align with
-            flow = True
+        if not own:
+            fallback[key] = new_id
             continue
         row, col = min(entry.lc.key(k) for k in own)
-        if row == _key_line(entries, key) - 1 or entry.fa.flow_style():
-            flow = True
-            continue
-        insertions.append((row, " " * col + f"id: {new_id}\n"))
-    for row, line in sorted(insertions, reverse=True):
-        lines.insert(row, line)
+        ending = lines[row][len(lines[row].rstrip("\r\n")) :] or "\n"
+        edits.append((row, 0, " " * col + f"id: {new_id}{ending}"))
+    for row, col, insertion in sorted(edits, reverse=True):
+        lines[row] = lines[row][:col] + insertion + lines[row][col:]
     new_text = "".join(lines)
-    if flow:
-        new_text = _roundtrip_insert(new_text, ids)
-    return new_text
+    return _roundtrip_insert(new_text, fallback) if fallback else new_text
 
 
 def _key_line(mapping: CommentedMap, key: Any) -> int:
