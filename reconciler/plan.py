@@ -335,6 +335,9 @@ def plan(
 
 def without(fields: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     """`fields` less the dotted `paths` (a copy; empty parents are kept, meaning "manage nothing here")."""
+    paths = list(paths)
+    if not paths:
+        return dict(fields)  # the common case: nothing ignored, nothing to copy deeply
     out = copy.deepcopy(dict(fields))
     for path in paths:
         *parents, last = path.split(".")

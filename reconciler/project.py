@@ -7,6 +7,7 @@ CLI calls it and renders what it returns.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,18 +86,26 @@ def _make_plan(
     client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], *, prune: bool, check_references: bool
 ) -> Planned:
     the_paths = schedule_paths(config, paths)
-    desired = load_desired(config, paths)
+    desired = load_desired(config, paths)  # first: with bad input, nothing is sent at all
+    keys = {k for k in (source_key(d.fields) for d in desired) if k is not None}
     claimed = {d.id for d in desired if d.id is not None}
-    # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
-    remote = [r for r in read_remote(client, desired) if config.scope.contains(r) or r["id"] in claimed]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sources") as pool:
+        # the dashboards and reports are read while the listing pages through the schedules
+        sources_read = pool.submit(read_sources, client, keys) if check_references else None
+        remote = [
+            r
+            for r in read_remote(client, desired)
+            # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
+            if config.scope.contains(r) or r["id"] in claimed
+        ]
+        sources = sources_read.result() if sources_read is not None else {}
     the_plan = plan(desired, remote, prune=prune, ignored=config.ignore.for_key)
-    sources: dict[SourceKey, Source] = {}
     if check_references:
-        keys = [source_key(d.fields) for d in desired] + [source_key(c.remote or {}) for c in the_plan.changes]
-        sources = read_sources(client, [k for k in keys if k is not None])
         problems = reference_problems(desired, sources)
         if problems:
             raise InvalidSchedules(problems)
+        deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}
+        sources |= read_sources(client, deleted - keys)  # titles for the plan's deletions
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
     the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy))
     return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources)

@@ -12,11 +12,17 @@ from reconciler.yamlfiles import DesiredSchedule, InvalidSchedules, Problem
 
 def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> list[dict[str, Any]]:
     """All remote schedules (100 a page, no per-schedule GET), plus any id the YAML names that the
-    listing leaves out (the default listing omits schedules made by embed users).
+    listing leaves out; see `add_unlisted`."""
+    return add_unlisted(client, desired, list(client.list_schedules()))
 
-    An id that the workspace does not have at all is reported at its file and line.
-    """
-    remote = list(client.list_schedules())
+
+def add_unlisted(
+    client: HolisticsClient, desired: Sequence[DesiredSchedule], listed_schedules: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The listing plus each id the YAML names that it left out (the default listing omits schedules
+    made by embed users), read by id. An id the workspace does not have at all is reported at its
+    file and line."""
+    remote = listed_schedules
     listed = {int(r["id"]) for r in remote}
     problems = []
     for entry in desired:

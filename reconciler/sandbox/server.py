@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import bisect
 import contextlib
 import copy
 import hmac
@@ -310,6 +311,7 @@ class Api:
 
     def __init__(self, state: State) -> None:
         self.state = state
+        self._list_cache: tuple[Any, ...] | None = None
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Reply]]] = [
             ("GET", re.compile(r"/data_schedules"), self.list_schedules),
             ("POST", re.compile(r"/data_schedules"), self.create_schedule),
@@ -338,6 +340,31 @@ class Api:
 
     # data schedules
 
+    def _ordered(
+        self, snapshot: list[dict[str, Any]], params: tuple[Any, ...]
+    ) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+        """The filtered, sorted schedules and their sort keys, computed once per state and query:
+        paging through N schedules must not sort all N again for every page."""
+        cached = self._list_cache
+        if cached is not None and cached[0] is snapshot and cached[1] == params:
+            return cached[2], cached[3]
+        source_type, source_id, dest_type, term, sort = params
+        items = list(snapshot)
+        if source_type is not None:
+            items = [s for s in items if s["source_type"] == source_type]
+        if source_id is not None:
+            items = [s for s in items if s["source_id"] == source_id]
+        if dest_type is not None:
+            items = [s for s in items if (s.get("dest") or {}).get("type") == dest_type]
+        if term:
+            items = [s for s in items if term.lower() in (s.get("title") or "").lower()]
+        field_name, _, direction = sort.rpartition("_")
+        key = _sort_key(self.state, field_name)
+        items.sort(key=key, reverse=direction == "desc")
+        keys = [key(s) for s in items]
+        self._list_cache = (snapshot, params, items, keys)
+        return items, keys
+
     def list_schedules(self, *, query: Mapping[str, list[str]], body: bytes) -> Reply:
         limit = _int_param(query, "limit", 1, 100) or 20
         page = _int_param(query, "page", 1)
@@ -349,29 +376,17 @@ class Api:
             raise _invalid(f"sort={sort} is valid for Holistics but not supported by the sandbox")
         desc = direction == "desc"
 
-        items = self.state.snapshot()
         source_type = _one(query, "source_type")
-        if source_type is not None:
-            if source_type not in _list_param_enum("source_type"):
-                raise _invalid(f"Invalid parameter source_type: {source_type!r}")
-            items = [s for s in items if s["source_type"] == source_type]
+        if source_type is not None and source_type not in _list_param_enum("source_type"):
+            raise _invalid(f"Invalid parameter source_type: {source_type!r}")
         source_id = _int_param(query, "source_id", 0)
-        if source_id is not None:
-            items = [s for s in items if s["source_id"] == source_id]
         dest_type = _one(query, "dest_type")
-        if dest_type is not None:
-            # the filter's enum leaves out GsheetDest, yet schedules have it: accept both lists
-            if dest_type not in {*_list_param_enum("dest_type"), *spec.dest_branches()}:
-                raise _invalid(f"Invalid parameter dest_type: {dest_type!r}")
-            items = [s for s in items if (s.get("dest") or {}).get("type") == dest_type]
+        # the filter's enum leaves out GsheetDest, yet schedules have it: accept both lists
+        if dest_type is not None and dest_type not in {*_list_param_enum("dest_type"), *spec.dest_branches()}:
+            raise _invalid(f"Invalid parameter dest_type: {dest_type!r}")
         term = _one(query, "search_term")
-        if term:
-            items = [s for s in items if term.lower() in (s.get("title") or "").lower()]
         # creator_roles: every sandbox schedule was made by the key's (admin) user, so it filters nothing
-
-        key = _sort_key(self.state, field_name)
-        items.sort(key=key, reverse=desc)
-        keys = [key(s) for s in items]
+        items, keys = self._ordered(self.state.snapshot(), (source_type, source_id, dest_type, term, sort))
 
         def later(a: list[Any], b: list[Any]) -> bool:  # a comes after b in this order
             return a < b if desc else a > b
@@ -384,10 +399,11 @@ class Api:
             low, high = 0, len(items)
             if after:
                 boundary = decode_cursor(after, keys[0] if keys else [])
-                low = next((i for i, k in enumerate(keys) if later(k, boundary)), len(items))
+                # keys are in order, so "comes after the cursor" is False...False True...True
+                low = bisect.bisect_left(keys, True, key=lambda k: later(k, boundary))
             if before:
                 boundary = decode_cursor(before, keys[0] if keys else [])
-                high = sum(1 for k in keys if later(boundary, k))
+                high = bisect.bisect_left(keys, True, key=lambda k: not later(boundary, k))
             if before and not after:  # the page just before the cursor
                 start, end = max(low, high - limit), high
             else:

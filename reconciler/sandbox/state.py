@@ -169,6 +169,7 @@ class State:
         self._job_schedule: dict[int, int | None] = {}
         self._job_logs: dict[int, list[dict[str, Any]]] = {}
         self._failing: set[int] = set()
+        self._snapshot: list[dict[str, Any]] | None = None  # sorted by id; dropped on every write
         self._next = {"data_schedule": 1, "preset": 1, "job": FIRST_JOB_ID}
         if state_file is not None and state_file.exists():
             self._load(state_file)
@@ -201,6 +202,7 @@ class State:
             raise ValueError(f"cannot read sandbox state file {path}: {exc}") from None
 
     def _save(self) -> None:
+        self._snapshot = None  # every write comes through here
         if self._state_file is None:
             return
         data = {
@@ -296,7 +298,9 @@ class State:
         dict instead of changing it, so a reader never sees half a change (and a list page need not
         copy the whole workspace)."""
         with self._lock:
-            return [self._schedules[i] for i in sorted(self._schedules)]
+            if self._snapshot is None:
+                self._snapshot = [self._schedules[i] for i in sorted(self._schedules)]
+            return self._snapshot
 
     def get_schedule(self, ident: int) -> dict[str, Any]:
         with self._lock:

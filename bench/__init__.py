@@ -1,0 +1,1 @@
+"""Benchmarks of holistics-schedules against its bundled API sandbox: `python -m bench` (see README.md)."""
