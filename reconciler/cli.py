@@ -17,7 +17,15 @@ from rich.text import Text
 from reconciler import apply as applying
 from reconciler import config as configuration
 from reconciler import importer, render, run, savedplan, schema, yamlfiles
-from reconciler.client import ConfigError, HolisticsClient, HolisticsError, resolve_base_url
+from reconciler.client import (
+    HOLISTICS_RATE_LIMIT,
+    ConfigError,
+    HolisticsClient,
+    HolisticsError,
+    RateLimiter,
+    default_rate_limit,
+    resolve_base_url,
+)
 from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
 from reconciler.workspace import read_sources, reference_problems, source_key
 
@@ -75,10 +83,22 @@ def connection_options(func: F) -> F:
         help="apac (default), eu or us (env HOLISTICS_REGION).",
     )
     @click.option("--base-url", envvar="HOLISTICS_BASE_URL", help="Full API URL incl. /api/v2; overrides --region.")
+    @click.option(
+        "--rate-limit",
+        envvar="HOLISTICS_RATE_LIMIT",
+        help="At most N requests per S seconds, as N/S; 'none' to turn off "
+        f"(default {HOLISTICS_RATE_LIMIT} on Holistics' hosts, none elsewhere). 429s are always honoured.",
+    )
     @click.option("-v", "--verbose", is_flag=True, help="Log retries and waits to stderr.")
     @functools.wraps(func)
     def wrapper(
-        *args: Any, api_key: str | None, region: str | None, base_url: str | None, verbose: bool, **kwargs: Any
+        *args: Any,
+        api_key: str | None,
+        region: str | None,
+        base_url: str | None,
+        rate_limit: str | None,
+        verbose: bool,
+        **kwargs: Any,
     ) -> Any:
         ctx = click.get_current_context()
         settings = project_config(ctx).connection
@@ -88,10 +108,12 @@ def connection_options(func: F) -> F:
                 raise Failure("no API key: set HOLISTICS_API_KEY (or pass --api-key)")
             try:
                 url = resolve_base_url(region or settings.region, base_url or settings.base_url)
+                pace = rate_limit or settings.rate_limit or default_rate_limit(url)
+                limiter = RateLimiter.from_text(pace) if pace else None
             except ConfigError as exc:
                 raise Failure(str(exc)) from None
             on_event = (lambda msg: stderr().print(Text(msg, style="dim"))) if verbose else None
-            return HolisticsClient(url, api_key, on_event=on_event)
+            return HolisticsClient(url, api_key, on_event=on_event, rate_limiter=limiter)
 
         return func(*args, connect=connect, **kwargs)
 

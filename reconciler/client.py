@@ -14,6 +14,7 @@ Design points, each of which exists because `apply` runs several workers against
 
 from __future__ import annotations
 
+import collections
 import email.utils
 import ipaddress
 import random
@@ -214,6 +215,16 @@ def _error_class(status: int) -> type[APIError]:
 # Base URL
 
 
+HOLISTICS_RATE_LIMIT = "120/60"  # reported per user; the spec gives no number
+
+
+def default_rate_limit(base_url: str) -> str | None:
+    """Holistics' own hosts are paced to stay under their reported quota; other hosts (the sandbox,
+    a proxy) are not, and 429s are still honoured everywhere."""
+    host = urlsplit(base_url).hostname or ""
+    return HOLISTICS_RATE_LIMIT if host == "holistics.io" or host.endswith(".holistics.io") else None
+
+
 def resolve_base_url(region: str | None, base_url: str | None) -> str:
     """The API root to use: `base_url` (full URL including /api/v2) wins over `region` (default apac).
 
@@ -275,6 +286,7 @@ class RateLimiter:
         *,
         min_rate: float = 0.1,
         recovery_seconds: float = 60.0,
+        window: tuple[int, float] | None = None,
     ) -> None:
         if rate_per_second is not None and rate_per_second <= 0:
             raise ConfigError("rate_per_second must be positive (or None for no limit)")
@@ -291,6 +303,24 @@ class RateLimiter:
         self._paused_until = float("-inf")
         self._reduced_rate: float | None = None  # rate right after the last backoff
         self._reduced_at = 0.0  # when recovery from it starts (end of that pause)
+        # a quota of N requests per S seconds, counted over a sliding window as servers count it:
+        # the start times of the last N requests; the next may start S after the oldest of them
+        self.window = window
+        self._starts: collections.deque[float] = collections.deque()
+
+    @classmethod
+    def from_text(cls, text: str) -> RateLimiter:
+        """`"N/S"`: at most N requests per S seconds (a burst of N, then N/S a second); `"none"`."""
+        if text.strip().lower() in ("none", "off", "0"):
+            return cls(None)
+        count, _, seconds = text.partition("/")
+        try:
+            n, window = int(count), float(seconds or 1)
+        except ValueError:
+            raise ConfigError(f"rate limit {text!r}: expected N/S, e.g. 120/60, or none") from None
+        if n < 1 or window <= 0:
+            raise ConfigError(f"rate limit {text!r}: N and S must be positive")
+        return cls(None, window=(n, window))
 
     def current_rate(self) -> float | None:
         with self._lock:
@@ -319,6 +349,14 @@ class RateLimiter:
                 tat = max(self._tat, start)
                 start = max(start, tat - (self.burst - 1) * interval)
                 self._tat = tat + interval
+            if self.window is not None:
+                count, seconds = self.window
+                if len(self._starts) >= count:
+                    # a small margin: the server counts arrivals, a little after our starts
+                    start = max(start, self._starts[-count] + seconds * 1.02)
+                self._starts.append(start)
+                while len(self._starts) > count:
+                    self._starts.popleft()
             wait = start - now
         if wait > 0:
             self._sleep(wait)

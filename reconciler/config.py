@@ -34,6 +34,7 @@ class _Model(BaseModel):
 class Connection(_Model):
     region: Literal["apac", "eu", "us"] | None = None
     base_url: str | None = None
+    rate_limit: str | None = Field(None, pattern=r"^(\d+/\d+(\.\d+)?|none)$")  # "120/60", or "none"
 
 
 class Scope(_Model):
