@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -38,15 +39,16 @@ def enum_of(name: str, *path: str) -> tuple[str, ...]:
 
 def _descend(node: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     for key in path:
-        node = _properties(node)[key]
+        node = properties(node)[key]
     return node
 
 
-def _properties(node: dict[str, Any]) -> dict[str, Any]:
+def properties(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema's own properties and those of its inline allOf parts."""
     props: dict[str, Any] = dict(node.get("properties", {}))
     for part in node.get("allOf", []):
         if "$ref" not in part:
-            props.update(_properties(part))
+            props.update(properties(part))
     return props
 
 
@@ -66,14 +68,14 @@ def operator_arity() -> dict[str, tuple[int, int | None]]:
     """operator -> (min, max) number of values, as the Condition discriminator's branches fix them."""
     arity: dict[str, tuple[int, int | None]] = {}
     for operator, branch in condition_branches().items():
-        values = _properties(schema(branch)).get("values", {})
+        values = properties(schema(branch)).get("values", {})
         arity[operator] = (values.get("minItems", 0), values.get("maxItems"))
     return arity
 
 
 @cache
 def operators_with_modifier() -> frozenset[str]:
-    return frozenset(op for op, branch in condition_branches().items() if "modifier" in _properties(schema(branch)))
+    return frozenset(op for op, branch in condition_branches().items() if "modifier" in properties(schema(branch)))
 
 
 def required_fields(name: str) -> tuple[str, ...]:

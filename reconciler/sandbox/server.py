@@ -578,31 +578,30 @@ class _App:
             finish(ApiError(429, "RateLimitExceedError", message, headers={"Retry-After": header}).reply())
             return
 
-        fault = self.faults.take(ex.method, path, "before")
-        if fault is not None:
-            if fault.drop:
+        def answered_by(fault: Fault | None) -> bool:
+            """Answer (or hang up) as the fault says; False when there is none or it only delays."""
+            if fault is not None and fault.drop:
                 cut(fault.delay_ms)
-                return
-            if fault.status is not None:
+                return True
+            if fault is not None and fault.status is not None:
                 finish(_fault_error(fault.status).reply(), fault.delay_ms)
-                return
+                return True
+            return False
+
+        fault = self.faults.take(ex.method, path, "before")
+        if answered_by(fault):
+            return
+        if fault is not None:
             time.sleep(fault.delay_ms / 1000)  # a slow server, which then does the work
         try:
             reply = self.api.handle(ex.method, path, ex.query, ex.body)
         except ApiError as exc:
             reply = exc.reply()
         fault = self.faults.take(ex.method, path, "after")
-        if fault is not None:  # the work is done and stored; the client just never learns it
-            if fault.drop:
-                cut(fault.delay_ms)
-                return
-            if fault.status is not None:
-                finish(_fault_error(fault.status).reply(), fault.delay_ms)
-                return
-            finish(reply, fault.delay_ms)
+        # after: the work is done and stored; the client just never learns it
+        if answered_by(fault):
             return
-        finish(reply)
-        return
+        finish(reply, fault.delay_ms if fault is not None else 0)
 
     # ---- /_sandbox ----
 

@@ -56,14 +56,6 @@ def _now() -> str:
 # ---- what the server fills in for fields the client left out ----
 
 
-def _properties(node: Mapping[str, Any]) -> dict[str, Any]:
-    props: dict[str, Any] = dict(node.get("properties", {}))
-    for part in node.get("allOf", []):
-        if "$ref" not in part:
-            props.update(_properties(part))
-    return props
-
-
 def _is_nullable(node: Mapping[str, Any]) -> bool:
     if node.get("nullable"):
         # OpenAPI 3.0.3: an enum must list null itself for null to be valid (SftpDest.separator doesn't)
@@ -75,7 +67,7 @@ def _is_nullable(node: Mapping[str, Any]) -> bool:
 @cache
 def _spec_defaults(schema_name: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, node in _properties(spec.schema(schema_name)).items():
+    for name, node in spec.properties(spec.schema(schema_name)).items():
         if "default" in node:
             out[name] = node["default"]
         elif _is_nullable(node):
