@@ -26,6 +26,7 @@ from reconciler.client import (
     default_rate_limit,
     resolve_base_url,
 )
+from reconciler.plan import Plan
 from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
 from reconciler.workspace import read_sources, reference_problems, source_key
 
@@ -267,7 +268,7 @@ def apply_command(
         sys.exit(EXIT_ERROR)
 
 
-def saved_plan_still_valid(client: HolisticsClient, path: Path) -> Any:
+def saved_plan_still_valid(client: HolisticsClient, path: Path) -> Plan:
     try:
         saved = savedplan.load(path)
     except savedplan.SavedPlanError as exc:
@@ -287,7 +288,7 @@ def confirm() -> None:
         raise Failure("apply cancelled; nothing was changed")
 
 
-def execute(the_plan: Any, client: HolisticsClient, parallelism: int) -> applying.Report:
+def execute(the_plan: Plan, client: HolisticsClient, parallelism: int) -> applying.Report:
     out, err = stdout(), stderr()
     # a live bar only where a person watches: stderr is a terminal and the apply is long
     live = err.is_terminal and len(the_plan.changes) > 10

@@ -90,6 +90,7 @@ def load(path: Path) -> SavedPlan:
             unmanaged=tuple(data["unmanaged"]),
             remote_ids=frozenset(saved["remote_ids"]),
             prune=bool(data["prune"]),
+            unsafe=data.get("unsafe"),  # a saved plan is as unsafe as when it was made: apply needs --force
         )
         return SavedPlan(plan, tuple(Path(p) for p in saved["paths"]), saved["yaml"], saved["remote"])
     except SavedPlanError:

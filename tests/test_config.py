@@ -195,3 +195,22 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) ->
     write_config(tmp_path, text)
     result = invoke(None, "validate", cwd=tmp_path)
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_saved_unsafe_plan_still_needs_force(example_sandbox: Sandbox, tmp_path: Path) -> None:
+    entries = {
+        f"s{s['id']}": {
+            "id": s["id"],
+            "source_type": s["source_type"],
+            "source_id": s["source_id"],
+            "schedule": {"repeat": "1 1 * * *"},
+            "dest": s["dest"],
+        }
+        for s in example_sandbox.control.schedules()[:20]
+    }
+    setup(tmp_path, json.dumps({"schedules": entries}))
+    assert invoke(example_sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
+    refused = invoke(example_sandbox, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
+    assert refused.exit_code == 1 and "unsafe" in refused.output
+    assert all(r["method"] == "GET" for r in example_sandbox.control.requests())
+    assert invoke(example_sandbox, "apply", "plan.json", "--auto-approve", "--force", cwd=tmp_path).exit_code == 0
