@@ -6,6 +6,8 @@ left out of the YAML is not managed: plan ignores it and an update keeps the wor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -171,3 +173,25 @@ class DataScheduleSpec(Model):
         """The fields this entry manages, in API shape (without `id`)."""
         fields: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True, exclude={"id"})
         return fields
+
+
+@dataclass(frozen=True)
+class DesiredSchedule:
+    """One validated YAML entry: the schedule `key` wants, with where each field was written."""
+
+    key: str
+    id: int | None
+    fields: Mapping[str, Any]
+    file: str
+    line: int
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, path: str) -> int:
+        """The line of a dotted field path, or of its nearest written parent."""
+        parts = path.split(".")
+        while parts:
+            line = self.field_lines.get(".".join(parts))
+            if line is not None:
+                return line
+            parts.pop()
+        return self.line

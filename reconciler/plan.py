@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from reconciler.yamlfiles import DesiredSchedule
+from reconciler.models import DesiredSchedule
 
 ABSENT: Any = None  # how a field missing on one side is shown in a diff
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from reconciler.client import HolisticsClient
 from reconciler.config import ProjectConfig
+from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
 from reconciler.workspace import Source, SourceKey, read_remote, read_sources, reference_problems, source_key
-from reconciler.yamlfiles import DesiredSchedule, InvalidSchedules, Problem, discover, gc_paused, load
+from reconciler.yamlfiles import InvalidSchedules, Problem, discover, gc_paused, load
 
 
 @dataclass

@@ -12,7 +12,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from ruamel.yaml import YAML  # round-trip writing: comments, order and quoting 
 from ruamel.yaml.comments import CommentedMap
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler.models import DEST_MODELS, DataScheduleSpec
+from reconciler.models import DEST_MODELS, DataScheduleSpec, DesiredSchedule
 
 SCHEDULE_SUFFIXES = (".yml", ".yaml")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -49,28 +49,6 @@ class InvalidSchedules(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(map(str, self.problems)))
-
-
-@dataclass(frozen=True)
-class DesiredSchedule:
-    """One validated YAML entry: the schedule `key` wants, with where each field was written."""
-
-    key: str
-    id: int | None
-    fields: Mapping[str, Any]
-    file: str
-    line: int
-    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def line_of(self, path: str) -> int:
-        """The line of a dotted field path, or of its nearest written parent."""
-        parts = path.split(".")
-        while parts:
-            line = self.field_lines.get(".".join(parts))
-            if line is not None:
-                return line
-            parts.pop()
-        return self.line
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.models import DesiredSchedule
 from reconciler.plan import Action, UnknownIds, differences, normalize, plan, update_body
-from reconciler.yamlfiles import DesiredSchedule
 
 
 def desired(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredSchedule:
