@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
@@ -41,6 +42,9 @@ def _run(console: Console, args: Sequence[str]) -> int:
         cli.main(args=list(args), prog_name="holistics-schedules", standalone_mode=False)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except click.ClickException as exc:  # a failing step, shown as the command would show it
+        exc.show()
+        code = exc.exit_code
     else:
         code = 0
     console.print(f"[dim](exit {code})[/dim]\n")

@@ -347,3 +347,23 @@ def test_colour_on_a_terminal_and_none_with_no_color(sandbox: Sandbox, tmp_path:
     assert "\x1b[32m" in coloured and "Plan: 2 to create" in coloured
     plain = run_on_a_terminal(sandbox, tmp_path, NO_COLOR="1")
     assert "\x1b[" not in plain and "Plan: 2 to create" in plain
+
+
+def test_demo_runs_from_the_repo_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("holistics-demo-*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "demo"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Plan: 4 to create, 3 to update, 0 to delete." in result.stdout
+    assert "No changes. The workspace matches the YAML." in result.stdout
+    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("holistics-demo-*")) == before
+    assert (
+        subprocess.run(["git", "status", "--porcelain", "schedules"], cwd=REPO, capture_output=True, text=True).stdout
+        == ""
+    )  # the repo's example is untouched
