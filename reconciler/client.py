@@ -252,6 +252,9 @@ def _check_base_url(url: str) -> str:
             f"refusing plain http to {parts.hostname}: the API key would be sent unencrypted "
             "(http is allowed only for loopback hosts such as 127.0.0.1 or localhost)"
         )
+    if not parts.path.rstrip("/").endswith("/api/v2"):
+        # without it every request 404s, which would read as "schedule not found"
+        raise ConfigError(f"base URL {url!r} must be the API root, ending in /api/v2 (e.g. {REGIONS['apac']})")
     return url.rstrip("/")
 
 

@@ -98,3 +98,15 @@ def test_paced_apply_stays_under_the_servers_quota(tmp_path: Path) -> None:
 def test_unpaced_apply_meets_429s_and_still_lands_everything(tmp_path: Path) -> None:
     with Sandbox(seed="empty", rate_limit=(10, 0.5)) as sb:
         assert apply_under_quota(sb, tmp_path, "--rate-limit", "none", "--parallelism", "4") > 0
+
+
+def test_a_base_url_without_api_v2_is_refused_up_front() -> None:
+    from reconciler.client import resolve_base_url
+
+    with pytest.raises(ConfigError, match="ending in /api/v2"):
+        resolve_base_url(None, "http://127.0.0.1:8765")
+    assert resolve_base_url(None, "http://127.0.0.1:8765/api/v2/") == "http://127.0.0.1:8765/api/v2"
+    assert (
+        resolve_base_url(None, "https://proxy.example.com/holistics/api/v2")
+        == "https://proxy.example.com/holistics/api/v2"
+    )
