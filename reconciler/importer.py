@@ -102,7 +102,12 @@ def render(schedules: Mapping[str, Mapping[str, Any]]) -> str:
     out = io.StringIO()
     out.write("# Imported from the Holistics workspace by `holistics-schedules import`.\n")
     yaml.dump({"schedules": {k: dict(v) for k, v in schedules.items()}}, out)
-    return out.getvalue()
+    # a blank line before each entry after the first, so reviewers see where one ends
+    lines = out.getvalue().splitlines(keepends=True)
+    entry_starts = [i for i, line in enumerate(lines) if re.match(r"^  [^ #-]", line)]
+    for i in reversed(entry_starts[1:]):
+        lines.insert(i, "\n")
+    return "".join(lines)
 
 
 def write(remote: Iterable[Mapping[str, Any]], out_dir: Path, *, force: bool = False) -> dict[Path, int]:
