@@ -355,7 +355,7 @@ def run_command(
     schedule_id = resolve_target(ctx, target, paths, connect)
     out = stdout()
     with connect() as client:
-        job = run.submit(client, schedule_id)
+        job = client.submit_execute(schedule_id)
         out.print(f"Submitted schedule {schedule_id}: job {job.get('id')} {job.get('status')}")
         if no_wait:
             return

@@ -24,10 +24,6 @@ class JobOutcome:
         return self.status == "success"
 
 
-def submit(client: HolisticsClient, schedule_id: int) -> dict[str, Any]:
-    return client.submit_execute(schedule_id)
-
-
 def follow(
     client: HolisticsClient,
     job: dict[str, Any],

@@ -474,13 +474,6 @@ def _insert_ids(text: str, ids: Mapping[str, int]) -> str:
     return _roundtrip_insert(new_text, fallback) if fallback else new_text
 
 
-def _key_line(mapping: CommentedMap, key: Any) -> int:
-    try:
-        return int(mapping.lc.key(key)[0]) + 1
-    except (KeyError, TypeError, AttributeError):
-        return int(mapping.lc.line) + 1
-
-
 def _roundtrip_insert(text: str, ids: Mapping[str, int]) -> str:
     import io
 
