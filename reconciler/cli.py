@@ -197,11 +197,13 @@ def plan_command(
         result = planned(client, paths, prune)
     the_plan, titles = result.plan, result.titles
 
-    def rendered(kind: str) -> str:
+    def rendered(kind: str, *, whole: bool = False) -> str:
         if kind == "json":
             return render.to_json(the_plan, titles)
         if kind == "markdown":
-            return render.markdown(the_plan, titles, show_sensitive=show_sensitive)
+            # printed: sized for a pull-request comment; written to a file: the whole plan (job summary)
+            limit = None if whole else render.GITHUB_COMMENT_LIMIT
+            return render.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=limit)
         return render.text(the_plan, titles).plain
 
     if fmt == "text":
@@ -212,7 +214,7 @@ def plan_command(
         if out.suffix == ".json":
             content = savedplan.dumps(the_plan, paths=result.paths, files=result.files, remote=result.remote)
         else:
-            content = rendered("markdown" if out.suffix == ".md" else fmt)
+            content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
         yamlfiles.atomic_write(out, content)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(EXIT_CHANGES)

@@ -408,6 +408,10 @@ class HolisticsClient:
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigError("an API key is required")
+        if not all(" " < ch <= "~" for ch in api_key.strip()):
+            # said without echoing it: an HTTP library error would quote the whole header value
+            raise ConfigError("the API key has characters an HTTP header cannot carry (a line break, a space, "
+                              "non-ASCII); check how it was copied")
         if max_retries < 0:
             raise ConfigError("max_retries must be >= 0")
         self.base_url = _check_base_url(base_url)

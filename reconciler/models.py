@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from cronsim import CronSim, CronSimError
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from reconciler import spec
 
@@ -23,6 +23,8 @@ from reconciler import spec
 def _check_cron(value: str) -> str:
     from datetime import datetime
 
+    if len(value.split()) != 5:  # Holistics takes crontab's five fields; cronsim would also take seconds
+        raise ValueError(f"not a valid cron expression: {len(value.split())} fields, crontab has 5")
     try:
         CronSim(value, datetime(2000, 1, 1))
     except CronSimError as exc:
@@ -40,7 +42,8 @@ def _check_email(value: str) -> str:
 
 
 Cron = Annotated[str, AfterValidator(_check_cron)]
-Id = Annotated[int, Field(gt=0)]  # the API's ids are positive; 0 or -1 is a typo, not a schedule
+# the API's ids are positive integers: 0, -1, true or 1234.0 is a typo, not a schedule
+Id = Annotated[StrictInt, Field(gt=0)]
 Email = Annotated[str, AfterValidator(_check_email)]
 ConditionValue = StrictBool | int | float | str
 AttachmentFormat = Literal["csv", "xlsx", "excel", "pdf", "png", "excel_dashboard", "csv_formatted_data"]
@@ -68,7 +71,7 @@ class Schedule(Model):
 
 class Condition(Model):
     operator: str
-    values: list[ConditionValue] | None = None
+    values: list[ConditionValue]  # required by the spec, also when empty (`is_null`: [])
     modifier: DateTimeUnit | None = None
 
     @model_validator(mode="after")
@@ -77,7 +80,7 @@ class Condition(Model):
         if arity is None:
             raise ValueError(f"unknown operator {self.operator!r}; one of: {', '.join(spec.operator_arity())}")
         low, high = arity
-        count = len(self.values or [])
+        count = len(self.values)
         if count < low or (high is not None and count > high):
             want = f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
             raise ValueError(f"operator {self.operator!r} takes {want} value(s), got {count}")

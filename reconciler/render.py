@@ -145,7 +145,7 @@ def markdown(
     titles: Titles | None = None,
     *,
     show_sensitive: bool = False,
-    limit: int = GITHUB_COMMENT_LIMIT,
+    limit: int | None = GITHUB_COMMENT_LIMIT,
     full_plan_hint: str = "the job summary",
 ) -> str:
     """A comment-ready plan: summary table, then one collapsible section per change, deletions first
@@ -175,7 +175,7 @@ def markdown(
     ]
     tail = [f"**{summary_line(plan)}**", ""]
     document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
-    if len(document) <= limit:
+    if limit is None or len(document) <= limit:
         return document
     note = (
         "\n> [!NOTE]\n> The plan is longer than a comment allows: {shown} of {total} changes are shown here. "

@@ -221,6 +221,9 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
         if duplicate:
             problems.append(Problem(name, line, key, "duplicate key in this mapping"))
             continue
+        if key_node.tag != _TAG + "str":  # 123, true or null as a key: YAML reads it as a number or bool
+            problems.append(Problem(name, line, key, f"a key must be a string; quote it: '{key}':"))
+            continue
         if not KEY_PATTERN.match(key):
             problems.append(
                 Problem(name, line, key, "a key is letters, digits, '_', '-' or '.', not starting with those")

@@ -394,8 +394,9 @@ def test_ctrl_c_stops_starting_new_changes(sb: Sandbox, tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    # what was in flight may finish (2 workers); nothing new starts
-    assert len(requests_of(sb, "POST")) <= at_signal + 2
+    # what was in flight may finish (2 workers), and each may have started one more between our count
+    # and the signal landing (60 ms a request, on a loaded machine); of 30 queued, nothing else starts
+    assert len(requests_of(sb, "POST")) <= at_signal + 4
     assert proc.returncode == 130
     recorded = [d for d in load([path]) if d.id is not None]
     assert len(recorded) == len(sb.control.schedules()), "the ids of what was created are recorded"
