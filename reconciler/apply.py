@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
-from reconciler.plan import Action, Change, Plan, differences
+from reconciler.plan import Action, Change, Plan, adoptable
 from reconciler.yamlfiles import record_ids
 
 DEFAULT_PARALLELISM = 4
@@ -194,7 +194,7 @@ def _find_created(change: Change, run: _Run, waits: Sequence[float]) -> int | No
         for schedule in run.client.list_schedules(**filters):
             schedule_id = int(schedule["id"])
             with run.lock:
-                if schedule_id in run.taken or differences(change.body, schedule):
+                if schedule_id in run.taken or not adoptable(change.body, schedule):
                     continue
                 run.taken.add(schedule_id)
                 return schedule_id

@@ -264,9 +264,36 @@ def match(desired: Sequence[DesiredSchedule], remote: Sequence[Mapping[str, Any]
     return matched
 
 
+def adoptable(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> bool:
+    """Whether an entry without an id may take this remote schedule as its own: it agrees on every
+    field the entry sets, and holds no content the entry does not mention (a filter preset, a title,
+    a body text). Booleans and nulls are not content: servers fill those in as defaults."""
+    return not differences(desired, remote) and not _unmentioned(normalize(remote), normalize(desired))
+
+
+def _unmentioned(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    for key, value in remote.items():
+        if key not in desired:
+            if _is_content(value):
+                return True
+        elif isinstance(value, Mapping) and isinstance(desired[key], Mapping) and _unmentioned(value, desired[key]):
+            return True
+    return False
+
+
+def _is_content(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, Mapping):
+        return any(_is_content(v) for v in value.values())
+    if isinstance(value, list | str):
+        return len(value) > 0
+    return True
+
+
 def _max_matching(entries: Sequence[DesiredSchedule], candidates: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Kuhn's augmenting paths over "identical content" edges; buckets are small in practice."""
-    edges = [[int(c["id"]) for c in candidates if not differences(e.fields, c)] for e in entries]
+    edges = [[int(c["id"]) for c in candidates if adoptable(e.fields, c)] for e in entries]
     owner: dict[int, int] = {}  # remote id -> index of the entry holding it
 
     def augment(i: int, seen: set[int]) -> bool:

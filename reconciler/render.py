@@ -105,6 +105,14 @@ def text(plan: Plan, titles: Titles | None = None) -> Text:
             "--prune would delete them.\n",
             style="dim",
         )
+    adopted = [m for m in plan.matches if not m.recorded]
+    if adopted:
+        out.append(
+            f"{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} without an id match an existing schedule by "
+            "content; apply records the id: " + ", ".join(f"{m.key} -> {m.id}" for m in adopted[:20])
+            + (", ..." if len(adopted) > 20 else "") + "\n",
+            style="dim",
+        )
     if plan.unsafe:
         out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
     return out

@@ -278,8 +278,28 @@ def test_apply_then_plan_is_empty(state: Any, prune: bool, keep_ids: bool) -> No
 
 def test_less_specific_entry_does_not_steal_the_schedule_of_a_more_specific_one() -> None:
     titled = {**email(["a@x.com"]), "title": "A"}
-    remote = [server_view(titled, 1), server_view({**email(["a@x.com"]), "title": "other"}, 2)]
-    # "loose" comes first and could take id 1, leaving "titled" nothing but a duplicate create
+    remote = [server_view(titled, 1), server_view(email(["a@x.com"]), 2)]
+    # "loose" comes first and could take id 1 (it agrees on every field it sets), leaving "titled"
+    # nothing but a duplicate create; and id 1 has a title "loose" does not mention anyway
     p = plan([desired("loose", email(["a@x.com"])), desired("titled", titled)], remote)
     assert p.changes == ()
     assert {m.key: m.id for m in p.matches} == {"loose": 2, "titled": 1}
+
+
+def test_an_entry_does_not_adopt_a_schedule_with_content_it_does_not_mention() -> None:
+    filtered = server_view(
+        {
+            **email(["a@x.com"]),
+            "dynamic_filter_presets": [
+                {"dynamic_filter_id": 7, "preset_condition": {"operator": "is", "values": ["EMEA"]}}
+            ],
+        },
+        4,
+    )
+    titled = server_view({**email(["a@x.com"]), "title": "Someone's report"}, 5)
+    bodied = server_view(email(["a@x.com"], options={"body_text": "Hello", "preview": True}), 6)
+    p = plan([desired("new", email(["a@x.com"]))], [filtered, titled, bodied])
+    assert [(c.action, c.key) for c in p.changes] == [(Action.CREATE, "new")]
+    # the server's own defaults (nulls, booleans) do not stand in the way
+    plain = server_view(email(["a@x.com"], options={"preview": False, "body_text": None}), 7)
+    assert plan([desired("new", email(["a@x.com"]))], [plain]).changes == ()
