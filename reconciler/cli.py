@@ -36,7 +36,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 def _console(stderr: bool) -> Console:
     # NO_COLOR: no escape codes at all (rich alone would still emit bold and dim)
-    plain = "NO_COLOR" in os.environ
+    plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: set and not empty
     return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
 
 
@@ -103,6 +103,10 @@ def connection_options(func: F) -> F:
     ) -> Any:
         ctx = click.get_current_context()
         settings = project_config(ctx).connection
+        env = click.core.ParameterSource.ENVIRONMENT
+        region_flag = region is not None and ctx.get_parameter_source("region") != env
+        if region_flag and ctx.get_parameter_source("base_url") == env:
+            base_url = None  # flags win: --region on the command line beats HOLISTICS_BASE_URL
 
         def connect() -> HolisticsClient:
             if not api_key:
@@ -247,6 +251,8 @@ def apply_command(
     YAML or a remote schedule it touches has changed since.
     """
     out = stdout()
+    if len(paths) > 1 and any(p.suffix == ".json" for p in paths):
+        raise click.UsageError("a saved plan (FILE.json) is applied on its own, without schedule paths")
     saved_path = paths[0] if len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file() else None
     with connect() as client:
         if saved_path is not None:
@@ -334,6 +340,10 @@ def import_command(
     config = project_config(ctx)
     with connect() as client:
         remote = [r for r in client.list_schedules() if config.scope.contains(r)]
+    skipped = importer.unrepresentable(remote)
+    for schedule_id, why in sorted(skipped.items()):
+        stderr().print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)
+    remote = [r for r in remote if int(r["id"]) not in skipped]
     target = out_dir or schedule_paths(config, [])[0]
     try:
         written = importer.write(remote, target, force=force)
@@ -341,7 +351,8 @@ def import_command(
         raise Failure(str(exc)) from None
     for path, count in written.items():
         stdout().print(f"wrote {count} schedule(s) to {path}", markup=False)
-    stdout().print(f"Imported {sum(written.values())} schedule(s).")
+    note = f"; {len(skipped)} skipped (see the warnings above)" if skipped else ""
+    stdout().print(f"Imported {sum(written.values())} schedule(s){note}.")
 
 
 @cli.command("run")
@@ -411,7 +422,10 @@ def sandbox(port: int, seed: str, key: str | None, state: Path | None, latency_m
     """Run a local Holistics API sandbox until stopped."""
     from reconciler.sandbox import server
 
-    server.serve(port=port, seed=seed, key=key, state=state, latency_ms=latency_ms, rate_limit=rate_limit)
+    try:
+        server.serve(port=port, seed=seed, key=key, state=state, latency_ms=latency_ms, rate_limit=rate_limit)
+    except (OSError, ValueError, OverflowError) as exc:  # port taken or out of range, bad seed, bad --rate-limit
+        raise Failure(f"cannot start the sandbox: {exc}") from None
 
 
 @cli.command()

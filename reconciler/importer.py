@@ -49,6 +49,21 @@ def base_key(schedule: Mapping[str, Any]) -> str:
     return f"{dest}-{slugify(str(schedule.get('source_type', 'source')))}-{schedule.get('source_id')}"
 
 
+def unrepresentable(remote: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+    """id -> why, for remote schedules the YAML format cannot hold (a destination type the spec
+    documents no fields for, such as Adls2Dest, or values the API accepted but the format refuses):
+    written out, they would make the next validate fail."""
+    reasons = {}
+    for schedule in remote:
+        try:
+            DataScheduleSpec.model_validate(entry(schedule))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"] if p not in FILE_BY_DEST)
+            reasons[int(schedule["id"])] = f"{where}: {first['msg']}"
+    return reasons
+
+
 def entries(remote: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """key -> YAML entry for each remote schedule. Keys come from titles; a clash takes the id as a
     suffix (not a counter), so a key never changes when another schedule comes or goes."""
@@ -111,7 +126,8 @@ def render(schedules: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def write(remote: Iterable[Mapping[str, Any]], out_dir: Path, *, force: bool = False) -> dict[Path, int]:
-    """Write one file per destination type; returns file -> number of schedules written."""
+    """Write one file per destination type; returns file -> number of schedules written. Pass only
+    representable schedules (see `unrepresentable`)."""
     by_file: dict[str, dict[str, dict[str, Any]]] = {}
     for key, data in entries(remote).items():
         name = FILE_BY_DEST.get(str(data["dest"].get("type")), "other.yml")

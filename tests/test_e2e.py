@@ -367,3 +367,44 @@ def test_demo_runs_from_the_repo_and_leaves_nothing_behind(tmp_path: Path) -> No
         subprocess.run(["git", "status", "--porcelain", "schedules"], cwd=REPO, capture_output=True, text=True).stdout
         == ""
     )  # the repo's example is untouched
+
+
+def test_import_skips_what_the_format_cannot_hold_and_says_so(example_sandbox: Sandbox, tmp_path: Path) -> None:
+    lake = {
+        "source_type": "Dashboard",
+        "source_id": 1234,
+        "schedule": {"repeat": "0 1 * * *", "paused": False},
+        "dest": {"type": "Adls2Dest", "path": "/lake"},
+        "title": "Lake export",
+    }
+    created = example_sandbox.control.add_schedule(lake, validate=False)
+    result = cli(example_sandbox, "import", "--out", "schedules", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"skipped schedule {created['id']}" in result.stderr and "1 skipped" in result.stdout
+    assert cli(example_sandbox, "validate", cwd=tmp_path).returncode == 0
+    summary = json.loads(cli(example_sandbox, "plan", "--json", cwd=tmp_path).stdout)["summary"]
+    assert summary["create"] == summary["update"] == 0 and summary["unmanaged"] == 1
+
+
+def test_region_flag_beats_base_url_from_the_environment(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
+    env |= {"HOLISTICS_BASE_URL": sandbox.base_url, "HOLISTICS_API_KEY": sandbox.key, "HOLISTICS_RATE_LIMIT": "none"}
+    # --region eu must go to eu.holistics.io, not the sandbox; with no network that fails to connect
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "--region", "eu"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "eu.holistics.io" in result.stderr
+    assert sandbox.control.requests() == []
+
+
+def test_a_saved_plan_goes_alone(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    assert cli(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).returncode == 0
+    result = cli(sandbox, "apply", "plan.json", "schedules", "--auto-approve", cwd=tmp_path)
+    assert result.returncode == 1 and "on its own" in result.stderr
