@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.client import HolisticsClient
-from reconciler.config import ProjectConfig
+from reconciler.config import CONFIG_FILE, ProjectConfig
 from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
 from reconciler.workspace import Source, SourceKey, read_remote, read_sources, reference_problems, source_key
@@ -41,6 +41,13 @@ def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
 def load_desired(config: ProjectConfig, paths: Sequence[Path]) -> list[DesiredSchedule]:
     """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare)."""
     desired = load(schedule_paths(config, paths))
+    keys = {d.key for d in desired}
+    stray = sorted(set(config.ignore.schedules) - keys)
+    if stray and not paths:  # with a subset of the files given, the key may well be in another one
+        # a typo here would silently stop protecting the field the team curates in the UI
+        raise InvalidSchedules(
+            [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
+        )
     if config.scope.everything:
         return desired
     problems = [

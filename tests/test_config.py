@@ -214,3 +214,10 @@ def test_a_saved_unsafe_plan_still_needs_force(example_sandbox: Sandbox, tmp_pat
     assert refused.exit_code == 1 and "unsafe" in refused.output
     assert all(r["method"] == "GET" for r in example_sandbox.control.requests())
     assert invoke(example_sandbox, "apply", "plan.json", "--auto-approve", "--force", cwd=tmp_path).exit_code == 0
+
+
+def test_an_ignore_rule_for_a_key_no_schedule_has_is_an_error(tmp_path: Path) -> None:
+    setup(tmp_path, SLACK_1234)
+    write_config(tmp_path, "ignore:\n  schedules:\n    sales-alert: [schedule.paused]\n")  # typo: sales-alerts
+    result = invoke(None, "validate", cwd=tmp_path)
+    assert result.exit_code == 1 and "ignore.schedules.sales-alert: no schedule has this key" in result.output

@@ -894,3 +894,9 @@ def test_cli_rejects_a_bad_rate_limit(capsys: pytest.CaptureFixture[str]) -> Non
         main(["--rate-limit", "lots", "--port", "0"])
     assert exc.value.code == 2
     assert "N/S" in capsys.readouterr().err
+
+
+def test_a_fault_given_the_full_api_path_fires(sandbox: Sandbox) -> None:
+    sandbox.control.add_fault(method="GET", path="/api/v2/data_schedules", status=503, count=1)
+    response = requests.get(sandbox.base_url + "/data_schedules", headers={"X-Holistics-Key": sandbox.key}, timeout=10)
+    assert response.status_code == 503

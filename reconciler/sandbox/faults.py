@@ -38,6 +38,10 @@ class Fault:
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
+        if self.path.startswith("/api/v2/"):  # the full path names the same thing: accept it
+            self.path = self.path.removeprefix("/api/v2")
+        if self.status is not None and not isinstance(self.status, int):
+            raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
         if self.when not in ("before", "after"):
             raise ValueError(f"when must be 'before' or 'after', got {self.when!r}")
         if self.count is not None and self.count < 1:
