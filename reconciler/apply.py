@@ -137,7 +137,10 @@ def _execute(change: Change, run: _Run) -> Result:
         message = f"schedule {change.id} no longer exists (deleted since the plan was made)"
         return Result(change, False, change.id, message)
     except APIError as exc:
-        return Result(change, False, change.id, str(exc), _field_errors(change, exc))
+        errors = _field_errors(change, exc)
+        if exc.record:  # the lines below carry the details; the summary need not repeat them
+            return Result(change, False, change.id, f"rejected by the API ({exc.status} {exc.error_type})", errors)
+        return Result(change, False, change.id, str(exc), errors)
     except HolisticsError as exc:
         return Result(change, False, change.id, str(exc))
 
@@ -213,7 +216,7 @@ def _field_errors(change: Change, exc: APIError) -> tuple[str, ...]:
         line = change.line_of(field_path) if field_path else change.line
         where = f"{change.key}.{field_path}" if field_path else str(change.key)
         lines += [f"{change.file}:{line}: {where}: {message}" for message in messages]
-    return tuple(lines)
+    return tuple(dict.fromkeys(lines))  # the same message for the same field, once
 
 
 def _ids_to_record(plan: Plan, results: Sequence[Result]) -> dict[str, dict[str, int]]:

@@ -125,7 +125,9 @@ def _validator(name: str) -> Draft202012Validator:
         preset["properties"]["preset_condition"] = {"type": "object", "required": ["operator"]}
     root["$defs"] = defs
     resource = Resource.from_contents(root, default_specification=DRAFT202012)
-    return Draft202012Validator(root, registry=Registry().with_resource("urn:subset", resource))
+    # format checks too: the spec gives recipients `format: email`
+    checker = Draft202012Validator.FORMAT_CHECKER
+    return Draft202012Validator(root, registry=Registry().with_resource("urn:subset", resource), format_checker=checker)
 
 
 def validate_data_schedule(body: Any) -> dict[str, list[str]]:

@@ -408,3 +408,29 @@ def test_a_saved_plan_goes_alone(sandbox: Sandbox, tmp_path: Path) -> None:
     assert cli(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).returncode == 0
     result = cli(sandbox, "apply", "plan.json", "schedules", "--auto-approve", cwd=tmp_path)
     assert result.returncode == 1 and "on its own" in result.stderr
+
+
+def test_a_record_error_is_shown_per_field_at_its_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    # the server finds a recipient the local check accepted (here: the sandbox's own format rule)
+    write_schedules(tmp_path, EMAIL)
+    body = {"type": "RecordError", "message": "invalid", "record": {"dest.recipients": ["is not valid"]}}
+    from reconciler.apply import _field_errors
+    from reconciler.client import HolisticsClient, RecordInvalid
+    from reconciler.config import ProjectConfig
+    from reconciler.project import make_plan
+
+    with HolisticsClient(sandbox.base_url, sandbox.key) as client:
+        plan = make_plan(client, ProjectConfig(paths=[str(tmp_path / "schedules")]), []).plan
+    change = next(c for c in plan.changes if c.key == "weekly-sales")
+    exc = RecordInvalid(
+        "rejected",
+        status=422,
+        error_type="RecordError",
+        api_message=body["message"],
+        record={**body["record"], "base": ["twice"], "dest": ["twice", "twice"]},
+        method="POST",
+        path="/data_schedules",
+    )
+    lines = _field_errors(change, exc)
+    assert lines[0].endswith("main.yml:9: weekly-sales.dest.recipients: is not valid")
+    assert len([line for line in lines if line.endswith("weekly-sales.dest: twice")]) == 1
