@@ -216,7 +216,9 @@ def plan_command(
         click.echo(rendered(fmt), nl=False)
     if out is not None:
         if out.suffix == ".json":
-            content = savedplan.dumps(the_plan, paths=result.paths, files=result.files, remote=result.remote)
+            content = savedplan.dumps(
+                the_plan, paths=result.paths, files=result.files, remote=result.remote, titles=titles
+            )
         else:
             content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
         yamlfiles.atomic_write(out, content)
@@ -256,7 +258,8 @@ def apply_command(
     saved_path = paths[0] if len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file() else None
     with connect() as client:
         if saved_path is not None:
-            the_plan, titles = saved_plan_still_valid(client, saved_path), {}
+            saved = saved_plan_still_valid(client, saved_path)
+            the_plan, titles = saved.plan, dict(saved.titles)
         else:
             result = planned(client, paths, prune)
             the_plan, titles = result.plan, result.titles
@@ -276,7 +279,7 @@ def apply_command(
         sys.exit(EXIT_ERROR)
 
 
-def saved_plan_still_valid(client: HolisticsClient, path: Path) -> Plan:
+def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
     try:
         saved = savedplan.load(path)
     except savedplan.SavedPlanError as exc:
@@ -285,7 +288,7 @@ def saved_plan_still_valid(client: HolisticsClient, path: Path) -> Plan:
     reasons = savedplan.stale_reasons(saved, yamlfiles.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
-    return saved.plan
+    return saved
 
 
 def confirm() -> None:

@@ -172,6 +172,13 @@ class DataScheduleSpec(Model):
     dynamic_filter_presets: list[DynamicFilterPreset] | None = None
     dest: Dest
 
+    @model_validator(mode="after")
+    def _widget_only_for_dashboards(self) -> DataScheduleSpec:
+        widget = isinstance(self.dest, SftpDest) and self.dest.dashboard_widget_id is not None
+        if widget and self.source_type != "Dashboard":
+            raise ValueError("dest.dashboard_widget_id is only for Dashboard schedules (the spec), not a QueryReport")
+        return self
+
     def api_fields(self) -> dict[str, Any]:
         """The fields this entry manages, in API shape (without `id`)."""
         fields: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True, exclude={"id"})

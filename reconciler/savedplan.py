@@ -38,9 +38,17 @@ def remote_fingerprints(remote: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return {str(r["id"]): digest(normalize(r)) for r in remote}
 
 
-def dumps(plan: Plan, *, paths: Sequence[Path], files: Iterable[Path], remote: Iterable[Mapping[str, Any]]) -> str:
-    data = render.as_dict(plan)
+def dumps(
+    plan: Plan,
+    *,
+    paths: Sequence[Path],
+    files: Iterable[Path],
+    remote: Iterable[Mapping[str, Any]],
+    titles: render.Titles | None = None,
+) -> str:
+    data = render.as_dict(plan, titles)
     data["saved_plan"] = {
+        "titles": [[kind, source_id, title] for (kind, source_id), title in sorted((titles or {}).items())],
         "version": SAVED_PLAN_VERSION,
         "paths": [str(p) for p in paths],
         "yaml": yaml_fingerprints(files),
@@ -61,6 +69,7 @@ class SavedPlan:
     paths: tuple[Path, ...]
     yaml: Mapping[str, str]
     remote: Mapping[str, str]
+    titles: Mapping[tuple[str, int], str]
 
 
 def load(path: Path) -> SavedPlan:
@@ -92,7 +101,8 @@ def load(path: Path) -> SavedPlan:
             prune=bool(data["prune"]),
             unsafe=data.get("unsafe"),  # a saved plan is as unsafe as when it was made: apply needs --force
         )
-        return SavedPlan(plan, tuple(Path(p) for p in saved["paths"]), saved["yaml"], saved["remote"])
+        titles = {(str(kind), int(source_id)): str(title) for kind, source_id, title in saved.get("titles", [])}
+        return SavedPlan(plan, tuple(Path(p) for p in saved["paths"]), saved["yaml"], saved["remote"], titles)
     except SavedPlanError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:

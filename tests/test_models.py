@@ -129,3 +129,10 @@ def test_all_models_forbid_unknown_fields() -> None:
         *models.DEST_MODELS.values(),
     ]:
         walk(m)
+
+
+def test_a_widget_id_is_only_for_dashboard_schedules() -> None:
+    sftp = {"type": "SftpDest", "data_source_id": 1, "file_path": "/x", "dashboard_widget_id": 5}
+    models.DataScheduleSpec.model_validate(base(**sftp))
+    with pytest.raises(ValidationError, match="only for Dashboard"):
+        models.DataScheduleSpec.model_validate({**base(**sftp), "source_type": "QueryReport"})

@@ -273,3 +273,10 @@ def test_run_follows_an_already_existing_job(example_sandbox: Sandbox, tmp_path:
     assert invoke(example_sandbox, "run", "4812", "--no-wait", cwd=tmp_path).exit_code == 0
     result = invoke(example_sandbox, "run", "4812", cwd=tmp_path)
     assert result.exit_code == 0 and "already_existed" in result.output
+
+
+def test_a_saved_plan_keeps_the_source_titles(example_sandbox: Sandbox, tmp_path: Path) -> None:
+    setup(tmp_path)
+    assert invoke(example_sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
+    shown = invoke(example_sandbox, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
+    assert shown.exit_code == 0 and 'dashboard 1234 "Sales Performance"' in shown.output
