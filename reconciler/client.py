@@ -355,8 +355,8 @@ class RateLimiter:
             if self.window is not None:
                 count, seconds = self.window
                 if len(self._starts) >= count:
-                    # a small margin: the server counts arrivals, a little after our starts
-                    start = max(start, self._starts[-count] + seconds * 1.02)
+                    # a margin: the server counts arrivals, which a loaded machine may delay by tens of ms
+                    start = max(start, self._starts[-count] + seconds * 1.02 + 0.1)
                 self._starts.append(start)
                 while len(self._starts) > count:
                     self._starts.popleft()
