@@ -186,8 +186,12 @@ def _field_by_field(key: str, have: Any, want: Any) -> bool:
 
 def differences(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     """Field-level differences between what the YAML manages and the remote schedule."""
-    new = normalize(desired)
-    old = project(normalize(remote), new)
+    return _differences(normalize(desired), normalize(remote))
+
+
+def _differences(new: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """`differences` of two schedules already normalised."""
+    old = project(remote, new)
     if old == new:
         return ()
     from deepdiff import DeepDiff  # here: most schedules are equal and never need it
@@ -268,7 +272,8 @@ def adoptable(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> bool:
     """Whether an entry without an id may take this remote schedule as its own: it agrees on every
     field the entry sets, and holds no content the entry does not mention (a filter preset, a title,
     a body text). Booleans and nulls are not content: servers fill those in as defaults."""
-    return not differences(desired, remote) and not _unmentioned(normalize(remote), normalize(desired))
+    want, have = normalize(desired), normalize(remote)  # once: this runs for every candidate pair
+    return not _differences(want, have) and not _unmentioned(have, want)
 
 
 def _unmentioned(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:

@@ -37,6 +37,20 @@ def plan_json(sb: Sandbox, root: Path, *args: str) -> dict[str, Any]:
     return data
 
 
+def cron_changes(schedules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """YAML entries that own these schedules by id and change only their cron."""
+    return {
+        f"s{s['id']}": {
+            "id": s["id"],
+            "source_type": s["source_type"],
+            "source_id": s["source_id"],
+            "schedule": {"repeat": "1 1 * * *"},
+            "dest": s["dest"],
+        }
+        for s in schedules
+    }
+
+
 def by_id(sb: Sandbox) -> dict[int, dict[str, Any]]:
     return {s["id"]: s for s in sb.control.schedules()}
 
@@ -86,16 +100,7 @@ def test_prune_over_part_of_the_schedule_paths_is_refused(example_sandbox: Sandb
 def test_threshold_marks_the_plan_unsafe_and_apply_needs_force(example_sandbox: Sandbox, tmp_path: Path) -> None:
     remote = example_sandbox.control.schedules()
     # update 12 of 41 (29%): safe; 13 (32%): unsafe with the default 30%
-    entries = {
-        f"s{s['id']}": {
-            "id": s["id"],
-            "source_type": s["source_type"],
-            "source_id": s["source_id"],
-            "schedule": {"repeat": "1 1 * * *"},
-            "dest": s["dest"],
-        }
-        for s in remote[:13]
-    }
+    entries = cron_changes(remote[:13])
     setup(tmp_path, json.dumps({"schedules": dict(list(entries.items())[:12])}))
     assert plan_json(example_sandbox, tmp_path)["unsafe"] is None
     setup(tmp_path, json.dumps({"schedules": entries}))
@@ -198,16 +203,7 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) ->
 
 
 def test_a_saved_unsafe_plan_still_needs_force(example_sandbox: Sandbox, tmp_path: Path) -> None:
-    entries = {
-        f"s{s['id']}": {
-            "id": s["id"],
-            "source_type": s["source_type"],
-            "source_id": s["source_id"],
-            "schedule": {"repeat": "1 1 * * *"},
-            "dest": s["dest"],
-        }
-        for s in example_sandbox.control.schedules()[:20]
-    }
+    entries = cron_changes(example_sandbox.control.schedules()[:20])
     setup(tmp_path, json.dumps({"schedules": entries}))
     assert invoke(example_sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
     refused = invoke(example_sandbox, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
