@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from cronsim import CronSim, CronSimError
 from email_validator import EmailNotValidError, validate_email
@@ -50,6 +50,8 @@ AttachmentFormat = Literal["csv", "xlsx", "excel", "pdf", "png", "excel_dashboar
 DataAttachmentFormat = Literal["csv", "xlsx"]
 DateTimeUnit = Literal["year", "quarter", "month", "week", "day", "hour", "minute"]
 SourceType = Literal["Dashboard", "QueryReport"]
+# the destination types the YAML can declare; config, import and the sandbox derive theirs from it
+DestType = Literal["EmailDest", "EmailSubscriptionDest", "SlackDest", "SftpDest", "GsheetDest"]
 SelectedType = Literal["dashboard", "tab", "widget"]
 CsvSeparator = Literal[",", "|", "\t", "^", ";"]
 
@@ -159,6 +161,8 @@ DEST_MODELS: dict[str, type[Model]] = {
     "SlackDest": SlackDest,
     "GsheetDest": GsheetDest,
 }
+DEST_TYPES: tuple[str, ...] = tuple(DEST_MODELS)
+assert set(get_args(DestType)) == set(DEST_MODELS), "DestType and DEST_MODELS list the same types"
 
 
 class DataScheduleSpec(Model):
@@ -185,6 +189,29 @@ class DataScheduleSpec(Model):
         return fields
 
 
+def nearest_line(field_lines: Mapping[str, int], path: str, default: int) -> int:
+    """The line of a dotted field path, or of its nearest written parent, or `default`."""
+    parts = path.split(".") if path else []
+    while parts:
+        line = field_lines.get(".".join(parts))
+        if line is not None:
+            return line
+        parts.pop()
+    return default
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an entry was written: its file, the line of its key, and the line of each field path."""
+
+    file: str
+    line: int
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, path: str) -> int:
+        return nearest_line(self.field_lines, path, self.line)
+
+
 @dataclass(frozen=True)
 class DesiredSchedule:
     """One validated YAML entry: the schedule `key` wants, with where each field was written."""
@@ -196,12 +223,9 @@ class DesiredSchedule:
     line: int
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line, self.field_lines)
+
     def line_of(self, path: str) -> int:
-        """The line of a dotted field path, or of its nearest written parent."""
-        parts = path.split(".")
-        while parts:
-            line = self.field_lines.get(".".join(parts))
-            if line is not None:
-                return line
-            parts.pop()
-        return self.line
+        return self.location.line_of(path)

@@ -1,0 +1,21 @@
+"""One base for every error the user can cause, so the CLI turns each into a message and exit 1 in
+one place (`cli.main`), never a traceback.
+
+    UserError
+    ├── diagnostics.InvalidSchedules   schedule or config files with problems at file:line
+    ├── config.ConfigFileError         the project config cannot be read
+    ├── savedplan.SavedPlanError       a saved plan that is not one, or of another format version
+    ├── importer.ImportConflict        import would overwrite files
+    └── client.errors.HolisticsError   anything the API or the network answered (its own tree)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class UserError(Exception):
+    """Shown as its `details` (one a line, e.g. each problem at its file and line), then `str(self)`."""
+
+    def details(self) -> Sequence[str]:
+        return ()

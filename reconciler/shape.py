@@ -1,0 +1,48 @@
+"""Facts about a schedule's shape that plan, apply, import, config and the sandbox must agree on,
+each written once: what the server assigns, how schedules are bucketed for matching, the source key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SourceKey = tuple[str, int]
+Bucket = tuple[Any, ...]
+
+# assigned or owned by the server: never compared, never sent back, never written to YAML
+SERVER_ASSIGNED_TOP = frozenset({"id"})
+READ_ONLY_SCHEDULE = frozenset({"is_archived"})  # inside `schedule`
+SERVER_ASSIGNED_PRESET = frozenset({"id"})  # inside each of `dynamic_filter_presets`
+
+
+def without_server_fields(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow copy of `schedule` less the fields the server assigns (ids, is_archived, preset ids)."""
+    out = {k: v for k, v in schedule.items() if k not in SERVER_ASSIGNED_TOP}
+    if isinstance(out.get("schedule"), Mapping):
+        out["schedule"] = {k: v for k, v in out["schedule"].items() if k not in READ_ONLY_SCHEDULE}
+    if isinstance(out.get("dynamic_filter_presets"), list):
+        out["dynamic_filter_presets"] = [
+            {k: v for k, v in p.items() if k not in SERVER_ASSIGNED_PRESET} if isinstance(p, Mapping) else p
+            for p in out["dynamic_filter_presets"]
+        ]
+    return out
+
+
+def bucket(schedule: Mapping[str, Any]) -> Bucket:
+    """(source type, source id, dest type): entries are only ever matched to remote schedules of their
+    own bucket, and apply runs the creates of one bucket one after another; both use this."""
+    dest = schedule.get("dest")
+    return (
+        schedule.get("source_type"),
+        schedule.get("source_id"),
+        dest.get("type") if isinstance(dest, Mapping) else None,
+    )
+
+
+def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
+    """The dashboard or report a schedule delivers, or None when the fields do not name one."""
+    try:
+        return str(fields["source_type"]), int(fields["source_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
