@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import requests
 
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.plan import Action, Change, Plan, adoptable
+from reconciler.shape import Bucket, bucket
 from reconciler.yamlfiles import record_ids
 
 DEFAULT_PARALLELISM = 4
@@ -107,12 +107,11 @@ def _work_units(changes: Iterable[Change]) -> list[list[Change]]:
     """Changes that can run side by side. Creates of the same source and dest type run one after
     another, so adopting after an unknown outcome can never take a sibling's schedule."""
     units: list[list[Change]] = []
-    creates: dict[tuple[Any, ...], list[Change]] = {}
+    creates: dict[Bucket, list[Change]] = {}
     for change in changes:
         if change.action is Action.CREATE and change.body is not None:
-            dest = change.body.get("dest") or {}
-            bucket = (change.body.get("source_type"), change.body.get("source_id"), dest.get("type"))
-            creates.setdefault(bucket, []).append(change)
+            # the matching bucket of plan.match: adoption after an unknown outcome looks only there
+            creates.setdefault(bucket(change.body), []).append(change)
         else:
             units.append([change])
     return units + list(creates.values())

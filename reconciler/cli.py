@@ -21,17 +21,17 @@ from reconciler.client import (
     HOLISTICS_RATE_LIMIT,
     ConfigError,
     HolisticsClient,
-    HolisticsError,
     RateLimiter,
     default_rate_limit,
     resolve_base_url,
 )
+from reconciler.errors import ExitCode, UserError
 from reconciler.plan import Plan
 from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
-from reconciler.workspace import read_sources, reference_problems, source_key
+from reconciler.shape import source_key
+from reconciler.workspace import read_sources, reference_problems
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def _console(stderr: bool) -> Console:
@@ -48,13 +48,31 @@ def stderr() -> Console:
     return _console(stderr=True)
 
 
-class Failure(click.ClickException):
-    """A clear message, exit 1, no traceback."""
+class Failure(UserError):
+    """A message from the command line itself (a missing key, a refused plan)."""
 
-    exit_code = EXIT_ERROR
+
+class _Shown(click.ClickException):
+    """How every UserError ends: its detail lines, then one clear message; exit 1, no traceback."""
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
     def show(self, file: Any = None) -> None:
+        for line in self.error.details():
+            stderr().print(line, markup=False)
         print_error(self.format_message())
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:  # the one place where the user's errors become a message and exit 1
+            raise _Shown(exc) from None
 
 
 def print_error(message: str) -> None:
@@ -68,11 +86,12 @@ def fail_with_problems(problems: Sequence[yamlfiles.Problem], what: str) -> NoRe
 
 
 def project_config(ctx: click.Context) -> configuration.ProjectConfig:
-    path = ctx.find_root().params.get("config_path")
-    try:
-        return configuration.load(path)
-    except configuration.ConfigFileError as exc:
-        raise Failure(str(exc)) from None
+    """The project config, read once per command."""
+    root = ctx.find_root()
+    if "config" not in root.meta:
+        root.meta["config"] = configuration.load(root.params.get("config_path"))
+    config: configuration.ProjectConfig = root.meta["config"]
+    return config
 
 
 def connection_options(func: F) -> F:
@@ -116,7 +135,7 @@ def connection_options(func: F) -> F:
                 pace = rate_limit or settings.rate_limit or default_rate_limit(url)
                 limiter = RateLimiter.from_text(pace) if pace else None
             except ConfigError as exc:
-                raise Failure(str(exc)) from None
+                raise Failure(str(exc)) from None  # said as a plain error, without the API's wording
             on_event = (lambda msg: stderr().print(Text(msg, style="dim"))) if verbose else None
             return HolisticsClient(url, api_key, on_event=on_event, rate_limiter=limiter)
 
@@ -139,7 +158,7 @@ def planned(client: HolisticsClient, paths: Sequence[Path], prune: bool) -> Plan
         fail_with_problems(exc.problems, "in the schedules")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -223,7 +242,7 @@ def plan_command(
             content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
         yamlfiles.atomic_write(out, content)
     if detailed_exitcode and the_plan.has_changes:
-        sys.exit(EXIT_CHANGES)
+        sys.exit(ExitCode.CHANGES)
 
 
 @cli.command("apply")
@@ -276,14 +295,11 @@ def apply_command(
     done = sum(r.ok for r in report.results)
     out.print(f"Apply complete: {done} of {len(report.results)} change(s) made, {len(report.failed)} failed.")
     if not report.ok:
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
 
 
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
-    try:
-        saved = savedplan.load(path)
-    except savedplan.SavedPlanError as exc:
-        raise Failure(str(exc)) from None
+    saved = savedplan.load(path)
     remote = list(client.list_schedules())
     reasons = savedplan.stale_reasons(saved, yamlfiles.discover(saved.paths), remote)
     if reasons:
@@ -348,10 +364,7 @@ def import_command(
         stderr().print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)
     remote = [r for r in remote if int(r["id"]) not in skipped]
     target = out_dir or schedule_paths(config, [])[0]
-    try:
-        written = importer.write(remote, target, force=force)
-    except importer.ImportConflict as exc:
-        raise Failure(str(exc)) from None
+    written = importer.write(remote, target, force=force)
     for path, count in written.items():
         stdout().print(f"wrote {count} schedule(s) to {path}", markup=False)
     note = f"; {len(skipped)} skipped (see the warnings above)" if skipped else ""
@@ -448,23 +461,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except click.UsageError as exc:
         exc.show()
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.Abort as exc:
         interrupted = isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt)
         print_error("interrupted; what was made is recorded, run it again to finish" if interrupted else "aborted")
-        sys.exit(130 if interrupted else EXIT_ERROR)
-    except HolisticsError as exc:
-        print_error(str(exc))
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.INTERRUPTED if interrupted else ExitCode.ERROR)
     except KeyboardInterrupt:
         print_error("interrupted")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("HOLISTICS_DEBUG"):
             raise
         print_error(f"internal error: {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)")
-        sys.exit(EXIT_ERROR)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+        sys.exit(ExitCode.ERROR)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

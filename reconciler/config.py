@@ -16,14 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from reconciler.models import DEST_MODELS, DataScheduleSpec
+from reconciler.errors import UserError
+from reconciler.models import DEST_MODELS, DataScheduleSpec, DestType
 
 CONFIG_FILE = "holistics-schedules.yml"
-DestType = Literal["EmailDest", "EmailSubscriptionDest", "SlackDest", "SftpDest", "GsheetDest"]
 _TOP_FIELDS = set(DataScheduleSpec.model_fields)
 
 
-class ConfigFileError(Exception):
+class ConfigFileError(UserError):
     pass
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from reconciler.errors import ExitCode
 from reconciler.sandbox import Sandbox
 
 EXAMPLE = Path("schedules")
@@ -41,12 +42,12 @@ def _run(console: Console, args: Sequence[str]) -> int:
     try:
         cli.main(args=list(args), prog_name="holistics-schedules", standalone_mode=False)
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = exc.code if isinstance(exc.code, int) else ExitCode.ERROR
     except click.ClickException as exc:  # a failing step, shown as the command would show it
         exc.show()
         code = exc.exit_code
     else:
-        code = 0
+        code = ExitCode.OK
     console.print(f"[dim](exit {code})[/dim]\n")
     return code
 
@@ -54,7 +55,7 @@ def _run(console: Console, args: Sequence[str]) -> int:
 def run(console: Console, example: Path = EXAMPLE) -> int:
     if not example.is_dir():
         console.print(Text(f"Error: no {example}/ here: run the demo from the repository root", style="red"))
-        return 1
+        return ExitCode.ERROR
     with Sandbox(seed="example") as sandbox, tempfile.TemporaryDirectory(prefix="holistics-demo-") as tmp:
         work = Path(tmp) / "schedules"
         shutil.copytree(example, work)
@@ -74,9 +75,9 @@ def run(console: Console, example: Path = EXAMPLE) -> int:
             for args, ok in steps:
                 if _run(console, args) not in ok:
                     console.print("[red]The demo stopped at a failing step.[/red]")
-                    return 1
+                    return ExitCode.ERROR
     console.print(
         "[green]Demo complete:[/green] validate, plan, apply, and a second plan with no changes. "
         "The sandbox is stopped and the temporary copy removed."
     )
-    return 0
+    return ExitCode.OK

@@ -12,6 +12,7 @@ one place (`cli.main`), never a traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import IntEnum
 
 
 class UserError(Exception):
@@ -19,3 +20,12 @@ class UserError(Exception):
 
     def details(self) -> Sequence[str]:
         return ()
+
+
+class ExitCode(IntEnum):
+    """Every command's exit statuses. A usage error is ERROR too, so CHANGES always means "changes"."""
+
+    OK = 0
+    ERROR = 1
+    CHANGES = 2  # plan --detailed-exitcode only
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT

@@ -12,27 +12,26 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
-from reconciler.models import DataScheduleSpec
+from reconciler.errors import UserError
+from reconciler.models import DEST_TYPES, DataScheduleSpec
+from reconciler.shape import without_server_fields
 from reconciler.yamlfiles import atomic_write
 
-FILE_BY_DEST = {
-    "EmailDest": "email.yml",
-    "EmailSubscriptionDest": "email-subscription.yml",
-    "SlackDest": "slack.yml",
-    "SftpDest": "sftp.yml",
-    "GsheetDest": "gsheet.yml",
+# dest type -> (file stem, short name for keys made without a title), for every type the YAML holds
+_NAMES = {
+    "EmailDest": ("email", "email"),
+    "EmailSubscriptionDest": ("email-subscription", "subscription"),
+    "SlackDest": ("slack", "slack"),
+    "SftpDest": ("sftp", "sftp"),
+    "GsheetDest": ("gsheet", "gsheet"),
 }
+assert set(_NAMES) == set(DEST_TYPES), "every destination type the YAML can declare has an import file"
+FILE_BY_DEST = {dest: f"{_NAMES[dest][0]}.yml" for dest in DEST_TYPES}
+_SHORT_DEST = {dest: _NAMES[dest][1] for dest in DEST_TYPES}
 FIELD_ORDER = ("id", "title", "source_type", "source_id", "schedule", "dynamic_filter_presets", "dest")
-_SHORT_DEST = {
-    "EmailDest": "email",
-    "EmailSubscriptionDest": "subscription",
-    "SlackDest": "slack",
-    "SftpDest": "sftp",
-    "GsheetDest": "gsheet",
-}
 
 
-class ImportConflict(Exception):
+class ImportConflict(UserError):
     pass
 
 
@@ -82,13 +81,9 @@ def entries(remote: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def entry(schedule: Mapping[str, Any]) -> dict[str, Any]:
     """The YAML form of a remote schedule: server-assigned and unknown fields dropped."""
-    data: dict[str, Any] = {k: schedule[k] for k in FIELD_ORDER if k in schedule}
-    if isinstance(data.get("schedule"), Mapping):
-        data["schedule"] = {k: v for k, v in data["schedule"].items() if k != "is_archived"}
+    data = without_server_fields({k: schedule[k] for k in FIELD_ORDER if k in schedule}, keep_id=True)
     if isinstance(data.get("dynamic_filter_presets"), list):
-        data["dynamic_filter_presets"] = [
-            {k: v for k, v in p.items() if k != "id"} for p in data["dynamic_filter_presets"] if isinstance(p, Mapping)
-        ]
+        data["dynamic_filter_presets"] = [p for p in data["dynamic_filter_presets"] if isinstance(p, Mapping)]
     # fields the API returns that the YAML format does not know (newer API versions) are left out
     for _ in range(20):
         try:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from reconciler.models import DesiredSchedule
+from reconciler.errors import UserError
+from reconciler.models import DesiredSchedule, nearest_line
+from reconciler.shape import bucket, without_server_fields
 
 ABSENT: Any = None  # how a field missing on one side is shown in a diff
 
@@ -59,12 +61,9 @@ class Change:
         return None
 
     def line_of(self, path: str) -> int | None:
-        parts = path.split(".")
-        while parts:
-            if ".".join(parts) in self.field_lines:
-                return self.field_lines[".".join(parts)]
-            parts.pop()
-        return self.line
+        if self.line is None:
+            return None
+        return nearest_line(self.field_lines, path, self.line)
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class Plan:
         return [c for c in self.changes if c.action is action]
 
 
-class UnknownIds(Exception):
+class UnknownIds(UserError):
     """YAML entries name ids the workspace does not have."""
 
     def __init__(self, entries: Sequence[DesiredSchedule]) -> None:
@@ -120,9 +119,7 @@ _SET_LISTS = {"dest.recipients", "dest.options.attachment_formats"}
 def normalize(schedule: Mapping[str, Any]) -> dict[str, Any]:
     """One canonical form for both sides: server-assigned and read-only fields dropped, documented
     defaults filled in, order-free lists sorted."""
-    out = {k: v for k, v in schedule.items() if k != "id"}
-    if isinstance(out.get("schedule"), Mapping):
-        out["schedule"] = {k: v for k, v in out["schedule"].items() if k != "is_archived"}
+    out = without_server_fields(schedule)
     if isinstance(out.get("dynamic_filter_presets"), list):
         presets = [_normalize_preset(p) for p in out["dynamic_filter_presets"]]
         out["dynamic_filter_presets"] = sorted(presets, key=_canonical)
@@ -144,7 +141,7 @@ def normalize(schedule: Mapping[str, Any]) -> dict[str, Any]:
 def _normalize_preset(preset: Any) -> Any:
     if not isinstance(preset, Mapping):
         return preset
-    out = {k: v for k, v in preset.items() if k != "id"}
+    out = dict(preset)
     if out.get("public_hidden") is None:
         out["public_hidden"] = False  # the spec's documented default
     filter_id = out.get("dynamic_filter_id")
@@ -218,10 +215,7 @@ def _get(data: Mapping[str, Any], path: str) -> Any:
 
 def update_body(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     """The full object a PUT sends: the remote schedule with the YAML's fields laid over it."""
-    base = {k: v for k, v in remote.items() if k != "id"}
-    if isinstance(base.get("schedule"), Mapping):
-        base["schedule"] = {k: v for k, v in base["schedule"].items() if k != "is_archived"}
-    return _overlay(base, desired)
+    return _overlay(without_server_fields(remote), desired)
 
 
 def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,15 +227,6 @@ def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ---- the plan ----
-
-
-def _bucket(schedule: Mapping[str, Any]) -> tuple[Any, ...]:
-    dest = schedule.get("dest")
-    return (
-        schedule.get("source_type"),
-        schedule.get("source_id"),
-        dest.get("type") if isinstance(dest, Mapping) else None,
-    )
 
 
 def match(desired: Sequence[DesiredSchedule], remote: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -258,13 +243,13 @@ def match(desired: Sequence[DesiredSchedule], remote: Sequence[Mapping[str, Any]
     buckets: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for schedule in sorted(remote, key=lambda r: int(r["id"])):
         if int(schedule["id"]) not in claimed:
-            buckets.setdefault(_bucket(schedule), []).append(schedule)
+            buckets.setdefault(bucket(schedule), []).append(schedule)
     unmatched: dict[tuple[Any, ...], list[DesiredSchedule]] = {}
     for entry in desired:
         if entry.id is None:
-            unmatched.setdefault(_bucket(entry.fields), []).append(entry)
-    for bucket, entries in unmatched.items():
-        matched.update(_max_matching(entries, buckets.get(bucket, [])))
+            unmatched.setdefault(bucket(entry.fields), []).append(entry)
+    for entries_bucket, entries in unmatched.items():
+        matched.update(_max_matching(entries, buckets.get(entries_bucket, [])))
     return matched
 
 

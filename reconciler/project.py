@@ -16,7 +16,8 @@ from reconciler.client import HolisticsClient
 from reconciler.config import CONFIG_FILE, ProjectConfig
 from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
-from reconciler.workspace import Source, SourceKey, read_remote, read_sources, reference_problems, source_key
+from reconciler.shape import SourceKey, source_key
+from reconciler.workspace import Source, read_remote, read_sources, reference_problems
 from reconciler.yamlfiles import InvalidSchedules, Problem, discover, gc_paused, load
 
 

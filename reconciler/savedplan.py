@@ -1,8 +1,10 @@
 """Saved plans: `plan --out plan.json` and `apply plan.json`.
 
-A saved plan holds everything apply needs (each change's request body) plus fingerprints of the
-YAML files and of every remote schedule it read, so that apply can refuse a plan that no longer
-describes the world: the YAML changed, or a schedule the plan touches changed remotely.
+A saved plan has a format of its own (see `dumps`), apart from the JSON view of a plan, so that view
+can change for its readers without breaking saved plans. It holds everything apply needs (each
+change's request body) plus fingerprints of the YAML files and of every remote schedule it read, so
+that apply can refuse a plan that no longer describes the world: the YAML changed, or a schedule the
+plan touches changed remotely.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler import render
+from reconciler.errors import UserError
 from reconciler.plan import Action, Change, FieldDiff, Match, Plan, normalize
+from reconciler.render import Titles
 
-SAVED_PLAN_VERSION = 1
+SAVED_PLAN_VERSION = 2  # 1: the JSON view plus an appendix (before the format had its own shape)
 
 
-class SavedPlanError(Exception):
+class SavedPlanError(UserError):
     pass
 
 
@@ -44,23 +47,57 @@ def dumps(
     paths: Sequence[Path],
     files: Iterable[Path],
     remote: Iterable[Mapping[str, Any]],
-    titles: render.Titles | None = None,
+    titles: Titles | None = None,
 ) -> str:
-    data = render.as_dict(plan, titles)
-    data["saved_plan"] = {
-        "titles": [[kind, source_id, title] for (kind, source_id), title in sorted((titles or {}).items())],
+    """The saved-plan format (version 2):
+
+    `summary` is for people and tools that peek (derived, never read back); everything apply reads is
+    under `saved_plan`: its `version`, the `paths` planned, fingerprints of the `yaml` files and of
+    every `remote` schedule read, `remote_ids`, source `titles`, and the plan itself (`prune`,
+    `unsafe`, `unmanaged`, `matches`, and each change once, with the body apply sends).
+    """
+    saved = {
         "version": SAVED_PLAN_VERSION,
         "paths": [str(p) for p in paths],
         "yaml": yaml_fingerprints(files),
         "remote": remote_fingerprints(remote),
         "remote_ids": sorted(plan.remote_ids),
-        # what the plan shows, plus what apply needs to make exactly these calls
-        "changes": [
-            {**shown, "field_lines": dict(c.field_lines), "body": c.body, "remote": c.remote}
-            for shown, c in zip(data["changes"], plan.changes, strict=True)
-        ],
+        "titles": [[kind, source_id, title] for (kind, source_id), title in sorted((titles or {}).items())],
+        "prune": plan.prune,
+        "unsafe": plan.unsafe,
+        "unmanaged": list(plan.unmanaged),
+        "matches": [{"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded} for m in plan.matches],
+        "changes": [_change_data(c) for c in plan.changes],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    return json.dumps({"summary": plan.summary, "saved_plan": saved}, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _change_data(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action.value,
+        "key": change.key,
+        "id": change.id,
+        "file": change.file,
+        "line": change.line,
+        "field_lines": dict(change.field_lines),
+        "diff": [{"path": d.path, "old": d.old, "new": d.new} for d in change.diff],
+        "body": change.body,
+        "remote": change.remote,
+    }
+
+
+def _change(data: Mapping[str, Any]) -> Change:
+    return Change(
+        action=Action(data["action"]),
+        key=data["key"],
+        id=data["id"],
+        diff=tuple(FieldDiff(d["path"], d["old"], d["new"]) for d in data["diff"]),
+        body=data["body"],
+        remote=data["remote"],
+        file=data["file"],
+        line=data["line"],
+        field_lines=data["field_lines"],
+    )
 
 
 @dataclass(frozen=True)
@@ -74,38 +111,26 @@ class SavedPlan:
 
 def load(path: Path) -> SavedPlan:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        saved = data["saved_plan"]
-        if saved.get("version") != SAVED_PLAN_VERSION:
-            raise SavedPlanError(f"{path}: saved plan version {saved.get('version')!r} is not supported")
-        changes = tuple(
-            Change(
-                action=Action(c["action"]),
-                key=c["key"],
-                id=c["id"],
-                diff=tuple(FieldDiff(d["path"], d["old"], d["new"]) for d in c["diff"]),
-                body=c["body"],
-                remote=c["remote"],
-                file=c["file"],
-                line=c["line"],
-                field_lines=c["field_lines"],
+        saved = json.loads(path.read_text(encoding="utf-8"))["saved_plan"]
+        version = saved.get("version")
+        if version != SAVED_PLAN_VERSION:
+            raise SavedPlanError(
+                f"{path}: saved plan format version {version!r} is not supported (this holistics-schedules "
+                f"reads version {SAVED_PLAN_VERSION}); run `plan --out {path.name}` again"
             )
-            for c in saved["changes"]
-        )
-        matches = tuple(Match(m["key"], m["id"], m["file"], m["recorded"]) for m in data["matches"])
         plan = Plan(
-            changes=changes,
-            matches=matches,
-            unmanaged=tuple(data["unmanaged"]),
+            changes=tuple(_change(c) for c in saved["changes"]),
+            matches=tuple(Match(m["key"], m["id"], m["file"], m["recorded"]) for m in saved["matches"]),
+            unmanaged=tuple(saved["unmanaged"]),
             remote_ids=frozenset(saved["remote_ids"]),
-            prune=bool(data["prune"]),
-            unsafe=data.get("unsafe"),  # a saved plan is as unsafe as when it was made: apply needs --force
+            prune=bool(saved["prune"]),
+            unsafe=saved.get("unsafe"),  # a saved plan is as unsafe as when it was made: apply needs --force
         )
         titles = {(str(kind), int(source_id)): str(title) for kind, source_id, title in saved.get("titles", [])}
         return SavedPlan(plan, tuple(Path(p) for p in saved["paths"]), saved["yaml"], saved["remote"], titles)
     except SavedPlanError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SavedPlanError(f"{path} is not a saved plan written by `plan --out FILE.json` ({exc})") from None
 
 

@@ -16,9 +16,11 @@ READ_ONLY_SCHEDULE = frozenset({"is_archived"})  # inside `schedule`
 SERVER_ASSIGNED_PRESET = frozenset({"id"})  # inside each of `dynamic_filter_presets`
 
 
-def without_server_fields(schedule: Mapping[str, Any]) -> dict[str, Any]:
-    """A shallow copy of `schedule` less the fields the server assigns (ids, is_archived, preset ids)."""
-    out = {k: v for k, v in schedule.items() if k not in SERVER_ASSIGNED_TOP}
+def without_server_fields(schedule: Mapping[str, Any], *, keep_id: bool = False) -> dict[str, Any]:
+    """A shallow copy of `schedule` less the fields the server assigns (ids, is_archived, preset ids);
+    `keep_id` keeps the schedule's own id (import writes it into the YAML)."""
+    dropped = frozenset() if keep_id else SERVER_ASSIGNED_TOP
+    out = {k: v for k, v in schedule.items() if k not in dropped}
     if isinstance(out.get("schedule"), Mapping):
         out["schedule"] = {k: v for k, v in out["schedule"].items() if k not in READ_ONLY_SCHEDULE}
     if isinstance(out.get("dynamic_filter_presets"), list):

@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.client import HolisticsClient, NotFound, PermissionDenied
 from reconciler.models import DesiredSchedule
+from reconciler.shape import SourceKey, source_key
 from reconciler.yamlfiles import InvalidSchedules, Problem
 
 
@@ -56,9 +57,6 @@ class Source:
     filter_ids: frozenset[str] | None = None  # dashboards only
 
 
-SourceKey = tuple[str, int]
-
-
 def read_sources(client: HolisticsClient, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
     """One request per distinct source (never per schedule)."""
     sources: dict[SourceKey, Source] = {}
@@ -77,13 +75,6 @@ def read_sources(client: HolisticsClient, keys: Iterable[SourceKey]) -> dict[Sou
             source = Source(source_type, source_id, True)  # it exists; this key may not read it
         sources[(source_type, source_id)] = source
     return sources
-
-
-def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
-    try:
-        return str(fields["source_type"]), int(fields["source_id"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def reference_problems(desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source]) -> list[Problem]:
