@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.errors import UserError
 from reconciler.models import DesiredSchedule, nearest_line
-from reconciler.shape import bucket, without_server_fields
+from reconciler.shape import bucket, declarable, without_server_fields
 
 ABSENT: Any = None  # how a field missing on one side is shown in a diff
 
@@ -84,6 +84,8 @@ class Plan:
     remote_ids: frozenset[int] = frozenset()  # every id read: what "already existed" means to apply
     prune: bool = False
     unsafe: str | None = None  # why apply should refuse this plan without --force
+    # remote ids of a kind the YAML cannot declare (an Adls2Dest): never pruned, never counted as managed
+    undeclarable: tuple[int, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -229,11 +231,16 @@ def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 # ---- the plan ----
 
 
-def match(desired: Sequence[DesiredSchedule], remote: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def match(
+    desired: Sequence[DesiredSchedule],
+    remote: Sequence[Mapping[str, Any]],
+    ignored: Callable[[str], frozenset[str]] | None = None,
+) -> dict[str, int]:
     """key -> remote id. An entry with an id is that schedule. Entries without one are matched to
     unclaimed remote schedules whose managed content is identical, as many as possible (a maximum
     bipartite matching, so an entry that leaves a field out cannot take the only schedule a more
-    specific entry could have), preferring lower ids."""
+    specific entry could have), preferring lower ids. A field `ignored(key)` names is left out of
+    the comparison on both sides: the workspace owns its value."""
     remote_by_id = {int(r["id"]): r for r in remote}
     unknown = [d for d in desired if d.id is not None and d.id not in remote_by_id]
     if unknown:
@@ -249,15 +256,18 @@ def match(desired: Sequence[DesiredSchedule], remote: Sequence[Mapping[str, Any]
         if entry.id is None:
             unmatched.setdefault(bucket(entry.fields), []).append(entry)
     for entries_bucket, entries in unmatched.items():
-        matched.update(_max_matching(entries, buckets.get(entries_bucket, [])))
+        matched.update(_max_matching(entries, buckets.get(entries_bucket, []), ignored))
     return matched
 
 
-def adoptable(desired: Mapping[str, Any], remote: Mapping[str, Any]) -> bool:
+def adoptable(desired: Mapping[str, Any], remote: Mapping[str, Any], ignored: Iterable[str] = ()) -> bool:
     """Whether an entry without an id may take this remote schedule as its own: it agrees on every
     field the entry sets, and holds no content the entry does not mention (a filter preset, a title,
-    a body text). Booleans and nulls are not content: servers fill those in as defaults."""
-    want, have = normalize(desired), normalize(remote)  # once: this runs for every candidate pair
+    a body text). Booleans and nulls are not content: servers fill those in as defaults. `ignored`
+    paths are the workspace's to set, so they are left out on both sides."""
+    ignored = tuple(ignored)
+    # normalised once: this runs for every candidate pair
+    want, have = normalize(without(desired, ignored)), normalize(without(remote, ignored))
     return not _differences(want, have) and not _unmentioned(have, want)
 
 
@@ -281,9 +291,14 @@ def _is_content(value: Any) -> bool:
     return True
 
 
-def _max_matching(entries: Sequence[DesiredSchedule], candidates: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def _max_matching(
+    entries: Sequence[DesiredSchedule],
+    candidates: Sequence[Mapping[str, Any]],
+    ignored: Callable[[str], frozenset[str]] | None,
+) -> dict[str, int]:
     """Kuhn's augmenting paths over "identical content" edges; buckets are small in practice."""
-    edges = [[int(c["id"]) for c in candidates if adoptable(e.fields, c)] for e in entries]
+    skip = ignored or (lambda key: frozenset())
+    edges = [[int(c["id"]) for c in candidates if adoptable(e.fields, c, skip(e.key))] for e in entries]
     owner: dict[int, int] = {}  # remote id -> index of the entry holding it
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -316,7 +331,7 @@ def plan(
     remote = list(remote)
     remote_by_id = {int(r["id"]): r for r in remote}
     managed = [replace(e, fields=without(e.fields, ignored(e.key))) for e in desired] if ignored else list(desired)
-    matched = match(managed, remote)
+    matched = match(managed, remote, ignored)
     changes: list[Change] = []
     matches: list[Match] = []
     for original, entry in zip(desired, managed, strict=True):
@@ -333,7 +348,9 @@ def plan(
             body = update_body(have, entry.fields)
             changes.append(Change(Action.UPDATE, entry.key, schedule_id, diff, body=body, remote=have, **_where(entry)))
     claimed = set(matched.values())
-    undeclared = tuple(sorted(i for i in remote_by_id if i not in claimed))
+    unclaimed = sorted(i for i in remote_by_id if i not in claimed)
+    undeclarable = tuple(i for i in unclaimed if not declarable(remote_by_id[i]))
+    undeclared = tuple(sorted(set(unclaimed) - set(undeclarable)))
     if prune:
         for schedule_id in undeclared:
             have = remote_by_id[schedule_id]
@@ -347,6 +364,7 @@ def plan(
         unmanaged=() if prune else undeclared,
         remote_ids=frozenset(remote_by_id),
         prune=prune,
+        undeclarable=undeclarable,
     )
 
 
@@ -375,7 +393,7 @@ class SafetyPolicy:
 def unsafe_reason(plan: Plan, policy: SafetyPolicy) -> str | None:
     """Why this plan touches too much of the workspace, or None. "Managed" is every remote schedule
     in scope: the ones this plan could update or delete."""
-    managed = len(plan.remote_ids)
+    managed = len(plan.remote_ids) - len(plan.undeclarable)
     touched = plan.summary["update"] + plan.summary["delete"]
     if managed < policy.min_managed or touched <= policy.max_change_share * managed:
         return None

@@ -5,6 +5,7 @@ each written once: what the server assigns, how schedules are bucketed for match
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 SourceKey = tuple[str, int]
@@ -48,3 +49,91 @@ def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
         return str(fields["source_type"]), int(fields["source_id"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+# ---- the remote side, read through the spec's model of a schedule ----
+
+
+def spec_view(schedule: Mapping[str, Any], extras: set[str] | None = None) -> dict[str, Any]:
+    """`schedule` as the spec documents it: a field the spec does not list (a real server adds
+    `created_at`, an owner, a last run...) is left out, and its dotted path added to `extras`, so it
+    never reaches a diff, an adoption or a PUT body. A dest of a type the spec does not document is
+    kept whole: nothing here can judge it (see `declarable`)."""
+    seen = extras if extras is not None else set()
+    return _view_object(schedule, _object_props("DataSchedule"), "", seen)
+
+
+def declarable(schedule: Mapping[str, Any]) -> bool:
+    """Whether the YAML can hold this schedule at all: a source and dest type it can declare."""
+    from reconciler.models import DEST_TYPES  # here: models imports this module's neighbours
+
+    dest = schedule.get("dest")
+    dest_type = dest.get("type") if isinstance(dest, Mapping) else None
+    return schedule.get("source_type") in ("Dashboard", "QueryReport") and dest_type in DEST_TYPES
+
+
+def _view_object(value: Mapping[str, Any], props: Mapping[str, Any], path: str, extras: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        node = props.get(key)
+        if node is None:
+            extras.add(f"{path}{key}")
+        elif path == "" and key == "dest" and isinstance(item, Mapping):
+            branch = _dest_branches().get(str(item.get("type")))
+            # `type` is the discriminator even where a branch forgets to list it (EmailSubscriptionDest)
+            dest_props = {"type": {}, **_object_props(branch)} if branch else None
+            out[key] = _view_object(item, dest_props, "dest.", extras) if dest_props else dict(item)
+        else:
+            out[key] = _view_value(item, node, f"{path}{key}", extras)
+    return out
+
+
+def _view_value(value: Any, node: Mapping[str, Any], path: str, extras: set[str]) -> Any:
+    node = _resolve(node)
+    if isinstance(value, Mapping):
+        props = _props(node)
+        return _view_object(value, props, f"{path}.", extras) if props else dict(value)  # free-form: whole
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return [_view_value(item, node["items"], f"{path}[]", extras) for item in value]
+    return value
+
+
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    from reconciler import spec
+
+    while "$ref" in node:
+        node = spec.schema(str(node["$ref"]).rsplit("/", 1)[-1])
+    return node
+
+
+def _props(node: Mapping[str, Any], visiting: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """Every property a schema documents: its own, its allOf parts', and (for a discriminated oneOf
+    such as a preset condition) those of all its branches. The branches refer back to their base,
+    so a schema already being visited adds nothing."""
+    from reconciler import spec
+
+    node = _resolve(node)
+    if id(node) in visiting:
+        return {}
+    visiting |= {id(node)}
+    props: dict[str, Any] = dict(node.get("properties", {}))
+    for part in node.get("allOf", []):
+        props.update(_props(part, visiting))
+    for branch in (node.get("discriminator") or {}).get("mapping", {}).values():
+        branch_props = _props(spec.schema(str(branch).rsplit("/", 1)[-1]), visiting)
+        props.update({k: v for k, v in branch_props.items() if k not in props})
+    return props
+
+
+@cache
+def _object_props(name: str) -> dict[str, Any]:
+    from reconciler import spec
+
+    return _props(spec.schema(name))
+
+
+@cache
+def _dest_branches() -> dict[str, str]:
+    from reconciler import spec
+
+    return spec.dest_branches()
