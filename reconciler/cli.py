@@ -16,7 +16,7 @@ from rich.text import Text
 
 from reconciler import apply as applying
 from reconciler import config as configuration
-from reconciler import importer, render, run, savedplan, schema, yamlfiles
+from reconciler import diagnostics, importer, render, run, savedplan, schema, yamlread, yamlwrite
 from reconciler.client import (
     HOLISTICS_RATE_LIMIT,
     ConfigError,
@@ -61,7 +61,7 @@ def print_error(message: str) -> None:
     stderr().print(Text.assemble(("Error: ", "red"), message))
 
 
-def fail_with_problems(problems: Sequence[yamlfiles.Problem], what: str) -> NoReturn:
+def fail_with_problems(problems: Sequence[diagnostics.Problem], what: str) -> NoReturn:
     for problem in problems:
         stderr().print(str(problem), markup=False)
     raise Failure(f"{len(problems)} problem(s) {what}; nothing was sent")
@@ -135,7 +135,7 @@ def planned(client: HolisticsClient, paths: Sequence[Path], prune: bool) -> Plan
         raise Failure(reason)
     try:
         return make_plan(client, config, paths, prune=prune)
-    except yamlfiles.InvalidSchedules as exc:
+    except diagnostics.InvalidSchedules as exc:
         fail_with_problems(exc.problems, "in the schedules")
 
 
@@ -161,7 +161,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], remote: bool, connect:
     config = project_config(ctx)
     try:
         desired = load_desired(config, paths)
-    except yamlfiles.InvalidSchedules as exc:
+    except diagnostics.InvalidSchedules as exc:
         fail_with_problems(exc.problems, "in the schedules")
     if remote:
         with connect() as client:
@@ -221,7 +221,7 @@ def plan_command(
             )
         else:
             content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
-        yamlfiles.atomic_write(out, content)
+        yamlwrite.atomic_write(out, content)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(EXIT_CHANGES)
 
@@ -285,7 +285,7 @@ def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.Sav
     except savedplan.SavedPlanError as exc:
         raise Failure(str(exc)) from None
     remote = list(client.list_schedules())
-    reasons = savedplan.stale_reasons(saved, yamlfiles.discover(saved.paths), remote)
+    reasons = savedplan.stale_reasons(saved, yamlread.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
     return saved
@@ -392,7 +392,7 @@ def resolve_target(
     config = project_config(ctx)
     try:
         desired = load_desired(config, paths)
-    except yamlfiles.InvalidSchedules as exc:
+    except diagnostics.InvalidSchedules as exc:
         fail_with_problems(exc.problems, "in the schedules")
     entry = next((d for d in desired if d.key == target), None)
     if entry is None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from reconciler.models import DataScheduleSpec
-from reconciler.yamlfiles import atomic_write
+from reconciler.yamlwrite import atomic_write
 
 FILE_BY_DEST = {
     "EmailDest": "email.yml",

@@ -14,10 +14,11 @@ from typing import Any
 
 from reconciler.client import HolisticsClient
 from reconciler.config import CONFIG_FILE, ProjectConfig
+from reconciler.diagnostics import InvalidSchedules, Problem
 from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
 from reconciler.workspace import Source, SourceKey, read_remote, read_sources, reference_problems, source_key
-from reconciler.yamlfiles import InvalidSchedules, Problem, discover, gc_paused, load
+from reconciler.yamlread import discover, gc_paused, load
 
 
 @dataclass
