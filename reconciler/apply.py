@@ -18,7 +18,7 @@ import requests
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.plan import Action, Change, Plan, adoptable
 from reconciler.shape import Bucket, bucket
-from reconciler.yamlfiles import record_ids
+from reconciler.yamlwrite import record_ids
 
 DEFAULT_PARALLELISM = 4
 SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0)  # after a timed-out create: how long to keep looking for it

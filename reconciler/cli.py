@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -16,7 +16,7 @@ from rich.text import Text
 
 from reconciler import apply as applying
 from reconciler import config as configuration
-from reconciler import importer, render, run, savedplan, schema, yamlfiles
+from reconciler import diagnostics, importer, render, run, savedplan, schema, yamlread, yamlwrite
 from reconciler.client import (
     HOLISTICS_RATE_LIMIT,
     ConfigError,
@@ -77,12 +77,6 @@ class _Commands(click.Group):
 
 def print_error(message: str) -> None:
     stderr().print(Text.assemble(("Error: ", "red"), message))
-
-
-def fail_with_problems(problems: Sequence[yamlfiles.Problem], what: str) -> NoReturn:
-    for problem in problems:
-        stderr().print(str(problem), markup=False)
-    raise Failure(f"{len(problems)} problem(s) {what}; nothing was sent")
 
 
 def project_config(ctx: click.Context) -> configuration.ProjectConfig:
@@ -152,10 +146,7 @@ def planned(client: HolisticsClient, paths: Sequence[Path], prune: bool) -> Plan
     config = project_config(click.get_current_context())
     if prune and (reason := prune_refusal(config, paths)):
         raise Failure(reason)
-    try:
-        return make_plan(client, config, paths, prune=prune)
-    except yamlfiles.InvalidSchedules as exc:
-        fail_with_problems(exc.problems, "in the schedules")
+    return make_plan(client, config, paths, prune=prune)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -178,16 +169,13 @@ def cli(config_path: Path | None) -> None:
 def validate(ctx: click.Context, paths: tuple[Path, ...], remote: bool, connect: Callable[[], HolisticsClient]) -> None:
     """Check schedule YAML. Exit 0 valid, 1 invalid; every problem as file:line: key.path: message."""
     config = project_config(ctx)
-    try:
-        desired = load_desired(config, paths)
-    except yamlfiles.InvalidSchedules as exc:
-        fail_with_problems(exc.problems, "in the schedules")
+    desired = load_desired(config, paths)
     if remote:
         with connect() as client:
             keys = [k for k in (source_key(d.fields) for d in desired) if k is not None]
             problems = reference_problems(desired, read_sources(client, keys))
         if problems:
-            fail_with_problems(problems, "with references")
+            raise diagnostics.InvalidSchedules(problems, what="with references")
     files = len({d.file for d in desired})
     checked = " and their references" if remote else ""
     stdout().print(f"OK: {len(desired)} schedule(s) in {files} file(s){checked} are valid.")
@@ -240,7 +228,7 @@ def plan_command(
             )
         else:
             content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
-        yamlfiles.atomic_write(out, content)
+        yamlwrite.atomic_write(out, content)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(ExitCode.CHANGES)
 
@@ -301,7 +289,7 @@ def apply_command(
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
     saved = savedplan.load(path)
     remote = list(client.list_schedules())
-    reasons = savedplan.stale_reasons(saved, yamlfiles.discover(saved.paths), remote)
+    reasons = savedplan.stale_reasons(saved, yamlread.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
     return saved
@@ -403,10 +391,7 @@ def resolve_target(
     if target.isdigit():
         return int(target)
     config = project_config(ctx)
-    try:
-        desired = load_desired(config, paths)
-    except yamlfiles.InvalidSchedules as exc:
-        fail_with_problems(exc.problems, "in the schedules")
+    desired = load_desired(config, paths)
     entry = next((d for d in desired if d.key == target), None)
     if entry is None:
         raise Failure(f"no schedule with key {target!r} in {', '.join(map(str, schedule_paths(config, paths)))}")

@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from reconciler.errors import UserError
 from reconciler.models import DEST_TYPES, DataScheduleSpec
 from reconciler.shape import without_server_fields
-from reconciler.yamlfiles import atomic_write
+from reconciler.yamlwrite import atomic_write
 
 # dest type -> (file stem, short name for keys made without a title), for every type the YAML holds
 _NAMES = {

@@ -80,7 +80,7 @@ class Match:
 class Plan:
     changes: tuple[Change, ...]
     matches: tuple[Match, ...]  # every YAML entry that has a remote schedule, changed or not
-    unmanaged: tuple[int, ...]  # remote ids no YAML declares and that are left alone
+    unmanaged: tuple[int, ...]  # remote ids no YAML declares and that are left alone (undeclarable ones too)
     remote_ids: frozenset[int] = frozenset()  # every id read: what "already existed" means to apply
     prune: bool = False
     unsafe: str | None = None  # why apply should refuse this plan without --force
@@ -361,7 +361,7 @@ def plan(
     return Plan(
         changes=tuple(changes),
         matches=tuple(matches),
-        unmanaged=() if prune else undeclared,
+        unmanaged=undeclarable if prune else tuple(unclaimed),
         remote_ids=frozenset(remote_by_id),
         prune=prune,
         undeclarable=undeclarable,

@@ -14,11 +14,12 @@ from typing import Any
 
 from reconciler.client import HolisticsClient
 from reconciler.config import CONFIG_FILE, ProjectConfig
+from reconciler.diagnostics import InvalidSchedules, Problem
 from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
 from reconciler.shape import SourceKey, source_key
 from reconciler.workspace import Source, read_remote, read_sources, reference_problems
-from reconciler.yamlfiles import InvalidSchedules, Problem, discover, gc_paused, load
+from reconciler.yamlread import discover, gc_paused, load
 
 
 @dataclass

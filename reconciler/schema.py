@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.models import DataScheduleSpec
-from reconciler.yamlfiles import KEY_PATTERN
+from reconciler.yamlread import KEY_PATTERN
 
 SCHEMA_ID = "https://github.com/holistics-schedules/holistics-schedules/schedules.schema.json"
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.client import HolisticsClient, NotFound, PermissionDenied
+from reconciler.diagnostics import InvalidSchedules, Problem
 from reconciler.models import DesiredSchedule
 from reconciler.shape import SourceKey, source_key
-from reconciler.yamlfiles import InvalidSchedules, Problem
 
 
 def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> list[dict[str, Any]]:

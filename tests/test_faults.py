@@ -33,7 +33,7 @@ from reconciler.config import ProjectConfig
 from reconciler.project import Planned, make_plan
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import When
-from reconciler.yamlfiles import load
+from reconciler.yamlread import load
 
 KEY = "faults-test-key"
 NEW_CRON = "15 7 * * 1-5"

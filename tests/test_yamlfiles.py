@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import yamlfiles
-from reconciler.yamlfiles import InvalidSchedules
+from reconciler import yamlread, yamlwrite
+from reconciler.diagnostics import InvalidSchedules
 
 GOOD = """\
 # Sales team deliveries
@@ -51,13 +51,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def problems(tmp_path: Path) -> list[str]:
     with pytest.raises(InvalidSchedules) as exc:
-        yamlfiles.load([tmp_path])
+        yamlread.load([tmp_path])
     return [str(p) for p in exc.value.problems]
 
 
 def test_loads_entries_with_merge_keys_and_lines(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", GOOD)
-    sales, ops = yamlfiles.load([tmp_path])
+    sales, ops = yamlread.load([tmp_path])
     assert sales.key == "weekly-sales" and sales.id is None and sales.line == 7
     assert sales.fields["dest"]["options"] == {
         "include_header": True,
@@ -145,7 +145,7 @@ def test_duplicate_key_across_files_and_two_keys_claiming_one_id(tmp_path: Path)
 
 def test_missing_path_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(InvalidSchedules, match="no such file"):
-        yamlfiles.load([tmp_path / "nope"])
+        yamlread.load([tmp_path / "nope"])
 
 
 def test_record_ids_changes_no_other_byte(tmp_path: Path) -> None:
@@ -155,13 +155,13 @@ def test_record_ids_changes_no_other_byte(tmp_path: Path) -> None:
         GOOD + "  flow-one: {source_type: QueryReport, source_id: 3, schedule: {repeat: '0 6 * * *'}, "
         "dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n",
     )
-    yamlfiles.record_ids({str(path): {"weekly-sales": 4812}})
+    yamlwrite.record_ids({str(path): {"weekly-sales": 4812}})
     after = path.read_text()
     lines_before = (GOOD).splitlines()
     lines_after = after.splitlines()
     assert lines_after[7] == "    id: 4812"
     assert lines_after[:7] + lines_after[8 : len(lines_before) + 1] == lines_before
-    assert yamlfiles.load([path])[0].id == 4812
+    assert yamlread.load([path])[0].id == 4812
 
 
 def test_record_ids_into_flow_style_entry(tmp_path: Path) -> None:
@@ -171,15 +171,15 @@ def test_record_ids_into_flow_style_entry(tmp_path: Path) -> None:
         "# keep me\nschedules:\n  f: {source_type: QueryReport, source_id: 3, "
         "schedule: {repeat: '0 6 * * *'}, dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n",
     )
-    yamlfiles.record_ids({str(path): {"f": 7}})
+    yamlwrite.record_ids({str(path): {"f": 7}})
     assert "# keep me" in path.read_text()
-    assert yamlfiles.load([path])[0].id == 7
+    assert yamlread.load([path])[0].id == 7
 
 
 def test_record_ids_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yml", GOOD)
     path.chmod(0o640)
-    yamlfiles.record_ids({str(path): {"weekly-sales": 1}})
+    yamlwrite.record_ids({str(path): {"weekly-sales": 1}})
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["a.yml"]
 
@@ -190,7 +190,7 @@ def test_a_mapping_made_only_of_a_merge_key(tmp_path: Path) -> None:
         "a.yml",
         GOOD.replace("        <<: *email-options\n        preview: true\n", "        <<: *email-options\n"),
     )
-    sales, _ = yamlfiles.load([tmp_path])
+    sales, _ = yamlread.load([tmp_path])
     assert sales.fields["dest"]["options"] == {"include_header": True, "attachment_formats": ["pdf", "csv"]}
 
 
@@ -223,7 +223,7 @@ def test_yaml_1_2_scalars_no_norway_problem_and_dates_as_written(tmp_path: Path)
     found = problems(tmp_path)  # sheet_title: ~ is null, which GsheetDest does not allow
     assert [p.split(": ", 1)[1] for p in found] == ["countries.dest.sheet_title: Input should be a valid string"]
     write(tmp_path, "a.yml", (tmp_path / "a.yml").read_text().replace("sheet_title: ~", "sheet_title: t"))
-    (entry,) = yamlfiles.load([tmp_path])
+    (entry,) = yamlread.load([tmp_path])
     assert entry.fields["source_id"] == 16 and entry.fields["schedule"]["paused"] is False
     presets = entry.fields["dynamic_filter_presets"]
     assert presets[0]["preset_condition"]["values"] == ["NO", "yes", "on", 1.5, 12, True]
@@ -244,5 +244,5 @@ def test_huge_numbers_are_a_problem_not_a_crash(tmp_path: Path) -> None:
 
 def test_an_empty_value_is_null(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", GOOD.replace("    title: 'Weekly sales'\n", "    title:\n"))
-    sales, _ = yamlfiles.load([tmp_path])
+    sales, _ = yamlread.load([tmp_path])
     assert sales.fields["title"] is None
