@@ -29,7 +29,7 @@ from reconciler.errors import ExitCode, UserError
 from reconciler.plan import Plan
 from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
 from reconciler.shape import source_key
-from reconciler.workspace import read_sources, reference_problems
+from reconciler.workspace import list_remote, read_sources, reference_problems
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -288,7 +288,7 @@ def apply_command(
 
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
     saved = savedplan.load(path)
-    remote = list(client.list_schedules())
+    remote = list_remote(client).schedules
     reasons = savedplan.stale_reasons(saved, yamlread.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
@@ -346,7 +346,7 @@ def import_command(
     """Write YAML for every remote schedule in scope, ids included, so that plan shows no changes."""
     config = project_config(ctx)
     with connect() as client:
-        remote = [r for r in client.list_schedules() if config.scope.contains(r)]
+        remote = [r for r in list_remote(client).schedules if config.scope.contains(r)]
     skipped = importer.unrepresentable(remote)
     for schedule_id, why in sorted(skipped.items()):
         stderr().print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)

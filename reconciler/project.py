@@ -30,6 +30,7 @@ class Planned:
     files: list[Path]
     paths: list[Path]
     sources: dict[SourceKey, Source] = field(default_factory=dict)
+    undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
 
     @property
     def titles(self) -> dict[SourceKey, str]:
@@ -102,9 +103,10 @@ def _make_plan(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sources") as pool:
         # the dashboards and reports are read while the listing pages through the schedules
         sources_read = pool.submit(read_sources, client, keys) if check_references else None
+        read = read_remote(client, desired)
         remote = [
             r
-            for r in read_remote(client, desired)
+            for r in read.schedules
             # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
             if config.scope.contains(r) or r["id"] in claimed
         ]
@@ -118,4 +120,4 @@ def _make_plan(
         sources |= read_sources(client, deleted - keys)  # titles for the plan's deletions
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
     the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy))
-    return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources)
+    return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources, read.undocumented)

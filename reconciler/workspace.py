@@ -1,37 +1,70 @@
-"""The remote side of a plan: every schedule the workspace has, read once through the list endpoint."""
+"""The remote side of a plan: every schedule the workspace has, read once through the list endpoint,
+and seen only through the spec's model of a schedule (`shape.spec_view`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.client import HolisticsClient, NotFound, PermissionDenied
+from reconciler.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 from reconciler.diagnostics import InvalidSchedules, Problem
 from reconciler.models import DesiredSchedule
-from reconciler.shape import SourceKey, source_key
+from reconciler.shape import SourceKey, source_key, spec_view
 
 
-def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> list[dict[str, Any]]:
-    """All remote schedules (100 a page, no per-schedule GET), plus any id the YAML names that the
-    listing leaves out; see `add_unlisted`."""
-    return add_unlisted(client, desired, list(client.list_schedules()))
+@dataclass
+class RemoteSchedules:
+    """Schedules as the spec documents them, and the fields the server sent beyond that."""
+
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    undocumented: set[str] = field(default_factory=set)  # dotted paths, e.g. "created_at", "dest.owner"
+
+    def add(self, schedule: Any, how: str) -> None:
+        self.schedules.append(spec_view(_checked(schedule, how), self.undocumented))
+
+
+def _checked(schedule: Any, how: str) -> dict[str, Any]:
+    """A schedule the plan can use: an object with a positive integer id (anything else from the
+    server would surface later as a crash, or as an entry matched to nothing)."""
+    schedule_id = schedule.get("id") if isinstance(schedule, dict) else None
+    valid_id = isinstance(schedule_id, int) and not isinstance(schedule_id, bool) and schedule_id > 0
+    if not isinstance(schedule, dict) or not valid_id:
+        raise UnexpectedResponse(
+            f"{how} returned a schedule without a valid id ({str(schedule_id)[:40]!r}); refusing to plan from it",
+            status=200,
+            method="GET",
+            path="/data_schedules",
+        )
+    return schedule
+
+
+def list_remote(client: HolisticsClient, **filters: Any) -> RemoteSchedules:
+    """Every schedule the listing returns (100 a page, no per-schedule GET), through the spec's view."""
+    remote = RemoteSchedules()
+    for schedule in client.list_schedules(**filters):
+        remote.add(schedule, "the listing")
+    return remote
+
+
+def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
+    """All remote schedules, plus any id the YAML names that the listing leaves out; see `add_unlisted`."""
+    return add_unlisted(client, desired, list_remote(client))
 
 
 def add_unlisted(
-    client: HolisticsClient, desired: Sequence[DesiredSchedule], listed_schedules: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    client: HolisticsClient, desired: Sequence[DesiredSchedule], remote: RemoteSchedules
+) -> RemoteSchedules:
     """The listing plus each id the YAML names that it left out (the default listing omits schedules
     made by embed users), read by id. An id the workspace does not have at all is reported at its
     file and line."""
-    remote = listed_schedules
-    listed = {int(r["id"]) for r in remote}
+    listed = {int(r["id"]) for r in remote.schedules}
     problems = []
     for entry in desired:
         if entry.id is None or entry.id in listed:
             continue
         try:
-            remote.append(client.get_schedule(entry.id))
+            remote.add(client.get_schedule(entry.id), f"GET /data_schedules/{entry.id}")
         except NotFound:
             problems.append(
                 Problem(
