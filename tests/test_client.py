@@ -670,7 +670,7 @@ def test_retry_after_is_capped() -> None:
 def test_retry_after_http_date_without_date_header_uses_local_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime
 
-    from reconciler import client as client_module
+    from reconciler.client import transport as client_module
 
     monkeypatch.setattr(client_module, "_utcnow", lambda: datetime(2026, 5, 19, 8, 0, 0, tzinfo=UTC))
     limited = ok({"type": "RateLimitExceedError", "message": "x"}, 429,

@@ -1,0 +1,278 @@
+"""`HolisticsClient`: the endpoints data schedules need, over one thread-safe session.
+
+The pieces it is built from, each in its own module: `urls` (where the key may be sent), `rates`
+(pacing shared by the workers), `transport` (one attempt, classified), `retry` (whether and how long
+to wait before another), `failures` (what the final outcome means: a response or an exception).
+The API key lives only here and in the `X-Holistics-Key` header of requests this client builds:
+never on a shared session, in a URL, or in `str()`/`repr()` of the client, its events or its errors.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib import metadata
+from types import TracebackType
+from typing import Any, Final, Self
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from reconciler.client.errors import ConfigError, UnexpectedResponse
+from reconciler.client.failures import settle, snippet
+from reconciler.client.rates import RateLimiter
+from reconciler.client.retry import RetryPolicy, retry_event
+from reconciler.client.transport import NeverSent, Params, Timeout, send_once
+from reconciler.client.urls import check_base_url
+
+KEY_HEADER: Final = "X-Holistics-Key"
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("holistics-schedules")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+DEFAULT_USER_AGENT: Final = f"holistics-schedules/{_package_version()}"
+
+
+def _checked_key(api_key: str) -> str:
+    if not api_key or not api_key.strip():
+        raise ConfigError("an API key is required")
+    if not all(" " < ch <= "~" for ch in api_key.strip()):
+        # said without echoing it: an HTTP library error would quote the whole header value
+        raise ConfigError("the API key has characters an HTTP header cannot carry (a line break, a space, "
+                          "non-ASCII); check how it was copied")
+    return api_key.strip()
+
+
+def _pooled_session(pool_maxsize: int) -> requests.Session:
+    session = requests.Session()
+    # Retries are ours (urllib3's would retry POSTs blindly); pool fits the apply workers.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(16, pool_maxsize), max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _next_cursor(data: Mapping[str, Any], seen: set[str]) -> str | None:
+    """The `after` of the next page (None on the last), remembered in `seen`."""
+    cursors = data.get("cursors")
+    nxt = cursors.get("next") if isinstance(cursors, dict) else None
+    if nxt is None or nxt == "":  # the spec ends with null; one client also saw ""
+        return None
+    cursor = str(nxt)
+    if cursor in seen:  # a server bug must not turn into an endless loop
+        raise UnexpectedResponse(
+            f"GET /data_schedules returned cursor {cursor!r} twice; stopping to avoid a loop",
+            status=200, method="GET", path="/data_schedules",
+        )
+    seen.add(cursor)
+    return cursor
+
+
+class HolisticsClient:
+    """Thread-safe client for the parts of Holistics API v2 that data schedules need."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: Timeout = (5.0, 30.0),
+        max_retries: int = 4,
+        retry_after_cap: float = 60.0,
+        backoff_base: float = 0.5,
+        rate_limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_event: Callable[[str], None] | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        pool_maxsize: int = 16,
+    ) -> None:
+        key = _checked_key(api_key)
+        if max_retries < 0:
+            raise ConfigError("max_retries must be >= 0")
+        self.base_url = check_base_url(base_url)
+        self.__key = key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_after_cap = retry_after_cap
+        self.backoff_base = backoff_base
+        self.user_agent = user_agent
+        self._sleep = sleep
+        self._on_event = on_event
+        # Even without a rate, a shared limiter lets one thread's 429 pause the others.
+        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(None, sleep=sleep)
+        self._owns_session = session is None
+        self._session = session if session is not None else _pooled_session(pool_maxsize)
+        self._count_lock = threading.Lock()
+        self._request_count = 0
+        self._random = random.Random()
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests actually sent (attempts that got past connecting), retries included."""
+        with self._count_lock:
+            return self._request_count
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self._request_count += 1
+
+    def __repr__(self) -> str:
+        return f"HolisticsClient(base_url={self.base_url!r}, api_key='***')"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    def list_schedules(self, **filters: str | int | Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every data schedule matching `filters`, following `cursors.next` (sent as `after`).
+
+        Filters are the spec's query parameters (source_type, source_id, dest_type, sort, ...);
+        `limit` defaults to the maximum, 100. Offset paging (`page`) and `before` are not supported
+        because they cannot be combined with following `after` cursors.
+        """
+        for name in ("page", "before"):
+            if name in filters:
+                raise ValueError(f"list_schedules follows `after` cursors; {name!r} is not supported")
+        params: dict[str, str | int | Sequence[str]] = {"limit": 100, **filters}
+        seen: set[str] = set()
+        while True:
+            data = self._request_json("GET", "/data_schedules", params=params)
+            yield from self._list_field(data, "data_schedules", "GET", "/data_schedules")
+            cursor = _next_cursor(data, seen)
+            if cursor is None:
+                return
+            params["after"] = cursor
+
+    def list_schedules_all(self, **filters: str | int | Sequence[str]) -> list[dict[str, Any]]:
+        return list(self.list_schedules(**filters))
+
+    def get_schedule(self, schedule_id: int) -> dict[str, Any]:
+        path = f"/data_schedules/{int(schedule_id)}"
+        return self._object_field(self._request_json("GET", path), "data_schedule", "GET", path)
+
+    def create_schedule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a new schedule. Raises OutcomeUnknown when it may or may not have been created."""
+        data = self._request_json("POST", "/data_schedules", json={"data_schedule": dict(body)})
+        return self._object_field(data, "data_schedule", "POST", "/data_schedules")
+
+    def update_schedule(self, schedule_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the whole schedule (the API has no PATCH)."""
+        path = f"/data_schedules/{int(schedule_id)}"
+        data = self._request_json("PUT", path, json={"data_schedule": dict(body)})
+        return self._object_field(data, "data_schedule", "PUT", path)
+
+    def delete_schedule(self, schedule_id: int) -> None:
+        self._request("DELETE", f"/data_schedules/{int(schedule_id)}")
+
+    def submit_execute(self, schedule_id: int) -> dict[str, Any]:
+        """Run a saved schedule now; returns the `job` object to poll with get_job()."""
+        path = f"/data_schedules/{int(schedule_id)}/submit_execute"
+        return self._object_field(self._request_json("POST", path), "job", "POST", path)
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        path = f"/jobs/{int(job_id)}"
+        return self._object_field(self._request_json("GET", path), "job", "GET", path)
+
+    def get_job_logs(self, job_id: int) -> list[dict[str, Any]]:
+        path = f"/jobs/{int(job_id)}/logs"
+        return list(self._list_field(self._request_json("GET", path), "job_logs", "GET", path))
+
+    def get_dashboard(self, dashboard_id: int) -> dict[str, Any]:
+        path = f"/dashboards/{int(dashboard_id)}"
+        return self._object_field(self._request_json("GET", path), "dashboard", "GET", path)
+
+    def get_query_report(self, report_id: int) -> dict[str, Any]:
+        path = f"/query_reports/{int(report_id)}"
+        return self._object_field(self._request_json("GET", path), "query_report", "GET", path)
+
+    # -- response shapes ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _object_field(data: dict[str, Any], key: str, method: str, path: str) -> dict[str, Any]:
+        value = data.get(key)
+        if not isinstance(value, dict):
+            raise UnexpectedResponse(f"{method} {path}: response has no {key!r} object",
+                                     status=200, method=method, path=path)
+        return value
+
+    @staticmethod
+    def _list_field(data: dict[str, Any], key: str, method: str, path: str) -> list[dict[str, Any]]:
+        value = data.get(key)
+        if not isinstance(value, list):
+            raise UnexpectedResponse(f"{method} {path}: response has no {key!r} list",
+                                     status=200, method=method, path=path)
+        return value
+
+    def _request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        resp = self._request(method, path, **kwargs)
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise UnexpectedResponse(
+                f"{method} {path}: expected a JSON object, got {snippet(resp)!r}",
+                status=resp.status_code, method=method, path=path,
+            )
+        return data
+
+    # -- the retry loop ----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+    ) -> requests.Response:
+        url = self.base_url + path
+        headers = {KEY_HEADER: self.__key, "Accept": "application/json", "User-Agent": self.user_agent}
+        # from the attributes at each call, so they stay the one truth (and may still be changed)
+        policy = RetryPolicy(self.max_retries, self.backoff_base, self.retry_after_cap)
+        attempt = 0  # retries done so far
+        while True:
+            self.rate_limiter.acquire()
+            outcome = send_once(self._session, method, url, params=params, json=json, headers=headers,
+                                timeout=self.timeout)
+            if not isinstance(outcome, NeverSent):
+                self._count()
+            decision = policy.decide(method, outcome, attempt, self._random)
+            if decision.shared:
+                self.rate_limiter.backoff(decision.wait)  # the next acquire() of every thread waits
+            if not decision.retry:
+                return settle(method, path, outcome, attempt + 1, self._scrub)
+            attempt += 1
+            self._event(retry_event(method, path, outcome, decision, attempt, self.max_retries))
+            if not decision.shared:
+                self._sleep(decision.wait)
+
+    def _event(self, text: str) -> None:
+        if self._on_event is not None:
+            self._on_event(self._scrub(text))
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.__key, "***") if self.__key else text
