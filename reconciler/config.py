@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from reconciler.client.errors import ConfigError
+from reconciler.client.rates import parse_rate
 from reconciler.errors import UserError
 from reconciler.models import DEST_MODELS, DataScheduleSpec, DestType
 
@@ -35,6 +37,16 @@ class Connection(_Model):
     region: Literal["apac", "eu", "us"] | None = None
     base_url: str | None = None
     rate_limit: str | None = Field(None, pattern=r"^(\d+/\d+(\.\d+)?|none)$")  # "120/60", or "none"
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _one_meaning(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_rate(value)  # the one parser: the client paces by what is accepted here
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class Scope(_Model):
