@@ -1,27 +1,26 @@
 """Execute a Plan: exactly its calls, in parallel, without ever creating a duplicate.
 
-A POST whose outcome is unknown (timeout, reset, 5xx) is not retried blindly: the schedules of
-that source are listed again and one that was not there at plan time and has the wanted content is
-adopted. Only when none is found, and the server is known to be done with the request, is the POST
-sent once more (see `_create`).
+A create is sent at most once per run, and only after the source's schedules were looked at for
+one made since the plan was read (see `_create`): re-running a plan, or a create that landed after
+its answer was lost, adopts that schedule instead of making a second one.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import requests
+from typing import Any
 
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
-from reconciler.plan import Action, Change, Plan, adoptable
-from reconciler.shape import Bucket, bucket
+from reconciler.plan import Action, Change, Plan, differences
+from reconciler.shape import Bucket, SourceKey, bucket, source_key
+from reconciler.workspace import list_remote
 from reconciler.yamlwrite import record_ids
 
 DEFAULT_PARALLELISM = 4
-SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0)  # after a timed-out create: how long to keep looking for it
+SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0)  # after a create of unknown outcome: how long to keep looking for it
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,8 @@ class _Run:
     settle_waits: Sequence[float] = SETTLE_WAITS
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    listings: dict[SourceKey | None, list[dict[str, Any]]] = field(default_factory=dict)
+    source_locks: dict[SourceKey | None, threading.Lock] = field(default_factory=dict)
 
 
 def _work_units(changes: Iterable[Change]) -> list[list[Change]]:
@@ -145,61 +146,76 @@ def _execute(change: Change, run: _Run) -> Result:
 
 
 def _create(change: Change, run: _Run) -> Result:
-    """POST, and when the outcome is unknown, look before sending it again.
+    """POST once, never twice: a duplicate is worse than a create left for the next run.
 
-    After a reset or a 5xx the server is done with the request: a listing tells whether it was
-    made, and only if not is it sent once more. After a timeout the server may still be working on
-    it: the listing is repeated over a few seconds, and if the schedule has not appeared the create
-    is reported failed rather than sent again (a second POST could make a duplicate); the next
-    apply adopts it if it appears late, or creates it.
+    Right before the POST, the source's schedules are looked at: one made since the plan was read
+    that carries everything this body sets is this entry's, made by an earlier run of the same plan
+    (a saved plan applied twice, a re-run CI job) or a create that landed late, and it is adopted
+    instead. When the POST's outcome is unknown (timeout, reset, 5xx: it may have been processed),
+    the source is listed again over a few seconds; if the schedule has not appeared it is reported,
+    not sent again, and the next run adopts it when it appears, or creates it.
     """
     assert change.body is not None
-    for attempt in (1, 2):
-        try:
-            created = run.client.create_schedule(dict(change.body))
-        except OutcomeUnknown as exc:
-            timed_out = isinstance(exc.cause, requests.Timeout)
-            adopted = _find_created(change, run, waits=run.settle_waits if timed_out else ())
-            if adopted is not None:
-                return Result(change, True, adopted, f"created (confirmed by listing again after: {exc})")
-            if timed_out:
-                return Result(
-                    change,
-                    False,
-                    None,
-                    f"{exc}; it has not appeared, so it was not sent again. "
-                    "Run apply again: it adopts the schedule if it appears, or creates it",
-                )
-            if attempt == 2:
-                return Result(
-                    change,
-                    False,
-                    None,
-                    f"create failed twice with an unknown outcome ({exc}); listing shows it was not created",
-                )
-            continue
-        new_id = int(created["id"])
+    existing = _made_since_plan(change, run, _source_listing(change, run))
+    if existing is not None:
+        return Result(change, True, existing, "already created (found made since the plan): adopted, not created again")
+    try:
+        created = run.client.create_schedule(dict(change.body))
+    except OutcomeUnknown as exc:
+        adopted = _find_created(change, run, waits=run.settle_waits)
+        if adopted is not None:
+            return Result(change, True, adopted, f"created (confirmed by listing again after: {exc})")
+        return Result(
+            change,
+            False,
+            None,
+            f"{exc}; it has not appeared, so it was not sent again. "
+            "Run apply again: it adopts the schedule if it appears, or creates it",
+        )
+    new_id = int(created["id"])
+    with run.lock:
+        run.taken.add(new_id)
+    return Result(change, True, new_id, "created")
+
+
+def _filters(change: Change) -> dict[str, Any]:
+    assert change.body is not None
+    return {"source_type": change.body["source_type"], "source_id": change.body["source_id"]}
+
+
+def _source_listing(change: Change, run: _Run) -> list[dict[str, Any]]:
+    """The source's schedules as listed once in this run, before its first create."""
+    key = source_key(change.body or {})
+    with run.lock:
+        source_lock = run.source_locks.setdefault(key, threading.Lock())
+    with source_lock:
+        if key not in run.listings:
+            run.listings[key] = list_remote(run.client, **_filters(change)).schedules
+        return run.listings[key]
+
+
+def _made_since_plan(change: Change, run: _Run, schedules: Iterable[Mapping[str, Any]]) -> int | None:
+    """The first of `schedules` that did not exist when the plan was read, that no change of this run
+    has taken, and that carries every field the body sets (a server may fill in more), now taken."""
+    assert change.body is not None
+    for schedule in schedules:
+        schedule_id = int(schedule["id"])
         with run.lock:
-            run.taken.add(new_id)
-        return Result(change, True, new_id, "created")
-    raise AssertionError("unreachable")
+            if schedule_id in run.taken or differences(change.body, schedule):
+                continue
+            run.taken.add(schedule_id)
+            return schedule_id
+    return None
 
 
 def _find_created(change: Change, run: _Run, waits: Sequence[float]) -> int | None:
-    """A schedule of this source, made since the plan and not adopted yet, with the wanted content;
-    listed now and again after each of `waits` seconds."""
-    assert change.body is not None
-    filters = {"source_type": change.body["source_type"], "source_id": change.body["source_id"]}
+    """This create's schedule, listed now and again after each of `waits` seconds."""
     for wait in (0.0, *waits):
         if wait and run.stop.wait(wait):  # an interrupted apply does not keep waiting
             return None
-        for schedule in run.client.list_schedules(**filters):
-            schedule_id = int(schedule["id"])
-            with run.lock:
-                if schedule_id in run.taken or not adoptable(change.body, schedule):
-                    continue
-                run.taken.add(schedule_id)
-                return schedule_id
+        found = _made_since_plan(change, run, list_remote(run.client, **_filters(change)).schedules)
+        if found is not None:
+            return found
     return None
 
 

@@ -245,17 +245,21 @@ def test_create_stored_but_answered_badly_is_adopted_not_duplicated(
         pytest.param({"status": 500}, id="500-before-store"),
     ],
 )
-def test_create_that_never_landed_is_sent_again_and_created_once(
+def test_create_of_unknown_outcome_is_never_sent_twice_in_one_run(
     sb: Sandbox, tmp_path: Path, fault: dict[str, Any]
 ) -> None:
+    """The client cannot tell a 500 or a drop before the store from one after it: the create is
+    left for the next run, which finds nothing made and creates it once."""
     path = write_yaml(tmp_path / "schedules", new_entries(4))
     sb.control.add_fault(method="POST", path="/data_schedules", when="before", count=1, **fault)
 
     report = plan_and_apply(sb, [path], parallelism=1)
 
-    assert report.ok, [r.message for r in report.failed]
-    assert len(requests_of(sb, "POST")) == 5, "the one lost create was sent a second time"
-    assert len(sb.control.schedules()) == 4
+    assert [r.message for r in report.failed] and all("not sent again" in r.message for r in report.failed)
+    assert len(requests_of(sb, "POST")) == 4, "the create of unknown outcome was not sent a second time"
+    assert len(sb.control.schedules()) == 3
+    assert plan_and_apply(sb, [path], parallelism=1).ok
+    assert len(requests_of(sb, "POST")) == 5 and len(sb.control.schedules()) == 4
     assert_converged(sb, [path])
 
 
@@ -454,9 +458,6 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             data["title"] = f"Brand new {n}"
         entries[f"n{n}"] = data
     faults = draw(st.lists(st.sampled_from(range(len(FAULTS))), max_size=3, unique=True))
-    # a create is tried at most twice: two faults that both stop a POST before it lands may fail it, by design
-    if {2, 3} <= set(faults):
-        faults.remove(3)
     return {
         "remote": remote,
         "entries": entries,
@@ -485,10 +486,14 @@ def test_property_apply_converges_without_duplicates(shared_sandbox: Sandbox, sc
             first = plan_of(client, [path], prune=prune).plan
             for fault in scenario["faults"]:
                 sb.control.add_fault(**fault, count=1)
-            report = apply(first, client, parallelism=scenario["parallelism"])
+            report = apply(first, client, parallelism=scenario["parallelism"], settle_waits=(0.05,))
         sb.control.clear_faults()
+        # a create of unknown outcome is left for the next run, never sent twice in one
+        assert all("not sent again" in r.message for r in report.failed), [r.message for r in report.failed]
+        if not report.ok:
+            with fast_client(sb) as client:
+                assert apply(plan_of(client, [path], prune=prune).plan, client).ok
 
-        assert report.ok, [r.message for r in report.failed]
         second = assert_converged_loosely(sb, path, prune)
         expected = len(scenario["entries"]) + (0 if prune else len(first.unmanaged))
         assert len(sb.control.schedules()) == expected, "a create was duplicated or lost"
