@@ -16,7 +16,7 @@ from rich.text import Text
 
 from reconciler import apply as applying
 from reconciler import config as configuration
-from reconciler import diagnostics, importer, render, run, savedplan, schema, yamlread, yamlwrite
+from reconciler import diagnostics, importer, lock, render, run, savedplan, schema, yamlread, yamlwrite
 from reconciler.client import (
     HOLISTICS_RATE_LIMIT,
     ConfigError,
@@ -224,7 +224,12 @@ def plan_command(
     if out is not None:
         if out.suffix == ".json":
             content = savedplan.dumps(
-                the_plan, paths=result.paths, files=result.files, remote=result.remote, titles=titles
+                the_plan,
+                paths=result.paths,
+                files=result.files,
+                remote=result.remote,
+                workspace=client.base_url,
+                titles=titles,
             )
         else:
             content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
@@ -263,7 +268,8 @@ def apply_command(
     if len(paths) > 1 and any(p.suffix == ".json" for p in paths):
         raise click.UsageError("a saved plan (FILE.json) is applied on its own, without schedule paths")
     saved_path = paths[0] if len(paths) == 1 and paths[0].suffix == ".json" and paths[0].is_file() else None
-    with connect() as client:
+    # one run at a time per checkout: two would both create what neither had seen made yet
+    with lock.exclusive(lock.checkout_root(Path.cwd()), "apply"), connect() as client:
         if saved_path is not None:
             saved = saved_plan_still_valid(client, saved_path)
             the_plan, titles = saved.plan, dict(saved.titles)
@@ -289,7 +295,7 @@ def apply_command(
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
     saved = savedplan.load(path)
     remote = list_remote(client).schedules
-    reasons = savedplan.stale_reasons(saved, yamlread.discover(saved.paths), remote)
+    reasons = savedplan.stale_reasons(saved, client.base_url, yamlread.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
     return saved
@@ -352,7 +358,8 @@ def import_command(
         stderr().print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)
     remote = [r for r in remote if int(r["id"]) not in skipped]
     target = out_dir or schedule_paths(config, [])[0]
-    written = importer.write(remote, target, force=force)
+    with lock.exclusive(lock.checkout_root(Path.cwd()), "import"):
+        written = importer.write(remote, target, force=force)
     for path, count in written.items():
         stdout().print(f"wrote {count} schedule(s) to {path}", markup=False)
     note = f"; {len(skipped)} skipped (see the warnings above)" if skipped else ""

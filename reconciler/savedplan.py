@@ -14,9 +14,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from reconciler.errors import UserError
+from reconciler.models import Id
 from reconciler.plan import Action, Change, FieldDiff, Match, Plan, normalize
 from reconciler.render import Titles
 
@@ -47,17 +50,20 @@ def dumps(
     paths: Sequence[Path],
     files: Iterable[Path],
     remote: Iterable[Mapping[str, Any]],
+    workspace: str,
     titles: Titles | None = None,
 ) -> str:
-    """The saved-plan format (version 2):
+    """The saved-plan format (version 2).
 
-    `summary` is for people and tools that peek (derived, never read back); everything apply reads is
-    under `saved_plan`: its `version`, the `paths` planned, fingerprints of the `yaml` files and of
-    every `remote` schedule read, `remote_ids`, source `titles`, and the plan itself (`prune`,
-    `unsafe`, `unmanaged`, `matches`, and each change once, with the body apply sends).
+    `summary` is for people and tools that peek (derived, never read back); everything apply reads
+    is under `saved_plan`: its `version`, the `workspace` (API base URL) it was made for, the `paths`
+    planned, fingerprints of the `yaml` files and of every `remote` schedule read, `remote_ids`,
+    source `titles`, and the plan itself (`prune`, `unsafe`, `unmanaged`, `matches`, and each change
+    once, with the body apply sends).
     """
     saved = {
         "version": SAVED_PLAN_VERSION,
+        "workspace": workspace,
         "paths": [str(p) for p in paths],
         "yaml": yaml_fingerprints(files),
         "remote": remote_fingerprints(remote),
@@ -86,23 +92,82 @@ def _change_data(change: Change) -> dict[str, Any]:
     }
 
 
-def _change(data: Mapping[str, Any]) -> Change:
-    return Change(
-        action=Action(data["action"]),
-        key=data["key"],
-        id=data["id"],
-        diff=tuple(FieldDiff(d["path"], d["old"], d["new"]) for d in data["diff"]),
-        body=data["body"],
-        remote=data["remote"],
-        file=data["file"],
-        line=data["line"],
-        field_lines=data["field_lines"],
-    )
+LineNumber = Annotated[StrictInt, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    # strict types, a lax model: JSON arrays are read as tuples, and nothing else is coerced
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Diff(_Strict):
+    path: StrictStr
+    old: Any
+    new: Any
+
+
+class _Change(_Strict):
+    action: Action
+    key: StrictStr | None
+    id: Id | None
+    file: StrictStr | None
+    line: LineNumber | None
+    field_lines: dict[str, LineNumber]
+    diff: list[_Diff]
+    body: dict[str, Any] | None
+    remote: dict[str, Any] | None
+
+    @model_validator(mode="after")
+    def _complete(self) -> _Change:
+        # what apply needs for each action, so a hand-edited plan fails here and not halfway through
+        if self.action is not Action.CREATE and self.id is None:
+            raise ValueError(f"a {self.action.value} needs the schedule's id")
+        if self.action is not Action.DELETE and self.body is None:
+            raise ValueError(f"a {self.action.value} needs its body")
+        if self.action is Action.CREATE and (self.id is not None or not self.key or not self.file):
+            raise ValueError("a create has a key and a file, and no id yet")
+        return self
+
+    def change(self) -> Change:
+        return Change(
+            action=self.action,
+            key=self.key,
+            id=self.id,
+            diff=tuple(FieldDiff(d.path, d.old, d.new) for d in self.diff),
+            body=self.body,
+            remote=self.remote,
+            file=self.file,
+            line=self.line,
+            field_lines=self.field_lines,
+        )
+
+
+class _Match(_Strict):
+    key: StrictStr
+    id: Id
+    file: StrictStr
+    recorded: StrictBool
+
+
+class _SavedPlan(_Strict):
+    version: StrictInt
+    workspace: StrictStr
+    paths: list[StrictStr]
+    yaml: dict[str, StrictStr]
+    remote: dict[str, StrictStr]
+    remote_ids: list[Id]
+    titles: list[tuple[StrictStr, StrictInt, StrictStr]]
+    prune: StrictBool
+    unsafe: StrictStr | None
+    unmanaged: list[Id]
+    matches: list[_Match]
+    changes: list[_Change]
 
 
 @dataclass(frozen=True)
 class SavedPlan:
     plan: Plan
+    workspace: StrictStr
     paths: tuple[Path, ...]
     yaml: Mapping[str, str]
     remote: Mapping[str, str]
@@ -110,32 +175,43 @@ class SavedPlan:
 
 
 def load(path: Path) -> SavedPlan:
+    not_one = f"{path} is not a saved plan written by `plan --out FILE.json`"
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))["saved_plan"]
-        version = saved.get("version")
-        if version != SAVED_PLAN_VERSION:
-            raise SavedPlanError(
-                f"{path}: saved plan format version {version!r} is not supported (this holistics-schedules "
-                f"reads version {SAVED_PLAN_VERSION}); run `plan --out {path.name}` again"
-            )
-        plan = Plan(
-            changes=tuple(_change(c) for c in saved["changes"]),
-            matches=tuple(Match(m["key"], m["id"], m["file"], m["recorded"]) for m in saved["matches"]),
-            unmanaged=tuple(saved["unmanaged"]),
-            remote_ids=frozenset(saved["remote_ids"]),
-            prune=bool(saved["prune"]),
-            unsafe=saved.get("unsafe"),  # a saved plan is as unsafe as when it was made: apply needs --force
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise SavedPlanError(f"{not_one} ({str(exc)[:200]})") from None
+    saved = data.get("saved_plan") if isinstance(data, dict) else None
+    if not isinstance(saved, dict):
+        raise SavedPlanError(f"{not_one} (no `saved_plan` object)")
+    if saved.get("version") != SAVED_PLAN_VERSION:
+        raise SavedPlanError(
+            f"{path}: saved plan format version {saved.get('version')!r} is not supported (this holistics-schedules "
+            f"reads version {SAVED_PLAN_VERSION}); run `plan --out {path.name}` again"
         )
-        titles = {(str(kind), int(source_id)): str(title) for kind, source_id, title in saved.get("titles", [])}
-        return SavedPlan(plan, tuple(Path(p) for p in saved["paths"]), saved["yaml"], saved["remote"], titles)
-    except SavedPlanError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SavedPlanError(f"{path} is not a saved plan written by `plan --out FILE.json` ({exc})") from None
+    try:
+        model = _SavedPlan.model_validate(saved)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SavedPlanError(f"{not_one} (saved_plan.{where}: {first['msg']})") from None
+    plan = Plan(
+        changes=tuple(c.change() for c in model.changes),
+        matches=tuple(Match(m.key, m.id, m.file, m.recorded) for m in model.matches),
+        unmanaged=tuple(model.unmanaged),
+        remote_ids=frozenset(model.remote_ids),
+        prune=model.prune,
+        unsafe=model.unsafe,  # a saved plan is as unsafe as when it was made: apply needs --force
+    )
+    titles = {(kind, source_id): title for kind, source_id, title in model.titles}
+    return SavedPlan(plan, model.workspace, tuple(Path(p) for p in model.paths), model.yaml, model.remote, titles)
 
 
-def stale_reasons(saved: SavedPlan, files: Iterable[Path], remote: Iterable[Mapping[str, Any]]) -> list[str]:
+def stale_reasons(
+    saved: SavedPlan, workspace: str, files: Iterable[Path], remote: Iterable[Mapping[str, Any]]
+) -> list[str]:
     """Why the saved plan no longer applies; empty when it still does."""
+    if saved.workspace.rstrip("/") != workspace.rstrip("/"):
+        return [f"it was made for the workspace at {saved.workspace}, not {workspace}"]
     reasons = []
     now_yaml = yaml_fingerprints(files)
     for file in sorted(set(saved.yaml) | set(now_yaml)):

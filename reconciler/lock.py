@@ -1,0 +1,71 @@
+"""One apply (or import) at a time per checkout: two at once would each plan before the other's
+creates land, and both would create them.
+
+The lock is an OS file lock (`flock`), so it is released however its holder ends, even by SIGKILL,
+and never goes stale. It lives in the temporary directory, named after the checkout, so nothing
+is left in the repository; the file says who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.errors import UserError
+
+
+class LockHeld(UserError):
+    """Another run holds this checkout's lock."""
+
+
+def checkout_root(start: Path) -> Path:
+    """The checkout `start` is in (the nearest folder with `.git`), else `start` itself."""
+    start = start.resolve()
+    return next((p for p in (start, *start.parents) if (p / ".git").exists()), start)
+
+
+def lock_path(root: Path) -> Path:
+    name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"holistics-schedules-{name}.lock"
+
+
+@contextmanager
+def exclusive(root: Path, command: str) -> Iterator[None]:
+    """Hold the checkout's lock while the block runs, or raise LockHeld naming its holder."""
+    path = lock_path(root)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+            raise LockHeld(
+                f"another holistics-schedules run is working on {root} ({holder}); "
+                "wait for it to finish, then run this again"
+            ) from None
+        os.ftruncate(fd, 0)
+        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        os.pwrite(fd, f"{command}, pid {os.getpid()}, {_who()}, since {started}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
