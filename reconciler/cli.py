@@ -103,7 +103,9 @@ def connection_options(func: F) -> F:
         help="At most N requests per S seconds, as N/S; 'none' to turn off "
         f"(default {HOLISTICS_RATE_LIMIT} on Holistics' hosts, none elsewhere). 429s are always honoured.",
     )
-    @click.option("-v", "--verbose", is_flag=True, help="Log retries and waits to stderr.")
+    @click.option(
+        "-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr."
+    )
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -115,6 +117,7 @@ def connection_options(func: F) -> F:
         **kwargs: Any,
     ) -> Any:
         ctx = click.get_current_context()
+        ctx.meta["verbose"] = verbose
         settings = project_config(ctx).connection
         env = click.core.ParameterSource.ENVIRONMENT
         region_flag = region is not None and ctx.get_parameter_source("region") != env
@@ -207,6 +210,12 @@ def plan_command(
     with connect() as client:
         result = planned(client, paths, prune)
     the_plan, titles = result.plan, result.titles
+    if result.undocumented and click.get_current_context().meta.get("verbose"):
+        stderr().print(
+            "note: the server returned fields the spec does not document; they are kept out of diffs, "
+            f"adoption and updates (worth reporting): {', '.join(sorted(result.undocumented))}",
+            markup=False,
+        )
 
     def rendered(kind: str, *, whole: bool = False) -> str:
         if kind == "json":

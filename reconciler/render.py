@@ -98,13 +98,15 @@ def text(plan: Plan, titles: Titles | None = None) -> Text:
     s = plan.summary
     out.append(summary_line(plan), style="bold")
     out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
-    if plan.unmanaged:
-        ids = ", ".join(map(str, plan.unmanaged[:20])) + (", ..." if len(plan.unmanaged) > 20 else "")
+    prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
+    if prunable:
         out.append(
-            f"{len(plan.unmanaged)} remote schedule(s) no YAML declares are left alone (ids: {ids}); "
+            f"{len(prunable)} remote schedule(s) no YAML declares are left alone (ids: {_ids(prunable)}); "
             "--prune would delete them.\n",
             style="dim",
         )
+    if plan.undeclarable:
+        out.append(f"{_not_manageable(plan)}\n", style="dim")
     adopted = [m for m in plan.matches if not m.recorded]
     if adopted:
         out.append(
@@ -116,6 +118,17 @@ def text(plan: Plan, titles: Titles | None = None) -> Text:
     if plan.unsafe:
         out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
     return out
+
+
+def _ids(ids: list[int] | tuple[int, ...]) -> str:
+    return ", ".join(map(str, ids[:20])) + (", ..." if len(ids) > 20 else "")
+
+
+def _not_manageable(plan: Plan) -> str:
+    return (
+        f"{len(plan.undeclarable)} remote schedule(s) are not manageable here: their destination is of a "
+        f"kind the YAML cannot declare (ids: {_ids(plan.undeclarable)}); they are left alone, also by --prune."
+    )
 
 
 def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
@@ -140,6 +153,7 @@ def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
             for c in plan.changes
         ],
         "unmanaged": list(plan.unmanaged),
+        "not_manageable": list(plan.undeclarable),
         "matches": [{"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded} for m in plan.matches],
     }
 
@@ -176,6 +190,8 @@ def markdown(
             f"> [!WARNING]\n> **{len(deletes)} schedule(s) will be deleted.** Deliveries stop and cannot be restored.",
             "",
         ]
+    if plan.undeclarable:
+        head += [_md(_not_manageable(plan)), ""]
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     sections = [

@@ -1,0 +1,172 @@
+"""Issue 10's promises, end to end (the real CLI against the real sandbox): no duplicate however a
+plan is re-applied, a saved plan only where and as it was made, undocumented server fields and
+undeclarable destinations kept out of the way."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import lock
+from reconciler.sandbox import Sandbox
+from tests.test_e2e import EMAIL, cli, write_schedules, writes
+
+UI_EXTRAS = {"created_at": "2026-11-30T10:00:00Z", "updated_at": "2026-11-30T10:00:00Z", "owner": {"id": 9}}
+
+
+def posts(sb: Sandbox) -> int:
+    return sum(1 for r in writes(sb) if r["method"] == "POST")
+
+
+def strip_ids(path: Path) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not re.match(r"\s+id: \d+$", line)))
+
+
+# ---- a saved plan ----
+
+
+def test_a_saved_plan_applied_twice_from_two_checkouts_creates_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    write_schedules(first, EMAIL)
+    assert cli(sandbox, "plan", "--out", "plan.json", cwd=first).returncode == 0
+    shutil.copytree(first, second)  # a second checkout (a re-run CI job) with the same plan file
+
+    assert cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=first).returncode == 0
+    again = cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=second)
+
+    assert again.returncode == 0, again.stderr
+    assert "adopted, not created again" in again.stdout
+    assert posts(sandbox) == 2 and len(sandbox.control.schedules()) == 2
+    ids = {s["id"] for s in sandbox.control.schedules()}
+    recorded = (second / "schedules/main.yml").read_text()
+    assert all(f"id: {i}" in recorded for i in ids), "the second checkout records them"
+
+
+def test_a_saved_plan_is_refused_by_another_workspace(tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    with Sandbox(seed="empty") as made_for, Sandbox(seed="empty", key=made_for.key) as other:
+        assert cli(made_for, "plan", "--out", "plan.json", cwd=tmp_path).returncode == 0
+        result = cli(other, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
+        assert result.returncode == 1
+        assert f"made for the workspace at {made_for.base_url}, not {other.base_url}" in result.stderr
+        assert writes(other) == [] and writes(made_for) == []
+
+
+def test_a_saved_plan_of_format_1_is_refused_naming_the_version(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    old = {"format_version": 1, "summary": {"create": 1}, "changes": [], "saved_plan": {"version": 1, "changes": []}}
+    (tmp_path / "plan.json").write_text(json.dumps(old))
+    result = cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "saved plan format version 1 is not supported" in result.stderr and "version 2" in result.stderr
+    assert "Traceback" not in result.stderr and writes(sandbox) == []
+
+
+def _valid_plan(sb: Sandbox, cwd: Path) -> dict[str, Any]:
+    write_schedules(cwd, EMAIL)
+    assert cli(sb, "plan", "--out", "plan.json", cwd=cwd).returncode == 0
+    data: dict[str, Any] = json.loads((cwd / "plan.json").read_text())
+    return data
+
+
+def first_change(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    saved = data["saved_plan"]
+    return {**data, "saved_plan": {**saved, "changes": [{**saved["changes"][0], **fields}, *saved["changes"][1:]]}}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: "[" * 200_000, id="deep-json"),
+        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "changes": "x"}}, id="changes-not-a-list"),
+        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "changes": [None]}}, id="null-change"),
+        pytest.param(lambda d: first_change(d, body=None), id="create-without-body"),
+        pytest.param(lambda d: first_change(d, id="7"), id="id-as-text"),
+        pytest.param(lambda d: first_change(d, id=True), id="id-as-bool"),
+        pytest.param(lambda d: first_change(d, action="explode"), id="unknown-action"),
+        pytest.param(lambda d: first_change(d, field_lines={"title": "x"}), id="line-as-text"),
+        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "remote_ids": [None]}}, id="null-remote-id"),
+        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "titles": [[1, 2]]}}, id="short-title"),
+        pytest.param(lambda d: {**d, "saved_plan": None}, id="null-saved-plan"),
+        pytest.param(lambda d: [d], id="a-list"),
+    ],
+)
+def test_a_malformed_saved_plan_is_a_clear_error(sandbox: Sandbox, tmp_path: Path, damage: Any) -> None:
+    data = _valid_plan(sandbox, tmp_path)
+    damaged = damage(data)
+    (tmp_path / "plan.json").write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    result = cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "is not a saved plan" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert writes(sandbox) == []
+
+
+# ---- two runs at once ----
+
+
+def test_an_apply_while_another_holds_the_checkout_is_refused_naming_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    with lock.exclusive(lock.checkout_root(tmp_path), "apply (the test)"):
+        result = cli(sandbox, "apply", "--auto-approve", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "another holistics-schedules run is working on" in result.stderr
+    assert f"apply (the test), pid {os.getpid()}" in result.stderr
+    assert sandbox.control.requests() == [], "nothing was sent, not even a read"
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0, "released when its holder is done"
+
+
+def test_two_applies_at_once_never_create_twice(tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
+    with Sandbox(seed="empty", latency_ms=30) as sb:
+        env |= {"HOLISTICS_BASE_URL": sb.base_url, "HOLISTICS_API_KEY": sb.key, "NO_COLOR": "1"}
+        argv = [sys.executable, "-m", "reconciler", "apply", "--auto-approve"]
+        runs = [subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        outcomes = [(run.wait(timeout=120), run.communicate()[1]) for run in runs]
+        assert len(sb.control.schedules()) == 2, outcomes
+        for code, err in outcomes:
+            assert code == 0 or "another holistics-schedules run is working on" in err, err
+        assert cli(sb, "plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
+
+
+# ---- a server that is more than the spec ----
+
+
+def test_an_ignored_content_field_does_not_stop_adoption(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "holistics-schedules.yml").write_text("ignore: {fields: [recipients]}\n")
+    path = write_schedules(tmp_path, EMAIL)
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
+    strip_ids(path)
+    result = cli(sandbox, "plan", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["create"] == 0 and summary["unmanaged"] == 0, summary
+
+
+def test_an_undeclarable_destination_is_never_pruned_nor_counted(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    adls = {"title": "Lake export", "source_type": "QueryReport", "source_id": 5301,
+            "schedule": {"repeat": "0 1 * * *", "paused": False}, "dest": {"type": "Adls2Dest", "path": "/x"}}
+    made = sandbox.control.add_schedule(adls, validate=False)
+
+    planned = cli(sandbox, "plan", "--prune", "--json", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    data = json.loads(planned.stdout)
+    assert data["summary"]["delete"] == 0 and data["not_manageable"] == [made["id"]]
+    text = cli(sandbox, "plan", "--prune", cwd=tmp_path).stdout
+    assert "not manageable here" in text and str(made["id"]) in text
+
+    assert cli(sandbox, "apply", "--prune", "--auto-approve", cwd=tmp_path).returncode == 0
+    assert made["id"] in {s["id"] for s in sandbox.control.schedules()}
+    assert all(r["method"] != "DELETE" for r in writes(sandbox))
