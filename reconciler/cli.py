@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -25,6 +24,7 @@ from reconciler.client import (
     default_rate_limit,
     resolve_base_url,
 )
+from reconciler.console import printable, stderr, stdout
 from reconciler.errors import ExitCode, UserError
 from reconciler.plan import Plan
 from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
@@ -32,20 +32,6 @@ from reconciler.shape import source_key
 from reconciler.workspace import list_remote, read_sources, reference_problems
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _console(stderr: bool) -> Console:
-    # NO_COLOR: no escape codes at all (rich alone would still emit bold and dim)
-    plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: set and not empty
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
-
-
-def stdout() -> Console:
-    return _console(stderr=False)
-
-
-def stderr() -> Console:
-    return _console(stderr=True)
 
 
 class Failure(UserError):
@@ -229,7 +215,7 @@ def plan_command(
     if fmt == "text":
         stdout().print(render.text(the_plan, titles))
     else:
-        click.echo(rendered(fmt), nl=False)
+        click.echo(printable(rendered(fmt)), nl=False)
     if out is not None:
         if out.suffix == ".json":
             content = savedplan.dumps(

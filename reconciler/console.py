@@ -1,0 +1,57 @@
+"""The terminal edge: every line the CLI prints goes through these consoles, which show control
+characters as visible escapes. Text from the network (titles, messages) and from files (keys,
+values) could otherwise carry escape sequences that recolour, retitle or rewrite the terminal, or
+bidi overrides that make a plan read other than it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from rich.console import Console
+from rich.text import Span, Text
+
+# C0 controls but tab and newline, DEL and C1 (\x9b alone starts an escape sequence), line and
+# paragraph separators, and the bidi marks, embeddings, overrides and isolates
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with each unprintable character as a `\\uXXXX` escape (valid inside a JSON string too)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _printable_text(text: Text) -> Text:
+    """A rich Text made printable span by span, so its styles stay where they were."""
+    if not _UNPRINTABLE.search(text.plain):
+        return text
+    cuts = sorted({0, len(text.plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
+    out = Text(style=text.style, end=text.end, justify=text.justify, no_wrap=text.no_wrap)
+    for part in text.divide(cuts[1:-1]):
+        clean = printable(part.plain)
+        out.append_text(Text(clean, spans=[Span(0, len(clean), s.style) for s in part.spans]))
+    return out
+
+
+class SafeConsole(Console):
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        cleaned = [
+            printable(o) if isinstance(o, str) else _printable_text(o) if isinstance(o, Text) else o for o in objects
+        ]
+        super().print(*cleaned, **kwargs)
+
+
+def _console(stderr: bool) -> SafeConsole:
+    # NO_COLOR: no escape codes at all (rich alone would still emit bold and dim)
+    plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: set and not empty
+    return SafeConsole(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+
+
+def stdout() -> SafeConsole:
+    return _console(stderr=False)
+
+
+def stderr() -> SafeConsole:
+    return _console(stderr=True)
