@@ -28,6 +28,7 @@ from reconciler.console import printable, stderr, stdout
 from reconciler.errors import ExitCode, UserError
 from reconciler.plan import Plan
 from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
+from reconciler.sandbox.command import sandbox
 from reconciler.shape import source_key
 from reconciler.workspace import list_remote, read_sources, reference_problems
 
@@ -414,21 +415,7 @@ def schema_command(config_file: bool) -> None:
     click.echo(configuration.json_schema() if config_file else schema.dumps(), nl=False)
 
 
-@cli.command()
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--seed", default="example", show_default=True, help="example, empty, or a JSON file.")
-@click.option("--key", default=None, help="The API key the sandbox accepts (default: sandbox-key).")
-@click.option("--state", type=click.Path(path_type=Path), help="Persist state to this JSON file.")
-@click.option("--latency-ms", type=int, default=0, show_default=True)
-@click.option("--rate-limit", default=None, help="N/S: N requests per S seconds, e.g. 120/60.")
-def sandbox(port: int, seed: str, key: str | None, state: Path | None, latency_ms: int, rate_limit: str | None) -> None:
-    """Run a local Holistics API sandbox until stopped."""
-    from reconciler.sandbox import server
-
-    try:
-        server.serve(port=port, seed=seed, key=key, state=state, latency_ms=latency_ms, rate_limit=rate_limit)
-    except (OSError, ValueError, OverflowError) as exc:  # port taken or out of range, bad seed, bad --rate-limit
-        raise Failure(f"cannot start the sandbox: {exc}") from None
+cli.add_command(sandbox)
 
 
 @cli.command()

@@ -49,6 +49,7 @@ from reconciler.client import (
     UnexpectedResponse,
     resolve_base_url,
 )
+from reconciler.sandbox.validation import validate_data_schedule
 
 CASSETTES = Path(__file__).parent / "cassettes"
 TEST_KEY = "hk_test_9f8e7d6c5b4a39281706"  # a fake key: must never be written to a cassette
@@ -290,7 +291,7 @@ def _crud_body() -> dict[str, Any]:
                              "include_filters": False, "dont_send_when_empty": True, "body_text": "Report",
                              "attachment_formats": ["pdf", "csv"]}},
     }
-    assert spec.validate_data_schedule(body) == {}
+    assert validate_data_schedule(body) == {}
     return body
 
 
@@ -468,7 +469,7 @@ def test_cassette_bodies_agree_with_the_spec() -> None:
             if "data_schedule" in body:
                 schedules.append(body["data_schedule"])
             for schedule in schedules:
-                assert spec.validate_data_schedule(schedule) == {}, (path.name, schedule.get("id"))
+                assert validate_data_schedule(schedule) == {}, (path.name, schedule.get("id"))
             if "data_schedules" in body:  # the list answer's required keys
                 assert {"data_schedules", "total_count", "cursors"} <= body.keys()
             if item["response"]["status"]["code"] >= 400:

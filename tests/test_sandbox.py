@@ -22,9 +22,9 @@ from ruamel.yaml import YAML
 
 from reconciler.models import DataScheduleSpec
 from reconciler.sandbox import Sandbox
+from reconciler.sandbox.command import sandbox as main
 from reconciler.sandbox.faults import RateLimiter
 from reconciler.sandbox.seed import load_seed
-from reconciler.sandbox.server import main
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 

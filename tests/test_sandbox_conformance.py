@@ -25,8 +25,8 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS30Validator
 
-from reconciler import spec
 from reconciler.sandbox import Sandbox
+from reconciler.sandbox import validation as spec
 
 SPEC_ENV = "HOLISTICS_OPENAPI_SPEC"
 

@@ -1,7 +1,8 @@
 """A local sandbox of the Holistics API v2 (see `server.py`).
 
-`Sandbox` is imported lazily, so `python -m reconciler.sandbox.server` runs without importing the
-server module twice.
+Nothing is imported eagerly: `reconciler.cli` imports the `sandbox` command (`command.py`) at every
+start, which must not load the server, and `python -m reconciler.sandbox.server` must not find the
+server module imported before it runs. `Sandbox` is loaded on first use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reconciler.sandbox.server import Sandbox
 
-__all__ = ["Sandbox"]
+__all__ = ["DEFAULT_KEY", "DEFAULT_PORT", "Sandbox"]
+
+# the command's defaults and the library's, in one place
+DEFAULT_KEY = "sandbox-key"
+DEFAULT_PORT = 8765
 
 
 def __getattr__(name: str) -> Any:

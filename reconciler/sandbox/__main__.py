@@ -1,3 +1,5 @@
-from reconciler.sandbox.server import main
+"""`python -m reconciler.sandbox`: the `sandbox` command, run on its own."""
 
-raise SystemExit(main())
+from reconciler.sandbox.command import sandbox
+
+sandbox()

@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler import spec
 from reconciler.sandbox.seed import Workspace
+from reconciler.sandbox.validation import validate_data_schedule
 
 STATE_FORMAT = "holistics-sandbox-state/1"
 UNFINISHED = frozenset({"created", "queued", "running"})
@@ -258,7 +259,7 @@ class State:
         if not isinstance(body, dict):
             return {"base": ["data_schedule must be an object"]}
         body = _strip_read_only(body)
-        errors = _missing_at_field(spec.validate_data_schedule(body))
+        errors = _missing_at_field(validate_data_schedule(body))
         source_type, source_id = body.get("source_type"), body.get("source_id")
         if "source_type" in errors or "source_id" in errors or source_type is None or source_id is None:
             return errors

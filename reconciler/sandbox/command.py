@@ -1,0 +1,43 @@
+"""The `sandbox` command: run a local Holistics API sandbox in the foreground until Ctrl-C.
+
+One definition serves both `holistics-schedules sandbox` (`reconciler.cli` registers it) and
+`python -m reconciler.sandbox`, where it runs on its own. It imports the server only when it runs, so
+registering it costs the CLI's start-up nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.sandbox import DEFAULT_KEY, DEFAULT_PORT
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option("--seed", default="example", show_default=True, help="example, empty, or a JSON file.")
+@click.option("--key", default=None, help=f"The API key the sandbox accepts (default: {DEFAULT_KEY}).")
+@click.option("--state", type=click.Path(path_type=Path), help="Persist state to this JSON file.")
+@click.option("--latency-ms", type=int, default=0, show_default=True)
+@click.option("--rate-limit", default=None, help="N/S: N requests per S seconds, e.g. 120/60.")
+def sandbox(port: int, seed: str, key: str | None, state: Path | None, latency_ms: int, rate_limit: str | None) -> None:
+    """Run a local Holistics API sandbox until stopped."""
+    from reconciler.sandbox.server import serve
+
+    try:
+        serve(port=port, seed=seed, key=key, state=state, latency_ms=latency_ms, rate_limit=rate_limit)
+    except (OSError, ValueError, OverflowError) as exc:  # port taken or out of range, bad seed, bad --rate-limit
+        raise _cannot_start(f"cannot start the sandbox: {exc}") from None
+
+
+def _cannot_start(message: str) -> Exception:
+    ctx = click.get_current_context()
+    if ctx.parent is None:
+        # run on its own: click's usage error, exit 2, as the argparse entry point this replaced exited
+        return click.UsageError(message, ctx)
+    # under holistics-schedules: its one-line error and exit 1 (its exit 2 means "changes"); imported
+    # here, as the CLI imports this module
+    from reconciler.cli import Failure
+
+    return Failure(message)
