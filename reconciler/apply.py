@@ -138,7 +138,7 @@ def _execute(change: Change, run: _Run) -> Result:
         return Result(change, False, change.id, message)
     except APIError as exc:
         errors = _field_errors(change, exc)
-        if exc.record:  # the lines below carry the details; the summary need not repeat them
+        if any(exc.record.values()):  # the lines below carry the details; the summary need not repeat them
             return Result(change, False, change.id, f"rejected by the API ({exc.status} {exc.error_type})", errors)
         return Result(change, False, change.id, str(exc), errors)
     except HolisticsError as exc:
@@ -223,7 +223,7 @@ def _field_errors(change: Change, exc: APIError) -> tuple[str, ...]:
     """A rejection as lines pointing into the YAML: one per field of a RecordError, else the entry."""
     if change.file is None:
         return ()
-    if not exc.record:
+    if not any(exc.record.values()):  # no record, or one that names no message: the server's own words
         return (f"{change.file}:{change.line}: {change.key}: {exc.api_message or exc}",)
     lines = []
     for path, messages in exc.record.items():

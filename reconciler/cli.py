@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -372,11 +373,11 @@ def run_command(
     ctx: click.Context, target: str, no_wait: bool, paths: tuple[Path, ...], connect: Callable[[], HolisticsClient]
 ) -> None:
     """Execute a schedule now (by YAML key or id) and follow its job. Exit 0 success, 1 failure."""
-    schedule_id = resolve_target(ctx, target, paths, connect)
+    schedule_id, named = resolve_target(ctx, target, paths, connect)
     out = stdout()
     with connect() as client:
         job = client.submit_execute(schedule_id)
-        out.print(f"Submitted schedule {schedule_id}: job {job.get('id')} {job.get('status')}")
+        out.print(f"Submitted schedule {schedule_id} ({named}): job {job.get('id')} {job.get('status')}")
         if no_wait:
             return
         outcome = run.follow(client, job, on_status=lambda job_id, status: out.print(f"job {job_id}: {status}"))
@@ -390,22 +391,28 @@ def run_command(
 
 def resolve_target(
     ctx: click.Context, target: str, paths: Sequence[Path], connect: Callable[[], HolisticsClient]
-) -> int:
-    if target.isdigit():
-        return int(target)
+) -> tuple[int, str]:
+    """The schedule `target` names, and how it was named. A YAML key wins over an id: `run 7` runs
+    the entry keyed "7" when there is one; an id is only taken when no schedule file declares it."""
     config = project_config(ctx)
+    numeric = re.fullmatch(r"[0-9]+", target) is not None  # not str.isdigit: "٧" is a digit too
+    if numeric and not any(p.exists() for p in schedule_paths(config, paths)):
+        return int(target), "by id"
     desired = load_desired(config, paths)
     entry = next((d for d in desired if d.key == target), None)
     if entry is None:
+        if numeric:
+            return int(target), "by id"
         raise Failure(f"no schedule with key {target!r} in {', '.join(map(str, schedule_paths(config, paths)))}")
+    named = f"key {target!r} in {entry.file}:{entry.line}"
     if entry.id is not None:
-        return entry.id
+        return entry.id, named
     with connect() as client:
         result = make_plan(client, config, paths, check_references=False)
     match = next((m for m in result.plan.matches if m.key == target), None)
     if match is None:
         raise Failure(f"{target!r} does not exist in the workspace yet; apply it first")
-    return match.id
+    return match.id, named
 
 
 @cli.command("schema")

@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +172,91 @@ def test_an_undeclarable_destination_is_never_pruned_nor_counted(sandbox: Sandbo
     assert cli(sandbox, "apply", "--prune", "--auto-approve", cwd=tmp_path).returncode == 0
     assert made["id"] in {s["id"] for s in sandbox.control.schedules()}
     assert all(r["method"] != "DELETE" for r in writes(sandbox))
+
+
+# ---- smaller promises ----
+
+
+def test_ctrl_c_while_the_tool_loads_is_a_quiet_exit_130(tmp_path: Path) -> None:
+    """A dependency whose import is interrupted stands in for Ctrl-C at start-up, deterministically."""
+    (tmp_path / "fake" / "rich").mkdir(parents=True)
+    (tmp_path / "fake" / "rich" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake")}
+    script = str(Path(sys.executable).parent / "holistics-schedules")
+    for argv in ([sys.executable, "-m", "reconciler", "validate"], [script, "plan"]):
+        result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 130, result.stderr
+        assert result.stderr == "Error: interrupted\n"
+
+
+RUN_7 = """\
+schedules:
+  "7":
+    source_type: QueryReport
+    source_id: 5301
+    schedule: {repeat: "0 6 * * *"}
+    dest: {type: GsheetDest, sheet_url: "https://docs.google.com/spreadsheets/d/x", sheet_title: Orders}
+"""
+
+
+def test_run_takes_a_yaml_key_before_an_id_and_says_which(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, RUN_7)
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
+    (keyed,) = sandbox.control.schedules()
+    other = sandbox.control.add_schedule({**keyed, "id": None, "dest": {**keyed["dest"], "sheet_title": "Other"}})
+    assert keyed["id"] != 7
+
+    result = cli(sandbox, "run", "7", "--no-wait", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"Submitted schedule {keyed['id']} (key '7' in schedules/main.yml:2)" in result.stdout
+    by_id = cli(sandbox, "run", str(other["id"]), "--no-wait", cwd=tmp_path)
+    assert f"Submitted schedule {other['id']} (by id)" in by_id.stdout
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """An independent fake of the API: an empty workspace whose every create is refused with a
+    RecordError that names no field (`record: {base: []}`) and says why only in `message`."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/v2/data_schedules"):
+            self._json(200, {"data_schedules": [], "total_count": 0, "cursors": {"previous": None, "next": None}})
+        elif self.path.startswith("/api/v2/query_reports/"):
+            self._json(200, {"query_report": {"id": 5301, "title": "Orders"}})
+        else:
+            self._json(404, {"type": "RecordError", "message": "not found"})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        refusal = {"type": "RecordError", "message": "Schedule limit of the plan reached", "record": {"base": []}}
+        self._json(422, refusal)
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_422_without_field_errors_keeps_the_servers_message(tmp_path: Path) -> None:
+    write_schedules(tmp_path, RUN_7)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
+        env |= {"HOLISTICS_BASE_URL": f"http://127.0.0.1:{server.server_port}/api/v2", "HOLISTICS_API_KEY": "k"}
+        result = subprocess.run(
+            [sys.executable, "-m", "reconciler", "apply", "--auto-approve"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1
+    assert "schedules/main.yml:2: 7: Schedule limit of the plan reached" in result.stderr, result.stderr
