@@ -13,7 +13,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -214,13 +214,16 @@ def test_run_takes_a_yaml_key_before_an_id_and_says_which(sandbox: Sandbox, tmp_
     assert f"Submitted schedule {other['id']} (by id)" in by_id.stdout
 
 
-class _Refusing(BaseHTTPRequestHandler):
-    """An independent fake of the API: an empty workspace whose every create is refused with a
+class _FakeApi(BaseHTTPRequestHandler):
+    """An independent fake of the API: a fixed listing, one report, and every create refused with a
     RecordError that names no field (`record: {base: []}`) and says why only in `message`."""
+
+    listing: ClassVar[list[Any]] = []
 
     def do_GET(self) -> None:
         if self.path.startswith("/api/v2/data_schedules"):
-            self._json(200, {"data_schedules": [], "total_count": 0, "cursors": {"previous": None, "next": None}})
+            page = {"data_schedules": self.listing, "total_count": len(self.listing)}
+            self._json(200, {**page, "cursors": {"previous": None, "next": None}})
         elif self.path.startswith("/api/v2/query_reports/"):
             self._json(200, {"query_report": {"id": 5301, "title": "Orders"}})
         else:
@@ -243,20 +246,52 @@ class _Refusing(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_422_without_field_errors_keeps_the_servers_message(tmp_path: Path) -> None:
-    write_schedules(tmp_path, RUN_7)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+def against_fake(cwd: Path, *args: str, listing: list[Any] | None = None) -> subprocess.CompletedProcess[str]:
+    handler = type("Fake", (_FakeApi,), {"listing": listing or []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
         env |= {"HOLISTICS_BASE_URL": f"http://127.0.0.1:{server.server_port}/api/v2", "HOLISTICS_API_KEY": "k"}
-        result = subprocess.run(
-            [sys.executable, "-m", "reconciler", "apply", "--auto-approve"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-        )
+        argv = [sys.executable, "-m", "reconciler", *args]
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_422_without_field_errors_keeps_the_servers_message(tmp_path: Path) -> None:
+    write_schedules(tmp_path, RUN_7)
+    result = against_fake(tmp_path, "apply", "--auto-approve")
     assert result.returncode == 1
     assert "schedules/main.yml:2: 7: Schedule limit of the plan reached" in result.stderr, result.stderr
+
+
+GSHEET = {
+    "source_type": "QueryReport",
+    "source_id": 5301,
+    "schedule": {"repeat": "0 6 * * *", "paused": False},
+    "dest": {"type": "GsheetDest", "sheet_url": "https://x", "sheet_title": "O"},
+}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        pytest.param(GSHEET, id="no-id"),
+        pytest.param({**GSHEET, "id": None}, id="null-id"),
+        pytest.param({**GSHEET, "id": "12"}, id="id-as-text"),
+        pytest.param({**GSHEET, "id": True}, id="id-as-bool"),
+        pytest.param({**GSHEET, "id": -3}, id="negative-id"),
+        pytest.param("not a schedule", id="a-string"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_a_listed_schedule_without_a_valid_id_is_a_clear_error(tmp_path: Path, item: Any) -> None:
+    write_schedules(tmp_path, RUN_7)
+    for command in (("plan",), ("apply", "--auto-approve"), ("import", "--out", "imported")):
+        result = against_fake(tmp_path, *command, listing=[{**GSHEET, "id": 1}, item])
+        assert result.returncode == 1, (command, result.stderr)
+        assert "returned a schedule without a valid id" in result.stderr, (command, result.stderr)
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
