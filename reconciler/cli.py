@@ -28,7 +28,7 @@ from reconciler.client import (
 from reconciler.console import printable, stderr, stdout
 from reconciler.errors import ExitCode, UserError
 from reconciler.plan import Plan
-from reconciler.project import Planned, load_desired, make_plan, prune_refusal, schedule_paths
+from reconciler.project import Planned, Scope, Selection, load_desired, make_plan, schedule_paths
 from reconciler.sandbox.command import sandbox
 from reconciler.shape import source_key
 from reconciler.workspace import list_remote, read_sources, reference_problems
@@ -133,11 +133,32 @@ def paths_argument(func: F) -> F:
     return click.argument("paths", nargs=-1, type=click.Path(path_type=Path))(func)
 
 
-def planned(client: HolisticsClient, paths: Sequence[Path], prune: bool) -> Planned:
+def scope_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option("--prune", is_flag=True, help="Delete remote schedules no YAML declares."),
+            click.option(
+                "--prune-since",
+                metavar="REF",
+                help="Delete only the schedules whose entries were removed from the YAML since git REF.",
+            ),
+            click.option("--target", "targets", multiple=True, metavar="KEY", help="Only these keys (globs)."),
+            click.option("--exclude", "excludes", multiple=True, metavar="KEY", help="Not these keys (globs)."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def scope_of(prune: bool, prune_since: str | None, targets: Sequence[str], excludes: Sequence[str]) -> Scope:
+    return Scope(prune, prune_since, Selection(tuple(targets), tuple(excludes)))
+
+
+def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope) -> Planned:
     config = project_config(click.get_current_context())
-    if prune and (reason := prune_refusal(config, paths)):
+    if reason := scope.refusal(config, paths):
         raise Failure(reason)
-    return make_plan(client, config, paths, prune=prune)
+    return make_plan(client, config, paths, scope=scope)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -180,7 +201,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], remote: bool, connect:
     "--out", type=click.Path(path_type=Path), help="Also write the plan: FILE.json is a saved plan for apply."
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
-@click.option("--prune", is_flag=True, help="Plan deleting remote schedules no YAML declares.")
+@scope_options
 @click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
 @connection_options
 def plan_command(
@@ -190,13 +211,16 @@ def plan_command(
     out: Path | None,
     detailed_exitcode: bool,
     prune: bool,
+    prune_since: str | None,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     show_sensitive: bool,
     connect: Callable[[], HolisticsClient],
 ) -> None:
     """Show what apply would do. Reads every remote schedule; writes nothing remotely."""
     fmt = "json" if as_json else fmt
     with connect() as client:
-        result = planned(client, paths, prune)
+        result = planned(client, paths, scope_of(prune, prune_since, targets, excludes))
     the_plan, titles = result.plan, result.titles
     if result.undocumented and click.get_current_context().meta.get("verbose"):
         stderr().print(
@@ -238,7 +262,7 @@ def plan_command(
 @cli.command("apply")
 @paths_argument
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
-@click.option("--prune", is_flag=True, help="Delete remote schedules no YAML declares.")
+@scope_options
 @click.option("--force", is_flag=True, help="Apply a plan marked unsafe (it changes too much at once).")
 @click.option(
     "--parallelism",
@@ -252,6 +276,9 @@ def apply_command(
     paths: tuple[Path, ...],
     auto_approve: bool,
     prune: bool,
+    prune_since: str | None,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     force: bool,
     parallelism: int,
     connect: Callable[[], HolisticsClient],
@@ -271,7 +298,7 @@ def apply_command(
             saved = saved_plan_still_valid(client, saved_path)
             the_plan, titles = saved.plan, dict(saved.titles)
         else:
-            result = planned(client, paths, prune)
+            result = planned(client, paths, scope_of(prune, prune_since, targets, excludes))
             the_plan, titles = result.plan, result.titles
         out.print(render.text(the_plan, titles))
         if not the_plan.has_changes:

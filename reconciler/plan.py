@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from reconciler.errors import UserError
 from reconciler.models import DesiredSchedule, nearest_line
-from reconciler.shape import bucket, declarable, without_server_fields
+from reconciler.shape import bucket, declarable, source_key, without_server_fields
 
 ABSENT: Any = None  # how a field missing on one side is shown in a diff
 
@@ -25,6 +24,7 @@ class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    REPLACE = "replace"  # delete, then create: a schedule's source cannot be changed in place
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Change:
     file: str | None = None
     line: int | None = None
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    reason: str | None = None  # why this change, when the diff alone does not say (a deleted id, a removal)
 
     @property
     def title(self) -> str | None:
@@ -77,6 +78,49 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Brief:
+    """What a plan says of a remote schedule it leaves alone: enough for a reviewer to know which."""
+
+    id: int
+    title: str | None
+    source: tuple[str, int] | None
+    dest_type: str | None
+
+    @classmethod
+    def of(cls, schedule: Mapping[str, Any]) -> Brief:
+        dest = schedule.get("dest")
+        title = schedule.get("title")
+        return cls(
+            int(schedule["id"]),
+            str(title) if title else None,
+            source_key(schedule),
+            str(dest.get("type")) if isinstance(dest, Mapping) else None,
+        )
+
+
+@dataclass(frozen=True)
+class IgnoredDifference:
+    """A field an ignore rule hands to the workspace, whose YAML value differs from the workspace's."""
+
+    key: str
+    path: str
+    yaml: Any
+    workspace: Any
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Removal:
+    """An entry that held `id` at an earlier commit and is gone from the schedule files now."""
+
+    id: int
+    key: str
+    file: str
+    commit: str | None  # the commit that removed it, None while the removal is not committed
+
+
+@dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
     matches: tuple[Match, ...]  # every YAML entry that has a remote schedule, changed or not
@@ -86,14 +130,17 @@ class Plan:
     unsafe: str | None = None  # why apply should refuse this plan without --force
     # remote ids of a kind the YAML cannot declare (an Adls2Dest): never pruned, never counted as managed
     undeclarable: tuple[int, ...] = ()
+    briefs: Mapping[int, Brief] = field(default_factory=dict, compare=False)  # of unmanaged schedules
+    ignored_differences: tuple[IgnoredDifference, ...] = ()
+    partial: str | None = None  # the --target/--exclude selection, when the plan covers only some entries
 
     @property
     def summary(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}
         for change in self.changes:
             counts[change.action.value] += 1
-        updated = {c.key for c in self.changes if c.action is Action.UPDATE}
-        counts["unchanged"] = sum(1 for m in self.matches if m.key not in updated)
+        changed = {c.key for c in self.changes if c.action in (Action.UPDATE, Action.REPLACE)}
+        counts["unchanged"] = sum(1 for m in self.matches if m.key not in changed)
         counts["unmanaged"] = len(self.unmanaged)
         return counts
 
@@ -103,14 +150,6 @@ class Plan:
 
     def of(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
-
-
-class UnknownIds(UserError):
-    """YAML entries name ids the workspace does not have."""
-
-    def __init__(self, entries: Sequence[DesiredSchedule]) -> None:
-        self.entries = list(entries)
-        super().__init__(", ".join(f"{e.key} (id {e.id})" for e in entries))
 
 
 # ---- normalisation ----
@@ -241,10 +280,6 @@ def match(
     bipartite matching, so an entry that leaves a field out cannot take the only schedule a more
     specific entry could have), preferring lower ids. A field `ignored(key)` names is left out of
     the comparison on both sides: the workspace owns its value."""
-    remote_by_id = {int(r["id"]): r for r in remote}
-    unknown = [d for d in desired if d.id is not None and d.id not in remote_by_id]
-    if unknown:
-        raise UnknownIds(unknown)
     matched = {d.key: d.id for d in desired if d.id is not None}
     claimed = set(matched.values())
     buckets: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
@@ -322,50 +357,150 @@ def plan(
     *,
     prune: bool = False,
     ignored: Callable[[str], frozenset[str]] | None = None,
+    removed: Sequence[Removal] | None = None,
+    selected: Callable[[str], bool] | None = None,
+    selection: str | None = None,
 ) -> Plan:
     """What apply must do to make `remote` what `desired` says.
 
     `ignored(key)` names fields (dotted paths) the team curates in the UI: for an existing schedule
-    they are neither compared nor overwritten; a new schedule is still created with them.
+    they are neither compared nor overwritten; a new schedule is still created with them. An id the
+    YAML names that `remote` lacks was deleted in the workspace (the caller has read every id it
+    could): that entry adopts an identical unclaimed schedule, or is created again. `removed` (from
+    `--prune-since`) are entries deleted from the YAML: their schedules, and only those, are
+    deleted. `selected(key)` limits the plan to some entries (`--target`/`--exclude`, described by
+    `selection`); everything is still matched, so a selected entry never takes a schedule another
+    entry holds.
     """
     remote = list(remote)
     remote_by_id = {int(r["id"]): r for r in remote}
-    managed = [replace(e, fields=without(e.fields, ignored(e.key))) for e in desired] if ignored else list(desired)
+    skip = ignored or (lambda key: frozenset())
+    gone = frozenset(e.id for e in desired if e.id is not None and e.id not in remote_by_id)
+    entries = [replace(e, id=None) if e.id in gone else e for e in desired]
+    managed = [replace(e, fields=without(e.fields, skip(e.key))) for e in entries]
     matched = match(managed, remote, ignored)
     changes: list[Change] = []
     matches: list[Match] = []
+    noticed: list[IgnoredDifference] = []
     for original, entry in zip(desired, managed, strict=True):
         schedule_id = matched.get(entry.key)
         if schedule_id is None:
-            body = dict(original.fields)
-            diff = tuple(FieldDiff(p, ABSENT, v) for p, v in _leaves(body))
-            changes.append(Change(Action.CREATE, entry.key, None, diff, body=body, **_where(entry)))
+            changes.append(_create(original, entry, gone))
             continue
         have = remote_by_id[schedule_id]
-        matches.append(Match(entry.key, schedule_id, entry.file, recorded=entry.id is not None))
-        diff = differences(entry.fields, have)
-        if diff:
-            body = update_body(have, entry.fields)
-            changes.append(Change(Action.UPDATE, entry.key, schedule_id, diff, body=body, remote=have, **_where(entry)))
+        matches.append(Match(entry.key, schedule_id, entry.file, recorded=original.id == schedule_id))
+        noticed += _ignored_differences(original, skip(entry.key), have)
+        change = _change_of(entry, schedule_id, have)
+        if change is not None:
+            changes.append(change)
     claimed = set(matched.values())
     unclaimed = sorted(i for i in remote_by_id if i not in claimed)
     undeclarable = tuple(i for i in unclaimed if not declarable(remote_by_id[i]))
-    undeclared = tuple(sorted(set(unclaimed) - set(undeclarable)))
-    if prune:
-        for schedule_id in undeclared:
-            have = remote_by_id[schedule_id]
-            diff = tuple(FieldDiff(p, v, ABSENT) for p, v in _leaves(normalize(have)))
-            changes.append(Change(Action.DELETE, None, schedule_id, diff, remote=have))
-    order = {Action.DELETE: 0, Action.UPDATE: 1, Action.CREATE: 2}
+    deletable = sorted(set(unclaimed) - set(undeclarable))
+    changes += _deletions(deletable, remote_by_id, prune, removed)
+    deleted = {c.id for c in changes if c.action is Action.DELETE}
+    left = tuple(i for i in unclaimed if i not in deleted)
+    if selected is not None:
+        changes = [c for c in changes if c.key is not None and selected(c.key)]
+        matches = [m for m in matches if selected(m.key)]
+        noticed = [n for n in noticed if selected(n.key)]
+    order = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3}
     changes.sort(key=lambda c: (order[c.action], c.key or "", c.id or 0))
     return Plan(
         changes=tuple(changes),
         matches=tuple(matches),
-        unmanaged=undeclarable if prune else tuple(unclaimed),
+        unmanaged=left,
         remote_ids=frozenset(remote_by_id),
         prune=prune,
         undeclarable=undeclarable,
+        briefs={i: Brief.of(remote_by_id[i]) for i in left},
+        ignored_differences=tuple(noticed),
+        partial=selection if selected is not None else None,
     )
+
+
+def _create(original: DesiredSchedule, entry: DesiredSchedule, gone: frozenset[int]) -> Change:
+    body = dict(original.fields)
+    diff = tuple(FieldDiff(p, ABSENT, v) for p, v in _leaves(body))
+    reason = (
+        f"schedule {original.id} was deleted in the workspace; it will be created again"
+        if original.id in gone
+        else None
+    )
+    return Change(Action.CREATE, entry.key, None, diff, body=body, reason=reason, **_where(entry))
+
+
+SOURCE_FIELDS = ("source_type", "source_id")
+
+
+def _change_of(entry: DesiredSchedule, schedule_id: int, have: Mapping[str, Any]) -> Change | None:
+    """The update, or the replacement when the source moves (Holistics cannot change it in place)."""
+    diff = differences(entry.fields, have)
+    if not diff:
+        return None
+    if any(d.path in SOURCE_FIELDS for d in diff):
+        return Change(
+            Action.REPLACE,
+            entry.key,
+            schedule_id,
+            diff,
+            body=dict(entry.fields),  # a new schedule, made from the YAML alone
+            remote=have,
+            reason="the source of a schedule cannot be changed in place: it must be replaced",
+            **_where(entry),
+        )
+    body = update_body(have, entry.fields)
+    return Change(Action.UPDATE, entry.key, schedule_id, diff, body=body, remote=have, **_where(entry))
+
+
+def _deletions(
+    ids: Sequence[int], remote_by_id: Mapping[int, Mapping[str, Any]], prune: bool, removed: Sequence[Removal] | None
+) -> list[Change]:
+    """With `prune`, every unclaimed, declarable schedule; with `removed`, only the removed entries'."""
+    removals = {r.id: r for r in removed or ()}
+    out = []
+    for schedule_id in ids:
+        removal = removals.get(schedule_id)
+        if not prune and removal is None:
+            continue
+        have = remote_by_id[schedule_id]
+        diff = tuple(FieldDiff(p, v, ABSENT) for p, v in _leaves(normalize(have)))
+        if removal is None:
+            out.append(Change(Action.DELETE, None, schedule_id, diff, remote=have))
+            continue
+        when = f"in {removal.commit}" if removal.commit else "in the working tree (not committed yet)"
+        reason = f"{removal.key} was removed from {removal.file} {when}"
+        out.append(Change(Action.DELETE, removal.key, schedule_id, diff, remote=have, reason=reason))
+    return out
+
+
+def _ignored_differences(
+    entry: DesiredSchedule, paths: frozenset[str], have: Mapping[str, Any]
+) -> list[IgnoredDifference]:
+    if not paths:
+        return []
+    written = only(entry.fields, paths)
+    return [
+        IgnoredDifference(entry.key, d.path, d.new, d.old, entry.file, entry.line_of(d.path))
+        for d in differences(written, have)
+    ]
+
+
+def only(fields: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The part of `fields` at the dotted `paths` that it sets (with their parents), nothing else."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = fields
+        for part in parents:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping) or last not in node:
+            continue
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = copy.deepcopy(node[last])
+    return out
 
 
 def without(fields: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
@@ -394,7 +529,7 @@ def unsafe_reason(plan: Plan, policy: SafetyPolicy) -> str | None:
     """Why this plan touches too much of the workspace, or None. "Managed" is every remote schedule
     in scope: the ones this plan could update or delete."""
     managed = len(plan.remote_ids) - len(plan.undeclarable)
-    touched = plan.summary["update"] + plan.summary["delete"]
+    touched = plan.summary["update"] + plan.summary["delete"] + plan.summary["replace"]
     if managed < policy.min_managed or touched <= policy.max_change_share * managed:
         return None
     return (

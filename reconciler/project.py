@@ -6,20 +6,27 @@ CLI calls it and renders what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from reconciler.client import HolisticsClient
 from reconciler.config import CONFIG_FILE, ProjectConfig
 from reconciler.diagnostics import InvalidSchedules, Problem
+from reconciler.errors import UserError
+from reconciler.gitstate import removals_since
 from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
 from reconciler.shape import SourceKey, source_key
 from reconciler.workspace import Source, read_remote, read_sources, reference_problems
 from reconciler.yamlread import discover, gc_paused, load
+
+
+class PlanRefused(UserError):
+    """The options given cannot make a plan that means what they say."""
 
 
 @dataclass
@@ -65,8 +72,8 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path]) -> list[DesiredSc
     return desired
 
 
-def prune_refusal(config: ProjectConfig, paths: Sequence[Path]) -> str | None:
-    """--prune over part of the schedule files would delete everything declared in the rest."""
+def prune_refusal(config: ProjectConfig, paths: Sequence[Path], flag: str = "--prune") -> str | None:
+    """Pruning over part of the schedule files would delete everything declared in the rest."""
     if not paths:
         return None
     configured = set(discover(config.schedule_paths)) if all(p.exists() for p in config.schedule_paths) else set()
@@ -75,10 +82,51 @@ def prune_refusal(config: ProjectConfig, paths: Sequence[Path]) -> str | None:
     if configured & given and left_out:
         sample = ", ".join(str(p) for p in sorted(left_out)[:3])
         return (
-            f"--prune with only part of the schedule files would delete the schedules declared in the others "
+            f"{flag} with only part of the schedule files would delete the schedules declared in the others "
             f"({sample}{', ...' if len(left_out) > 3 else ''}); run it over all of {', '.join(config.paths)}"
         )
     return None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """`--target`/`--exclude`: shell-style globs on keys. Empty targets select every key."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.targets or self.excludes)
+
+    def __call__(self, key: str) -> bool:
+        wanted = not self.targets or any(fnmatchcase(key, t) for t in self.targets)
+        return wanted and not any(fnmatchcase(key, e) for e in self.excludes)
+
+    def describe(self) -> str:
+        return " ".join([*(f"--target {t}" for t in self.targets), *(f"--exclude {e}" for e in self.excludes)])
+
+    def unmatched(self, keys: Iterable[str]) -> list[str]:
+        """Targets that select no key at all: a typo would otherwise plan nothing, silently."""
+        keys = list(keys)
+        return [t for t in self.targets if not any(fnmatchcase(k, t) for k in keys)]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a plan covers: which deletions (--prune, --prune-since) and which entries (--target, --exclude)."""
+
+    prune: bool = False
+    prune_since: str | None = None
+    selection: Selection = field(default_factory=Selection)
+
+    def refusal(self, config: ProjectConfig, paths: Sequence[Path]) -> str | None:
+        """Why these options cannot be planned safely, said before any request is made."""
+        flag = "--prune" if self.prune else "--prune-since" if self.prune_since else None
+        if self.prune and self.prune_since:
+            return "--prune and --prune-since are two ways of deleting: give one"
+        if flag and self.selection:
+            return f"{flag} cannot be combined with --target or --exclude: a partial plan cannot tell what to delete"
+        return prune_refusal(config, paths, flag) if flag else None
 
 
 def make_plan(
@@ -87,17 +135,25 @@ def make_plan(
     paths: Sequence[Path],
     *,
     prune: bool = False,
+    scope: Scope | None = None,
     check_references: bool = True,
 ) -> Planned:
+    scope = scope or Scope(prune=prune)
     with gc_paused():  # a plan of 10,000 schedules builds millions of objects, none in a cycle
-        return _make_plan(client, config, paths, prune=prune, check_references=check_references)
+        return _make_plan(client, config, paths, scope, check_references=check_references)
 
 
 def _make_plan(
-    client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], *, prune: bool, check_references: bool
+    client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], scope: Scope, *, check_references: bool
 ) -> Planned:
+    prune, prune_since, selection = scope.prune, scope.prune_since, scope.selection
     the_paths = schedule_paths(config, paths)
     desired = load_desired(config, paths)  # first: with bad input, nothing is sent at all
+    unmatched = selection.unmatched(d.key for d in desired)
+    if unmatched:
+        where = ", ".join(map(str, the_paths))
+        raise PlanRefused(f"--target {', '.join(unmatched)} selects no schedule key in {where}")
+    removed = removals_since(prune_since, the_paths, desired) if prune_since else None
     keys = {k for k in (source_key(d.fields) for d in desired) if k is not None}
     claimed = {d.id for d in desired if d.id is not None}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sources") as pool:
@@ -111,7 +167,15 @@ def _make_plan(
             if config.scope.contains(r) or r["id"] in claimed
         ]
         sources = sources_read.result() if sources_read is not None else {}
-    the_plan = plan(desired, remote, prune=prune, ignored=config.ignore.for_key)
+    the_plan = plan(
+        desired,
+        remote,
+        prune=prune,
+        ignored=config.ignore.for_key,
+        removed=removed,
+        selected=selection if selection else None,
+        selection=selection.describe(),
+    )
     if check_references:
         problems = reference_problems(desired, sources)
         if problems:

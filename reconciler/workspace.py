@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
-from reconciler.diagnostics import InvalidSchedules, Problem
+from reconciler.diagnostics import Problem
 from reconciler.models import DesiredSchedule
 from reconciler.shape import SourceKey, source_key, spec_view
 
@@ -56,26 +56,16 @@ def add_unlisted(
     client: HolisticsClient, desired: Sequence[DesiredSchedule], remote: RemoteSchedules
 ) -> RemoteSchedules:
     """The listing plus each id the YAML names that it left out (the default listing omits schedules
-    made by embed users), read by id. An id the workspace does not have at all is reported at its
-    file and line."""
+    made by embed users), read by id. An id the workspace does not have at all (deleted in the UI)
+    stays missing: the plan creates that entry again, or adopts an identical schedule."""
     listed = {int(r["id"]) for r in remote.schedules}
-    problems = []
     for entry in desired:
         if entry.id is None or entry.id in listed:
             continue
         try:
             remote.add(client.get_schedule(entry.id), f"GET /data_schedules/{entry.id}")
         except NotFound:
-            problems.append(
-                Problem(
-                    entry.file,
-                    entry.line_of("id"),
-                    f"{entry.key}.id",
-                    f"schedule {entry.id} was not found in the workspace (404); remove the id to create it anew",
-                )
-            )
-    if problems:
-        raise InvalidSchedules(problems)
+            continue
     return remote
 
 

@@ -143,7 +143,7 @@ def test_unmanaged_are_left_alone_and_only_prune_deletes(example_sandbox: Sandbo
     total = len(example_sandbox.control.schedules())
     plan = cli(example_sandbox, "plan", "--json", cwd=tmp_path)
     summary = json.loads(plan.stdout)["summary"]
-    assert summary == {"create": 2, "update": 0, "delete": 0, "unchanged": 0, "unmanaged": total}
+    assert summary == {"create": 2, "update": 0, "delete": 0, "replace": 0, "unchanged": 0, "unmanaged": total}
     assert cli(example_sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
     assert len(example_sandbox.control.schedules()) == total + 2
 

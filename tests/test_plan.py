@@ -7,12 +7,11 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.models import DesiredSchedule
-from reconciler.plan import Action, UnknownIds, differences, normalize, plan, update_body
+from reconciler.plan import Action, differences, normalize, plan, update_body
 
 
 def desired(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredSchedule:
@@ -54,6 +53,11 @@ def simulate(the_plan: Any, remote: list[dict[str, Any]]) -> tuple[list[dict[str
             created[change.key] = new_id
         elif change.action is Action.UPDATE:
             by_id[change.id] = server_view(change.body, change.id)
+        elif change.action is Action.REPLACE:  # delete, then create: the entry's id changes
+            del by_id[change.id]
+            new_id = next(next_id)
+            by_id[new_id] = server_view(change.body, new_id)
+            created[change.key] = new_id
         else:
             del by_id[change.id]
     return list(by_id.values()), created
@@ -63,7 +67,7 @@ def test_identical_schedule_is_unchanged_whatever_the_server_adds() -> None:
     remote = [server_view(email(["b@x.com", "A@x.com"], options={"attachment_formats": ["pdf", "csv"]}), 5)]
     p = plan([desired("a", email(["a@x.com", "b@x.com"], options={"attachment_formats": ["csv", "pdf"]}), 5)], remote)
     assert p.changes == ()
-    assert p.summary == {"create": 0, "update": 0, "delete": 0, "unchanged": 1, "unmanaged": 0}
+    assert p.summary == {"create": 0, "update": 0, "delete": 0, "replace": 0, "unchanged": 1, "unmanaged": 0}
 
 
 def test_entry_without_id_adopts_identical_unclaimed_schedule_lowest_id_first() -> None:
@@ -151,10 +155,16 @@ def test_unmanaged_are_counted_and_only_prune_deletes_them() -> None:
     assert pruned.summary["delete"] == 1
 
 
-def test_unknown_id_is_an_error_not_a_create() -> None:
-    with pytest.raises(UnknownIds) as exc:
-        plan([desired("a", email(["a@x.com"]), 99)], [])
-    assert exc.value.entries[0].key == "a"
+def test_an_id_the_workspace_lost_is_created_again_with_the_reason() -> None:
+    p = plan([desired("a", email(["a@x.com"]), 99)], [])
+    assert [(c.action, c.key, c.id) for c in p.changes] == [(Action.CREATE, "a", None)]
+    assert p.changes[0].reason == "schedule 99 was deleted in the workspace; it will be created again"
+
+
+def test_an_id_the_workspace_lost_adopts_an_identical_unclaimed_schedule_first() -> None:
+    p = plan([desired("a", email(["a@x.com"]), 99)], [server_view(email(["a@x.com"]), 7)])
+    assert p.changes == ()
+    assert [(m.key, m.id, m.recorded) for m in p.matches] == [("a", 7, False)], "apply rewrites the id"
 
 
 def test_normalize_does_not_mutate_and_update_body_keeps_id_out() -> None:
@@ -264,7 +274,7 @@ def test_apply_then_plan_is_empty(state: Any, prune: bool, keep_ids: bool) -> No
             desired(
                 e.key,
                 e.fields,
-                e.id or created.get(e.key) or next((m.id for m in first.matches if m.key == e.key), None),
+                created.get(e.key) or e.id or next((m.id for m in first.matches if m.key == e.key), None),
             )
             for e in entries
         ]
