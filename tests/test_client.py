@@ -47,6 +47,7 @@ from reconciler.client import (
     ServerError,
     TransportError,
     UnexpectedResponse,
+    is_loopback,
     resolve_base_url,
 )
 from reconciler.sandbox.validation import validate_data_schedule
@@ -790,6 +791,20 @@ def _free_port() -> int:
     return port  # closed again: connecting is refused
 
 
+@pytest.mark.parametrize(("error", "words"), [
+    pytest.param(refused(), "connection refused", id="refused"),
+    pytest.param(requests.ConnectionError(MaxRetryError(None, "/x", NewConnectionError(  # type: ignore[arg-type]
+        None, "Failed to establish a new connection: [Errno 101] Network is unreachable"))),  # type: ignore[arg-type]
+        "could not connect", id="unreachable"),
+    pytest.param(dropped(), "connection dropped", id="dropped"),
+    pytest.param(requests.ReadTimeout("read timed out"), "read timeout", id="read-timeout"),
+])
+def test_transport_faults_are_named_for_what_happened(error: requests.RequestException, words: str) -> None:
+    from reconciler.client.transport import describe
+
+    assert describe(error, "h.example") == words
+
+
 def test_loopback_refused_post_is_retried_then_transport_error() -> None:
     client, clock, events = make_client(f"http://127.0.0.1:{_free_port()}/api/v2", max_retries=2)
     with pytest.raises(TransportError) as err:
@@ -937,6 +952,25 @@ def test_rate_limiter_rejects_nonsense() -> None:
         RateLimiter(0)
     with pytest.raises(ConfigError):
         RateLimiter(1.0, burst=0)
+    for rate in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ConfigError):
+            RateLimiter(rate)
+    for window in ((10, float("nan")), (10, float("inf")), (10, 0.0), (0, 60.0)):
+        with pytest.raises(ConfigError):
+            RateLimiter(None, window=window)
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("localhost", True), ("LOCALHOST", True), ("LocalHost", True),
+    ("127.0.0.1", True), ("127.0.0.2", True), ("127.255.255.254", True), ("127.1.2.3", True),
+    ("::1", True), ("0:0:0:0:0:0:0:1", True), ("::ffff:127.0.0.1", True), ("::ffff:127.9.9.9", True),
+    ("example.com", False), ("10.0.0.1", False), ("192.168.1.1", False), ("0.0.0.0", False), ("::", False),
+    ("::ffff:10.0.0.1", False), ("128.0.0.1", False), ("localhost.example.com", False),
+    ("127.0.0.1.nip.io", False), ("127.1", False), ("2130706433", False), ("", False),
+])
+def test_is_loopback(host: str, expected: bool) -> None:
+    """Plain http (the key in clear text) is allowed only where this says True: when in doubt, False."""
+    assert is_loopback(host) is expected
 
 
 # ---------------------------------------------------------------------------------------------------

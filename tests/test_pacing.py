@@ -110,3 +110,28 @@ def test_a_base_url_without_api_v2_is_refused_up_front() -> None:
         resolve_base_url(None, "https://proxy.example.com/holistics/api/v2")
         == "https://proxy.example.com/holistics/api/v2"
     )
+
+
+def test_a_bare_count_is_refused_and_shows_the_n_s_form() -> None:
+    from reconciler.client import parse_rate
+
+    with pytest.raises(ConfigError, match="N/S") as err:
+        parse_rate("120")
+    assert "120/60" in str(err.value), "the message suggests the per-minute reading"
+
+
+@pytest.mark.parametrize("text", ["10/nan", "10/NaN", "10/inf", "10/-inf", "10/Infinity", "10/1e400", "10/-0",
+                                  "nan/10", "inf/10", "10/", "/10", "10/60/2", ""])
+def test_a_window_must_be_finite_and_positive(text: str) -> None:
+    from reconciler.client import parse_rate
+
+    with pytest.raises(ConfigError, match="rate limit"):
+        parse_rate(text)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("120/60", (120, 60.0)), (" 10 / 0.5 ", (10, 0.5)),
+                                                ("none", None), ("OFF", None), ("0", None)])
+def test_rates_that_parse(text: str, expected: tuple[int, float] | None) -> None:
+    from reconciler.client import parse_rate
+
+    assert parse_rate(text) == expected

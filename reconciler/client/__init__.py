@@ -5,7 +5,10 @@ Design points, each of which exists because `apply` runs several workers against
 * One `requests.Session` with a connection pool sized for those workers; the client is thread-safe.
 * The API key travels only in the `X-Holistics-Key` header of requests this client builds (never on a
   shared session, never in a URL, never in `str()`/`repr()` of the client or of any exception), and
-  redirects are not followed so the header cannot be replayed to another host.
+  redirects are not followed so the header cannot be replayed to another host. Plain http (loopback
+  only) never goes through a proxy, which would read the key in clear text.
+* Whatever the network sent is redacted of the key in one place before the caller sees it: the data
+  returned, and every exception raised (message, attributes, cause), should a server echo the key.
 * Retries follow idempotency: GET/PUT/DELETE retry 5xx and transport faults with full-jitter backoff;
   POST retries only what provably was not processed (429, refused connections) and otherwise raises
   `OutcomeUnknown` so the caller can re-list and adopt instead of creating a duplicate.
@@ -16,9 +19,10 @@ The layers, each importing only those above it:
     errors      the exception tree, and each error class's wording
     urls        regions, base URL checks, `is_loopback`, which hosts are paced by default
     rates       `parse_rate` ("N/S") and the shared `RateLimiter`
-    transport   one attempt, classified: answered / never sent / maybe sent
+    redact      taking the key out of texts, parsed JSON and exceptions, in whatever form it was echoed
+    transport   one attempt, classified: answered / never sent / maybe sent; where the key may go
     retry       the pure policy: retry after N seconds, or stop
-    failures    a final outcome as its response or the exception to raise
+    failures    a final outcome as its redacted reply or the redacted exception to raise
     api         `HolisticsClient`: the endpoints, and the few-line loop joining the above
 
 Import from here; the modules' other names are internal.

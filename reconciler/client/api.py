@@ -2,9 +2,11 @@
 
 The pieces it is built from, each in its own module: `urls` (where the key may be sent), `rates`
 (pacing shared by the workers), `transport` (one attempt, classified), `retry` (whether and how long
-to wait before another), `failures` (what the final outcome means: a response or an exception).
+to wait before another), `failures` (what the final outcome means: a reply or an exception).
 The API key lives only here and in the `X-Holistics-Key` header of requests this client builds:
 never on a shared session, in a URL, or in `str()`/`repr()` of the client, its events or its errors.
+Should a server echo it back, it is out of everything before anyone sees it: `failures.settle` hands
+on only redacted replies and redacted exceptions, and every event is redacted too (see `redact`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from reconciler.client.errors import ConfigError, UnexpectedResponse
-from reconciler.client.failures import settle, snippet
+from reconciler.client.failures import Reply, settle
 from reconciler.client.rates import RateLimiter
+from reconciler.client.redact import REDACTED, Redactor
 from reconciler.client.retry import RetryPolicy, retry_event
 from reconciler.client.transport import NeverSent, Params, Timeout, send_once
 from reconciler.client.urls import check_base_url
@@ -59,13 +62,20 @@ def _pooled_session(pool_maxsize: int) -> requests.Session:
     return session
 
 
-def _next_cursor(data: Mapping[str, Any], seen: set[str]) -> str | None:
-    """The `after` of the next page (None on the last), remembered in `seen`."""
+def _next_cursor(data: Mapping[str, Any], seen: set[str], redacted: bool) -> str | None:
+    """The `after` of the next page (None on the last), remembered in `seen`. `redacted`: the key was
+    taken out of this page, so a cursor showing *** held it and cannot be followed."""
     cursors = data.get("cursors")
     nxt = cursors.get("next") if isinstance(cursors, dict) else None
     if nxt is None or nxt == "":  # the spec ends with null; one client also saw ""
         return None
     cursor = str(nxt)
+    if redacted and REDACTED in cursor:
+        raise UnexpectedResponse(
+            "GET /data_schedules returned a next-page cursor that holds the API key; stopping rather "
+            "than sending it back in a URL (check what answers at the base URL)",
+            status=200, method="GET", path="/data_schedules",
+        )
     if cursor in seen:  # a server bug must not turn into an endless loop
         raise UnexpectedResponse(
             f"GET /data_schedules returned cursor {cursor!r} twice; stopping to avoid a loop",
@@ -99,6 +109,7 @@ class HolisticsClient:
             raise ConfigError("max_retries must be >= 0")
         self.base_url = check_base_url(base_url)
         self.__key = key
+        self._redact = Redactor(key)
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_after_cap = retry_after_cap
@@ -127,7 +138,7 @@ class HolisticsClient:
             self._request_count += 1
 
     def __repr__(self) -> str:
-        return f"HolisticsClient(base_url={self.base_url!r}, api_key='***')"
+        return f"HolisticsClient(base_url={self._redact.text(self.base_url)!r}, api_key='***')"
 
     def close(self) -> None:
         if self._owns_session:
@@ -159,9 +170,10 @@ class HolisticsClient:
         params: dict[str, str | int | Sequence[str]] = {"limit": 100, **filters}
         seen: set[str] = set()
         while True:
-            data = self._request_json("GET", "/data_schedules", params=params)
+            reply = self._request("GET", "/data_schedules", params=params)
+            data = self._json_object(reply, "GET", "/data_schedules")
             yield from self._list_field(data, "data_schedules", "GET", "/data_schedules")
-            cursor = _next_cursor(data, seen)
+            cursor = _next_cursor(data, seen, reply.redacted)
             if cursor is None:
                 return
             params["after"] = cursor
@@ -227,17 +239,14 @@ class HolisticsClient:
         return value
 
     def _request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        resp = self._request(method, path, **kwargs)
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise UnexpectedResponse(
-                f"{method} {path}: expected a JSON object, got {snippet(resp)!r}",
-                status=resp.status_code, method=method, path=path,
-            )
-        return data
+        return self._json_object(self._request(method, path, **kwargs), method, path)
+
+    @staticmethod
+    def _json_object(reply: Reply, method: str, path: str) -> dict[str, Any]:
+        if not isinstance(reply.data, dict):
+            raise UnexpectedResponse(f"{method} {path}: expected a JSON object, got {reply.gist!r}",
+                                     status=reply.status, method=method, path=path)
+        return reply.data
 
     # -- the retry loop ----------------------------------------------------------------------------
 
@@ -248,7 +257,7 @@ class HolisticsClient:
         *,
         params: Params | None = None,
         json: Any = None,
-    ) -> requests.Response:
+    ) -> Reply:
         url = self.base_url + path
         headers = {KEY_HEADER: self.__key, "Accept": "application/json", "User-Agent": self.user_agent}
         # from the attributes at each call, so they stay the one truth (and may still be changed)
@@ -264,7 +273,7 @@ class HolisticsClient:
             if decision.shared:
                 self.rate_limiter.backoff(decision.wait)  # the next acquire() of every thread waits
             if not decision.retry:
-                return settle(method, path, outcome, attempt + 1, self._scrub)
+                return settle(method, path, outcome, attempt + 1, self._redact)
             attempt += 1
             self._event(retry_event(method, path, outcome, decision, attempt, self.max_retries))
             if not decision.shared:
@@ -272,7 +281,4 @@ class HolisticsClient:
 
     def _event(self, text: str) -> None:
         if self._on_event is not None:
-            self._on_event(self._scrub(text))
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.__key, "***") if self.__key else text
+            self._on_event(self._redact.text(text))

@@ -8,6 +8,7 @@ holds every thread back after a 429, because one worker's 429 means the others w
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +37,9 @@ def parse_rate(text: str) -> tuple[int, float] | None:
         n_requests, window = int(count), float(seconds)
     except ValueError:
         raise ConfigError(f"rate limit {text!r}: expected N/S, e.g. 120/60, or none") from None
-    if n_requests < 1 or window <= 0:
-        raise ConfigError(f"rate limit {text!r}: N and S must be positive")
+    # nan compares false with everything and inf would never let a second request go: both refused
+    if n_requests < 1 or not math.isfinite(window) or window <= 0:
+        raise ConfigError(f"rate limit {text!r}: N and S must be positive (S a finite number of seconds)")
     return n_requests, window
 
 
@@ -61,8 +63,10 @@ class RateLimiter:
         recovery_seconds: float = 60.0,
         window: tuple[int, float] | None = None,
     ) -> None:
-        if rate_per_second is not None and rate_per_second <= 0:
-            raise ConfigError("rate_per_second must be positive (or None for no limit)")
+        if rate_per_second is not None and not (math.isfinite(rate_per_second) and rate_per_second > 0):
+            raise ConfigError("rate_per_second must be positive and finite (or None for no limit)")
+        if window is not None and not (window[0] >= 1 and math.isfinite(window[1]) and window[1] > 0):
+            raise ConfigError("a rate window must be N >= 1 requests per a positive, finite S seconds")
         if burst < 1:
             raise ConfigError("burst must be at least 1")
         self.rate_per_second = rate_per_second

@@ -2,9 +2,10 @@
 
 Retries follow idempotency: GET/PUT/DELETE retry 5xx and transport faults with full-jitter backoff;
 POST retries only what provably was not processed (a 429, a connection never made), because repeating
-a create that may have worked can make a duplicate. A 429's wait is a pause for every thread sharing
-the client's RateLimiter, honouring Retry-After (capped). Randomness comes in as `rng`, so the same
-inputs give the same decision.
+a create that may have worked can make a duplicate. A host name the resolver says does not exist is
+not retried at all: that is a wrong region or base URL, and waiting would only delay saying so.
+A 429's wait is a pause for every thread sharing the client's RateLimiter, honouring Retry-After
+(capped). Randomness comes in as `rng`, so the same inputs give the same decision.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from reconciler.client.transport import Answered, MaybeSent, NeverSent, Outcome, describe
+from reconciler.client.transport import Answered, MaybeSent, NeverSent, Outcome, describe, unresolved
 
 IDEMPOTENT: Final = frozenset({"GET", "PUT", "DELETE", "HEAD", "OPTIONS"})
 
@@ -50,7 +51,10 @@ class RetryPolicy:
 
     def decide(self, method: str, outcome: Outcome, attempt: int, rng: random.Random) -> Decision:
         """What follows `outcome`, when `attempt` retries were already made. A success, a redirect and
-        any 4xx but 429 are final; so is what may have been processed, unless `method` is idempotent."""
+        any 4xx but 429 are final; so is what may have been processed, unless `method` is idempotent,
+        and a host that does not exist."""
+        if isinstance(outcome, NeverSent) and (dns := unresolved(outcome.error)) is not None and dns.permanent:
+            return STOP
         if isinstance(outcome, NeverSent) or (isinstance(outcome, MaybeSent) and is_idempotent(method)):
             return self._backoff(attempt, rng)
         if not isinstance(outcome, Answered):
@@ -91,7 +95,7 @@ def retry_event(method: str, path: str, outcome: Outcome, decision: Decision, at
     """How a retry is announced to `on_event`; `attempt` counts the retry being announced."""
     count = f"retry {attempt}/{max_retries}"
     if not isinstance(outcome, Answered):
-        return f"{describe(outcome.error)} on {method} {path}, {count} in {decision.wait:.1f}s"
+        return f"{describe(outcome.error, outcome.host)} on {method} {path}, {count} in {decision.wait:.1f}s"
     status = outcome.response.status_code
     if decision.shared:
         return f"{status} on {method} {path}, waiting {decision.wait:.1f}s ({decision.why}), {count}"
