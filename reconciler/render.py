@@ -14,16 +14,23 @@ from typing import Any
 
 from rich.text import Text
 
+from reconciler.config import CONFIG_FILE
 from reconciler.describe import cron_in_words
-from reconciler.plan import Action, Change, FieldDiff, Plan
+from reconciler.plan import SOURCE_FIELDS, Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
 
-JSON_FORMAT_VERSION = 1
+JSON_FORMAT_VERSION = 2  # 2: unmanaged schedules are objects; replacements, reasons, ignored differences
 GITHUB_COMMENT_LIMIT = 65_536
 Titles = Mapping[tuple[str, int], str]
 
-_VERB = {Action.CREATE: "created", Action.UPDATE: "updated in place", Action.DELETE: "deleted"}
-_SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
-_STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
+_VERB = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated in place",
+    Action.DELETE: "will be deleted",
+    Action.REPLACE: "must be replaced",
+}
+_SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.REPLACE: "-/+"}
+_STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.REPLACE: "magenta"}
+_SHOWN = 50  # unmanaged schedules named one by one; past that, a count
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
@@ -46,8 +53,10 @@ def change_name(change: Change) -> str:
 
 def source_label(change: Change, titles: Titles) -> str | None:
     source = change.source
-    if source is None:
-        return None
+    return _source_text(source, titles) if source is not None else None
+
+
+def _source_text(source: tuple[str, int], titles: Titles) -> str:
     kind = "dashboard" if source[0] == "Dashboard" else "report"
     title = titles.get(source)
     return f'{kind} {source[1]} "{title}"' if title else f"{kind} {source[1]}"
@@ -64,10 +73,32 @@ def cron_note(diff: FieldDiff) -> str:
 
 def summary_line(plan: Plan) -> str:
     s = plan.summary
-    return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete."
+    replaced = f", {s['replace']} to replace" if s["replace"] else ""
+    return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete{replaced}."
 
 
-def text(plan: Plan, titles: Titles | None = None) -> Text:
+def replacement_note(change: Change, diff: FieldDiff) -> str:
+    return "  # forces replacement" if change.action is Action.REPLACE and diff.path in SOURCE_FIELDS else ""
+
+
+def brief_line(brief: Brief, titles: Titles) -> str:
+    """`id 4801 "Weekly sales" — dashboard 1234 "Sales" — EmailDest`: which schedule, for a reviewer."""
+    parts = [f"id {brief.id}" + (f" {value(brief.title)}" if brief.title else "")]
+    if brief.source is not None:
+        parts.append(_source_text(brief.source, titles))
+    if brief.dest_type:
+        parts.append(brief.dest_type)
+    return " — ".join(parts)
+
+
+def ignored_line(item: IgnoredDifference, config_file: str) -> str:
+    return (
+        f"{item.file}:{item.line}: {item.key}.{item.path} is ignored by {config_file}: the workspace keeps its "
+        f"value ({value(item.workspace)}; the YAML says {value(item.yaml)})"
+    )
+
+
+def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
     titles = titles or {}
     out = Text()
     if not plan.has_changes:
@@ -75,36 +106,49 @@ def text(plan: Plan, titles: Titles | None = None) -> Text:
     else:
         out.append("holistics-schedules will perform the following actions:\n\n")
     for change in plan.changes:
-        style = _STYLE[change.action]
-        out.append(f"  # {change_name(change)} will be {_VERB[change.action]}", style="bold")
-        label = source_label(change, titles)
-        if label:
-            out.append(f" — {label}")
-        if change.file:
-            out.append(f"  ({change.file}:{change.line})", style="dim")
-        out.append("\n")
-        for diff in change.diff:
-            out.append(f"    {_SIGN[change.action]} ", style=style)
-            out.append(f"{diff.path}: ")
-            if change.action is Action.UPDATE:
-                out.append(value(diff.old), style="red")
-                out.append(" -> ")
-                out.append(value(diff.new), style="green")
-            else:
-                out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
-            out.append(cron_note(diff), style="dim")
-            out.append("\n")
-        out.append("\n")
+        _text_change(out, change, titles)
     s = plan.summary
     out.append(summary_line(plan), style="bold")
     out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
+    _text_notes(out, plan, titles, config_file)
+    return out
+
+
+def _text_change(out: Text, change: Change, titles: Titles) -> None:
+    style = _STYLE[change.action]
+    out.append(f"  # {change_name(change)} {_VERB[change.action]}", style="bold")
+    label = source_label(change, titles)
+    if label:
+        out.append(f" — {label}")
+    if change.file:
+        out.append(f"  ({change.file}:{change.line})", style="dim")
+    out.append("\n")
+    if change.reason:
+        out.append(f"    # {change.reason}\n", style="dim")
+    for diff in change.diff:
+        out.append(f"    {_SIGN[change.action]} ", style=style)
+        out.append(f"{diff.path}: ")
+        if change.action in (Action.UPDATE, Action.REPLACE):
+            out.append(value(diff.old), style="red")
+            out.append(" -> ")
+            out.append(value(diff.new), style="green")
+        else:
+            out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
+        out.append(cron_note(diff) + replacement_note(change, diff), style="dim")
+        out.append("\n")
+    out.append("\n")
+
+
+def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None:
+    """What the plan leaves alone, and why: unmanaged, not manageable, adopted, ignored, partial."""
     prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
     if prunable:
-        out.append(
-            f"{len(prunable)} remote schedule(s) no YAML declares are left alone (ids: {_ids(prunable)}); "
-            "--prune would delete them.\n",
-            style="dim",
-        )
+        out.append(f"{len(prunable)} remote schedule(s) no YAML declares are left alone; --prune would delete them:\n")
+        for schedule_id in prunable[:_SHOWN]:
+            brief = plan.briefs.get(schedule_id)
+            out.append(f"  {brief_line(brief, titles) if brief else f'id {schedule_id}'}\n", style="dim")
+        if len(prunable) > _SHOWN:
+            out.append(f"  ... and {len(prunable) - _SHOWN} more (plan --json lists them all)\n", style="dim")
     if plan.undeclarable:
         out.append(f"{_not_manageable(plan)}\n", style="dim")
     adopted = [m for m in plan.matches if not m.recorded]
@@ -115,9 +159,12 @@ def text(plan: Plan, titles: Titles | None = None) -> Text:
             + (", ..." if len(adopted) > 20 else "") + "\n",
             style="dim",
         )
+    for item in plan.ignored_differences:
+        out.append(f"{ignored_line(item, config_file)}\n", style="yellow")
+    if plan.partial:
+        out.append(f"Partial plan: only the entries selected by {plan.partial}; nothing is deleted.\n", style="bold")
     if plan.unsafe:
         out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
-    return out
 
 
 def _ids(ids: list[int] | tuple[int, ...]) -> str:
@@ -147,15 +194,30 @@ def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
                 "line": c.line,
                 "title": c.title,
                 "source": source_label(c, titles),
-                "destructive": c.action is Action.DELETE,
+                "destructive": c.action in (Action.DELETE, Action.REPLACE),
+                "reason": c.reason,
+                "forces_replacement": [d.path for d in c.diff if replacement_note(c, d)],
                 "diff": [{"path": d.path, "old": d.old, "new": d.new} for d in c.diff],
             }
             for c in plan.changes
         ],
-        "unmanaged": list(plan.unmanaged),
+        "unmanaged": [_brief_dict(plan, i, titles) for i in plan.unmanaged],
         "not_manageable": list(plan.undeclarable),
         "matches": [{"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded} for m in plan.matches],
+        "ignored_differences": [
+            {"key": d.key, "path": d.path, "yaml": d.yaml, "workspace": d.workspace, "file": d.file, "line": d.line}
+            for d in plan.ignored_differences
+        ],
+        "partial": plan.partial,
     }
+
+
+def _brief_dict(plan: Plan, schedule_id: int, titles: Titles) -> dict[str, Any]:
+    brief = plan.briefs.get(schedule_id)
+    if brief is None:
+        return {"id": schedule_id, "title": None, "source": None, "dest_type": None}
+    source = _source_text(brief.source, titles) if brief.source else None
+    return {"id": brief.id, "title": brief.title, "source": source, "dest_type": brief.dest_type}
 
 
 def to_json(plan: Plan, titles: Titles | None = None) -> str:
@@ -190,14 +252,16 @@ def markdown(
             f"> [!WARNING]\n> **{len(deletes)} schedule(s) will be deleted.** Deliveries stop and cannot be restored.",
             "",
         ]
+    if plan.partial:
+        partial = f"only the entries selected by `{plan.partial}`; nothing is deleted"
+        head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
     if plan.undeclarable:
         head += [_md(_not_manageable(plan)), ""]
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
-    sections = [
-        _section(c, titles, show_sensitive) for c in (*deletes, *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
-    ]
-    tail = [f"**{summary_line(plan)}**", ""]
+    order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
+    sections = [_section(c, titles, show_sensitive) for c in order]
+    tail = [*_md_notes(plan, titles, show_sensitive), f"**{summary_line(plan)}**", ""]
     document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
     if limit is None or len(document) <= limit:
         return document
@@ -219,17 +283,18 @@ def _section(change: Change, titles: Titles, show_sensitive: bool) -> str:
     label = source_label(change, titles)
     lines = [
         "<details>",
-        f"<summary>{_SIGN[change.action]} <b>{_md(change_name(change))}</b> will be {_VERB[change.action]}"
+        f"<summary>{_SIGN[change.action]} <b>{_md(change_name(change))}</b> {_VERB[change.action]}"
         f"{' — ' + _md(label) if label else ''}{where}</summary>",
         "",
+        *([f"_{_md(change.reason)}_", ""] if change.reason else []),
         "```diff",
     ]
     for diff in change.diff:
         old, new = value(diff.old), value(diff.new)
         if not show_sensitive:
             old, new = mask_emails(old), mask_emails(new)
-        note = cron_note(diff)
-        if change.action is Action.UPDATE:
+        note = cron_note(diff) + replacement_note(change, diff)
+        if change.action in (Action.UPDATE, Action.REPLACE):
             lines += [f"- {diff.path}: {old}", f"+ {diff.path}: {new}{note}"]
         elif change.action is Action.CREATE:
             lines.append(f"+ {diff.path}: {new}{note}")
@@ -237,6 +302,48 @@ def _section(change: Change, titles: Titles, show_sensitive: bool) -> str:
             lines.append(f"- {diff.path}: {old}")
     lines += ["```", "", "</details>", ""]
     return "\n".join(lines) + "\n"
+
+
+def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
+    """Collapsed lists of what the plan leaves alone or takes over, for reviewers who want them."""
+    out: list[str] = []
+    prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
+    if prunable:
+        rows = [f"| {b['id']} | {_cell(b['title'])} | {_cell(b['source'])} | {_cell(b['dest_type'])} |"
+                for b in (_brief_dict(plan, i, titles) for i in prunable[:_SHOWN])]
+        more = ["", f"... and {len(prunable) - _SHOWN} more."] if len(prunable) > _SHOWN else []
+        out += [
+            "<details>",
+            f"<summary>{len(prunable)} unmanaged schedule(s): no YAML declares them; left alone</summary>",
+            "",
+            "| id | title | source | destination |",
+            "|---:|---|---|---|",
+            *rows,
+            *more,
+            "",
+            "</details>",
+            "",
+        ]
+    adopted = [m for m in plan.matches if not m.recorded]
+    if adopted:
+        out += [
+            "<details>",
+            f"<summary>{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} matched to an existing schedule by "
+            "content (apply records the id)</summary>",
+            "",
+            *(f"- <code>{_md(m.key)}</code> → id {m.id} (<code>{_md(m.file)}</code>)" for m in adopted),
+            "",
+            "</details>",
+            "",
+        ]
+    for item in plan.ignored_differences:
+        line = ignored_line(item, CONFIG_FILE)
+        out += [f"> [!NOTE]\n> {_md(line if show_sensitive else mask_emails(line))}", ""]
+    return out
+
+
+def _cell(text: str | None) -> str:
+    return _md(text).replace("|", "\\|") if text else ""
 
 
 def _md(s: str) -> str:

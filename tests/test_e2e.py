@@ -241,11 +241,12 @@ def test_401_says_the_key_was_rejected_and_never_shows_it(sandbox: Sandbox, tmp_
     assert secret not in result.stdout + result.stderr
 
 
-def test_404_on_an_id_from_yaml_points_at_the_file(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_an_id_deleted_in_the_workspace_is_planned_as_a_create_with_the_reason(sandbox: Sandbox, tmp_path: Path) -> None:
     write_schedules(tmp_path, EMAIL.replace("  weekly-sales:\n", "  weekly-sales:\n    id: 999999\n"))
-    result = cli(sandbox, "plan", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "main.yml:3: weekly-sales.id: schedule 999999 was not found in the workspace" in result.stderr
+    result = cli(sandbox, "plan", "--detailed-exitcode", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "schedule 999999 was deleted in the workspace; it will be created again" in result.stdout
+    assert "Plan: 2 to create, 0 to update, 0 to delete." in result.stdout
 
 
 def test_403_names_the_schedule(example_sandbox: Sandbox, tmp_path: Path) -> None:
