@@ -7,6 +7,7 @@ its answer was lost, adopts that schedule instead of making a second one.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -124,6 +125,8 @@ def _execute(change: Change, run: _Run) -> Result:
         if change.action is Action.CREATE:
             return _create(change, run)
         assert change.id is not None
+        if change.action is Action.REPLACE:
+            return _replace(change, run)
         if change.action is Action.UPDATE:
             assert change.body is not None
             client.update_schedule(change.id, dict(change.body))
@@ -176,6 +179,18 @@ def _create(change: Change, run: _Run) -> Result:
     with run.lock:
         run.taken.add(new_id)
     return Result(change, True, new_id, "created")
+
+
+def _replace(change: Change, run: _Run) -> Result:
+    """Delete, then create (Terraform's default order): two deliveries of one entry never exist. If
+    the create fails, the entry's id names a deleted schedule and the next plan creates it again."""
+    assert change.id is not None
+    with contextlib.suppress(NotFound):  # already gone: the create is all that is left to do
+        run.client.delete_schedule(change.id)
+    created = _create(change, run)
+    if not created.ok:
+        return Result(change, False, None, f"deleted {change.id}, but the new schedule was not made: {created.message}")
+    return Result(change, True, created.id, f"replaced: deleted {change.id}, {created.message} {created.id}")
 
 
 def _filters(change: Change) -> dict[str, Any]:
