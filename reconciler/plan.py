@@ -133,6 +133,7 @@ class Plan:
     briefs: Mapping[int, Brief] = field(default_factory=dict, compare=False)  # of unmanaged schedules
     ignored_differences: tuple[IgnoredDifference, ...] = ()
     partial: str | None = None  # the --target/--exclude selection, when the plan covers only some entries
+    timezone: str = "UTC"  # the zone `schedule.repeat` is read in (an assumption the config states)
 
     @property
     def summary(self) -> dict[str, int]:

@@ -62,7 +62,7 @@ def _source_text(source: tuple[str, int], titles: Titles) -> str:
     return f'{kind} {source[1]} "{title}"' if title else f"{kind} {source[1]}"
 
 
-def cron_note(diff: FieldDiff) -> str:
+def cron_note(diff: FieldDiff, timezone: str = "UTC") -> str:
     """For schedule.repeat: what the crontab means, so reviewers need not decode it."""
     if diff.path != "schedule.repeat":
         return ""
@@ -106,7 +106,7 @@ def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_
     else:
         out.append("holistics-schedules will perform the following actions:\n\n")
     for change in plan.changes:
-        _text_change(out, change, titles)
+        _text_change(out, change, titles, plan.timezone)
     s = plan.summary
     out.append(summary_line(plan), style="bold")
     out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
@@ -114,7 +114,7 @@ def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_
     return out
 
 
-def _text_change(out: Text, change: Change, titles: Titles) -> None:
+def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> None:
     style = _STYLE[change.action]
     out.append(f"  # {change_name(change)} {_VERB[change.action]}", style="bold")
     label = source_label(change, titles)
@@ -134,7 +134,7 @@ def _text_change(out: Text, change: Change, titles: Titles) -> None:
             out.append(value(diff.new), style="green")
         else:
             out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
-        out.append(cron_note(diff) + replacement_note(change, diff), style="dim")
+        out.append(cron_note(diff, timezone) + replacement_note(change, diff), style="dim")
         out.append("\n")
     out.append("\n")
 
@@ -260,7 +260,7 @@ def markdown(
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
-    sections = [_section(c, titles, show_sensitive) for c in order]
+    sections = [_section(c, titles, show_sensitive, plan.timezone) for c in order]
     tail = [*_md_notes(plan, titles, show_sensitive), f"**{summary_line(plan)}**", ""]
     document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
     if limit is None or len(document) <= limit:
@@ -278,7 +278,7 @@ def markdown(
     return "\n".join(head) + "\n" + "".join(kept) + note.format(shown=len(kept), total=len(sections)) + "\n".join(tail)
 
 
-def _section(change: Change, titles: Titles, show_sensitive: bool) -> str:
+def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str) -> str:
     where = f" — `{change.file}:{change.line}`" if change.file else ""
     label = source_label(change, titles)
     lines = [
@@ -293,7 +293,7 @@ def _section(change: Change, titles: Titles, show_sensitive: bool) -> str:
         old, new = value(diff.old), value(diff.new)
         if not show_sensitive:
             old, new = mask_emails(old), mask_emails(new)
-        note = cron_note(diff) + replacement_note(change, diff)
+        note = cron_note(diff, timezone) + replacement_note(change, diff)
         if change.action in (Action.UPDATE, Action.REPLACE):
             lines += [f"- {diff.path}: {old}", f"+ {diff.path}: {new}{note}"]
         elif change.action is Action.CREATE:

@@ -71,6 +71,7 @@ def dumps(
         "titles": [[kind, source_id, title] for (kind, source_id), title in sorted((titles or {}).items())],
         "prune": plan.prune,
         "unsafe": plan.unsafe,
+        "timezone": plan.timezone,
         "unmanaged": list(plan.unmanaged),
         "matches": [{"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded} for m in plan.matches],
         "changes": [_change_data(c) for c in plan.changes],
@@ -159,6 +160,7 @@ class _SavedPlan(_Strict):
     titles: list[tuple[StrictStr, StrictInt, StrictStr]]
     prune: StrictBool
     unsafe: StrictStr | None
+    timezone: StrictStr = "UTC"
     unmanaged: list[Id]
     matches: list[_Match]
     changes: list[_Change]
@@ -201,6 +203,7 @@ def load(path: Path) -> SavedPlan:
         remote_ids=frozenset(model.remote_ids),
         prune=model.prune,
         unsafe=model.unsafe,  # a saved plan is as unsafe as when it was made: apply needs --force
+        timezone=model.timezone,
     )
     titles = {(kind, source_id): title for kind, source_id, title in model.titles}
     return SavedPlan(plan, model.workspace, tuple(Path(p) for p in model.paths), model.yaml, model.remote, titles)
