@@ -480,7 +480,8 @@ def _ignored_differences(
 ) -> list[IgnoredDifference]:
     if not paths:
         return []
-    written = only(entry.fields, paths)
+    # dest.type rides along: without it a dest is compared whole, as if it changed type
+    written = only(entry.fields, paths | ({"dest.type"} if any(p.startswith("dest.") for p in paths) else set()))
     return [
         IgnoredDifference(entry.key, d.path, d.new, d.old, entry.file, entry.line_of(d.path))
         for d in differences(written, have)

@@ -181,7 +181,8 @@ def _make_plan(
         if problems:
             raise InvalidSchedules(problems)
         deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}
-        sources |= read_sources(client, deleted - keys)  # titles for the plan's deletions
+        left = {b.source for b in the_plan.briefs.values() if b.source is not None}
+        sources |= read_sources(client, (deleted | left) - keys)  # titles for deletions and what is left alone
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
     the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy))
     return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources, read.undocumented)

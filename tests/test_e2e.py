@@ -241,7 +241,7 @@ def test_401_says_the_key_was_rejected_and_never_shows_it(sandbox: Sandbox, tmp_
     assert secret not in result.stdout + result.stderr
 
 
-def test_an_id_deleted_in_the_workspace_is_planned_as_a_create_with_the_reason(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_an_id_deleted_in_the_workspace_is_planned_as_a_create(sandbox: Sandbox, tmp_path: Path) -> None:
     write_schedules(tmp_path, EMAIL.replace("  weekly-sales:\n", "  weekly-sales:\n    id: 999999\n"))
     result = cli(sandbox, "plan", "--detailed-exitcode", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
