@@ -312,3 +312,16 @@ def test_the_actionlint_step_fails_on_a_broken_workflow(tmp_path: Path) -> None:
         timeout=120,
     )
     assert ok.returncode == 0, ok.stdout
+
+
+def test_plan_and_apply_delete_exactly_what_the_pull_request_removes() -> None:
+    plan, apply = workflow("plan.yml"), workflow("apply.yml")
+    planned = step(plan, id="plan")
+    assert '--prune-since "${BASE}"' in planned["run"]
+    assert planned["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    applying = step(apply, id="apply")
+    assert 'args+=(--prune-since "${BEFORE}")' in applying["run"]
+    assert applying["env"]["BEFORE"] == "${{ github.event.before }}"
+    for doc in (plan, apply):
+        checkouts = [s for s in steps(doc) if s.get("uses", "").startswith("actions/checkout@")]
+        assert any(s["with"].get("fetch-depth") == 0 for s in checkouts), "the REF must be in the clone"
