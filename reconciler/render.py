@@ -77,6 +77,31 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete{replaced}."
 
 
+_CONTEXT = 5  # unchanged items of a list shown around the changed ones, as Terraform does
+
+
+def list_items(diff: FieldDiff) -> list[tuple[str, Any]] | None:
+    """For a list field (recipients, formats, channels, presets): each item as (sign, item), "-"
+    removed, "+" added, " " unchanged (the first few, for context; then a count), so a plan shows
+    what comes and goes line by line; None for any other field."""
+    old, new = diff.old, diff.new
+    if not (isinstance(old, list) or isinstance(new, list)) or not all(isinstance(v, list | None) for v in (old, new)):
+        return None
+    before, after = [value(v) for v in old or []], [value(v) for v in new or []]
+    kept = [(" ", v) for v, text in zip(new or [], after, strict=True) if text in before]
+    hidden = kept[_CONTEXT:]
+    lines = [
+        *kept[:_CONTEXT],
+        *(("-", v) for v, text in zip(old or [], before, strict=True) if text not in after),
+        *(("+", v) for v, text in zip(new or [], after, strict=True) if text not in before),
+    ]
+    return lines + ([("#", f"{len(hidden)} more unchanged")] if hidden else [])
+
+
+def _item_text(sign: str, item: Any) -> str:
+    return f"# ({item})" if sign == "#" else value(item)
+
+
 def replacement_note(change: Change, diff: FieldDiff) -> str:
     return "  # forces replacement" if change.action is Action.REPLACE and diff.path in SOURCE_FIELDS else ""
 
@@ -127,6 +152,15 @@ def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> No
         out.append(f"    # {change.reason}\n", style="dim")
     for diff in change.diff:
         out.append(f"    {_SIGN[change.action]} ", style=style)
+        items = list_items(diff)
+        if items is not None:
+            out.append(f"{diff.path}:")
+            out.append(replacement_note(change, diff), style="dim")
+            out.append("\n")
+            for sign, item in items:
+                item_style = {"-": "red", "+": "green"}.get(sign, "dim")
+                out.append(f"        {sign} {_item_text(sign, item)}\n", style=item_style)
+            continue
         out.append(f"{diff.path}: ")
         if change.action in (Action.UPDATE, Action.REPLACE):
             out.append(value(diff.old), style="red")
@@ -279,7 +313,8 @@ def markdown(
 
 
 def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str) -> str:
-    where = f" — `{change.file}:{change.line}`" if change.file else ""
+    # HTML, not backticks: GitHub renders no Markdown inside <summary>
+    where = f" — <code>{_md(change.file)}:{change.line}</code>" if change.file else ""
     label = source_label(change, titles)
     lines = [
         "<details>",
@@ -289,12 +324,16 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
         *([f"_{_md(change.reason)}_", ""] if change.reason else []),
         "```diff",
     ]
+    masked = (lambda text: text) if show_sensitive else mask_emails
     for diff in change.diff:
-        old, new = value(diff.old), value(diff.new)
-        if not show_sensitive:
-            old, new = mask_emails(old), mask_emails(new)
+        old, new = masked(value(diff.old)), masked(value(diff.new))
         note = cron_note(diff, timezone) + replacement_note(change, diff)
-        if change.action in (Action.UPDATE, Action.REPLACE):
+        items = list_items(diff)
+        if items is not None:
+            sign = {Action.CREATE: "+", Action.DELETE: "-"}.get(change.action, " ")
+            lines.append(f"{sign} {diff.path}:{note}")
+            lines += [f"{'' if s == '#' else s}    {masked(_item_text(s, v))}" for s, v in items]
+        elif change.action in (Action.UPDATE, Action.REPLACE):
             lines += [f"- {diff.path}: {old}", f"+ {diff.path}: {new}{note}"]
         elif change.action is Action.CREATE:
             lines.append(f"+ {diff.path}: {new}{note}")
