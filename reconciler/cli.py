@@ -94,6 +94,7 @@ def connection_options(func: F) -> F:
     @click.option(
         "-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr."
     )
+    @click.option("--no-color", is_flag=True, help="No colour or other escape codes (as NO_COLOR=1).")
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -102,9 +103,13 @@ def connection_options(func: F) -> F:
         base_url: str | None,
         rate_limit: str | None,
         verbose: bool,
+        no_color: bool,
         **kwargs: Any,
     ) -> Any:
+        if no_color:
+            os.environ["NO_COLOR"] = "1"
         ctx = click.get_current_context()
+        verbose = verbose or bool(ctx.find_root().params.get("verbose"))  # -v before or after the command
         ctx.meta["verbose"] = verbose
         settings = project_config(ctx).connection
         env = click.core.ParameterSource.ENVIRONMENT
@@ -162,6 +167,8 @@ def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope) -> Pla
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr.")
+@click.option("--no-color", is_flag=True, help="No colour or other escape codes (as NO_COLOR=1).")
 @click.option(
     "--config",
     "config_path",
@@ -169,8 +176,10 @@ def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope) -> Pla
     help=f"Project config file (default: ./{configuration.CONFIG_FILE} when present).",
 )
 @click.version_option(package_name="holistics-schedules")
-def cli(config_path: Path | None) -> None:
+def cli(verbose: bool, no_color: bool, config_path: Path | None) -> None:
     """Holistics data schedules as code: validate, plan, apply and import YAML."""
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # the consoles of this process read it, so every line obeys
 
 
 @cli.command()
@@ -255,6 +264,14 @@ def plan_command(
         else:
             content = rendered("markdown" if out.suffix == ".md" else fmt, whole=True)
         yamlwrite.atomic_write(out, content)
+        if out.suffix == ".json":
+            stderr().print(
+                f"Saved the plan to {out}: review it with `holistics-schedules show {out}`, "
+                f"apply exactly it with `holistics-schedules apply {out}`.",
+                markup=False,
+            )
+        else:
+            stderr().print(f"Wrote the plan to {out}.", markup=False)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(ExitCode.CHANGES)
 
@@ -306,7 +323,7 @@ def apply_command(
             return
         if the_plan.unsafe and not force:
             raise Failure(f"refusing an unsafe plan: {the_plan.unsafe}")
-        if not auto_approve:
+        if not auto_approve and saved_path is None:  # a saved plan was reviewed: applying it is the approval
             confirm()
         report = execute(the_plan, client, parallelism)
     _print_recorded(report)
@@ -407,7 +424,9 @@ def run_command(
         out.print(f"Submitted schedule {schedule_id} ({named}): job {job.get('id')} {job.get('status')}")
         if no_wait:
             return
-        outcome = run.follow(client, job, on_status=lambda job_id, status: out.print(f"job {job_id}: {status}"))
+        outcome = run.follow(
+            client, job, on_status=lambda job_id, status: out.print(f"job {job_id}: {status}"), on_note=out.print
+        )
     if outcome.ok:
         out.print(Text(f"Job {outcome.job_id} succeeded.", style="green"))
         return
@@ -440,6 +459,22 @@ def resolve_target(
     if match is None:
         raise Failure(f"{target!r} does not exist in the workspace yet; apply it first")
     return match.id, named
+
+
+@cli.command("show")
+@click.argument("saved", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
+def show_command(saved: Path, fmt: str, show_sensitive: bool) -> None:
+    """Render a saved plan (FILE.json from `plan --out`) without contacting the workspace."""
+    loaded = savedplan.load(saved)
+    the_plan, titles = loaded.plan, dict(loaded.titles)
+    if fmt == "text":
+        stdout().print(render.text(the_plan, titles))
+    elif fmt == "json":
+        click.echo(printable(render.to_json(the_plan, titles)), nl=False)
+    else:
+        click.echo(printable(render.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=None)), nl=False)
 
 
 @cli.command("schema")

@@ -29,6 +29,7 @@ def follow(
     job: dict[str, Any],
     *,
     on_status: Callable[[int, str], None] = lambda job_id, status: None,
+    on_note: Callable[[str], None] = lambda note: None,
     sleep: Callable[[float], None] = time.sleep,
     first_wait: float = 0.5,
     max_wait: float = 10.0,
@@ -38,7 +39,9 @@ def follow(
     the existing one it names, which is the run that will actually deliver."""
     if job.get("status") == "already_existed" and job.get("existing_job_id"):
         on_status(int(job["id"]), "already_existed")
-        job = client.get_job(int(job["existing_job_id"]))
+        existing = int(job["existing_job_id"])
+        on_note(f"a job for this schedule was already running: following job {existing} instead")
+        job = client.get_job(existing)
     job_id = int(job["id"])
     status = str(job.get("status"))
     on_status(job_id, status)

@@ -178,6 +178,8 @@ class SavedPlan:
 
 def load(path: Path) -> SavedPlan:
     not_one = f"{path} is not a saved plan written by `plan --out FILE.json`"
+    if not path.is_file():  # a FIFO or a device would block the read, or never end
+        raise SavedPlanError(f"{not_one} (not a regular file)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
