@@ -60,3 +60,12 @@ def test_run_says_it_follows_the_job_that_already_exists(example_sandbox: Sandbo
     assert result.returncode == 0, result.stderr
     assert "a job for this schedule was already running: following job" in result.stdout
     assert writes(example_sandbox)
+
+
+def test_a_rejected_key_names_the_region_it_was_sent_to(tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    with Sandbox(seed="empty") as sb:
+        result = cli(sb, "plan", cwd=tmp_path, key="a-key-of-another-region")
+    assert result.returncode == 1
+    assert f"the API key was rejected by {sb.base_url}" in result.stderr
+    assert "a-key-of-another-region" not in result.stderr

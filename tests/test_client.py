@@ -331,7 +331,9 @@ def test_401_rejected_key() -> None:
     with replay("auth_401", key=bad) as ctx, pytest.raises(AuthError) as err:
         ctx.client.list_schedules_all()
     assert err.value.status == 401 and err.value.error_type == "AuthError"
-    assert str(err.value).startswith("the API key was rejected (AuthError")
+    # names where the key went: a key of one region is rejected by the others
+    assert str(err.value).startswith(f"the API key was rejected by {ctx.client.base_url}")
+    assert "(AuthError" in str(err.value)
     assert bad not in str(err.value) and bad not in repr(err.value)
     assert ctx.client.request_count == 1  # never retried
 

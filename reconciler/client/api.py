@@ -22,13 +22,13 @@ from typing import Any, Final, Self
 import requests
 from requests.adapters import HTTPAdapter
 
-from reconciler.client.errors import ConfigError, UnexpectedResponse
+from reconciler.client.errors import AuthError, ConfigError, UnexpectedResponse
 from reconciler.client.failures import Reply, settle
 from reconciler.client.rates import RateLimiter
 from reconciler.client.redact import REDACTED, Redactor
 from reconciler.client.retry import RetryPolicy, retry_event
 from reconciler.client.transport import NeverSent, Params, Timeout, send_once
-from reconciler.client.urls import check_base_url
+from reconciler.client.urls import REGIONS, check_base_url
 
 KEY_HEADER: Final = "X-Holistics-Key"
 
@@ -273,7 +273,12 @@ class HolisticsClient:
             if decision.shared:
                 self.rate_limiter.backoff(decision.wait)  # the next acquire() of every thread waits
             if not decision.retry:
-                return settle(method, path, outcome, attempt + 1, self._redact)
+                try:
+                    return settle(method, path, outcome, attempt + 1, self._redact)
+                except AuthError as exc:
+                    region = next((name for name, url in REGIONS.items() if url == self.base_url), None)
+                    where = f"{self.base_url} (region {region})" if region else self.base_url
+                    raise exc.sent_to(self._redact.text(where)) from None
             attempt += 1
             self._event(retry_event(method, path, outcome, decision, attempt, self.max_retries))
             if not decision.shared:

@@ -163,6 +163,12 @@ class AuthError(APIError):
     for_status = 401
     template = "the API key was rejected ({detail})"
 
+    def sent_to(self, where: str) -> AuthError:
+        """Say where the key went: a key of one region is rejected by the others."""
+        self.message = self.message.replace("the API key was rejected", f"the API key was rejected by {where}", 1)
+        self.args = (self.message,)
+        return self
+
 
 class PermissionDenied(APIError):
     """403: the key's user may not do this."""
