@@ -8,12 +8,30 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from reconciler.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
+
+# every test here runs against the sandbox as the spec describes the API, and as a real server
+# behaves (`server_like`): extra read-only fields on every schedule, undocumented input refused
+@pytest.fixture(params=[False, True], ids=["plain", "server-like"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """The conftest's sandbox (the example's sources, no schedules), in each mode."""
+    with Sandbox(seed="empty", server_like=request.param) as sb:
+        yield sb
+
+
+@pytest.fixture(params=[False, True], ids=["plain", "server-like"])
+def example_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """The conftest's example sandbox (41 data schedules), in each mode."""
+    with Sandbox(seed="example", server_like=request.param) as sb:
+        yield sb
 
 
 def cli(

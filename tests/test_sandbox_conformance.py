@@ -27,6 +27,7 @@ from openapi_schema_validator import OAS30Validator
 
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox import validation as spec
+from reconciler.sandbox.validation import split_documented
 
 SPEC_ENV = "HOLISTICS_OPENAPI_SPEC"
 
@@ -215,3 +216,36 @@ def test_validator_resolves_dest_by_discriminator(openapi: OpenAPI, sb: Sandbox)
         # plain oneOf would accept this (it matches EmailSubscriptionDest alone); the EmailDest
         # branch requires recipients
         validate({"type": "EmailDest", "title": None})
+
+
+# ---- the server-like sandbox: fields beyond the spec's still conform (the spec allows them) ----
+
+
+@pytest.fixture(scope="module")
+def server_sb() -> Iterator[Sandbox]:
+    with Sandbox(seed="example", server_like=True) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def server_api(spec_document: dict[str, Any], server_sb: Sandbox) -> Iterator[Checked]:
+    document = {**spec_document, "servers": [{"url": server_sb.base_url}]}
+    checked = Checked(server_sb, OpenAPI.from_dict(document), spec_document)
+    yield checked
+    checked.session.close()
+
+
+def test_server_like_answers_conform_and_strict_refusals_are_record_errors(server_api: Checked) -> None:
+    listed = server_api.call("GET", "/data_schedules", 200, params={"limit": 100})["data_schedules"]
+    assert all("created_at" in s and "id" in s["dest"] for s in listed)
+    for schedule_id in (4812, 4808, 4803, 4802, 4806):  # every destination type
+        server_api.call("GET", f"/data_schedules/{schedule_id}", 200)
+    created = server_api.call("POST", "/data_schedules", 201, json={"data_schedule": new_schedule()})["data_schedule"]
+    path = f"/data_schedules/{created['id']}"
+    documented, extras = split_documented(created)
+    assert extras
+    server_api.call("PUT", path, 200, json={"data_schedule": {**documented, "title": "Renamed"}})
+    body = server_api.error("PUT", path, 422, "RecordError", json={"data_schedule": created})
+    assert set(body["record"]) == set(extras)
+    server_api.call("POST", f"{path}/submit_execute", 200)
+    server_api.call("DELETE", path, 200)

@@ -2,8 +2,10 @@
 query reports, and the error replies they answer with.
 
 Parameters, enums and error bodies follow the official OpenAPI spec (through `reconciler.spec`), so a
-client that works here works against Holistics. What happens around a route (the key, the rate
-limit, injected faults, the request log) is `reconciler.sandbox.http`'s.
+client that works here works against Holistics. `ServerOptions` make it behave more like the real
+(Rails) server than the spec's letter: extra read-only fields on every schedule, strict input, a
+source that cannot be replaced. What happens around a route (the key, the rate limit, injected
+faults, the request log) is `reconciler.sandbox.http`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import spec
-from reconciler.sandbox.state import NotFound, RecordInvalid, State
+from reconciler.sandbox.state import USER_ID, NotFound, RecordInvalid, State
+from reconciler.sandbox.validation import split_documented
 
 API_PREFIX = "/api/v2"
 SUPPORTED_SORT_FIELDS = ("id", "title", "destination", "source_title")
@@ -60,6 +63,50 @@ class ApiError(Exception):
 
 def invalid(message: str) -> ApiError:
     return ApiError(400, "InvalidParameterError", message)
+
+
+# ---- behaving like the real server rather than the spec's letter ----
+
+
+@dataclass
+class ServerOptions:
+    """How the sandbox departs from answering with exactly the spec's fields.
+
+    `server_like`: every schedule it returns carries fields the spec does not document (timestamps, a
+    creator, a last run; one inside `dest` and inside each preset), as a Rails serializer adds them,
+    and undocumented attributes in a request are ignored. `strict_input`: they are refused instead,
+    422 RecordError per field, as strict parameters would (what a client that PUTs back what it read
+    runs into). `immutable_source`: a PUT may not change `source_type`/`source_id` (Holistics' docs:
+    an existing schedule's source cannot be replaced)."""
+
+    server_like: bool = False
+    strict_input: bool = False
+    immutable_source: bool = False
+
+
+IMMUTABLE_SOURCE = ("source_type", "source_id")
+UNPERMITTED = "is not a permitted attribute (the spec does not document it)"
+CREATOR = {"id": USER_ID, "name": "Sandbox Admin"}
+DEST_RECORD_IDS = 900_000  # a dest's own record id: its schedule's id plus this
+
+
+def as_served(schedule: Mapping[str, Any], stamps: Mapping[str, str | None]) -> dict[str, Any]:
+    """A stored schedule as a server-like sandbox returns it: with the read-only fields a real server
+    adds beside the spec's (the spec documents none of them, so a client must keep them out of its
+    comparisons and bodies)."""
+    out = copy.deepcopy(dict(schedule))
+    out["created_at"] = stamps.get("created_at")
+    out["updated_at"] = stamps.get("updated_at")
+    out["creator"] = dict(CREATOR)
+    out["last_run_at"] = stamps.get("last_run_at")
+    if isinstance(out.get("schedule"), dict):
+        out["schedule"]["next_run_at"] = stamps.get("updated_at")  # a timestamp; not read from the cron
+    if isinstance(out.get("dest"), dict):
+        out["dest"]["id"] = DEST_RECORD_IDS + int(out["id"])
+    for preset in out.get("dynamic_filter_presets") or []:
+        if isinstance(preset, dict):
+            preset["data_schedule_id"] = out["id"]
+    return out
 
 
 # ---- request parameters ----
@@ -191,8 +238,9 @@ def _cursor_window(query: Query, keys: list[list[Any]], limit: int, desc: bool) 
 class Api:
     """The `/api/v2` routes; `handle` answers one authenticated request."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, options: ServerOptions | None = None) -> None:
         self.state = state
+        self.options = options if options is not None else ServerOptions()
         self._list_cache: tuple[Any, ...] | None = None
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Reply]]] = [
             ("GET", re.compile(r"/data_schedules"), self.list_schedules),
@@ -257,24 +305,46 @@ class Api:
             end = min(start + limit, len(items))
         else:
             start, end = _cursor_window(query, keys, limit, desc=params[-1].rpartition("_")[2] == "desc")
-        window = [copy.deepcopy(s) for s in items[start:end]] if start < end else []
+        window = self._served(items[start:end]) if start < end else []
         cursors = {
             "previous": encode_cursor(keys[start]) if window and start > 0 else None,
             "next": encode_cursor(keys[end - 1]) if window and end < len(items) else None,
         }
         return Reply(200, {"data_schedules": window, "total_count": len(items), "cursors": cursors})
 
+    def _served(self, schedules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.options.server_like:
+            return [copy.deepcopy(s) for s in schedules]
+        stamps = self.state.stamps([int(s["id"]) for s in schedules])
+        return [as_served(s, stamps[int(s["id"])]) for s in schedules]
+
+    def _one(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        return self._served([schedule])[0]
+
+    def _permitted(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request's attributes as the server reads them: undocumented ones refused (strict),
+        ignored (server-like), or passed on for the spec's checks (the plain sandbox)."""
+        if not (self.options.strict_input or self.options.server_like):
+            return body
+        documented, extras = split_documented(body)
+        if extras and self.options.strict_input:
+            raise RecordInvalid({path: [UNPERMITTED] for path in extras})  # a 422 RecordError, per field
+        return documented if self.options.server_like else body
+
     def create_schedule(self, *, query: Query, body: bytes) -> Reply:
-        created = self.state.create(_schedule_body(body))
-        return Reply(201, {"data_schedule": created})
+        created = self.state.create(self._permitted(_schedule_body(body)))
+        return Reply(201, {"data_schedule": self._one(created)})
 
     def get_schedule(self, ident: str, *, query: Query, body: bytes) -> Reply:
-        return Reply(200, {"data_schedule": self.state.get_schedule(_path_id(ident))})
+        return Reply(200, {"data_schedule": self._one(self.state.get_schedule(_path_id(ident)))})
 
     def update_schedule(self, ident: str, *, query: Query, body: bytes) -> Reply:
         schedule_id = _path_id(ident)
         self.state.get_schedule(schedule_id)  # an unknown id is 404 whatever the body
-        return Reply(200, {"data_schedule": self.state.replace(schedule_id, _schedule_body(body))})
+        sent = self._permitted(_schedule_body(body))
+        fixed = IMMUTABLE_SOURCE if self.options.immutable_source else ()
+        stored = self.state.replace(schedule_id, sent, immutable=fixed)
+        return Reply(200, {"data_schedule": self._one(stored)})
 
     def delete_schedule(self, ident: str, *, query: Query, body: bytes) -> Reply:
         schedule_id = _path_id(ident)

@@ -21,12 +21,45 @@ from reconciler.sandbox import DEFAULT_KEY, DEFAULT_PORT
 @click.option("--state", type=click.Path(path_type=Path), help="Persist state to this JSON file.")
 @click.option("--latency-ms", type=int, default=0, show_default=True)
 @click.option("--rate-limit", default=None, help="N/S: N requests per S seconds, e.g. 120/60.")
-def sandbox(port: int, seed: str, key: str | None, state: Path | None, latency_ms: int, rate_limit: str | None) -> None:
+@click.option(
+    "--server-like",
+    is_flag=True,
+    help="Behave like the real server: extra read-only fields the spec does not document on every "
+    "schedule; undocumented input refused (see --lenient-input).",
+)
+@click.option(
+    "--strict-input/--lenient-input",
+    default=None,
+    help="Refuse (422) or ignore attributes the spec does not document. Default: strict with "
+    "--server-like, else passed on to validation.",
+)
+@click.option("--immutable-source", is_flag=True, help="Refuse (422) a PUT that changes a schedule's source.")
+def sandbox(
+    port: int,
+    seed: str,
+    key: str | None,
+    state: Path | None,
+    latency_ms: int,
+    rate_limit: str | None,
+    server_like: bool,
+    strict_input: bool | None,
+    immutable_source: bool,
+) -> None:
     """Run a local Holistics API sandbox until stopped."""
     from reconciler.sandbox.server import serve
 
     try:
-        serve(port=port, seed=seed, key=key, state=state, latency_ms=latency_ms, rate_limit=rate_limit)
+        serve(
+            port=port,
+            seed=seed,
+            key=key,
+            state=state,
+            latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            server_like=server_like,
+            strict_input=strict_input,
+            immutable_source=immutable_source,
+        )
     except (OSError, ValueError, OverflowError) as exc:  # port taken or out of range, bad seed, bad --rate-limit
         raise _cannot_start(f"cannot start the sandbox: {exc}") from None
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from reconciler.client.errors import ConfigError
 from reconciler.client.rates import parse_rate
-from reconciler.sandbox.api import ApiError, Query, Reply, invalid, one
-from reconciler.sandbox.faults import HOLISTICS_RATE_LIMIT, Fault, Faults, RateLimiter, RequestLog, When
+from reconciler.sandbox.api import ApiError, Query, Reply, ServerOptions, invalid, one
+from reconciler.sandbox.faults import (
+    HOLISTICS_RATE_LIMIT,
+    Fault,
+    Faults,
+    LateWrites,
+    RateLimiter,
+    RequestLog,
+    When,
+)
 from reconciler.sandbox.state import State
 
 CONTROL_PREFIX = "/_sandbox"
@@ -31,6 +39,10 @@ class Settings:
     rate_limiter: RateLimiter | None = None
     retry_after: RetryAfterFormat = "seconds"
     error_shape: ErrorShape = "flat"
+    server: ServerOptions = field(default_factory=ServerOptions)
+
+
+MAX_WAIT_SECONDS = 60.0  # the longest a control request may block waiting for late writes
 
 
 def parse_rate_limit(value: Any) -> tuple[int, float] | None:
@@ -53,11 +65,14 @@ def parse_rate_limit(value: Any) -> tuple[int, float] | None:
 class Control:
     """In-process control of a running sandbox; `/_sandbox/...` offers the same over HTTP."""
 
-    def __init__(self, state: State, faults: Faults, log: RequestLog, settings: Settings) -> None:
+    def __init__(
+        self, state: State, faults: Faults, log: RequestLog, settings: Settings, late: LateWrites | None = None
+    ) -> None:
         self._state = state
         self._faults = faults
         self._log = log
         self._settings = settings
+        self._late = late if late is not None else LateWrites()
 
     # latency, rate limit, response shapes
     def set_latency(self, ms: int) -> None:
@@ -85,13 +100,30 @@ class Control:
             raise ValueError(f"error shape must be one of {get_args(ErrorShape)}")
         self._settings.error_shape = shape
 
+    # how far it behaves like the real server (see `api.ServerOptions`)
+    def set_server_like(self, on: bool, strict_input: bool | None = None) -> None:
+        """Extra read-only fields on every schedule, undocumented input ignored; strict input (422 on
+        undocumented attributes) follows unless `strict_input` says otherwise."""
+        self._settings.server.server_like = _flag("server_like", on)
+        self.set_strict_input(on if strict_input is None else strict_input)
+
+    def set_strict_input(self, on: bool) -> None:
+        self._settings.server.strict_input = _flag("strict_input", on)
+
+    def set_immutable_source(self, on: bool) -> None:
+        self._settings.server.immutable_source = _flag("immutable_source", on)
+
     def config(self) -> dict[str, Any]:
         limiter = self._settings.rate_limiter
+        server = self._settings.server
         return {
             "latency_ms": self._settings.latency_ms,
             "rate_limit": None if limiter is None else {"count": limiter.count, "window_seconds": limiter.window},
             "retry_after": self._settings.retry_after,
             "error_shape": self._settings.error_shape,
+            "server_like": server.server_like,
+            "strict_input": server.strict_input,
+            "immutable_source": server.immutable_source,
         }
 
     # faults
@@ -116,6 +148,22 @@ class Control:
 
     def faults(self) -> list[dict[str, Any]]:
         return self._faults.list()
+
+    # late writes (faults with when="late")
+    def late_writes(self) -> list[dict[str, Any]]:
+        """Each late write: `{method, path, delay_ms, state: pending|running|done|cancelled, status, id}`
+        (`status` and `id` are those of the request once carried out)."""
+        return self._late.list()
+
+    def wait_for_late_writes(self, timeout: float = 10.0) -> bool:
+        """Block until every late write is carried out; False if `timeout` seconds passed first."""
+        if timeout < 0:
+            raise ValueError("timeout must not be negative")
+        return self._late.wait(timeout)
+
+    def release_late_writes(self) -> int:
+        """Carry out every pending late write now, as if its delay had passed; returns how many."""
+        return self._late.release()
 
     # request log
     def requests(self) -> list[dict[str, Any]]:
@@ -179,6 +227,12 @@ def _clearing(clear: Callable[[Control], None], message: str) -> Handler:
     return run
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _set_rate_limit(control: Control, value: Any) -> None:
     limit = parse_rate_limit(value)
     if limit is None:
@@ -193,6 +247,10 @@ _SETTERS: dict[str, Callable[[Control, Any], None]] = {
     "rate_limit": _set_rate_limit,
     "retry_after": lambda control, value: control.set_retry_after_format(value),
     "error_shape": lambda control, value: control.set_error_shape(value),
+    # server_like sets strict_input too, so strict_input comes after it
+    "server_like": lambda control, value: control.set_server_like(value),
+    "strict_input": lambda control, value: control.set_strict_input(value),
+    "immutable_source": lambda control, value: control.set_immutable_source(value),
 }
 
 
@@ -217,6 +275,24 @@ def _add_fault(control: Control, request: _Request) -> Reply:
     if not isinstance(request.data, dict):
         raise invalid("expected a JSON object describing the fault")
     return Reply(201, {"fault": control.register_fault(request.data).to_dict()})
+
+
+def _wait_for_late_writes(control: Control, request: _Request) -> Reply:
+    data = request.data if request.data is not None else {}
+    if not isinstance(data, dict) or set(data) - {"timeout_seconds"}:
+        raise invalid('expected {"timeout_seconds": S} or no body')
+    timeout = data.get("timeout_seconds", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= MAX_WAIT_SECONDS:
+        raise invalid(f"timeout_seconds must be a number from 0 to {MAX_WAIT_SECONDS:g}")
+    if not control.wait_for_late_writes(float(timeout)):
+        message = f"late writes still pending after {timeout} seconds"
+        return Reply(408, {"type": "TimeoutError", "message": message, "late_writes": control.late_writes()})
+    return Reply(200, {"late_writes": control.late_writes()})
+
+
+def _release_late_writes(control: Control, request: _Request) -> Reply:
+    released = control.release_late_writes()
+    return Reply(200, {"released": released, "late_writes": control.late_writes()})
 
 
 def _put_state(control: Control, request: _Request) -> Reply:
@@ -245,15 +321,19 @@ def _fail_jobs(control: Control, request: _Request) -> Reply:
 
 _CONFIG_BODY = (
     "{latency_ms, rate_limit: {count, window_seconds} | 'N/S' | null, "
-    "retry_after: seconds|http-date, error_shape: flat|wrapped}"
+    "retry_after: seconds|http-date, error_shape: flat|wrapped, "
+    "server_like: bool, strict_input: bool, immutable_source: bool}"
 )
 
 ROUTES = (
     Route("GET", "/config", _show_config),
     Route("PUT", "/config", _set_config, _CONFIG_BODY, aliases=("PATCH", "POST")),
     Route("GET", "/faults", _showing("faults", Control.faults)),
-    Route("POST", "/faults", _add_fault, "{method, path, status, drop, when: before|after, count, delay_ms}"),
+    Route("POST", "/faults", _add_fault, "{method, path, status, drop, when: before|after|late, count, delay_ms}"),
     Route("DELETE", "/faults", _clearing(Control.clear_faults, "faults cleared")),
+    Route("GET", "/late_writes", _showing("late_writes", Control.late_writes)),
+    Route("POST", "/late_writes/wait", _wait_for_late_writes, "{timeout_seconds} (blocks until none is pending)"),
+    Route("POST", "/late_writes/release", _release_late_writes),
     Route("GET", "/requests", _showing("requests", Control.requests)),
     Route("DELETE", "/requests", _clearing(Control.clear_requests, "request log cleared")),
     Route("GET", "/state", _showing("data_schedules", Control.schedules)),

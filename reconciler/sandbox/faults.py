@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-When = Literal["before", "after"]
+When = Literal["before", "after", "late"]
+WHENS: tuple[When, ...] = ("before", "after", "late")
 HOLISTICS_RATE_LIMIT = (120, 60.0)  # what a public client reports: 120 requests per minute per user
 
 
@@ -25,7 +26,9 @@ class Fault:
     `when="before"` fails the request before it touches state; `when="after"` lets the change happen
     first, so the client cannot tell whether its write landed. `drop` closes the socket without an
     answer; `delay_ms` sleeps before answering (alone it just slows the answer, for client timeouts).
-    `count=None` keeps the fault until cleared.
+    `when="late"` is a gateway giving up while the server works on: the failure (`status`, or `drop`)
+    goes out at once, and the request is carried out `delay_ms` after that answer (see `LateWrites`),
+    so a client that looks again at once finds nothing. `count=None` keeps the fault until cleared.
     """
 
     method: str = "*"
@@ -42,8 +45,8 @@ class Fault:
             self.path = self.path.removeprefix("/api/v2")
         if self.status is not None and not isinstance(self.status, int):
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
-        if self.when not in ("before", "after"):
-            raise ValueError(f"when must be 'before' or 'after', got {self.when!r}")
+        if self.when not in WHENS:
+            raise ValueError(f"when must be one of {', '.join(WHENS)}, got {self.when!r}")
         if self.count is not None and self.count < 1:
             raise ValueError("count must be at least 1 (or None for a fault that stays)")
         if self.status is not None and not 100 <= self.status <= 599:
@@ -52,6 +55,8 @@ class Fault:
             raise ValueError("delay_ms must not be negative")
         if self.status is None and not self.drop and not self.delay_ms:
             raise ValueError("a fault needs a status, drop=True or a delay_ms")
+        if self.when == "late" and self.status is None and not self.drop:
+            raise ValueError("a late fault answers with a status or drop=True before the server does the work")
         if self.path.startswith("^"):
             re.compile(self.path)  # fail at registration, not on the request that hits it
 
@@ -94,11 +99,11 @@ class Faults:
         with self._lock:
             return [f.to_dict() for f in self._faults]
 
-    def take(self, method: str, path: str, when: When) -> Fault | None:
-        """The first fault for this request at this moment, used up by one."""
+    def take(self, method: str, path: str, *whens: When) -> Fault | None:
+        """The first fault registered for this request at one of these moments, used up by one."""
         with self._lock:
             for fault in self._faults:
-                if fault.when == when and fault.matches(method, path):
+                if fault.when in whens and fault.matches(method, path):
                     if fault.count is not None:
                         fault.count -= 1
                         if fault.count == 0:
@@ -157,3 +162,115 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+# the outcome of a late write: (status, id of the schedule it stored or changed, if any)
+LateOutcome = tuple[int, int | None]
+
+
+@dataclass
+class _LateWrite:
+    method: str
+    path: str
+    delay_ms: int
+    work: Callable[[], LateOutcome]
+    state: Literal["pending", "running", "done", "cancelled"] = "pending"
+    status: int | None = None
+    id: int | None = None
+    timer: threading.Timer | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "delay_ms": self.delay_ms,
+            "state": self.state,
+            "status": self.status,
+            "id": self.id,
+        }
+
+
+class LateWrites:
+    """Requests the server carries out after it answered them (faults with `when="late"`).
+
+    Each is carried out once: when its `delay_ms` has passed, or at `release()`, whichever comes first.
+    `wait()` blocks until none is pending, so a test learns that the late write landed without sleeping.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._writes: list[_LateWrite] = []
+        self._closed = False  # the server stopped: a write registered now never happens
+
+    def schedule(self, method: str, path: str, delay_ms: int, work: Callable[[], LateOutcome]) -> Callable[[], None]:
+        """Register a write, pending from now on, and return what starts its clock: called once the
+        answer is out, so the delay runs from the answer and a client holding its answer already
+        finds the write listed."""
+        write = _LateWrite(method, path, delay_ms, work)
+        timer = threading.Timer(delay_ms / 1000, self._run, args=(write,))
+        timer.daemon = True
+        write.timer = timer
+        with self._cond:
+            if self._closed:
+                write.state = "cancelled"
+            self._writes.append(write)
+
+        def start() -> None:
+            with self._cond:
+                if write.state == "pending":
+                    timer.start()
+
+        return start
+
+    def _run(self, write: _LateWrite) -> None:
+        with self._cond:
+            if write.state != "pending":  # released, or cancelled, meanwhile
+                return
+            write.state = "running"
+        status: int | None = None
+        ident: int | None = None
+        try:
+            status, ident = write.work()
+        finally:
+            with self._cond:
+                write.state, write.status, write.id = "done", status, ident
+                self._cond.notify_all()
+
+    def _pending(self) -> list[_LateWrite]:
+        return [w for w in self._writes if w.state in ("pending", "running")]
+
+    def release(self) -> int:
+        """Carry out every pending write now, as if its delay had passed; returns how many there were."""
+        with self._cond:
+            pending = [w for w in self._writes if w.state == "pending"]
+        for write in pending:
+            if write.timer is not None:
+                write.timer.cancel()
+            self._run(write)
+        self.wait(timeout=None)  # and those another thread had started
+        return len(pending)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block until no write is pending; False when `timeout` seconds passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending(), timeout)
+
+    def cancel(self) -> None:
+        """Forget the writes not yet carried out, and any registered until `reopen()` (the server
+        stopped before their time came)."""
+        with self._cond:
+            self._closed = True
+            for write in self._writes:
+                if write.state == "pending":
+                    write.state = "cancelled"
+                    if write.timer is not None:
+                        write.timer.cancel()
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [w.to_dict() for w in self._writes]

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from reconciler.client.urls import is_loopback
 from reconciler.sandbox.api import API_PREFIX, Api, ApiError, Reply
 from reconciler.sandbox.control import CONTROL_PREFIX, Control, Settings, reply_to
-from reconciler.sandbox.faults import Fault, Faults, RequestLog, retry_after_seconds
+from reconciler.sandbox.faults import Fault, Faults, LateOutcome, LateWrites, RequestLog, retry_after_seconds
 from reconciler.sandbox.state import State
 
 REDACTED = "[redacted]"
@@ -83,8 +83,9 @@ class App:
         self.faults = faults
         self.log = log
         self.echo = echo
-        self.api = Api(state)
-        self.control = Control(state, faults, log, settings)
+        self.late = LateWrites()
+        self.api = Api(state, settings.server)
+        self.control = Control(state, faults, log, settings, self.late)
 
     def shape(self, reply: Reply) -> Reply:
         if not reply.error:
@@ -98,8 +99,8 @@ class App:
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
             return value.replace(self.key, REDACTED)
-        if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, dict):  # keys too: a record names the fields a client sent
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._scrub(v) for v in value]
         return value
@@ -114,7 +115,15 @@ class App:
         if refusal is not None:
             call.finish(refusal.reply())
             return
-        fault = self.faults.take(ex.method, call.path, "before")
+        fault = self.faults.take(ex.method, call.path, "before", "late")
+        if fault is not None and fault.when == "late":
+            # the gateway gives up (or hangs up) now; the server carries the request out afterwards
+            start_clock = self.late.schedule(
+                ex.method, call.path, fault.delay_ms, lambda: self._carry_out(ex, call.path)
+            )
+            call.settle(fault, delay_ms=0)
+            start_clock()
+            return
         if call.settle(fault):
             return
         if fault is not None:
@@ -128,6 +137,21 @@ class App:
         if call.settle(fault):
             return
         call.finish(reply, fault.delay_ms if fault is not None else 0)
+
+    def _carry_out(self, ex: Exchange, path: str) -> LateOutcome:
+        """A late write: the request handled as if it had just arrived, its answer sent to no one."""
+        try:
+            reply = self.api.handle(ex.method, path, ex.query, ex.body)
+        except ApiError as exc:
+            reply = exc.reply()
+        except Exception:
+            logger.exception("sandbox: unhandled error in a late %s %s", ex.method, path)
+            return 500, None
+        if self.echo is not None:
+            self.echo(f"{ex.method} {ex.path} -> {reply.status} (late: carried out after its answer)")
+        schedule = reply.body.get("data_schedule")
+        ident = schedule.get("id") if isinstance(schedule, dict) else None
+        return reply.status, ident if isinstance(ident, int) else None
 
     def _refusal(self, ex: Exchange, inside: bool) -> ApiError | None:
         """Why the request is turned away before any fault or route sees it, if it is."""
@@ -188,13 +212,17 @@ class _Call:
         _pause(delay_ms)
         self.ex.drop()
 
-    def settle(self, fault: Fault | None) -> bool:
-        """Answer (or hang up) as the fault says; False when there is none or it only delays."""
-        if fault is not None and fault.drop:
-            self.cut(fault.delay_ms)
+    def settle(self, fault: Fault | None, delay_ms: int | None = None) -> bool:
+        """Answer (or hang up) as the fault says, after its delay unless `delay_ms` is given; False
+        when there is no fault or it only delays."""
+        if fault is None:
+            return False
+        wait = fault.delay_ms if delay_ms is None else delay_ms
+        if fault.drop:
+            self.cut(wait)
             return True
-        if fault is not None and fault.status is not None:
-            self.finish(_fault_error(fault.status).reply(), fault.delay_ms)
+        if fault.status is not None:
+            self.finish(_fault_error(fault.status).reply(), wait)
             return True
         return False
 
@@ -213,6 +241,9 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     # don't join handler threads on close: a keep-alive client or a sleeping fault would block stop()
     block_on_close = False
+    # the stdlib's backlog of 5 drops the connections of a burst of parallel clients beyond it: the
+    # kernel retries a dropped SYN only after a second, or the client sees a reset
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         if ":" in address[0]:

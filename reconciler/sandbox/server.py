@@ -1,7 +1,8 @@
 """A local stand-in for the Holistics API v2: a real HTTP server on loopback, with faults on demand.
 
 `Sandbox` is the handle a test (or `serve`, the `sandbox` command's foreground loop) starts and
-stops. Routes, fields, status codes and error bodies follow the official OpenAPI spec (`api.py`);
+stops. Routes, fields, status codes and error bodies follow the official OpenAPI spec (`api.py`),
+or, with `server_like`, what a real server adds to it (fields the spec does not list, strict input);
 beside `/api/v2` it serves a control endpoint, `/_sandbox/...` (`control.py`), through which a test
 (or a user's CI) sets up remote state and injects latency, rate limits and failures; the same
 abilities are on `Sandbox.control` in-process. `http.py` carries requests between the two.
@@ -45,7 +46,14 @@ class Sandbox:
         error_shape: ErrorShape = "flat",
         faults: Sequence[Fault | Mapping[str, Any]] = (),
         echo: Callable[[str], None] | None = None,
+        server_like: bool = False,
+        strict_input: bool | None = None,
+        immutable_source: bool = False,
     ) -> None:
+        """`server_like`: every schedule carries read-only fields the spec does not document, and
+        undocumented input is ignored; `strict_input` (default: as `server_like`) refuses undocumented
+        input with a 422 instead; `immutable_source`: a PUT may not change a schedule's source.
+        See `api.ServerOptions`."""
         if not key:
             raise ValueError("the sandbox needs a non-empty key")
         self.key = key
@@ -59,6 +67,8 @@ class Sandbox:
             self.control.set_rate_limit(*rate_limit)
         self.control.set_retry_after_format(retry_after)
         self.control.set_error_shape(error_shape)
+        self.control.set_server_like(server_like, strict_input)
+        self.control.set_immutable_source(immutable_source)
         for fault in faults:
             self.control.register_fault(fault)
         self._server: Server | None = None
@@ -91,6 +101,7 @@ class Sandbox:
     # lifecycle
 
     def _bind(self) -> Server:
+        self._app.late.reopen()
         if self._server is None:
             self._server = Server((self.host, self._port), self._app)
             self._bound_port = int(self._server.server_address[1])
@@ -119,6 +130,7 @@ class Sandbox:
             self._server = None
 
     def stop(self) -> None:
+        self._app.late.cancel()  # a late write still pending dies with the server
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -147,6 +159,9 @@ def serve(
     rate_limit: str | tuple[int, float] | None = None,
     echo: Callable[[str], None] = print,
     host: str = "127.0.0.1",
+    server_like: bool = False,
+    strict_input: bool | None = None,
+    immutable_source: bool = False,
 ) -> None:
     """Run a sandbox in the foreground until Ctrl-C (what the `sandbox` command calls)."""
     sandbox = Sandbox(
@@ -158,6 +173,9 @@ def serve(
         host=host,
         port=port,
         echo=echo,
+        server_like=server_like,
+        strict_input=strict_input,
+        immutable_source=immutable_source,
     )
     sandbox._bind()
     echo(f"Holistics API sandbox at {sandbox.base_url}")
@@ -166,11 +184,16 @@ def serve(
     echo(f"  control: {sandbox.control_url}")
     if state:
         echo(f"  state:   {state}")
+    modes = [name for name, on in sandbox.control.config().items() if on is True]
+    if modes:
+        echo(f"  modes:   {', '.join(modes)}")
     echo("Press Ctrl-C to stop.")
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
         echo("Sandbox stopped.")
+    finally:
+        sandbox._app.late.cancel()
 
 
 if __name__ == "__main__":

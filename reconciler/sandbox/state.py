@@ -28,14 +28,21 @@ UNFINISHED = frozenset({"created", "queued", "running"})
 FIRST_JOB_ID = 70001  # far from schedule ids, so a client mixing the two up fails loudly
 USER_ID = 1  # the user the sandbox key belongs to
 
-# why a job fails, per destination, when a test asks for failing jobs
-FAILURE_MESSAGES = {
-    "EmailDest": "Failed to send email: 550 5.1.1 recipient mailbox unavailable",
-    "EmailSubscriptionDest": "Failed to send email: 550 5.1.1 recipient mailbox unavailable",
-    "SlackDest": "Slack API error: channel_not_found",
-    "SftpDest": "SFTP upload failed: Permission denied",
-    "GsheetDest": "Google Sheets API error: The caller does not have permission",
+# why a job fails when a test asks for failing jobs: by what the destination type delivers to, so a
+# type the spec adds gets a message without a list of types here to keep up to date
+_FAILURES_BY_MEDIUM = {
+    "Email": "Failed to send email: 550 5.1.1 recipient mailbox unavailable",
+    "Slack": "Slack API error: channel_not_found",
+    "Sftp": "SFTP upload failed: Permission denied",
+    "Gsheet": "Google Sheets API error: The caller does not have permission",
 }
+
+
+def failure_message(dest_type: str) -> str:
+    for medium, message in _FAILURES_BY_MEDIUM.items():
+        if dest_type.startswith(medium):
+            return message
+    return f"Delivery to {dest_type} failed"
 
 
 class NotFound(Exception):
@@ -163,6 +170,9 @@ class State:
         self._job_logs: dict[int, list[dict[str, Any]]] = {}
         self._failing: set[int] = set()
         self._snapshot: list[dict[str, Any]] | None = None  # sorted by id; dropped on every write
+        # per schedule: created_at, updated_at, last_run_at (what a server-like sandbox shows beside the
+        # spec's fields; kept in any mode, so switching modes shows true times)
+        self._stamps: dict[int, dict[str, str | None]] = {}
         self._next = {"data_schedule": 1, "preset": 1, "job": FIRST_JOB_ID}
         if state_file is not None and state_file.exists():
             self._load(state_file)
@@ -191,6 +201,9 @@ class State:
                 self._job_logs[job_id] = entry["logs"]
             self._failing = set(data["failing_schedules"])
             self._next = {k: int(v) for k, v in data["next_ids"].items()}
+            # files written before the stamps were kept have none: they start now
+            stamps = {int(k): v for k, v in data.get("stamps", {}).items()}
+            self._stamps = {i: stamps.get(i) or self._fresh_stamps() for i in self._schedules}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"cannot read sandbox state file {path}: {exc}") from None
 
@@ -209,6 +222,7 @@ class State:
                 for i in sorted(self._jobs)
             ],
             "failing_schedules": sorted(self._failing),
+            "stamps": {str(i): self._stamps[i] for i in sorted(self._stamps)},
         }
         path = self._state_file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +245,18 @@ class State:
 
     def _fresh_preset_id(self, _sent: Any) -> int:
         return self._take_id("preset")
+
+    # ---- stamps ----
+
+    @staticmethod
+    def _fresh_stamps() -> dict[str, str | None]:
+        now = _now()
+        return {"created_at": now, "updated_at": now, "last_run_at": None}
+
+    def stamps(self, ids: Iterable[int]) -> dict[int, dict[str, str | None]]:
+        """When each schedule was made, last changed and last run (None: never)."""
+        with self._lock:
+            return {i: dict(self._stamps.get(i) or self._fresh_stamps()) for i in ids}
 
     # ---- sources ----
 
@@ -309,11 +335,13 @@ class State:
                 _strip_read_only(body), schedule_id=self._take_id("data_schedule"), preset_id=self._fresh_preset_id
             )
             self._schedules[stored["id"]] = stored
+            self._stamps[stored["id"]] = self._fresh_stamps()
             self._save()
             return copy.deepcopy(stored)
 
-    def replace(self, ident: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT: the body becomes the whole schedule (id and archive flag kept, preset ids new)."""
+    def replace(self, ident: int, body: Mapping[str, Any], *, immutable: Iterable[str] = ()) -> dict[str, Any]:
+        """PUT: the body becomes the whole schedule (id and archive flag kept, preset ids new). A field
+        in `immutable` may not take another value than the stored one."""
         with self._lock:
             if ident not in self._schedules:
                 raise NotFound("DataSchedule", ident)
@@ -322,11 +350,22 @@ class State:
         with self._lock:
             if ident not in self._schedules:  # deleted meanwhile
                 raise NotFound("DataSchedule", ident)
-            archived = bool(self._schedules[ident]["schedule"].get("is_archived", False))
+            current = self._schedules[ident]
+            changed = {
+                name: [
+                    f"cannot be changed from {current.get(name)!r}: an existing schedule's source cannot be replaced"
+                ]
+                for name in immutable
+                if body.get(name) != current.get(name)
+            }
+            if changed:
+                raise RecordInvalid(changed)
+            archived = bool(current["schedule"].get("is_archived", False))
             stored = normalize(
                 _strip_read_only(body), schedule_id=ident, preset_id=self._fresh_preset_id, is_archived=archived
             )
             self._schedules[ident] = stored
+            self._stamps[ident] = {**self._stamps.get(ident, self._fresh_stamps()), "updated_at": _now()}
             self._save()
             return copy.deepcopy(stored)
 
@@ -334,6 +373,7 @@ class State:
         with self._lock:
             if self._schedules.pop(ident, None) is None:
                 raise NotFound("DataSchedule", ident)
+            self._stamps.pop(ident, None)
             self._save()
 
     def put_schedules(self, items: Iterable[Mapping[str, Any]], *, validate: bool = True) -> list[dict[str, Any]]:
@@ -386,6 +426,7 @@ class State:
                     )
                 )
             self._schedules = {s["id"]: s for s in stored}
+            self._stamps = {i: self._fresh_stamps() for i in self._schedules}
             self._save()
             return [copy.deepcopy(s) for s in sorted(stored, key=lambda s: int(s["id"]))]
 
@@ -425,6 +466,11 @@ class State:
             self._jobs[job_id] = job
             self._job_schedule[job_id] = schedule_id
             self._job_logs[job_id] = logs
+            if not running:
+                self._stamps[schedule_id] = {
+                    **self._stamps.get(schedule_id, self._fresh_stamps()),
+                    "last_run_at": _now(),
+                }
             self._save()
             return copy.deepcopy(job)
 
@@ -449,7 +495,7 @@ class State:
                 if schedule_id in self._failing:
                     schedule = self._schedules.get(schedule_id) or {}
                     dest_type = str((schedule.get("dest") or {}).get("type"))
-                    message = FAILURE_MESSAGES.get(dest_type, "Job failed")
+                    message = failure_message(dest_type)
                     job.update(status="failure", last_error_log=message)
                     logs.append(self._log("ERROR", message))
                 else:
