@@ -211,8 +211,25 @@ def project(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, 
         if key not in remote:
             continue
         have = remote[key]
-        out[key] = project(have, want) if _field_by_field(key, have, want) else have
+        if key in FREE_FORM_ITEMS and _objects(have) and _objects(want):
+            out[key] = _project_items(have, want)
+        else:
+            out[key] = project(have, want) if _field_by_field(key, have, want) else have
     return out
+
+
+# lists whose items the spec leaves free-form (a Slack channel is "an object"): a server may enrich
+# them (`is_member`, a display name), so only the keys the YAML writes in its items are compared
+FREE_FORM_ITEMS = frozenset({"slack_channels"})
+
+
+def _objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, Mapping) for item in value)
+
+
+def _project_items(have: list[Mapping[str, Any]], want: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    keys = {k for item in want for k in item}
+    return sorted(({k: item[k] for k in item if k in keys} for item in have), key=_canonical)
 
 
 def _field_by_field(key: str, have: Any, want: Any) -> bool:

@@ -295,3 +295,29 @@ def test_a_listed_schedule_without_a_valid_id_is_a_clear_error(tmp_path: Path, i
         assert result.returncode == 1, (command, result.stderr)
         assert "returned a schedule without a valid id" in result.stderr, (command, result.stderr)
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+SLACK = """\
+schedules:
+  slack:
+    source_type: Dashboard
+    source_id: 1234
+    schedule: {repeat: "0 8 * * 1"}
+    dest:
+      type: SlackDest
+      slack_channels: [{id: C1, name: general, type: public_channel}]
+"""
+
+
+def test_enriched_free_form_items_cause_no_diff_and_no_duplicate(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The spec leaves a Slack channel "an object": a server adding `is_member` to it is not a change."""
+    path = write_schedules(tmp_path, SLACK)
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
+    stored = sandbox.control.schedules()
+    stored[0]["dest"]["slack_channels"][0] |= {"is_member": True, "num_members": 12}
+    sandbox.control.put_schedules(stored, validate=False)
+
+    assert cli(sandbox, "plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0, "no perpetual update"
+    strip_ids(path)
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
+    assert len(sandbox.control.schedules()) == 1, "adopted, not created again"
