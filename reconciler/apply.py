@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.plan import Action, Change, Plan, differences
 from reconciler.shape import Bucket, SourceKey, bucket, source_key
 from reconciler.workspace import list_remote
-from reconciler.yamlwrite import record_ids
+from reconciler.yamlwrite import Unrecorded, record_ids
 
 DEFAULT_PARALLELISM = 4
 SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0)  # after a create of unknown outcome: how long to keep looking for it
@@ -36,7 +37,8 @@ class Result:
 @dataclass
 class Report:
     results: list[Result] = field(default_factory=list)
-    recorded: dict[str, dict[str, int]] = field(default_factory=dict)  # file -> key -> id written
+    recorded: dict[str, dict[str, int]] = field(default_factory=dict)  # file -> key -> id in the file now
+    unrecorded: list[Unrecorded] = field(default_factory=list)  # ids to add by hand, each with where and why
 
     @property
     def ok(self) -> bool:
@@ -55,11 +57,16 @@ def apply(
     on_result: Callable[[Result], None] | None = None,
     write_ids: bool = True,
     settle_waits: Sequence[float] = SETTLE_WAITS,
+    schedule_files: Collection[Path] | None = None,
 ) -> Report:
     """Make the plan's calls; every change is attempted and reported, whatever the others do.
 
     Interrupted (Ctrl-C), it starts nothing new, lets what is in flight finish, records the ids of
     what it created, and re-raises.
+
+    Ids are written only into `schedule_files` (this run's schedule files, as discovered): a plan
+    loaded from disk names files in text that anyone could have edited. None trusts the files the
+    plan names, for a plan made in this process from files it read.
     """
     report = Report()
     run = _Run(client, set(plan.remote_ids), settle_waits=settle_waits)
@@ -87,9 +94,36 @@ def apply(
         pool.shutdown(wait=True)
         # ids are recorded even when the run is cut short, so the next plan names them
         if write_ids:
-            report.recorded = _ids_to_record(plan, report.results)
-            record_ids(report.recorded)
+            _record(plan, report, schedule_files)
     return report
+
+
+def _record(plan: Plan, report: Report, schedule_files: Collection[Path] | None) -> None:
+    """Record the ids of what was made or adopted. Never raises: after remote writes, whatever goes
+    wrong with a file (edited meanwhile, a full disk) ends as an `Unrecorded` line, and the run
+    still ends with its summary."""
+    wanted = _ids_to_record(plan, report.results)
+    lines = _planned_lines(plan)
+    writable = schedule_files if schedule_files is not None else [Path(f) for f in wanted]
+    try:
+        report.unrecorded = record_ids(wanted, writable, lines=lines)
+    except Exception as exc:  # record_ids returns its failures; this is the last line of defence
+        report.unrecorded = [
+            Unrecorded(file, key, new_id, lines.get((file, key), 0), f"unexpected error: {exc!r}")
+            for file, ids in wanted.items()
+            for key, new_id in ids.items()
+        ]
+    missed = {(u.file, u.key) for u in report.unrecorded}
+    report.recorded = {
+        file: kept
+        for file, ids in wanted.items()
+        if (kept := {key: new_id for key, new_id in ids.items() if (file, key) not in missed})
+    }
+
+
+def _planned_lines(plan: Plan) -> dict[tuple[str, str], int]:
+    """(file, key) -> the line of the entry as planned: where to add an id the file no longer shows."""
+    return {(c.file, c.key): c.line for c in plan.changes if c.file and c.key and c.line}
 
 
 @dataclass

@@ -166,6 +166,17 @@ def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope) -> Pla
     return make_plan(client, config, paths, scope=scope)
 
 
+def _regular_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """--config, or ./holistics-schedules.yml when present, must be a regular file: a FIFO would hang
+    the read, a device never end it, and a broken link must not silently mean "no config"."""
+    path = value if value is not None else Path(configuration.CONFIG_FILE)
+    if value is not None or os.path.lexists(path):
+        why = yamlread.not_regular_reason(path)
+        if why is not None:
+            raise click.BadParameter(diagnostics.escape_controls(f"{path}: {why}"), ctx=ctx, param=param)
+    return value
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr.")
 @click.option("--no-color", is_flag=True, help="No colour or other escape codes (as NO_COLOR=1).")
@@ -173,6 +184,7 @@ def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope) -> Pla
     "--config",
     "config_path",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    callback=_regular_config,
     help=f"Project config file (default: ./{configuration.CONFIG_FILE} when present).",
 )
 @click.version_option(package_name="holistics-schedules")
@@ -314,23 +326,35 @@ def apply_command(
         if saved_path is not None:
             saved = saved_plan_still_valid(client, saved_path)
             the_plan, titles = saved.plan, dict(saved.titles)
+            files = _project_files(project_config(click.get_current_context()))  # not the plan's own text
         else:
             result = planned(client, paths, scope_of(prune, prune_since, targets, excludes))
-            the_plan, titles = result.plan, result.titles
+            the_plan, titles, files = result.plan, result.titles, result.files
         out.print(render.text(the_plan, titles))
         if not the_plan.has_changes:
-            _print_recorded(applying.apply(the_plan, client))  # still records ids of entries matched by content
+            # still records ids of entries matched by content
+            report = applying.apply(the_plan, client, schedule_files=files)
+            if not _print_recorded(report):
+                sys.exit(ExitCode.ERROR)
             return
         if the_plan.unsafe and not force:
             raise Failure(f"refusing an unsafe plan: {the_plan.unsafe}")
         if not auto_approve and saved_path is None:  # a saved plan was reviewed: applying it is the approval
             confirm()
-        report = execute(the_plan, client, parallelism)
-    _print_recorded(report)
+        report = execute(the_plan, client, parallelism, files)
+    all_recorded = _print_recorded(report, summary=False)
     done = sum(r.ok for r in report.results)
-    out.print(f"Apply complete: {done} of {len(report.results)} change(s) made, {len(report.failed)} failed.")
-    if not report.ok:
+    missed = f", {len(report.unrecorded)} id(s) not recorded" if report.unrecorded else ""
+    out.print(f"Apply complete: {done} of {len(report.results)} change(s) made, {len(report.failed)} failed{missed}.")
+    _print_unrecorded(report)
+    if not report.ok or not all_recorded:
         sys.exit(ExitCode.ERROR)
+
+
+def _project_files(config: configuration.ProjectConfig) -> list[Path]:
+    """The project's schedule files, from its config: where the ids of a saved plan may be written."""
+    existing = [p for p in schedule_paths(config, []) if os.path.lexists(p)]
+    return yamlread.discover(existing)
 
 
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
@@ -350,7 +374,9 @@ def confirm() -> None:
         raise Failure("apply cancelled; nothing was changed")
 
 
-def execute(the_plan: Plan, client: HolisticsClient, parallelism: int) -> applying.Report:
+def execute(
+    the_plan: Plan, client: HolisticsClient, parallelism: int, schedule_files: Sequence[Path]
+) -> applying.Report:
     out, err = stdout(), stderr()
     # a live bar only where a person watches: stderr is a terminal and the apply is long
     live = err.is_terminal and len(the_plan.changes) > 10
@@ -371,15 +397,39 @@ def execute(the_plan: Plan, client: HolisticsClient, parallelism: int) -> applyi
                 error_sink.print(f"    {line}", markup=False)
         progress.advance(task)
 
+    def run() -> applying.Report:
+        return applying.apply(
+            the_plan, client, parallelism=parallelism, on_result=on_result, schedule_files=schedule_files
+        )
+
     if live:
         with progress:
-            return applying.apply(the_plan, client, parallelism=parallelism, on_result=on_result)
-    return applying.apply(the_plan, client, parallelism=parallelism, on_result=on_result)
+            return run()
+    return run()
 
 
-def _print_recorded(report: applying.Report) -> None:
+def _print_recorded(report: applying.Report, *, summary: bool = True) -> bool:
+    """The ids written into each file; with `summary`, also those that could not be (see
+    `_print_unrecorded`). True when every id is in the YAML."""
     for file, ids in sorted(report.recorded.items()):
-        stdout().print(f"Recorded {len(ids)} id(s) in {file}", markup=False)
+        stdout().print(diagnostics.escape_controls(f"Recorded {len(ids)} id(s) in {file}"), markup=False)
+    if summary:
+        _print_unrecorded(report)
+    return not report.unrecorded
+
+
+def _print_unrecorded(report: applying.Report) -> None:
+    """Each id apply could not record, as the line to add and where: the schedule exists remotely,
+    and without its id the entry is matched again by content only while its content still matches."""
+    if not report.unrecorded:
+        return
+    err = stderr()
+    for missing in sorted(report.unrecorded, key=lambda u: (u.file, u.line, u.key)):
+        err.print(str(missing), markup=False)
+    print_error(
+        f"{len(report.unrecorded)} id(s) could not be recorded in the YAML: add each line above by hand "
+        "(or run apply again once the file can be written, to record them)"
+    )
 
 
 @cli.command("import")

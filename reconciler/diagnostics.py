@@ -8,8 +8,11 @@ a plain message, and the line the field was written on.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +20,25 @@ from pydantic_core import ErrorDetails
 
 from reconciler.errors import UserError
 from reconciler.models import DEST_MODELS, nearest_line
+
+# what a terminal may act on or a reader cannot see: C0 and C1 controls, DEL, line and paragraph
+# separators, bidi overrides and other format characters, and lone surrogates (undecodable file names)
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+_MAYBE_HIDDEN = re.compile(r"[^\x20-\x7e]")
+
+
+@cache
+def _escaped_char(char: str) -> str:
+    if unicodedata.category(char) not in _HIDDEN_CATEGORIES:
+        return char
+    return char.encode("unicode_escape").decode("ascii")  # \x1b, \n, \x9b, \u2028, \udcff
+
+
+def escape_controls(text: str) -> str:
+    """`text` safe to print: every control, format or separator character as its escape (`\\x1b`),
+    so that text from a file (a key, a value quoted in a message, a file name) can neither move the
+    cursor, recolour or retitle the terminal, nor fake a line of output."""
+    return _MAYBE_HIDDEN.sub(lambda m: _escaped_char(m.group()), text)
 
 
 @dataclass(frozen=True, order=True)
@@ -27,7 +49,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.path}: {self.message}"
+        return escape_controls(f"{self.file}:{self.line}: {self.path}: {self.message}")
 
 
 class InvalidSchedules(UserError):

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import io
+import math
+import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from reconciler import yamlread
+from reconciler.diagnostics import escape_controls
 from reconciler.errors import UserError
 from reconciler.models import DEST_TYPES, DataScheduleSpec
 from reconciler.shape import without_server_fields
@@ -41,11 +46,45 @@ def slugify(text: str) -> str:
 
 
 def base_key(schedule: Mapping[str, Any]) -> str:
+    """The key a schedule would like: its title as a slug, else its destination and source. Always
+    valid (`yamlread.KEY_PATTERN`), whatever the server sent; not yet unique (see `entries`)."""
     slug = slugify(str(schedule.get("title") or ""))
     if slug:
         return slug
-    dest = _SHORT_DEST.get(str((schedule.get("dest") or {}).get("type")), "schedule")
-    return f"{dest}-{slugify(str(schedule.get('source_type', 'source')))}-{schedule.get('source_id')}"
+    dest = schedule.get("dest")
+    short = _SHORT_DEST.get(str(dest.get("type") if isinstance(dest, Mapping) else None), "schedule")
+    return slugify(f"{short} {schedule.get('source_type', 'source')} {schedule.get('source_id')}") or "schedule"
+
+
+def unique_keys(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()) -> dict[int, str]:
+    """id -> key for each schedule: unique among them and apart from `taken`, by construction.
+
+    A schedule whose wanted key (`base_key`) no other schedule wants and that is not taken gets it.
+    The others take their id as a suffix (`weekly-1001`), not a counter, so a key does not change
+    when another schedule comes or goes. Only when that too is in use (a schedule titled "Weekly
+    1001", or a taken key) does a counter follow (`weekly-1001-2`). Every key is checked against
+    all those given out before it, so no two are ever the same.
+    """
+    schedules = sorted(remote, key=lambda r: int(r["id"]))
+    wanted = {int(s["id"]): base_key(s) for s in schedules}
+    demand: dict[str, int] = {}
+    for key in wanted.values():
+        demand[key] = demand.get(key, 0) + 1
+    used = set(taken)
+    keys: dict[int, str] = {}
+    for ident, key in wanted.items():  # first, every key that only one schedule wants
+        if demand[key] == 1 and key not in used and ident not in keys:
+            keys[ident] = key
+            used.add(key)
+    for ident, key in wanted.items():
+        if ident in keys:
+            continue
+        candidate, counter = f"{key}-{ident}", 2  # a valid key, a hyphen and digits: valid too
+        while candidate in used:
+            candidate, counter = f"{key}-{ident}-{counter}", counter + 1
+        keys[ident] = candidate
+        used.add(candidate)
+    return keys
 
 
 def unrepresentable(remote: Iterable[Mapping[str, Any]]) -> dict[int, str]:
@@ -54,8 +93,12 @@ def unrepresentable(remote: Iterable[Mapping[str, Any]]) -> dict[int, str]:
     written out, they would make the next validate fail."""
     reasons = {}
     for schedule in remote:
+        data = entry(schedule)
+        if why := _unwritable(data):
+            reasons[int(schedule["id"])] = why
+            continue
         try:
-            DataScheduleSpec.model_validate(entry(schedule))
+            DataScheduleSpec.model_validate(data)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"] if p not in FILE_BY_DEST)
@@ -63,20 +106,12 @@ def unrepresentable(remote: Iterable[Mapping[str, Any]]) -> dict[int, str]:
     return reasons
 
 
-def entries(remote: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """key -> YAML entry for each remote schedule. Keys come from titles; a clash takes the id as a
-    suffix (not a counter), so a key never changes when another schedule comes or goes."""
-    ordered = sorted(remote, key=lambda r: int(r["id"]))
-    counts: dict[str, int] = {}
-    for schedule in ordered:
-        counts[base_key(schedule)] = counts.get(base_key(schedule), 0) + 1
-    result: dict[str, dict[str, Any]] = {}
-    for schedule in ordered:
-        key = base_key(schedule)
-        if counts[key] > 1:
-            key = f"{key}-{schedule['id']}"
-        result[key] = entry(schedule)
-    return result
+def entries(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()) -> dict[str, dict[str, Any]]:
+    """key -> YAML entry for each remote schedule, keys unique and none of `taken` (the keys of
+    entries that already exist elsewhere); see `unique_keys`."""
+    schedules = list(remote)
+    keys = unique_keys(schedules, taken)
+    return {keys[int(s["id"])]: entry(s) for s in sorted(schedules, key=lambda r: int(r["id"]))}
 
 
 def entry(schedule: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,6 +139,33 @@ def _drop(data: Any, loc: list[Any]) -> None:
     data.pop(loc[-1], None)
 
 
+def _unwritable(value: Any, path: str = "") -> str | None:
+    """Why a value cannot be written as YAML that reads back the same, or None: a lone surrogate
+    (JSON can carry one, UTF-8 cannot) or a non-finite number (the reader refuses them)."""
+    if isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value):
+        return f"{path or 'a value'}: text with a lone surrogate cannot be written as UTF-8"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path or 'a value'}: {value} is not a finite number"
+    children = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in children:
+        if why := _unwritable(child, f"{path}.{name}" if path else str(name)):
+            return why
+    return None
+
+
+def _quoted_where_needed(value: Any) -> Any:
+    """Strings holding anything but printable characters go in double quotes, with YAML's escapes
+    (\\N, \\L, \\e, \\t): written raw, NEL and line separators are line breaks to libyaml, and a
+    title would read back changed (the next plan a diff, the next apply an update)."""
+    if isinstance(value, str):
+        return value if value.isprintable() else DoubleQuotedScalarString(value)
+    if isinstance(value, Mapping):
+        return {k: _quoted_where_needed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_quoted_where_needed(v) for v in value]
+    return value
+
+
 def render(schedules: Mapping[str, Mapping[str, Any]]) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
@@ -111,7 +173,7 @@ def render(schedules: Mapping[str, Mapping[str, Any]]) -> str:
     yaml.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
     out.write("# Imported from the Holistics workspace by `holistics-schedules import`.\n")
-    yaml.dump({"schedules": {k: dict(v) for k, v in schedules.items()}}, out)
+    yaml.dump({"schedules": {k: _quoted_where_needed(dict(v)) for k, v in schedules.items()}}, out)
     # a blank line before each entry after the first, so reviewers see where one ends
     lines = out.getvalue().splitlines(keepends=True)
     entry_starts = [i for i, line in enumerate(lines) if re.match(r"^  [^ #-]", line)]
@@ -128,10 +190,27 @@ def write(remote: Iterable[Mapping[str, Any]], out_dir: Path, *, force: bool = F
         name = FILE_BY_DEST.get(str(data["dest"].get("type")), "other.yml")
         by_file.setdefault(name, {})[key] = data
     targets = {out_dir / name: schedules for name, schedules in sorted(by_file.items())}
-    existing = [str(p) for p in targets if p.exists()]
+    existing = [str(p) for p in targets if os.path.lexists(p)]  # a dangling link too: it would be written
     if existing and not force:
-        raise ImportConflict(f"{', '.join(existing)} already exist; pass --force to overwrite")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path, schedules in targets.items():
-        atomic_write(path, render(schedules))
+        raise ImportConflict(escape_controls(f"{', '.join(existing)} already exist; pass --force to overwrite"))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImportConflict(escape_controls(f"cannot make the directory {out_dir}: {exc.strerror or exc}")) from None
+    rendered = {path: _read_back(path, render(schedules), schedules) for path, schedules in targets.items()}
+    for path, text in rendered.items():
+        atomic_write(path, text)  # refuses (FileWriteError) what is not a regular file
     return {path: len(schedules) for path, schedules in targets.items()}
+
+
+def _read_back(path: Path, text: str, schedules: Mapping[str, Mapping[str, Any]]) -> str:
+    """`text`, once the reader has read it back as exactly `schedules`: what import writes, the
+    next plan reads as it was in the workspace."""
+    try:
+        read: dict[str | None, Any] = {e.key: e.data for e in yamlread.parse(str(path), text).entries}
+    except yamlread.Unreadable as exc:
+        read = {None: str(exc)}
+    if read != {k: dict(v) for k, v in schedules.items()}:
+        differ = sorted(k for k in schedules if read.get(k) != schedules[k])[:3]
+        raise ImportConflict(escape_controls(f"{path}: the YAML would not read back as written ({', '.join(differ)})"))
+    return text

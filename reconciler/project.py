@@ -6,6 +6,7 @@ CLI calls it and renders what it returns.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from typing import Any
 
 from reconciler.client import HolisticsClient
 from reconciler.config import CONFIG_FILE, ProjectConfig
-from reconciler.diagnostics import InvalidSchedules, Problem
+from reconciler.diagnostics import InvalidSchedules, Problem, escape_controls
 from reconciler.errors import UserError
 from reconciler.gitstate import removals_since
 from reconciler.models import DesiredSchedule
@@ -73,15 +74,21 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path]) -> list[DesiredSc
 
 
 def prune_refusal(config: ProjectConfig, paths: Sequence[Path], flag: str = "--prune") -> str | None:
-    """Pruning over part of the schedule files would delete everything declared in the rest."""
+    """Pruning over part of the schedule files would delete everything declared in the rest.
+
+    Files are compared as resolved paths (`$PWD/schedules/sub`, `schedules/../schedules/sub`, `./`,
+    a trailing slash and a symlinked directory all name the same files), and paths that leave out
+    any of the configured files are refused, also when they hold none of them.
+    """
     if not paths:
         return None
-    configured = set(discover(config.schedule_paths)) if all(p.exists() for p in config.schedule_paths) else set()
-    given = set(discover(paths))
-    left_out = configured - given
-    if configured & given and left_out:
-        sample = ", ".join(str(p) for p in sorted(left_out)[:3])
-        return (
+    existing = [p for p in config.schedule_paths if os.path.lexists(p)]
+    configured = {os.path.realpath(p): p for p in discover(existing)} if existing else {}
+    given = {os.path.realpath(p) for p in discover(paths)}
+    left_out = sorted(str(configured[real]) for real in configured.keys() - given)
+    if left_out:
+        sample = ", ".join(left_out[:3])
+        return escape_controls(
             f"{flag} with only part of the schedule files would delete the schedules declared in the others "
             f"({sample}{', ...' if len(left_out) > 3 else ''}); run it over all of {', '.join(config.paths)}"
         )

@@ -3,14 +3,20 @@
 libyaml's C parser composes the nodes (each with its line) once and the data is built from them
 here, with YAML 1.2's core schema as the writer (ruamel) reads it. Whatever is wrong is collected
 as `Problem`s across all files rather than stopping at the first; see `reconciler.diagnostics`.
+`parse` is also how the id write-back (`reconciler.yamlwrite`) finds where to insert and checks
+what it wrote: one model of the file for both.
 """
 
 from __future__ import annotations
 
 import gc
+import math
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from reconciler.diagnostics import InvalidSchedules, Problem, validation_problems
 from reconciler.models import DataScheduleSpec, DesiredSchedule
 
-SCHEDULE_SUFFIXES = (".yml", ".yaml")
+SCHEDULE_SUFFIXES = (".yml", ".yaml")  # matched in any case: a.YML is a schedule file too
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_NODES_PER_ENTRY = 50_000
 MAX_DEPTH = 32
@@ -32,16 +38,103 @@ _CORE_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "m
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
-    """Every schedule file under `paths` (files given directly are taken whatever their suffix)."""
-    found: set[Path] = set()
+    """Every schedule file under `paths`, each once however it is reached (`a/../a/x.yml`, a symlink).
+
+    In a directory a schedule file is one whose name ends in .yml or .yaml in any case, found also
+    through symlinked directories (each real directory once, so a link cycle ends); a file given
+    directly is taken whatever its name. Anything that would be read but is not a regular file (a
+    FIFO would hang the read, a device never ends) or cannot be found is a Problem, never skipped:
+    a file silently left out would have its schedules pruned.
+    """
+    files, problems = _discover(paths)
+    if problems:
+        raise InvalidSchedules(problems)
+    return files
+
+
+def _discover(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
+    problems: list[Problem] = []
+    found: dict[str, Path] = {}  # real path -> the first spelling of it, in sorted order
+    visited: set[str] = set()
+
+    def take(path: Path) -> None:
+        why = not_regular_reason(path)
+        if why is not None:
+            problems.append(Problem(str(path), 0, "-", why))
+            return
+        real = os.path.realpath(path)
+        if real not in found or str(path) < str(found[real]):
+            found[real] = path
+
+    def unreadable(exc: OSError) -> None:  # a directory that cannot be listed is not skipped either
+        problems.append(Problem(str(exc.filename), 0, "-", f"cannot read the directory: {exc.strerror or exc}"))
+
     for path in paths:
-        if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.suffix in SCHEDULE_SUFFIXES and p.is_file())
-        elif path.exists():
-            found.add(path)
-        else:
-            raise InvalidSchedules([Problem(str(path), 0, "-", "no such file or directory")])
-    return sorted(found)
+        if not os.path.isdir(path):  # follows symlinks: a link to a directory is a directory
+            take(path)
+            continue
+        for directory, subdirectories, names in os.walk(path, followlinks=True, onerror=unreadable):
+            real = os.path.realpath(directory)
+            if real in visited:
+                subdirectories[:] = []
+                continue
+            visited.add(real)
+            subdirectories.sort()
+            for name in sorted(names):
+                if name.lower().endswith(SCHEDULE_SUFFIXES) and not _editor_lock(Path(directory) / name):
+                    take(Path(directory) / name)
+    return sorted(found.values()), problems
+
+
+def _editor_lock(path: Path) -> bool:
+    """Emacs marks a file being edited with a dangling symlink `.#name`: not a file, not a problem."""
+    return path.name.startswith(".#") and os.path.islink(path) and not os.path.exists(path)
+
+
+def not_regular_reason(path: Path) -> str | None:
+    """Why `path` cannot be read as a file (None when it is a regular file, or a link to one)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "broken symbolic link" if os.path.islink(path) else "no such file or directory"
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else f"not a regular file ({file_kind(mode)})"
+
+
+def file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISREG, "a regular file"),
+    ):
+        if test(mode):
+            return kind
+    return "of an unknown kind"
+
+
+class NotRegularFile(OSError):
+    """What was to be read is not a regular file: reading it could hang (a FIFO) or never end."""
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed). Opened without blocking and
+    checked on the open descriptor, so a FIFO or device put there after a check is refused, not read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"not a regular file ({file_kind(mode)})")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -59,10 +152,10 @@ def gc_paused() -> Iterator[None]:
 
 def load(paths: Iterable[Path]) -> list[DesiredSchedule]:
     """Read and validate every schedule file; raise InvalidSchedules listing all problems."""
-    problems: list[Problem] = []
     schedules: list[DesiredSchedule] = []
     with gc_paused():
-        for file in discover(paths):
+        files, problems = _discover(paths)  # what cannot be read is listed with the problems of the rest
+        for file in files:
             file_schedules, file_problems = _load_file(file)
             schedules += file_schedules
             problems += file_problems
@@ -138,10 +231,11 @@ def _line(node: Node) -> int:
 # ---- one file: read, compose, the top-level keys, then each entry ----
 
 
-class _Unusable(Exception):
+class Unreadable(Exception):
     """The file as a whole cannot be read as schedules; these problems say why."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
         self.problems = problems
 
 
@@ -152,32 +246,84 @@ class _BadNode(Exception):
         self.line, self.path, self.message = line, path, message
 
 
+@dataclass
+class Entry:
+    """One pair of `schedules:` as read: its nodes (positions in the text, for the writer), its
+    plain data when it reads as one, and otherwise its problems."""
+
+    key: str | None  # None: not a plain scalar key
+    key_node: Node
+    value_node: Node
+    line: int
+    data: dict[str, Any] | None = None
+    lines: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class ParsedFile:
+    entries: list[Entry]
+    problems: list[Problem]  # of the file's top level
+
+
+def decode(name: str, raw: bytes) -> str:
+    """The file's text exactly as stored (\\r\\n kept: the writer inserts into this same text)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unreadable([Problem(name, 0, "-", f"cannot read file: not UTF-8 ({exc})")]) from None
+
+
+def parse(name: str, text: str) -> ParsedFile:
+    """The entries of one file's text, as the reader and the writer both see them.
+
+    Positions are libyaml's (`node.start_mark.index`, a character index into `text` less a leading
+    byte order mark): one model of lines and characters for reading, reporting and writing, whatever
+    separates the lines (libyaml breaks lines at \\r, \\n, NEL, U+2028 and U+2029; Python's
+    splitlines also at \\v, \\f and \\x1c-\\x1e, which YAML refuses as characters).
+    """
+    root = _document(name, text.removeprefix(BOM))
+    if root is None:
+        return ParsedFile([], [])
+    entries_node, problems = _top_level(name, root)
+    if entries_node is None:
+        return ParsedFile([], problems)
+    owners: dict[int, tuple[str | None, int]] = {}
+    for key_node, value, key, _ in _pairs(entries_node):
+        owners.setdefault(id(value), (key, _line(key_node)))  # an alias's node is its anchor's: first wins
+    entries = [_entry(name, k, v, key, duplicate, owners) for k, v, key, duplicate in _pairs(entries_node)]
+    return ParsedFile(entries, problems)
+
+
+BOM = "\ufeff"
+
+
 def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     name = str(file)
     try:
-        root = _document(name, _read_text(name, file))
-    except _Unusable as unusable:
-        return [], unusable.problems
-    if root is None:
-        return [], []
-    entries, problems = _top_level(name, root)
-    if entries is None:
-        return [], problems
+        parsed = parse(name, _read_text(name, file))
+    except Unreadable as unreadable:
+        return [], unreadable.problems
+    problems = list(parsed.problems)
     schedules: list[DesiredSchedule] = []
-    for key_node, value_node, key, duplicate in _pairs(entries):
-        entry = _entry(name, key_node, value_node, key, duplicate)
-        if isinstance(entry, DesiredSchedule):
-            schedules.append(entry)
-        else:
-            problems += entry
+    for entry in parsed.entries:
+        if entry.data is None or entry.key is None:
+            problems += entry.problems
+            continue
+        try:
+            model = DataScheduleSpec.model_validate(entry.data)
+        except ValidationError as exc:
+            problems += validation_problems(name, entry.key, entry.line, entry.data, entry.lines, exc)
+            continue
+        schedules.append(DesiredSchedule(entry.key, model.id, model.api_fields(), name, entry.line, entry.lines))
     return schedules, problems
 
 
 def _read_text(name: str, file: Path) -> str:
     try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _Unusable([Problem(name, 0, "-", f"cannot read file: {exc}")]) from None
+        return decode(name, read_regular(file))
+    except OSError as exc:
+        raise Unreadable([Problem(name, 0, "-", f"cannot read file: {exc.strerror or exc}")]) from None
 
 
 def _document(name: str, text: str) -> MappingNode | None:
@@ -187,16 +333,16 @@ def _document(name: str, text: str) -> MappingNode | None:
     except yamllib.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
-        raise _Unusable([Problem(name, line, "-", f"YAML syntax: {exc.problem or exc.context}")]) from None
+        raise Unreadable([Problem(name, line, "-", f"YAML syntax: {exc.problem or exc.context}")]) from None
     except yamllib.YAMLError as exc:
-        raise _Unusable([Problem(name, getattr(exc, "line", -1) + 1, "-", f"YAML syntax: {exc}")]) from None
+        raise Unreadable([Problem(name, getattr(exc, "line", -1) + 1, "-", f"YAML syntax: {exc}")]) from None
     if root is None:
         return None
     tag_problems = [Problem(name, line, "-", msg) for line, msg in _foreign_tags(root)]
     if tag_problems:
-        raise _Unusable(tag_problems)
+        raise Unreadable(tag_problems)
     if not isinstance(root, MappingNode):
-        raise _Unusable([Problem(name, _line(root), "-", "the file must be a mapping with a `schedules:` key")])
+        raise Unreadable([Problem(name, _line(root), "-", "the file must be a mapping with a `schedules:` key")])
     return root
 
 
@@ -228,20 +374,24 @@ def _top_level_key_problem(name: str, key_node: Node, key: str | None, duplicate
 
 
 def _entry(
-    name: str, key_node: Node, value_node: Node, key: str | None, duplicate: bool
-) -> DesiredSchedule | list[Problem]:
-    """One entry of `schedules:` validated, or its problems."""
+    name: str,
+    key_node: Node,
+    value_node: Node,
+    key: str | None,
+    duplicate: bool,
+    owners: dict[int, tuple[str | None, int]],
+) -> Entry:
+    """One entry of `schedules:` read into plain data, or its problems. `owners`: the entry that
+    each entry's value node belongs to (by node identity), to recognise one entry aliasing another."""
     line = _line(key_node)
+    entry = Entry(key, key_node, value_node, line)
     try:
-        key = _entry_key(key_node, key, duplicate)
-        data, lines = _entry_data(key, value_node, line)
+        checked = _entry_key(key_node, key, duplicate)
+        _not_an_alias(key_node, value_node, owners)
+        entry.data = _Builder(frozenset(owners), value_node, entry.lines).entry_data(checked, value_node, line)
     except _BadNode as bad:
-        return [Problem(name, bad.line or line, bad.path, bad.message)]
-    try:
-        model = DataScheduleSpec.model_validate(data)
-    except ValidationError as exc:
-        return validation_problems(name, key, line, data, lines, exc)
-    return DesiredSchedule(key, model.id, model.api_fields(), name, line, lines)
+        entry.problems.append(Problem(name, bad.line or line, bad.path, bad.message))
+    return entry
 
 
 def _entry_key(key_node: Node, key: str | None, duplicate: bool) -> str:
@@ -257,16 +407,27 @@ def _entry_key(key_node: Node, key: str | None, duplicate: bool) -> str:
     return key
 
 
-def _entry_data(key: str, node: Node, line: int) -> tuple[dict[str, Any], dict[str, int]]:
-    """The entry's fields as plain data, and the line of each dotted field path."""
-    lines: dict[str, int] = {}
-    try:
-        data = _plain(node, lines, "", line, set())
-    except _BadNode as bad:
-        raise _BadNode(bad.line, f"{key}.{bad.path}" if bad.path else key, bad.message) from None
-    if not isinstance(data, dict):
-        raise _BadNode(line, key, "must be a mapping of schedule fields")
-    return data, lines
+def _not_an_alias(key_node: Node, value_node: Node, owners: dict[int, tuple[str | None, int]]) -> None:
+    """An entry written as an alias (`b: *a`) is the very node of another: it cannot be given an id
+    of its own (writing one would give it to both), so it is refused. A node written in place starts
+    after its key; an alias's node starts where its anchor was written, before."""
+    if value_node.start_mark.index > key_node.start_mark.index:
+        return
+    key = str(getattr(key_node, "value", ""))
+    owner = owners.get(id(value_node))
+    if owner is not None and owner[0] != key:
+        raise _BadNode(
+            _line(key_node),
+            key,
+            f"is an alias of the entry `{owner[0]}` (line {owner[1]}): two entries cannot be one schedule "
+            "with one id; merge it instead (`<<: *anchor`) and change what differs",
+        )
+    raise _BadNode(
+        _line(key_node),
+        key,
+        "an entry cannot be an alias (`*name`): it needs an id of its own; merge the anchor instead "
+        "(`key: {<<: *name}`)",
+    )
 
 
 # ---- nodes to data ----
@@ -303,53 +464,84 @@ def _foreign_tags(node: Node) -> Iterable[tuple[int, str]]:
             stack += current.value
 
 
-def _plain(node: Node, lines: dict[str, int], path: str, line: int, active: set[int]) -> Any:
-    """A node as plain Python, noting the line of each field path. Aliases are followed, within a
-    budget (an alias bomb is refused), and never into a node that contains itself."""
-    if len(lines) > MAX_NODES_PER_ENTRY or path.count(".") > MAX_DEPTH:
-        raise _BadNode(0, "", "too large or too deeply nested (do aliases expand too far?)")  # 0: the entry's line
-    if id(node) in active:
-        raise _BadNode(_line(node), path, "refers to itself through an alias")
-    if path:
-        lines[path] = line
-    if isinstance(node, ScalarNode):
-        return _scalar(node, path, line)
-    active.add(id(node))
-    try:
-        if isinstance(node, SequenceNode):
-            return [_plain(item, lines, f"{path}.{i}", _line(item), active) for i, item in enumerate(node.value)]
-        assert isinstance(node, MappingNode)
-        return _mapping(node, lines, path, line, active)
-    finally:
-        active.discard(id(node))
+MERGED_ID = "an id cannot come through a merge key (`<<`): an id names one schedule; write it in the entry itself"
 
 
-def _mapping(node: MappingNode, lines: dict[str, int], path: str, line: int, active: set[int]) -> dict[str, Any]:
-    out = _merged(node, lines, path, line, active)
-    for key_node, value_node, key, duplicate in _pairs(node):
-        if key is None:
-            raise _BadNode(_line(key_node), path, COMPLEX_KEY)
-        if key_node.tag == _MERGE:
-            continue
-        child = f"{path}.{key}" if path else key
-        if duplicate:
-            raise _BadNode(_line(key_node), child, "duplicate key in this mapping")
-        out[key] = _plain(value_node, lines, child, _line(key_node), active)
-    return out
+class _Builder:
+    """Nodes to plain Python for one entry, noting the line of each field path. Aliases are followed,
+    within a budget (an alias bomb is refused), and never into a node that contains itself.
 
+    An entry's `id` belongs to that entry alone: where its mapping is used again (merged into another
+    entry with `<<: *a`, or aliased), the `id` is left out, so recording one entry's id never gives it
+    to another. An `id` that reaches an entry through a merge from anything else (a template under
+    `x-`) is refused: every entry merging the template would claim it.
+    """
 
-def _merged(node: MappingNode, lines: dict[str, int], path: str, line: int, active: set[int]) -> dict[str, Any]:
-    """What the mapping's merge keys (<<) bring in: the first mapping a merge lists wins, and (in
-    `_mapping`) the entry's own keys win over all of them."""
-    out: dict[str, Any] = {}
-    for merge in (v for k, v in node.value if k.tag == _MERGE):
-        sources = merge.value if isinstance(merge, SequenceNode) else [merge]
-        for source in reversed(sources):
-            merged = _plain(source, lines, path, line, active)
-            if not isinstance(merged, dict):
-                raise _BadNode(_line(merge), path, "a merge key (<<) takes a mapping or a list of mappings")
-            out.update(merged)
-    return out
+    __slots__ = ("active", "entry_nodes", "lines", "root")
+
+    def __init__(self, entry_nodes: frozenset[int], root: Node, lines: dict[str, int]) -> None:
+        self.entry_nodes, self.root, self.lines = entry_nodes, root, lines
+        self.active: set[int] = set()
+
+    def entry_data(self, key: str, node: Node, line: int) -> dict[str, Any]:
+        """The entry's fields as plain data (and `self.lines`: the line of each dotted field path)."""
+        try:
+            data = self.plain(node, "", line)
+        except _BadNode as bad:
+            raise _BadNode(bad.line, f"{key}.{bad.path}" if bad.path else key, bad.message) from None
+        if not isinstance(data, dict):
+            raise _BadNode(line, key, "must be a mapping of schedule fields")
+        return data
+
+    def plain(self, node: Node, path: str, line: int) -> Any:
+        lines = self.lines
+        if len(lines) > MAX_NODES_PER_ENTRY or path.count(".") > MAX_DEPTH:
+            raise _BadNode(0, "", "too large or too deeply nested (do aliases expand too far?)")  # 0: the entry's line
+        if id(node) in self.active:
+            raise _BadNode(_line(node), path, "refers to itself through an alias")
+        if path:
+            lines[path] = line
+        if isinstance(node, ScalarNode):
+            return _scalar(node, path, line)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.plain(item, f"{path}.{i}", _line(item)) for i, item in enumerate(node.value)]
+            assert isinstance(node, MappingNode)
+            return self.mapping(node, path, line)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: MappingNode, path: str, line: int) -> dict[str, Any]:
+        out = self.merged(node, path, line)
+        lent = node is not self.root and id(node) in self.entry_nodes  # another entry, used here
+        for key_node, value_node, key, duplicate in _pairs(node):
+            if key is None:
+                raise _BadNode(_line(key_node), path, COMPLEX_KEY)
+            if key_node.tag == _MERGE or (lent and key == "id"):
+                continue
+            child = f"{path}.{key}" if path else key
+            if duplicate:
+                raise _BadNode(_line(key_node), child, "duplicate key in this mapping")
+            out[key] = self.plain(value_node, child, _line(key_node))
+        if lent:
+            out.pop("id", None)  # also one it merged in itself
+        return out
+
+    def merged(self, node: MappingNode, path: str, line: int) -> dict[str, Any]:
+        """What the mapping's merge keys (<<) bring in: the first mapping a merge lists wins, and (in
+        `mapping`) the entry's own keys win over all of them."""
+        out: dict[str, Any] = {}
+        for merge_key, merge in ((k, v) for k, v in node.value if k.tag == _MERGE):
+            sources = merge.value if isinstance(merge, SequenceNode) else [merge]
+            for source in reversed(sources):
+                merged = self.plain(source, path, line)
+                if not isinstance(merged, dict):
+                    raise _BadNode(_line(merge), path, "a merge key (<<) takes a mapping or a list of mappings")
+                if node is self.root and "id" in merged:
+                    raise _BadNode(_line(merge_key), "id", MERGED_ID)
+                out.update(merged)
+        return out
 
 
 def _scalar(node: Node, path: str, line: int) -> Any:
@@ -362,9 +554,13 @@ def _scalar(node: Node, path: str, line: int) -> Any:
     if kind not in _NUMBERS:
         return value  # str, and a timestamp kept as the text it was written as
     try:
-        return _NUMBERS[kind](value)
+        number = _NUMBERS[kind](value)
     except ValueError as exc:
         raise _BadNode(line, path, f"not a valid {kind}: {value[:40]!r} ({exc})") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        # .nan, .inf, 1e400: valid YAML, but the API speaks JSON, which has none of them
+        raise _BadNode(line, path, f"not a finite number: {value[:40]!r} (the API's JSON has no NaN or infinity)")
+    return number
 
 
 def _int(value: str) -> int:

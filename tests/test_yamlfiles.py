@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import stat
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from reconciler import yamlread, yamlwrite
-from reconciler.diagnostics import InvalidSchedules
+from reconciler.diagnostics import InvalidSchedules, Problem
 
 GOOD = """\
 # Sales team deliveries
@@ -155,7 +163,7 @@ def test_record_ids_changes_no_other_byte(tmp_path: Path) -> None:
         GOOD + "  flow-one: {source_type: QueryReport, source_id: 3, schedule: {repeat: '0 6 * * *'}, "
         "dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n",
     )
-    yamlwrite.record_ids({str(path): {"weekly-sales": 4812}})
+    assert yamlwrite.record_ids({str(path): {"weekly-sales": 4812}}, [path]) == []
     after = path.read_text()
     lines_before = (GOOD).splitlines()
     lines_after = after.splitlines()
@@ -171,7 +179,7 @@ def test_record_ids_into_flow_style_entry(tmp_path: Path) -> None:
         "# keep me\nschedules:\n  f: {source_type: QueryReport, source_id: 3, "
         "schedule: {repeat: '0 6 * * *'}, dest: {type: GsheetDest, sheet_url: u, sheet_title: t}}\n",
     )
-    yamlwrite.record_ids({str(path): {"f": 7}})
+    assert yamlwrite.record_ids({str(path): {"f": 7}}, [path]) == []
     assert "# keep me" in path.read_text()
     assert yamlread.load([path])[0].id == 7
 
@@ -179,7 +187,7 @@ def test_record_ids_into_flow_style_entry(tmp_path: Path) -> None:
 def test_record_ids_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yml", GOOD)
     path.chmod(0o640)
-    yamlwrite.record_ids({str(path): {"weekly-sales": 1}})
+    assert yamlwrite.record_ids({str(path): {"weekly-sales": 1}}, [path]) == []
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["a.yml"]
 
@@ -246,3 +254,203 @@ def test_an_empty_value_is_null(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", GOOD.replace("    title: 'Weekly sales'\n", "    title:\n"))
     sales, _ = yamlread.load([tmp_path])
     assert sales.fields["title"] is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# write-back, fuzzed: whatever the file's style, each id lands on its own key and nothing else changes
+
+BREAKS = ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x85"]  # all of them break lines for libyaml
+_TITLE_CHARS = st.sampled_from([*"abc XYZ09-_.,:#'&*!|>%@`", "é", "東", "😀", "\\u2028", "\\x85", "\\t", '\\"'])
+
+
+@st.composite
+def styled_files(draw: st.DrawFn) -> tuple[str, dict[str, int]]:
+    """A schedule file in a random mix of styles, and ids to record into some of its entries."""
+    lines: list[str] = []
+    count = draw(st.integers(1, 5))
+    indent = " " * draw(st.sampled_from([1, 2, 4]))
+    if draw(st.booleans()):
+        lines.append("# " + draw(st.text(st.sampled_from("abc #:{}-"), max_size=10)))
+    lines += ["x-base: &base", "  source_id: 1", "  schedule: {repeat: '0 8 * * 1'}"]
+    lines.append("schedules:" + draw(st.sampled_from(["", "  # the entries"])))
+    anchored: list[str] = []
+    ids: dict[str, int] = {}
+    for i in range(count):
+        key = f"e{i}"
+        spelled = draw(st.sampled_from([key, f"'{key}'", f'"{key}"']))
+        title = '"' + "".join(draw(st.lists(_TITLE_CHARS, max_size=8))) + '"'
+        fields = [("title", title), ("dest", "{type: EmailDest, recipients: [a@example.com]}")]
+        merge = draw(st.sampled_from(["", "*base", *(f"*{a}" for a in anchored)]))
+        if merge:
+            fields.insert(0, ("<<", merge))
+        else:
+            fields += [("source_id", str(draw(st.integers(1, 10**6)))), ("schedule", "{repeat: '0 8 * * 1'}")]
+        has_id = draw(st.booleans())
+        if has_id:
+            fields.insert(draw(st.integers(0, len(fields))), ("id", str(900 + i)))
+        elif draw(st.booleans()):
+            ids[key] = 10_000 + i
+        if draw(st.booleans()) and merge:
+            fields = fields[:1]  # an entry made only of its merge key
+        style = draw(st.sampled_from(["block", "flow", "flow-lines", "explicit"]))
+        props = ""
+        if style != "explicit":
+            anchor = f"a{i}"
+            if draw(st.booleans()):
+                props += f"&{anchor} "
+                anchored.append(anchor)
+            if draw(st.booleans()):
+                props += "!!map "
+        inner = indent + " " * draw(st.sampled_from([1, 2, 3]))
+        comment = draw(st.sampled_from(["", "  # note", " #{"]))
+        if style == "block":
+            lines.append(f"{indent}{spelled}: {props}".rstrip() + comment)
+            for name, value in fields:
+                if draw(st.integers(0, 4)) == 0:
+                    lines.append(inner + "# a comment between fields")
+                lines.append(f"{inner}{name}: {value}")
+        elif style == "flow":
+            pairs = ", ".join(f"{n}: {v}" for n, v in fields)
+            lines.append(f"{indent}{spelled}: {props}{{{pairs}}}{comment}")
+        elif style == "flow-lines":
+            lines.append(f"{indent}{spelled}: {props}{{")
+            lines += [f"{inner}{n}: {v}," for n, v in fields]
+            lines.append(f"{inner}}}{comment}")
+        else:
+            lines += [f"{indent}? {spelled}{comment}", f"{indent}: {fields[0][0]}: {fields[0][1]}"]
+            lines += [f"{indent}  {n}: {v}" for n, v in fields[1:]]
+    text = "BOM" if draw(st.booleans()) else ""
+    for line in lines:
+        text += line + draw(st.sampled_from(BREAKS))
+    return text.replace("BOM", yamlread.BOM, 1), ids
+
+
+def own_data(text: str) -> dict[str | None, Any]:
+    parsed = yamlread.parse("f.yml", text.removeprefix(yamlread.BOM))
+    assert not parsed.problems
+    return {e.key: e.data for e in parsed.entries}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=styled_files())
+def test_fuzz_ids_land_on_their_keys_and_nothing_else_changes(tmp_path: Path, case: tuple[str, dict[str, int]]) -> None:
+    text, ids = case
+    before = own_data(text)
+    assert all(data is not None for data in before.values()), before
+    path = tmp_path / "f.yml"
+    path.write_text(text, encoding="utf-8", newline="")
+    assert yamlwrite.record_ids({str(path): ids}, [path]) == []
+    after_text = path.read_bytes().decode("utf-8")
+    after = own_data(after_text)
+    assert after == {key: {**data, "id": ids[key]} if key in ids else data for key, data in before.items()}
+    assert not ids or after_text != text
+    # only `id: N` and its separator were inserted: every other character is where it was
+    removed = after_text
+    for new_id in ids.values():
+        removed = re.sub(rf"id: {new_id}(?:, |(?:\r\n|[\n\r\x85\u2028\u2029]) *)", "", removed, count=1)
+    assert removed == text
+    if not any(b in text for b in ("\r", "\x85", "\u2028", "\u2029")):  # ruamel agrees on these files only
+        document = YAML(typ="rt").load(after_text)
+        for key, new_id in ids.items():
+            assert dict(document["schedules"][key].non_merged_items())["id"] == new_id
+
+
+def test_record_ids_writes_only_the_files_it_is_given(tmp_path: Path) -> None:
+    """A saved plan's `file` is text anyone can edit: only this run's schedule files are written."""
+    ours = write(tmp_path, "repo/schedules/a.yml", GOOD)
+    victim = write(tmp_path, "victim.yml", GOOD)
+    (tmp_path / "repo" / "schedules" / "out").symlink_to(tmp_path)
+    victim_bytes = victim.read_bytes()
+    names = [str(victim), str(ours.parent / ".." / ".." / "victim.yml"), str(ours.parent / "out" / "victim.yml")]
+    for name in names:
+        (missed,) = yamlwrite.record_ids({name: {"weekly-sales": 5}}, [ours])
+        refused = "refused: not a schedule file of this project"
+        assert (missed.key, missed.id, missed.reason) == ("weekly-sales", 5, refused)
+        assert str(missed) == f'{name}: add "id: 5" to weekly-sales ({refused})'
+    assert victim.read_bytes() == victim_bytes
+    # the same file spelled another way is the same file
+    spelled = str(ours.parent / ".." / "schedules" / "a.yml")
+    assert yamlwrite.record_ids({spelled: {"weekly-sales": 5}}, [ours]) == []
+    assert yamlread.load([ours])[0].id == 5
+
+
+def test_record_ids_records_each_file_on_its_own_and_returns_what_it_could_not(tmp_path: Path) -> None:
+    good = write(tmp_path, "good.yml", GOOD)
+    broken = write(tmp_path, "broken.yml", "schedules:\n  weekly-sales: [unclosed\n")
+    gone = tmp_path / "gone.yml"
+    directory = tmp_path / "dir.yml"
+    directory.mkdir()
+    renamed = write(tmp_path, "renamed.yml", GOOD.replace("weekly-sales", "other"))
+    has_id = write(tmp_path, "has-id.yml", GOOD.replace("    title: 'Weekly sales'\n", "    id: 9\n"))
+    ids = {str(p): {"weekly-sales": 5} for p in (good, broken, gone, directory, renamed, has_id)}
+    lines = {(str(p), "weekly-sales"): 7 for p in (broken, gone, directory, renamed)}
+    writable = [good, broken, gone, directory, renamed, has_id]
+    missed = {u.file: u for u in yamlwrite.record_ids(ids, writable, lines=lines)}
+    assert set(missed) == {str(p) for p in (broken, gone, directory, renamed, has_id)}
+    assert yamlread.load([good])[0].id == 5
+    assert missed[str(broken)].reason.startswith("the file no longer reads as schedules: line 3: YAML syntax")
+    assert missed[str(gone)].reason == "cannot read the file: No such file or directory"
+    assert missed[str(directory)].reason == "cannot read the file: not a regular file (a directory)"
+    assert missed[str(renamed)].reason == "there is no such entry in the file any more"
+    assert (missed[str(has_id)].line, missed[str(has_id)].reason) == (7, "the entry has id 9 now")
+    assert all(u.line == 7 for f, u in missed.items() if f != str(has_id)), "the planned line when it is not found"
+    expected = f'{renamed}:7: add "id: 5" to weekly-sales (there is no such entry in the file any more)'
+    assert str(missed[str(renamed)]) == expected
+
+
+def test_record_ids_refuses_an_insertion_the_reader_would_read_otherwise(tmp_path: Path) -> None:
+    """An explicit key whose `?` stands on a line of its own: an id inserted before `title` would
+    become part of that key. The check by the reader catches it; the other id is still recorded."""
+    text = "schedules:\n  a:\n    ?\n      title\n    : A\n    source_id: 1\n  b: {title: B}\n"
+    new_text, (missed,) = yamlwrite.insert_ids("f.yml", text, {"a": 5, "b": 6})
+    assert (missed.key, missed.line) == ("a", 2) and "would change what the file means" in missed.reason
+    assert new_text == text.replace("{title: B", "{id: 6, title: B")
+
+
+def test_an_entry_merged_or_aliased_elsewhere_lends_its_fields_never_its_id(tmp_path: Path) -> None:
+    text = "schedules:\n  a: &a\n    title: A\n  b: {<<: *a}\n  c: {title: C, dest: *a}\n"
+    new_text, missed = yamlwrite.insert_ids("f.yml", text, {"a": 5})
+    assert missed == [] and new_text == text.replace("    title: A", "    id: 5\n    title: A")
+    data = {e.key: e.data for e in yamlread.parse("f.yml", new_text).entries}
+    assert data == {"a": {"id": 5, "title": "A"}, "b": {"title": "A"}, "c": {"title": "C", "dest": {"title": "A"}}}
+
+
+def test_atomic_write_follows_symlinks_writes_devices_and_refuses_the_rest(tmp_path: Path) -> None:
+    real = write(tmp_path, "real/file.yml", "old\n")
+    real.chmod(0o600)
+    os.chown(real, 65534, 65534)  # someone else's file (the test runs as root, like CI)
+    link = tmp_path / "link.yml"
+    link.symlink_to(real)
+    yamlwrite.atomic_write(link, "new\n")
+    assert link.is_symlink() and real.read_text() == "new\n"
+    st = real.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o600, 65534, 65534)
+    assert sorted(p.name for p in real.parent.iterdir()) == ["file.yml"]
+    yamlwrite.atomic_write(Path("/dev/null"), "into the void\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    for name, kind in (("fifo", "a FIFO"), ("dir", "a directory"), ("sock", "a socket")):
+        with pytest.raises(yamlwrite.FileWriteError, match=rf"cannot write .*{name}: not a regular file \({kind}\)"):
+            yamlwrite.atomic_write(tmp_path / name, "x")
+    server.close()
+    with pytest.raises(yamlwrite.FileWriteError, match="cannot write"):
+        yamlwrite.atomic_write(tmp_path / "no-such-dir" / "x.yml", "x")
+
+
+def test_atomic_write_keeps_hard_links(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.yml", GOOD)
+    other = tmp_path / "elsewhere.yml"
+    os.link(path, other)
+    assert yamlwrite.record_ids({str(path): {"weekly-sales": 5}}, [path]) == []
+    assert os.path.samefile(path, other) and other.read_text() == path.read_text()
+    assert yamlread.load([other])[0].id == 5
+    yamlwrite.atomic_write(path, "short\n")  # shorter than before: truncated, not padded
+    assert other.read_bytes() == b"short\n"
+
+
+def test_problems_show_control_characters_escaped() -> None:
+    problem = Problem("a\nb.yml", 3, "key\x1b[2J", "bad value '\x9b31m' \u2028 \u202e\x7f\udcff é 東京")
+    assert str(problem) == "a\\nb.yml:3: key\\x1b[2J: bad value '\\x9b31m' \\u2028 \\u202e\\x7f\\udcff é 東京"
