@@ -106,7 +106,7 @@ def _record(plan: Plan, report: Report, schedule_files: Collection[Path] | None)
     lines = _planned_lines(plan)
     writable = schedule_files if schedule_files is not None else [Path(f) for f in wanted]
     try:
-        report.unrecorded = record_ids(wanted, writable, lines=lines)
+        report.unrecorded = record_ids(wanted, writable, lines=lines, replacing=_stale_ids(plan))
     except Exception as exc:  # record_ids returns its failures; this is the last line of defence
         report.unrecorded = [
             Unrecorded(file, key, new_id, lines.get((file, key), 0), f"unexpected error: {exc!r}")
@@ -287,9 +287,17 @@ def _ids_to_record(plan: Plan, results: Sequence[Result]) -> dict[str, dict[str,
     ids: dict[str, dict[str, int]] = {}
     for result in results:
         change = result.change
-        if result.ok and change.action is Action.CREATE and change.file and change.key and result.id is not None:
+        made = change.action in (Action.CREATE, Action.REPLACE)
+        if result.ok and made and change.file and change.key and result.id is not None:
             ids.setdefault(change.file, {})[change.key] = result.id
     for match in plan.matches:
         if not match.recorded:
             ids.setdefault(match.file, {})[match.key] = match.id
     return ids
+
+
+def _stale_ids(plan: Plan) -> dict[tuple[str, str], int]:
+    """(file, key) -> the id an entry holds that apply overwrites: a schedule deleted in the
+    workspace, or one replaced. Only that exact id is ever written over."""
+    stale = {(c.file, c.key): c.stale_id for c in plan.changes if c.file and c.key and c.stale_id is not None}
+    return stale | {(m.file, m.key): m.stale_id for m in plan.matches if m.stale_id is not None}

@@ -46,6 +46,7 @@ class Change:
     line: int | None = None
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     reason: str | None = None  # why this change, when the diff alone does not say (a deleted id, a removal)
+    stale_id: int | None = None  # the id the YAML entry holds now and apply overwrites (deleted, replaced)
 
     @property
     def title(self) -> str | None:
@@ -75,6 +76,7 @@ class Match:
     id: int
     file: str
     recorded: bool
+    stale_id: int | None = None  # an id the entry holds that the workspace no longer has
 
 
 @dataclass(frozen=True)
@@ -406,7 +408,8 @@ def plan(
             changes.append(_create(original, entry, gone))
             continue
         have = remote_by_id[schedule_id]
-        matches.append(Match(entry.key, schedule_id, entry.file, recorded=original.id == schedule_id))
+        stale = original.id if original.id in gone else None
+        matches.append(Match(entry.key, schedule_id, entry.file, original.id == schedule_id, stale))
         noticed += _ignored_differences(original, skip(entry.key), have)
         change = _change_of(entry, schedule_id, have)
         if change is not None:
@@ -445,7 +448,8 @@ def _create(original: DesiredSchedule, entry: DesiredSchedule, gone: frozenset[i
         if original.id in gone
         else None
     )
-    return Change(Action.CREATE, entry.key, None, diff, body=body, reason=reason, **_where(entry))
+    stale = original.id if original.id in gone else None
+    return Change(Action.CREATE, entry.key, None, diff, body=body, reason=reason, stale_id=stale, **_where(entry))
 
 
 SOURCE_FIELDS = ("source_type", "source_id")
@@ -465,6 +469,7 @@ def _change_of(entry: DesiredSchedule, schedule_id: int, have: Mapping[str, Any]
             body=dict(entry.fields),  # a new schedule, made from the YAML alone
             remote=have,
             reason="the source of a schedule cannot be changed in place: it must be replaced",
+            stale_id=schedule_id,
             **_where(entry),
         )
     body = update_body(have, entry.fields)

@@ -73,7 +73,10 @@ def dumps(
         "unsafe": plan.unsafe,
         "timezone": plan.timezone,
         "unmanaged": list(plan.unmanaged),
-        "matches": [{"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded} for m in plan.matches],
+        "matches": [
+            {"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded, "stale_id": m.stale_id}
+            for m in plan.matches
+        ],
         "changes": [_change_data(c) for c in plan.changes],
     }
     return json.dumps({"summary": plan.summary, "saved_plan": saved}, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -90,6 +93,8 @@ def _change_data(change: Change) -> dict[str, Any]:
         "diff": [{"path": d.path, "old": d.old, "new": d.new} for d in change.diff],
         "body": change.body,
         "remote": change.remote,
+        "reason": change.reason,
+        "stale_id": change.stale_id,
     }
 
 
@@ -117,6 +122,8 @@ class _Change(_Strict):
     diff: list[_Diff]
     body: dict[str, Any] | None
     remote: dict[str, Any] | None
+    reason: StrictStr | None = None
+    stale_id: Id | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> _Change:
@@ -140,6 +147,8 @@ class _Change(_Strict):
             file=self.file,
             line=self.line,
             field_lines=self.field_lines,
+            reason=self.reason,
+            stale_id=self.stale_id,
         )
 
 
@@ -148,6 +157,7 @@ class _Match(_Strict):
     id: Id
     file: StrictStr
     recorded: StrictBool
+    stale_id: Id | None = None
 
 
 class _SavedPlan(_Strict):
@@ -200,7 +210,7 @@ def load(path: Path) -> SavedPlan:
         raise SavedPlanError(f"{not_one} (saved_plan.{where}: {first['msg']})") from None
     plan = Plan(
         changes=tuple(c.change() for c in model.changes),
-        matches=tuple(Match(m.key, m.id, m.file, m.recorded) for m in model.matches),
+        matches=tuple(Match(m.key, m.id, m.file, m.recorded, m.stale_id) for m in model.matches),
         unmanaged=tuple(model.unmanaged),
         remote_ids=frozenset(model.remote_ids),
         prune=model.prune,

@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from yaml.nodes import MappingNode
+from yaml.nodes import MappingNode, ScalarNode
 
 from reconciler import yamlread
 from reconciler.diagnostics import Problem, escape_controls
@@ -60,6 +60,7 @@ def record_ids(
     writable: Collection[Path],
     *,
     lines: Mapping[tuple[str, str], int] | None = None,
+    replacing: Mapping[tuple[str, str], int] | None = None,
 ) -> list[Unrecorded]:
     """Write `id: N` into each named entry, changing no other byte of the file; return what could not
     be recorded. Each file is done on its own: one that fails stops none of the others.
@@ -67,20 +68,25 @@ def record_ids(
     `writable` is the set of this run's schedule files: a file not among them (compared as resolved
     paths) is never touched, whatever the caller names (a saved plan's `file` is only text). `lines`
     gives the line of each (file, key) as planned, for the message when the file cannot be read now.
+    `replacing` names the (file, key) entries whose id is rewritten, with the id they hold now (a
+    schedule deleted in the workspace, or replaced): only that id is overwritten, never another.
     """
     allowed = {os.path.realpath(p) for p in writable}
     unrecorded: list[Unrecorded] = []
     for file, ids in ids_by_file.items():
         planned = {key: (lines or {}).get((file, key), 0) for key in ids}
+        stale = {key: old for (f, key), old in (replacing or {}).items() if f == file}
         try:
             with yamlread.gc_paused():  # two parses of the file: many short-lived nodes, no cycles
-                unrecorded += _record_file(file, ids, allowed, planned)
+                unrecorded += _record_file(file, ids, allowed, planned, stale)
         except Exception as exc:  # the last line of defence: a file never stops the others, nor the summary
             unrecorded += [Unrecorded(file, k, i, planned[k], f"unexpected error: {exc!r}") for k, i in ids.items()]
     return unrecorded
 
 
-def _record_file(file: str, ids: Mapping[str, int], allowed: set[str], planned: Mapping[str, int]) -> list[Unrecorded]:
+def _record_file(
+    file: str, ids: Mapping[str, int], allowed: set[str], planned: Mapping[str, int], stale: Mapping[str, int]
+) -> list[Unrecorded]:
     def none_recorded(reason: str) -> list[Unrecorded]:
         return [Unrecorded(file, key, new_id, planned[key], reason) for key, new_id in ids.items()]
 
@@ -96,7 +102,7 @@ def _record_file(file: str, ids: Mapping[str, int], allowed: set[str], planned: 
             text = yamlread.decode(file, raw)
         except yamlread.Unreadable as exc:
             return none_recorded(exc.problems[0].message)
-        new_text, unrecorded = insert_ids(file, text, ids, planned)
+        new_text, unrecorded = insert_ids(file, text, ids, planned, stale)
         if new_text == text:
             return unrecorded
         try:
@@ -124,10 +130,15 @@ def _entry_lines(name: str, text: str) -> dict[str | None, int]:
 
 
 def insert_ids(
-    name: str, text: str, ids: Mapping[str, int], planned: Mapping[str, int] | None = None
+    name: str,
+    text: str,
+    ids: Mapping[str, int],
+    planned: Mapping[str, int] | None = None,
+    stale: Mapping[str, int] | None = None,
 ) -> tuple[str, list[Unrecorded]]:
-    """`text` with `id: N` inserted into each entry of `ids`, and what could not be inserted. The
-    result is checked with the reader: each id on its own entry, every other entry as it was."""
+    """`text` with `id: N` inserted into each entry of `ids` (or, for an entry in `stale`, its old id
+    overwritten), and what could not be. The result is checked with the reader: each id on its own
+    entry, every other entry as it was."""
     bom = yamlread.BOM if text.startswith(yamlread.BOM) else ""
     body = text[len(bom) :]
     planned = planned or {}
@@ -141,11 +152,12 @@ def insert_ids(
     for entry in before.entries:
         if entry.key is not None:
             by_key.setdefault(entry.key, entry)  # a duplicate is a problem of the entry, seen below
-    edits: dict[str, tuple[int, str]] = {}  # key -> (index in body, text to insert there)
+    edits: dict[str, Edit] = {}  # key -> (start, end, text to put there)
     unrecorded: list[Unrecorded] = []
     for key, new_id in ids.items():
         found = by_key.get(key)
-        edit = _edit(body, found, new_id) if found is not None else "there is no such entry in the file any more"
+        missing = "there is no such entry in the file any more"
+        edit = _edit(body, found, new_id, (stale or {}).get(key)) if found is not None else missing
         if isinstance(edit, tuple):
             edits[key] = edit
         elif edit:
@@ -164,27 +176,34 @@ def insert_ids(
 
 
 def _holding(
-    name: str, body: str, before: yamlread.ParsedFile, edits: dict[str, tuple[int, str]], ids: Mapping[str, int]
-) -> dict[str, tuple[int, str]]:
+    name: str, body: str, before: yamlread.ParsedFile, edits: dict[str, Edit], ids: Mapping[str, int]
+) -> dict[str, Edit]:
     """The edits that hold, when not all of them do together: found by halves, so a file of a
     thousand ids with one bad place costs a few dozen checks, not a thousand."""
     if len(edits) == 1:
         return {}
     keys = list(edits)
-    kept: dict[str, tuple[int, str]] = {}
+    kept: dict[str, Edit] = {}
     for half in (keys[: len(keys) // 2], keys[len(keys) // 2 :]):
         part = {k: edits[k] for k in half}
         kept |= part if _checked(name, body, before, part, ids) is not None else _holding(name, body, before, part, ids)
     return kept
 
 
-def _edit(body: str, entry: yamlread.Entry, new_id: int) -> tuple[int, str] | str:
-    """Where in `body` and what to insert into `entry`, or why not ("" when its id is already there)."""
+Edit = tuple[int, int, str]  # replace body[start:end] (empty for an insertion) with the text
+
+
+def _edit(body: str, entry: yamlread.Entry, new_id: int, stale: int | None = None) -> Edit | str:
+    """Where in `body` and what to write into `entry`, or why not ("" when its id is already there)."""
     if entry.data is None:
         problem = entry.problems[0] if entry.problems else None
         return f"the entry does not read as a schedule: {problem.message if problem else 'unknown'}"
     if "id" in entry.data:
-        return "" if entry.data["id"] == new_id else f"the entry has id {entry.data['id']!r} now"
+        if entry.data["id"] == new_id:
+            return ""
+        if stale is not None and entry.data["id"] == stale:
+            return _overwrite(entry, new_id)
+        return f"the entry has id {entry.data['id']!r} now"
     node = entry.value_node
     if not isinstance(node, MappingNode) or not node.value:
         return "the entry is not a mapping of fields"
@@ -198,24 +217,35 @@ def _edit(body: str, entry: yamlread.Entry, new_id: int) -> tuple[int, str] | st
     if body[back - 1 : back] == "?":
         index = back - 1
     if node.flow_style:
-        return index, f"id: {new_id}, "
+        return index, index, f"id: {new_id}, "
     # block: a line of its own above the first field, indented as it is, ending as the line before ends
     line_start = first_key.start_mark.index - first_key.start_mark.column
     if line_start <= 0:
         return "cannot find the line of the entry's first field"
     ending = "\r\n" if body[line_start - 2 : line_start] == "\r\n" else body[line_start - 1]
-    return index, f"id: {new_id}{ending}{' ' * (index - line_start)}"
+    return index, index, f"id: {new_id}{ending}{' ' * (index - line_start)}"
+
+
+def _overwrite(entry: yamlread.Entry, new_id: int) -> Edit | str:
+    """The entry's own `id:` value, written over (a merge never lends an id, so it is the entry's)."""
+    node = entry.value_node
+    if not isinstance(node, MappingNode):
+        return "the entry is not a mapping of fields"
+    for key_node, value_node in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == "id" and isinstance(value_node, ScalarNode):
+            return value_node.start_mark.index, value_node.end_mark.index, str(new_id)
+    return "cannot find where the entry's id is written"
 
 
 def _checked(
-    name: str, body: str, before: yamlread.ParsedFile, edits: Mapping[str, tuple[int, str]], ids: Mapping[str, int]
+    name: str, body: str, before: yamlread.ParsedFile, edits: Mapping[str, Edit], ids: Mapping[str, int]
 ) -> str | None:
     """`body` with `edits` made, if the reader then sees each edited entry with its new id and
     everything else exactly as before; else None."""
     pieces, start = [], 0
-    for index, insertion in sorted(edits.values()):
-        pieces += [body[start:index], insertion]
-        start = index
+    for begin, end, text in sorted(edits.values()):
+        pieces += [body[start:begin], text]
+        start = end
     new_body = "".join([*pieces, body[start:]])
     try:
         after = yamlread.parse(name, new_body)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.sandbox import Sandbox
+from reconciler.yamlread import load
 from tests.test_e2e import cli, write_schedules, writes
 
 THREE = """\
@@ -63,6 +64,10 @@ def remove_entry(path: Path, key: str) -> str:
     block = "".join(lines[start:end])
     path.write_text("".join(lines[:start] + lines[end:]))
     return block
+
+
+def ids_in(path: Path) -> set[int]:
+    return {d.id for d in load([path]) if d.id is not None}
 
 
 def id_of(sandbox: Sandbox, title: str) -> int:
@@ -187,3 +192,67 @@ def test_a_target_that_selects_nothing_or_with_prune_is_refused(sandbox: Sandbox
     assert typo.returncode == 1 and "--target sales-weekyl selects no schedule key" in typo.stderr
     pruned = cli(sandbox, "apply", "--prune", "--target", "sales-weekly", "--auto-approve", cwd=repo)
     assert pruned.returncode == 1 and "--prune cannot be combined with --target" in pruned.stderr
+
+
+# ---- drift from the UI ----
+
+
+def test_a_schedule_deleted_in_the_ui_is_created_again_and_its_id_rewritten(sandbox: Sandbox, repo: Path) -> None:
+    gone = id_of(sandbox, "Ops digest")
+    sandbox.control.put_schedules([s for s in sandbox.control.schedules() if s["id"] != gone])
+
+    plan = cli(sandbox, "plan", "--detailed-exitcode", cwd=repo)
+    assert plan.returncode == 2, plan.stderr
+    assert f"schedule {gone} was deleted in the workspace; it will be created again" in plan.stdout
+    applied = cli(sandbox, "apply", "--auto-approve", cwd=repo)
+    assert applied.returncode == 0, applied.stderr
+    new = id_of(sandbox, "Ops digest")
+    held = ids_in(repo / "schedules/main.yml")
+    assert new in held and gone not in held
+    assert git(repo, "diff", "--numstat").split()[:2] == ["1", "1"], "one line changed: the id"
+    assert cli(sandbox, "plan", "--detailed-exitcode", cwd=repo).returncode == 0
+
+
+def test_a_deleted_id_adopts_an_identical_unclaimed_schedule_instead_of_creating(sandbox: Sandbox, repo: Path) -> None:
+    gone = id_of(sandbox, "Ops digest")
+    copy = next(s for s in sandbox.control.schedules() if s["id"] == gone)
+    kept = [s for s in sandbox.control.schedules() if s["id"] != gone]
+    twin = {k: v for k, v in copy.items() if k != "id"}
+    sandbox.control.put_schedules([*kept, twin])  # recreated in the UI: same content, new id
+    twin_id = id_of(sandbox, "Ops digest")
+
+    assert cli(sandbox, "apply", "--auto-approve", cwd=repo).returncode == 0
+    assert [r["method"] for r in writes(sandbox)].count("POST") == 3, "only the fixture's three creates"
+    assert len(sandbox.control.schedules()) == 3
+    assert twin_id in ids_in(repo / "schedules/main.yml") and gone not in ids_in(repo / "schedules/main.yml")
+
+
+# ---- moving a schedule to another source ----
+
+
+def test_a_source_change_is_a_replacement_on_a_server_that_refuses_it(tmp_path: Path) -> None:
+    with Sandbox(seed="empty", immutable_source=True) as sb:
+        path = write_schedules(tmp_path, THREE)
+        assert cli(sb, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
+        old = id_of(sb, "Sales weekly")
+        moved = "source_id: 1240\n    schedule: {repeat: \"0 8"
+        path.write_text(path.read_text().replace("source_id: 1234\n    schedule: {repeat: \"0 8", moved))
+
+        plan = cli(sb, "plan", cwd=tmp_path)
+        assert f"sales-weekly (id {old}) must be replaced" in plan.stdout
+        assert "source_id: 1234 -> 1240  # forces replacement" in plan.stdout
+        assert "Plan: 0 to create, 0 to update, 0 to delete, 1 to replace." in plan.stdout
+        data = json.loads(cli(sb, "plan", "--json", cwd=tmp_path).stdout)
+        (change,) = data["changes"]
+        assert change["action"] == "replace" and change["forces_replacement"] == ["source_id"]
+        assert data["summary"]["replace"] == 1
+
+        applied = cli(sb, "apply", "--auto-approve", cwd=tmp_path)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        new = id_of(sb, "Sales weekly")
+        assert new != old and old not in {s["id"] for s in sb.control.schedules()}
+        assert next(s for s in sb.control.schedules() if s["id"] == new)["source_id"] == 1240
+        methods = [r["method"] for r in writes(sb)][-2:]
+        assert methods == ["DELETE", "POST"], "deleted first: two deliveries of one entry never exist"
+        assert new in ids_in(path) and old not in ids_in(path)
+        assert cli(sb, "plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
