@@ -183,5 +183,5 @@ def _make_plan(
         deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}
         sources |= read_sources(client, deleted - keys)  # titles for the plan's deletions
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
-    the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy))
+    the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy), timezone=config.timezone)
     return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources, read.undocumented)
