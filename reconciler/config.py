@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from reconciler.client.errors import ConfigError
 from reconciler.client.rates import parse_rate
+from reconciler.describe import DEFAULT_TIMEZONE, UnknownTimezone, zone
 from reconciler.errors import UserError
 from reconciler.models import DEST_MODELS, DataScheduleSpec, DestType
 
@@ -141,6 +143,21 @@ class ProjectConfig(_Model):
     scope: Scope = Field(default_factory=Scope)
     ignore: Ignore = Field(default_factory=Ignore)
     safety: Safety = Field(default_factory=Safety)
+    timezone: str = Field(
+        DEFAULT_TIMEZONE,
+        description="The IANA time zone `schedule.repeat` runs in: the zone your Holistics organisation runs "
+        "schedules in (an assumption; the API spec does not say). Plans show next runs and DST warnings in it.",
+        examples=["UTC", "Europe/Berlin", "America/New_York"],
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except UnknownTimezone as exc:  # a custom error: the message without pydantic's "Value error, "
+            raise PydanticCustomError("timezone", str(exc)) from None
+        return value
 
     @property
     def schedule_paths(self) -> list[Path]:

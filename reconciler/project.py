@@ -191,5 +191,5 @@ def _make_plan(
         left = {b.source for b in the_plan.briefs.values() if b.source is not None}
         sources |= read_sources(client, (deleted | left) - keys)  # titles for deletions and what is left alone
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
-    the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy))
+    the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy), timezone=config.timezone)
     return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources, read.undocumented)

@@ -15,7 +15,7 @@ from typing import Any
 from rich.text import Text
 
 from reconciler.config import CONFIG_FILE
-from reconciler.describe import cron_in_words
+from reconciler.describe import cron_in_words, dst_warnings, when_line
 from reconciler.plan import SOURCE_FIELDS, Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
 
 JSON_FORMAT_VERSION = 2  # 2: unmanaged schedules are objects; replacements, reasons, ignored differences
@@ -63,12 +63,22 @@ def _source_text(source: tuple[str, int], titles: Titles) -> str:
 
 
 def cron_note(diff: FieldDiff, timezone: str = "UTC") -> str:
-    """For schedule.repeat: what the crontab means, so reviewers need not decode it."""
+    """For schedule.repeat: what the crontab means, so reviewers need not decode it, and for a new
+    or changed one when it runs next in `timezone` and what the year's clock changes do to it."""
     if diff.path != "schedule.repeat":
         return ""
     words = [cron_in_words(v) if isinstance(v, str) else None for v in (diff.old, diff.new)]
     shown = [w for w in words if w]
-    return f"  ({' -> '.join(shown)})" if shown else ""
+    parts = [" -> ".join(shown)] if shown else []
+    if isinstance(diff.new, str) and diff.new != diff.old:
+        parts += _cron_times(diff.new, timezone)
+    return f"  ({'; '.join(parts)})" if parts else ""
+
+
+def _cron_times(expression: str, timezone: str) -> list[str]:
+    """["next: Mon 2026-12-07 08:00, ... Europe/Berlin", "DST: ..."], counted from `describe.now()`."""
+    warnings = dst_warnings(expression, timezone)
+    return [p for p in (when_line(expression, timezone), *(f"DST: {w}" for w in warnings)) if p]
 
 
 def summary_line(plan: Plan) -> str:

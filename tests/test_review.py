@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
 
 from reconciler import config as configuration
-from reconciler import render, schema
+from reconciler import describe, render, schema
 from reconciler.cli import cli
 from reconciler.plan import Action, Change, FieldDiff, Plan
 from reconciler.sandbox import Sandbox
@@ -96,7 +97,8 @@ def sample_plan(n_updates: int = 1) -> Plan:
     return Plan(tuple(changes), (), (77,), frozenset({9, 77, *range(100, 100 + n_updates)}), prune=True)
 
 
-def test_markdown_matches_the_golden_file() -> None:
+def test_markdown_matches_the_golden_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(describe, "now", lambda: datetime(2026, 12, 7, 6, 0, tzinfo=UTC))  # next runs count from it
     rendered = render.markdown(sample_plan(), {("Dashboard", 1234): "Sales Performance"})
     # to update after an intended change: write `rendered` to the file and review the diff
     assert rendered == (GOLDEN / "plan.md").read_text()
