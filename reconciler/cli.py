@@ -435,22 +435,34 @@ def _print_unrecorded(report: applying.Report) -> None:
 @cli.command("import")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Directory for the YAML (default: schedules/).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--unmanaged", is_flag=True, help="Only the schedules no YAML declares, into new files.")
 @connection_options
 @click.pass_context
 def import_command(
-    ctx: click.Context, out_dir: Path | None, force: bool, connect: Callable[[], HolisticsClient]
+    ctx: click.Context, out_dir: Path | None, force: bool, unmanaged: bool, connect: Callable[[], HolisticsClient]
 ) -> None:
-    """Write YAML for every remote schedule in scope, ids included, so that plan shows no changes."""
+    """Write YAML for every remote schedule in scope, ids included, so that plan shows no changes.
+
+    With --unmanaged, only the schedules no YAML declares, into new files (existing files are never
+    touched), with keys unique across the existing ones: UI schedules come under code bit by bit.
+    """
     config = project_config(ctx)
+    taken: set[str] = set()
     with connect() as client:
-        remote = [r for r in list_remote(client).schedules if config.scope.contains(r)]
+        if unmanaged:
+            result = make_plan(client, config, [], check_references=False)
+            left = set(result.plan.unmanaged)
+            remote = [r for r in result.remote if int(r["id"]) in left]
+            taken = {d.key for d in result.desired}
+        else:
+            remote = [r for r in list_remote(client).schedules if config.scope.contains(r)]
     skipped = importer.unrepresentable(remote)
     for schedule_id, why in sorted(skipped.items()):
         stderr().print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)
     remote = [r for r in remote if int(r["id"]) not in skipped]
     target = out_dir or schedule_paths(config, [])[0]
     with lock.exclusive(lock.checkout_root(Path.cwd()), "import"):
-        written = importer.write(remote, target, force=force)
+        written = importer.write(remote, target, force=force, taken=taken, new_files_only=unmanaged)
     for path, count in written.items():
         stdout().print(f"wrote {count} schedule(s) to {path}", markup=False)
     note = f"; {len(skipped)} skipped (see the warnings above)" if skipped else ""

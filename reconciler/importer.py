@@ -182,14 +182,26 @@ def render(schedules: Mapping[str, Mapping[str, Any]]) -> str:
     return "".join(lines)
 
 
-def write(remote: Iterable[Mapping[str, Any]], out_dir: Path, *, force: bool = False) -> dict[Path, int]:
+def write(
+    remote: Iterable[Mapping[str, Any]],
+    out_dir: Path,
+    *,
+    force: bool = False,
+    taken: Collection[str] = (),
+    new_files_only: bool = False,
+) -> dict[Path, int]:
     """Write one file per destination type; returns file -> number of schedules written. Pass only
-    representable schedules (see `unrepresentable`)."""
+    representable schedules (see `unrepresentable`). With `new_files_only` (import --unmanaged),
+    files are named `unmanaged-<type>.yml` and never replace one that exists (a number is added), and
+    keys avoid `taken`, the keys the existing files declare."""
     by_file: dict[str, dict[str, dict[str, Any]]] = {}
-    for key, data in entries(remote).items():
+    for key, data in entries(remote, taken).items():
         name = FILE_BY_DEST.get(str(data["dest"].get("type")), "other.yml")
-        by_file.setdefault(name, {})[key] = data
-    targets = {out_dir / name: schedules for name, schedules in sorted(by_file.items())}
+        by_file.setdefault(f"unmanaged-{name}" if new_files_only else name, {})[key] = data
+    targets = {
+        (_free_name(out_dir, name) if new_files_only else out_dir / name): schedules
+        for name, schedules in sorted(by_file.items())
+    }
     existing = [str(p) for p in targets if os.path.lexists(p)]  # a dangling link too: it would be written
     if existing and not force:
         raise ImportConflict(escape_controls(f"{', '.join(existing)} already exist; pass --force to overwrite"))
@@ -201,6 +213,13 @@ def write(remote: Iterable[Mapping[str, Any]], out_dir: Path, *, force: bool = F
     for path, text in rendered.items():
         atomic_write(path, text)  # refuses (FileWriteError) what is not a regular file
     return {path: len(schedules) for path, schedules in targets.items()}
+
+
+def _free_name(out_dir: Path, name: str) -> Path:
+    """`out_dir/name`, or `name-2.yml`, `-3`... : the first that does not exist (not even as a link)."""
+    stem, suffix = name.rsplit(".", 1)
+    candidates = (out_dir / (name if n == 1 else f"{stem}-{n}.{suffix}") for n in range(1, 10_000))
+    return next(p for p in candidates if not os.path.lexists(p))
 
 
 def _read_back(path: Path, text: str, schedules: Mapping[str, Mapping[str, Any]]) -> str:

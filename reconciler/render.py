@@ -253,6 +253,7 @@ def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
             for d in plan.ignored_differences
         ],
         "partial": plan.partial,
+        "timezone": plan.timezone,
     }
 
 

@@ -256,3 +256,28 @@ def test_a_source_change_is_a_replacement_on_a_server_that_refuses_it(tmp_path: 
         assert methods == ["DELETE", "POST"], "deleted first: two deliveries of one entry never exist"
         assert new in ids_in(path) and old not in ids_in(path)
         assert cli(sb, "plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0
+
+
+# ---- bringing UI schedules under code ----
+
+
+def test_import_unmanaged_writes_only_what_no_yaml_declares_into_new_files(sandbox: Sandbox, repo: Path) -> None:
+    ui = {"title": "Sales weekly", "source_type": "Dashboard", "source_id": 1234,
+          "schedule": {"repeat": "0 10 * * 5", "paused": False},
+          "dest": {"type": "EmailDest", "recipients": ["boss@example.com"]}}
+    made = sandbox.control.add_schedule(ui)  # made in the UI, with the title of an existing entry's
+    (repo / "schedules/unmanaged-email.yml").write_text("schedules: {}\n")  # a name import must not take
+    before = {p.name: p.read_text() for p in (repo / "schedules").iterdir()}
+
+    result = cli(sandbox, "import", "--unmanaged", cwd=repo)
+
+    assert result.returncode == 0, result.stderr
+    after = {p.name: p.read_text() for p in (repo / "schedules").iterdir()}
+    assert {k: v for k, v in after.items() if k in before} == before, "existing files are never touched"
+    (new,) = set(after) - set(before)
+    assert new == "unmanaged-email-2.yml"
+    entries = load([repo / "schedules" / new])
+    assert [(e.id, e.key) for e in entries] == [(made["id"], f"sales-weekly-{made['id']}")], "unique across files"
+    assert cli(sandbox, "validate", cwd=repo).returncode == 0
+    plan = cli(sandbox, "plan", "--detailed-exitcode", cwd=repo)
+    assert plan.returncode == 0 and "0 unmanaged" in plan.stdout
