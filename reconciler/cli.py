@@ -14,9 +14,9 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from reconciler import __version__, diagnostics, importer, lock, render, run, savedplan, schema, yamlread, yamlwrite
 from reconciler import apply as applying
 from reconciler import config as configuration
-from reconciler import diagnostics, importer, lock, render, run, savedplan, schema, yamlread, yamlwrite
 from reconciler.client import (
     HOLISTICS_RATE_LIMIT,
     ConfigError,
@@ -187,7 +187,7 @@ def _regular_config(ctx: click.Context, param: click.Parameter, value: Path | No
     callback=_regular_config,
     help=f"Project config file (default: ./{configuration.CONFIG_FILE} when present).",
 )
-@click.version_option(package_name="holistics-schedules")
+@click.version_option(__version__, prog_name="holistics-schedules")
 def cli(verbose: bool, no_color: bool, config_path: Path | None) -> None:
     """Holistics data schedules as code: validate, plan, apply and import YAML."""
     if no_color:

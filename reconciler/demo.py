@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from pathlib import Path
 
 import click
@@ -17,7 +17,13 @@ from rich.text import Text
 from reconciler.errors import ExitCode
 from reconciler.sandbox import Sandbox
 
-EXAMPLE = Path("schedules")
+
+def example_schedules() -> Path:
+    """The example the demo runs, wherever it is run from. A wheel ships the repository's
+    schedules/ as reconciler/example/ (pyproject's package-dir); a checkout or an editable install
+    has no such directory, and the example is that schedules/ itself, beside the package."""
+    installed = Path(__file__).with_name("example")
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "schedules"
 
 
 @contextmanager
@@ -52,25 +58,31 @@ def _run(console: Console, args: Sequence[str]) -> int:
     return code
 
 
-def run(console: Console, example: Path = EXAMPLE) -> int:
+def run(console: Console, example: Path | None = None) -> int:
+    example = example_schedules() if example is None else example
     if not example.is_dir():
-        console.print(Text(f"Error: no {example}/ here: run the demo from the repository root", style="red"))
+        console.print(Text(f"Error: the example schedules are missing ({example}/): reinstall holistics-schedules",
+                           style="red"))
         return ExitCode.ERROR
     with Sandbox(seed="example") as sandbox, tempfile.TemporaryDirectory(prefix="holistics-demo-") as tmp:
-        work = Path(tmp) / "schedules"
-        shutil.copytree(example, work)
+        shutil.copytree(example, Path(tmp) / "schedules")
         remote = len(sandbox.control.schedules())
         console.print(
             f"Sandbox running at {sandbox.base_url} with {remote} schedules "
-            f"(a seeded example workspace); working on a copy of {example}/ in {tmp}.\n"
+            f"(a seeded example workspace); working on a copy of the example schedules ({example}/) in {tmp}.\n"
         )
-        with _environment(HOLISTICS_BASE_URL=sandbox.base_url, HOLISTICS_API_KEY=sandbox.key):
+        # In the temporary directory, with the sandbox's connection: the demo is the same wherever it
+        # is run, and a project config (scope, ignore rules, safety) or settings of the caller's own
+        # repository and environment neither change it nor make it fail.
+        with chdir(tmp), _environment(
+            HOLISTICS_BASE_URL=sandbox.base_url, HOLISTICS_API_KEY=sandbox.key, HOLISTICS_RATE_LIMIT="none"
+        ):
             os.environ.pop("HOLISTICS_REGION", None)
             steps: list[tuple[list[str], set[int]]] = [
-                (["validate", str(work)], {0}),
-                (["plan", str(work)], {0}),
-                (["apply", str(work), "--auto-approve"], {0}),
-                (["plan", str(work), "--detailed-exitcode"], {0}),
+                (["validate"], {0}),  # each on schedules/, the default, as you would type them
+                (["plan"], {0}),
+                (["apply", "--auto-approve"], {0}),
+                (["plan", "--detailed-exitcode"], {0}),
             ]
             for args, ok in steps:
                 if _run(console, args) not in ok:

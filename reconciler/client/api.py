@@ -15,13 +15,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from importlib import metadata
 from types import TracebackType
 from typing import Any, Final, Self
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from reconciler import __version__
 from reconciler.client.errors import AuthError, ConfigError, UnexpectedResponse
 from reconciler.client.failures import Reply, settle
 from reconciler.client.rates import RateLimiter
@@ -33,14 +33,9 @@ from reconciler.client.urls import REGIONS, check_base_url
 KEY_HEADER: Final = "X-Holistics-Key"
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version("holistics-schedules")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-DEFAULT_USER_AGENT: Final = f"holistics-schedules/{_package_version()}"
+# The package's own version, not the installed metadata's: the same in a checkout, an editable
+# install (whose metadata is as old as the install) and a wheel.
+DEFAULT_USER_AGENT: Final = f"holistics-schedules/{__version__}"
 
 
 def _checked_key(api_key: str) -> str:
