@@ -345,7 +345,9 @@ def apply_command(
     all_recorded = _print_recorded(report, summary=False)
     done = sum(r.ok for r in report.results)
     missed = f", {len(report.unrecorded)} id(s) not recorded" if report.unrecorded else ""
-    out.print(f"Apply complete: {done} of {len(report.results)} change(s) made, {len(report.failed)} failed{missed}.")
+    # "complete" only when every change was made: a reader of a CI log stops at that word
+    verdict = "Apply complete" if report.ok else "Apply incomplete"
+    out.print(f"{verdict}: {done} of {len(report.results)} change(s) made, {len(report.failed)} failed{missed}.")
     _print_unrecorded(report)
     if not report.ok or not all_recorded:
         sys.exit(ExitCode.ERROR)

@@ -69,3 +69,19 @@ def test_a_rejected_key_names_the_region_it_was_sent_to(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"the API key was rejected by {sb.base_url}" in result.stderr
     assert "a-key-of-another-region" not in result.stderr
+
+
+def test_apply_with_a_failure_is_not_called_complete(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    sandbox.control.add_fault(method="POST", path="/data_schedules", status=422, count=1)
+    result = cli(sandbox, "apply", "--auto-approve", "--parallelism", "1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Apply incomplete: 1 of 2 change(s) made, 1 failed." in result.stdout
+    assert "Apply complete" not in result.stdout
+
+
+def test_a_busy_port_for_the_sandbox_suggests_another(tmp_path: Path) -> None:
+    with Sandbox(seed="empty") as sb:
+        result = cli(None, "sandbox", "--port", str(sb.port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"port {sb.port} is taken: pass another with --port N" in result.stderr

@@ -7,6 +7,7 @@ registering it costs the CLI's start-up nothing.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import click
@@ -60,7 +61,11 @@ def sandbox(
             strict_input=strict_input,
             immutable_source=immutable_source,
         )
-    except (OSError, ValueError, OverflowError) as exc:  # port taken or out of range, bad seed, bad --rate-limit
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        hint = f"; port {port} is taken: pass another with --port N (or --port 0 for any free one)" if busy else ""
+        raise _cannot_start(f"cannot start the sandbox: {exc}{hint}") from None
+    except (ValueError, OverflowError) as exc:  # port out of range, bad seed, bad --rate-limit
         raise _cannot_start(f"cannot start the sandbox: {exc}") from None
 
 
