@@ -227,22 +227,30 @@ def stale_reasons(
     """Why the saved plan no longer applies; empty when it still does."""
     if saved.workspace.rstrip("/") != workspace.rstrip("/"):
         return [f"it was made for the workspace at {saved.workspace}, not {workspace}"]
+    return _yaml_reasons(saved.yaml, yaml_fingerprints(files)) + _remote_reasons(saved, remote_fingerprints(remote))
+
+
+def _yaml_reasons(was: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     reasons = []
-    now_yaml = yaml_fingerprints(files)
-    for file in sorted(set(saved.yaml) | set(now_yaml)):
-        if file not in now_yaml:
+    for file in sorted(set(was) | set(now)):
+        if file not in now:
             reasons.append(f"{file} was removed")
-        elif file not in saved.yaml:
+        elif file not in was:
             reasons.append(f"{file} was added")
-        elif now_yaml[file] != saved.yaml[file]:
+        elif now[file] != was[file]:
             reasons.append(f"{file} changed")
-    now_remote = remote_fingerprints(remote)
+    return reasons
+
+
+def _remote_reasons(saved: SavedPlan, now: Mapping[str, str]) -> list[str]:
+    """A schedule the plan touches that changed or went since: its diff and body are out of date."""
+    reasons = []
     for change in saved.plan.changes:
         if change.id is None:
             continue
-        was, now = saved.remote.get(str(change.id)), now_remote.get(str(change.id))
-        if now is None:
-            reasons.append(f"remote schedule {change.id} ({change.key or 'unmanaged'}) was deleted")
-        elif was != now:
-            reasons.append(f"remote schedule {change.id} ({change.key or 'unmanaged'}) changed")
+        name = f"remote schedule {change.id} ({change.key or 'unmanaged'})"
+        if str(change.id) not in now:
+            reasons.append(f"{name} was deleted")
+        elif saved.remote.get(str(change.id)) != now[str(change.id)]:
+            reasons.append(f"{name} changed")
     return reasons
