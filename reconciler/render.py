@@ -75,6 +75,18 @@ def cron_note(diff: FieldDiff, timezone: str = "UTC") -> str:
     return f"  ({'; '.join(parts)})" if parts else ""
 
 
+def cron_sides(diff: FieldDiff, timezone: str = "UTC") -> tuple[str, str]:
+    """For a changed schedule.repeat: the old meaning and the new one (with its next runs and clock
+    changes), each for its own line, so a reviewer reads one against the other."""
+    if diff.path != "schedule.repeat":
+        return "", ""
+    old = cron_in_words(diff.old) if isinstance(diff.old, str) else None
+    new_parts = [w for w in [cron_in_words(diff.new) if isinstance(diff.new, str) else None] if w]
+    if isinstance(diff.new, str) and diff.new != diff.old:
+        new_parts += _cron_times(diff.new, timezone)
+    return old or "", "; ".join(new_parts)
+
+
 def _cron_times(expression: str, timezone: str) -> list[str]:
     """["next: Mon 2026-12-07 08:00, ... Europe/Berlin", "DST: ..."], counted from `describe.now()`."""
     warnings = dst_warnings(expression, timezone)
@@ -176,8 +188,13 @@ def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> No
             out.append(value(diff.old), style="red")
             out.append(" -> ")
             out.append(value(diff.new), style="green")
-        else:
-            out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
+            out.append(replacement_note(change, diff) + "\n", style="dim")
+            was, now = cron_sides(diff, timezone)
+            for label, note in (("was", was), ("now", now)):
+                if note:
+                    out.append(f"        {label}: {note}\n", style="dim")
+            continue
+        out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
         out.append(cron_note(diff, timezone) + replacement_note(change, diff), style="dim")
         out.append("\n")
     out.append("\n")
@@ -345,7 +362,8 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
             lines.append(f"{sign} {diff.path}:{note}")
             lines += [f"{'' if s == '#' else s}    {masked(_item_text(s, v))}" for s, v in items]
         elif change.action in (Action.UPDATE, Action.REPLACE):
-            lines += [f"- {diff.path}: {old}", f"+ {diff.path}: {new}{note}"]
+            was, now = (f"  ({side})" if side else "" for side in cron_sides(diff, timezone))
+            lines += [f"- {diff.path}: {old}{was}", f"+ {diff.path}: {new}{now}{replacement_note(change, diff)}"]
         elif change.action is Action.CREATE:
             lines.append(f"+ {diff.path}: {new}{note}")
         else:

@@ -410,11 +410,13 @@ def test_a_changed_cron_in_a_zone_in_process_with_the_clock_pinned(example_sandb
     (tmp_path / "holistics-schedules.yml").write_text("timezone: America/New_York\n")
     result = invoke(example_sandbox, "plan", "--out", "plan.json", cwd=tmp_path)
     assert result.exit_code == 0, result.output
+    # the old and the new meaning each on its own line (issue 12), the new one with its runs
     expected = (
-        f'~ schedule.repeat: "{target["schedule"]["repeat"]}" -> "30 1 * * *"  '
-        f"({describe.cron_in_words(target['schedule']['repeat'])} -> At 01:30; "
+        f'~ schedule.repeat: "{target["schedule"]["repeat"]}" -> "30 1 * * *"\n'
+        f"        was: {describe.cron_in_words(target['schedule']['repeat'])}\n"
+        "        now: At 01:30; "
         "next: Mon 2026-12-07 01:30, Tue 2026-12-08 01:30, Wed 2026-12-09 01:30 America/New_York; "
-        "DST: 01:30 happens twice on 2027-11-07 (clocks go back 02:00 -> 01:00): runs once, at 01:30 EDT)"
+        "DST: 01:30 happens twice on 2027-11-07 (clocks go back 02:00 -> 01:00): runs once, at 01:30 EDT\n"
     )
     assert expected in result.output
     # the saved plan carries the zone: apply shows the same line without reading the config again
