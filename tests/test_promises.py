@@ -321,3 +321,14 @@ def test_enriched_free_form_items_cause_no_diff_and_no_duplicate(sandbox: Sandbo
     strip_ids(path)
     assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
     assert len(sandbox.control.schedules()) == 1, "adopted, not created again"
+
+
+def test_the_lock_leaves_no_file_behind_and_still_excludes(tmp_path: Path) -> None:
+    path = lock.lock_path(tmp_path)
+    with lock.exclusive(tmp_path, "first"):
+        assert path.exists()
+        with pytest.raises(lock.LockHeld, match="first, pid"), lock.exclusive(tmp_path, "second"):
+            pass
+    assert not path.exists(), "temporary checkouts must not fill the temporary directory"
+    with lock.exclusive(tmp_path, "again"):
+        assert path.exists()
