@@ -117,6 +117,8 @@ def list_items(diff: FieldDiff) -> list[tuple[str, Any]] | None:
         *(("-", v) for v, text in zip(old or [], before, strict=True) if text not in after),
         *(("+", v) for v, text in zip(new or [], after, strict=True) if text not in before),
     ]
+    if not lines:
+        return None  # an empty list: shown as `[]`, a header with nothing under it says nothing
     return lines + ([("#", f"{len(hidden)} more unchanged")] if hidden else [])
 
 
