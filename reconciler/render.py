@@ -309,7 +309,7 @@ def markdown(
         "",
     ]
     if plan.unsafe:
-        head += [f"> [!CAUTION]\n> **Unsafe plan:** {_md(plan.unsafe)}", ""]
+        head += [f"> [!CAUTION]\n> **Unsafe plan:** {_inline(plan.unsafe)}", ""]
     deletes = plan.of(Action.DELETE)
     if deletes:
         head += [
@@ -317,10 +317,10 @@ def markdown(
             "",
         ]
     if plan.partial:
-        partial = f"only the entries selected by `{plan.partial}`; nothing is deleted"
+        partial = f"only the entries selected by {_inline(plan.partial)}; nothing is deleted"
         head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
     if plan.undeclarable:
-        head += [_md(_not_manageable(plan)), ""]
+        head += [_inline(_not_manageable(plan)), ""]
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
@@ -351,7 +351,7 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
         f"<summary>{_SIGN[change.action]} <b>{_md(change_name(change))}</b> {_VERB[change.action]}"
         f"{' — ' + _md(label) if label else ''}{where}</summary>",
         "",
-        *([f"_{_md(change.reason)}_", ""] if change.reason else []),
+        *([f"_{_inline(change.reason)}_", ""] if change.reason else []),
         "```diff",
     ]
     masked = (lambda text: text) if show_sensitive else mask_emails
@@ -408,13 +408,25 @@ def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
         ]
     for item in plan.ignored_differences:
         line = ignored_line(item, CONFIG_FILE)
-        out += [f"> [!NOTE]\n> {_md(line if show_sensitive else mask_emails(line))}", ""]
+        out += [f"> [!NOTE]\n> {_inline(line if show_sensitive else mask_emails(line))}", ""]
     return out
 
 
+_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+_MARKDOWN = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def _cell(text: str | None) -> str:
-    return _md(text).replace("|", "\\|") if text else ""
+    return _inline(text) if text else ""
+
+
+def _inline(text: str) -> str:
+    """Text from the network in a Markdown context (a table cell, a callout): one line, with every
+    ASCII punctuation backslash-escaped, so a title cannot add a heading, a link, an image or a row."""
+    return _MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
 
 
 def _md(s: str) -> str:
-    return s.replace("<", "&lt;").replace(">", "&gt;")
+    """Text inside raw HTML (a <summary>): escaped HTML, on one line; a line break would end the
+    HTML block and let the rest be read as Markdown."""
+    return _LINE_BREAKS.sub(" ", s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

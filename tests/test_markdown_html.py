@@ -55,3 +55,19 @@ def test_text_from_the_network_cannot_break_out_of_the_html() -> None:
     assert "<script>" not in html and "<img" not in html
     assert html.count("<details>") == html.count("</details>") == 2
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "\\|pipe" not in html
+
+
+def test_a_title_cannot_add_markdown_to_the_comment() -> None:
+    hostile = "Line1\n\n## Injected heading\n\n- [x] approved by security\n![i](http://e/x.png) | cell"
+    brief = Brief(77, hostile, ("Dashboard", 1234), "EmailDest")
+    delete = Change(
+        Action.DELETE, None, 9, (FieldDiff("title", "x", None),),
+        remote={"title": "x", "source_type": "Dashboard", "source_id": 1234},
+    )
+    plan = Plan((delete,), (), (77,), frozenset({9, 77}), prune=False, briefs={77: brief})
+    text = render.markdown(plan, {("Dashboard", 1234): "Sales\n\n# Owned </summary> **bold**"})
+    html = str(cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE))
+    for injected in ("<h1>", "<h2>", "<img", "<input", "<strong>bold"):
+        assert injected not in html, injected
+    assert html.count("<tr>") == 4, "two in the summary table; the header and the one schedule in the other"
+    assert html.count("<details>") == html.count("</details>") == 2
