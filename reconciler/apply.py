@@ -170,7 +170,9 @@ def _execute(change: Change, run: _Run) -> Result:
         except NotFound:
             return Result(change, True, change.id, "already deleted")
         return Result(change, True, change.id, "deleted")
-    except NotFound:
+    except NotFound as exc:
+        if change.id is None:  # a create: what is missing is what it points at, not the schedule
+            return Result(change, False, None, str(exc), _field_errors(change, exc))
         message = f"schedule {change.id} no longer exists (deleted since the plan was made)"
         return Result(change, False, change.id, message)
     except APIError as exc:

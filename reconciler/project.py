@@ -128,8 +128,10 @@ class Scope:
 
     def refusal(self, config: ProjectConfig, paths: Sequence[Path]) -> str | None:
         """Why these options cannot be planned safely, said before any request is made."""
-        flag = "--prune" if self.prune else "--prune-since" if self.prune_since else None
-        if self.prune and self.prune_since:
+        flag = "--prune" if self.prune else "--prune-since" if self.prune_since is not None else None
+        if self.prune_since is not None and not self.prune_since.strip():
+            return "--prune-since needs a git REF (it was given an empty one: is a CI variable unset?)"
+        if self.prune and self.prune_since is not None:
             return "--prune and --prune-since are two ways of deleting: give one"
         if flag and self.selection:
             return f"{flag} cannot be combined with --target or --exclude: a partial plan cannot tell what to delete"

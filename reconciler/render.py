@@ -236,8 +236,8 @@ def _ids(ids: list[int] | tuple[int, ...]) -> str:
 
 def _not_manageable(plan: Plan) -> str:
     return (
-        f"{len(plan.undeclarable)} remote schedule(s) are not manageable here: their destination is of a "
-        f"kind the YAML cannot declare (ids: {_ids(plan.undeclarable)}); they are left alone, also by --prune."
+        f"{len(plan.undeclarable)} remote schedule(s) are not manageable here: the YAML cannot declare their "
+        f"destination or values (ids: {_ids(plan.undeclarable)}); they are left alone, also by --prune."
     )
 
 

@@ -64,12 +64,20 @@ def spec_view(schedule: Mapping[str, Any], extras: set[str] | None = None) -> di
 
 
 def declarable(schedule: Mapping[str, Any]) -> bool:
-    """Whether the YAML can hold this schedule at all: a source and dest type it can declare."""
-    from reconciler.models import DEST_TYPES  # here: models imports this module's neighbours
+    """Whether the YAML can hold this schedule at all: a source and destination type it can declare,
+    and values it accepts (a `@daily` cron or a malformed address made in the UI it cannot). What it
+    cannot hold, it cannot keep from `--prune` either, so such a schedule is never deleted."""
+    from reconciler.models import DEST_TYPES, DataScheduleSpec  # here: models imports this module's neighbours
 
     dest = schedule.get("dest")
     dest_type = dest.get("type") if isinstance(dest, Mapping) else None
-    return schedule.get("source_type") in ("Dashboard", "QueryReport") and dest_type in DEST_TYPES
+    if schedule.get("source_type") not in ("Dashboard", "QueryReport") or dest_type not in DEST_TYPES:
+        return False
+    try:
+        DataScheduleSpec.model_validate(without_server_fields(schedule, keep_id=True))
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return False
+    return True
 
 
 def _view_object(value: Mapping[str, Any], props: Mapping[str, Any], path: str, extras: set[str]) -> dict[str, Any]:

@@ -332,3 +332,32 @@ def test_the_lock_leaves_no_file_behind_and_still_excludes(tmp_path: Path) -> No
     assert not path.exists(), "temporary checkouts must not fill the temporary directory"
     with lock.exclusive(tmp_path, "again"):
         assert path.exists()
+
+
+BASE = {"source_type": "Dashboard", "source_id": 1234, "schedule": {"repeat": "0 8 * * 1", "paused": False},
+        "dest": {"type": "EmailDest", "recipients": ["a@example.com"]}}
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param({"schedule": {"repeat": "@daily", "paused": False}}, id="cron-macro"),
+        pytest.param({"schedule": {"repeat": "0 0 8 * * *", "paused": False}}, id="six-field-cron"),
+        pytest.param({"dest": {"type": "EmailDest", "recipients": ["not-an-email"]}}, id="bad-email"),
+        pytest.param({"dest": {"type": "SlackDest", "slack_channels": ["general"]}}, id="channel-as-text"),
+    ],
+)
+def test_prune_never_deletes_what_the_yaml_cannot_hold(sandbox: Sandbox, tmp_path: Path, odd: dict[str, Any]) -> None:
+    write_schedules(tmp_path, EMAIL)
+    made = sandbox.control.add_schedule({**BASE, **odd}, validate=False)
+    data = json.loads(cli(sandbox, "plan", "--prune", "--json", cwd=tmp_path).stdout)
+    assert data["summary"]["delete"] == 0 and made["id"] in data["not_manageable"]
+    assert cli(sandbox, "apply", "--prune", "--auto-approve", cwd=tmp_path).returncode == 0
+    assert made["id"] in {s["id"] for s in sandbox.control.schedules()}
+
+
+def test_an_empty_prune_since_is_refused_not_ignored(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    result = cli(sandbox, "plan", "--prune-since", "", cwd=tmp_path)
+    assert result.returncode == 1 and "--prune-since needs a git REF" in result.stderr
+    assert sandbox.control.requests() == []
