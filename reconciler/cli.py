@@ -435,40 +435,74 @@ def _print_unrecorded(report: applying.Report) -> None:
 
 
 @cli.command("import")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Directory for the YAML (default: schedules/).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.option("--unmanaged", is_flag=True, help="Only the schedules no YAML declares, into new files.")
 @connection_options
 @click.pass_context
 def import_command(
-    ctx: click.Context, out_dir: Path | None, force: bool, unmanaged: bool, connect: Callable[[], HolisticsClient]
+    ctx: click.Context,
+    ids: tuple[str, ...],
+    out_dir: Path | None,
+    force: bool,
+    unmanaged: bool,
+    connect: Callable[[], HolisticsClient],
 ) -> None:
-    """Write YAML for every remote schedule in scope, ids included, so that plan shows no changes.
+    """Write YAML for every remote schedule in scope (or just the IDs given), ids included, so that
+    plan shows no changes. Entries leave out nulls and defaults and carry their source's title.
 
     With --unmanaged, only the schedules no YAML declares, into new files (existing files are never
     touched), with keys unique across the existing ones: UI schedules come under code bit by bit.
+    With IDs too, each must be one no YAML declares (an id already declared is an error).
     """
+    wanted = importer.parse_ids(ids)  # first: a typo is said before any request
     config = project_config(ctx)
     taken: set[str] = set()
+    err = stderr()
     with connect() as client:
         if unmanaged:
             result = make_plan(client, config, [], check_references=False)
             left = set(result.plan.unmanaged)
-            remote = [r for r in result.remote if int(r["id"]) in left]
+            listed = result.remote
             taken = {d.key for d in result.desired}
+            declared = {m.id: f"{m.key} in {m.file}" for m in result.plan.matches}
+            remote = [r for r in listed if int(r["id"]) in left]
         else:
-            remote = [r for r in list_remote(client).schedules if config.scope.contains(r)]
-    skipped = importer.unrepresentable(remote)
-    for schedule_id, why in sorted(skipped.items()):
-        stderr().print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)
-    remote = [r for r in remote if int(r["id"]) not in skipped]
+            listed = list_remote(client).schedules
+            declared = {}
+            remote = [r for r in listed if config.scope.contains(r)]
+        if wanted:
+            remote = importer.select(client, listed, wanted, in_scope=config.scope.contains, declared=declared)
+        skipped = importer.unrepresentable(remote)
+        for schedule_id, why in sorted(skipped.items()):
+            err.print(f"warning: skipped schedule {schedule_id}: the YAML format cannot hold it ({why})", markup=False)
+        remote = [r for r in remote if int(r["id"]) not in skipped]
+        sources = importer.read_titles(client, remote, lambda message: err.print(f"warning: {message}", markup=False))
     target = out_dir or schedule_paths(config, [])[0]
-    with lock.exclusive(lock.checkout_root(Path.cwd()), "import"):
-        written = importer.write(remote, target, force=force, taken=taken, new_files_only=unmanaged)
+    root = Path.cwd()
+    hint = "; with IDs, --force would leave each file with just those: use --out or --unmanaged" if wanted else ""
+    with lock.exclusive(lock.checkout_root(root), "import"):
+        written = importer.write(
+            remote,
+            target,
+            force=force,
+            taken=taken,
+            new_files_only=unmanaged,
+            sources=sources,
+            schema=importer.schema_reference(target, root),
+            hint=hint if not unmanaged else "",
+        )
     for path, count in written.items():
         stdout().print(f"wrote {count} schedule(s) to {path}", markup=False)
     note = f"; {len(skipped)} skipped (see the warnings above)" if skipped else ""
     stdout().print(f"Imported {sum(written.values())} schedule(s){note}.")
+    if written and not (root / importer.SCHEMA_FILE).exists():
+        stdout().print(
+            f"The files name ./{importer.SCHEMA_FILE} for editors: make it with "
+            f"`holistics-schedules schema > {importer.SCHEMA_FILE}`.",
+            markup=False,
+        )
 
 
 @cli.command("run")
