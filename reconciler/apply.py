@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
+from reconciler.diagnostics import Problem
 from reconciler.plan import Action, Change, Plan, differences
 from reconciler.shape import Bucket, SourceKey, bucket, source_key
 from reconciler.workspace import list_remote
@@ -31,7 +32,7 @@ class Result:
     ok: bool
     id: int | None
     message: str
-    errors: tuple[str, ...] = ()  # per field, as `file:line: key.field: message`
+    errors: tuple[Problem, ...] = ()  # per field, at its file and line (printed `file:line: key.field: message`)
 
 
 @dataclass
@@ -270,19 +271,20 @@ def _find_created(change: Change, run: _Run, waits: Sequence[float]) -> int | No
     return None
 
 
-def _field_errors(change: Change, exc: APIError) -> tuple[str, ...]:
-    """A rejection as lines pointing into the YAML: one per field of a RecordError, else the entry."""
+def _field_errors(change: Change, exc: APIError) -> tuple[Problem, ...]:
+    """A rejection as problems pointing into the YAML: one per field of a RecordError, else the entry."""
     if change.file is None:
         return ()
+    entry_line = change.line or 0
     if not any(exc.record.values()):  # no record, or one that names no message: the server's own words
-        return (f"{change.file}:{change.line}: {change.key}: {exc.api_message or exc}",)
-    lines = []
+        return (Problem(change.file, entry_line, str(change.key), exc.api_message or str(exc)),)
+    problems = []
     for path, messages in exc.record.items():
         field_path = "" if path == "base" else path
-        line = change.line_of(field_path) if field_path else change.line
+        line = (change.line_of(field_path) if field_path else None) or entry_line
         where = f"{change.key}.{field_path}" if field_path else str(change.key)
-        lines += [f"{change.file}:{line}: {where}: {message}" for message in messages]
-    return tuple(dict.fromkeys(lines))  # the same message for the same field, once
+        problems += [Problem(change.file, line, where, str(message)) for message in messages]
+    return tuple(dict.fromkeys(problems))  # the same message for the same field, once
 
 
 def _ids_to_record(plan: Plan, results: Sequence[Result]) -> dict[str, dict[str, int]]:

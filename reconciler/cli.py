@@ -50,8 +50,12 @@ class _Shown(click.ClickException):
         self.error = error
 
     def show(self, file: Any = None) -> None:
+        err = stderr()
         for line in self.error.details():
-            stderr().print(line, markup=False)
+            err.print(line, markup=False, emoji=False)  # `:100:` in a quoted value stays as written
+        if isinstance(self.error, diagnostics.InvalidSchedules) and diagnostics.in_github_actions():
+            for problem in self.error.problems:  # also as annotations on the lines of the pull request
+                click.echo(problem.github(), err=True)
         print_error(self.format_message())
 
 
@@ -194,13 +198,57 @@ def cli(verbose: bool, no_color: bool, config_path: Path | None) -> None:
         os.environ["NO_COLOR"] = "1"  # the consoles of this process read it, so every line obeys
 
 
+def _problems_in_format(func: F) -> F:
+    """validate's problems printed as `--format` asks, wherever they arise: the config file is read
+    (in `connection_options`) before the command's body runs."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, fmt: str, **kwargs: Any) -> Any:
+        try:
+            return func(*args, fmt=fmt, **kwargs)
+        except diagnostics.InvalidSchedules as exc:
+            checked = exc.checked()  # validate sends nothing: its summary says only what it found
+            if fmt == "text":
+                raise checked from None
+            _print_problems(fmt, checked.problems)
+            raise Failure(str(checked)) from None  # the list went to stdout: stderr gets the summary
+        except UserError as exc:  # no file's problem (no schedules/, the network): still in the format
+            if fmt != "text":
+                _print_problems(fmt, [], error=str(exc))
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_problems(fmt: str, problems: Sequence[diagnostics.Problem], error: str | None = None) -> None:
+    if fmt == "json":
+        click.echo(diagnostics.problems_json(problems, error), nl=False)
+        return
+    for problem in problems:
+        click.echo(problem.github())
+    if error is not None:
+        click.echo(f"::error title=holistics-schedules::{diagnostics.github_data(error)}")
+
+
 @cli.command()
 @paths_argument
 @click.option("--remote", is_flag=True, help="Also check each dashboard/report and dynamic filter exists (online).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text: file:line: key.path: message on stderr; json: {valid, problems} on stdout; "
+    "github: one ::error annotation per problem on stdout.",
+)
+@_problems_in_format
 @connection_options
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...], remote: bool, connect: Callable[[], HolisticsClient]) -> None:
-    """Check schedule YAML. Exit 0 valid, 1 invalid; every problem as file:line: key.path: message."""
+def validate(
+    ctx: click.Context, paths: tuple[Path, ...], remote: bool, fmt: str, connect: Callable[[], HolisticsClient]
+) -> None:
+    """Check schedule YAML and the config file. Exit 0 valid, 1 invalid; every problem at its file and line."""
     config = project_config(ctx)
     desired = load_desired(config, paths)
     if remote:
@@ -209,6 +257,9 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], remote: bool, connect:
             problems = reference_problems(desired, read_sources(client, keys))
         if problems:
             raise diagnostics.InvalidSchedules(problems, what="with references")
+    if fmt == "json":
+        click.echo(diagnostics.problems_json([]), nl=False)
+        return
     files = len({d.file for d in desired})
     checked = " and their references" if remote else ""
     stdout().print(f"OK: {len(desired)} schedule(s) in {files} file(s){checked} are valid.")
@@ -395,8 +446,11 @@ def execute(
             ok_sink.print(Text.assemble(("✓ ", "green"), f"{name}{target}: {result.message}"))
         else:
             error_sink.print(Text.assemble(("✗ ", "red"), f"{name}: {result.message}"))
-            for line in result.errors:
-                error_sink.print(f"    {line}", markup=False)
+            for problem in result.errors:
+                error_sink.print(f"    {problem}", markup=False, emoji=False)
+            if diagnostics.in_github_actions():  # each rejected field, annotated at its line in the pull request
+                for problem in result.errors:
+                    click.echo(problem.github(), err=True)
         progress.advance(task)
 
     def run() -> applying.Report:

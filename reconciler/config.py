@@ -8,27 +8,30 @@ schedule files under `schedules/`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from reconciler.client.errors import ConfigError
 from reconciler.client.rates import parse_rate
 from reconciler.describe import DEFAULT_TIMEZONE, UnknownTimezone, zone
-from reconciler.errors import UserError
-from reconciler.models import DEST_MODELS, DataScheduleSpec, DestType
+from reconciler.diagnostics import InvalidSchedules, Problem, config_problems, did_you_mean, unknown_part
+from reconciler.models import DataScheduleSpec, DestType, nearest_line
+from reconciler.yamlread import DefaultPath, Unreadable, decode, read_mapping, read_regular
 
 CONFIG_FILE = "holistics-schedules.yml"
 _TOP_FIELDS = set(DataScheduleSpec.model_fields)
 
 
-class ConfigFileError(UserError):
-    pass
+class ConfigFileError(InvalidSchedules):
+    """The config file cannot be read or has problems, each at its file, line and key path."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems, what="in the config file")
 
 
 class _Model(BaseModel):
@@ -40,14 +43,15 @@ class Connection(_Model):
     base_url: str | None = None
     rate_limit: str | None = Field(None, pattern=r"^(\d+/\d+(\.\d+)?|none)$")  # "120/60", or "none"
 
-    @field_validator("rate_limit")
+    # before the pattern: the parser's message says what is wrong and what to write instead
+    @field_validator("rate_limit", mode="before")
     @classmethod
-    def _one_meaning(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _one_meaning(cls, value: Any) -> Any:
+        if isinstance(value, str):
             try:
                 parse_rate(value)  # the one parser: the client paces by what is accepted here
             except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+                raise PydanticCustomError("rate_limit", str(exc)) from None
         return value
 
 
@@ -97,36 +101,34 @@ def field_path(path: str) -> str:
     return f"dest.{path}"
 
 
+def _check_path(path: str) -> str:
+    """A field the YAML can set, down to its last part (`schedule.paued` would protect nothing)."""
+    full = field_path(path)
+    if full.split(".")[0] == "id":
+        raise PydanticCustomError("field_path", f"{path!r} is not a schedule field (an id is never updated)")
+    unknown = unknown_part(DataScheduleSpec, full)
+    if unknown is None:
+        return path
+    parent, part, known = unknown
+    if "." not in path:  # a bare name: a top-level field, or short for one of dest (`recipients`)
+        known |= _TOP_FIELDS - {"id"}
+    where = f"a field of `{parent}`" if parent else "a schedule field"
+    where = "a field of any destination" if parent == "dest" else where
+    raise PydanticCustomError("field_path", f"{path!r} is not {where}{did_you_mean(part, known)}")
+
+
+# checked one by one, so that each wrong path is reported at its own line
+FieldPath = Annotated[str, AfterValidator(_check_path)]
+
+
 class Ignore(_Model):
     """Fields whose remote value the team curates in the UI: neither diffed nor overwritten."""
 
-    fields: list[str] = Field(default_factory=list)
-    schedules: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("fields")
-    @classmethod
-    def _known_fields(cls, value: list[str]) -> list[str]:
-        return [_check_path(p) for p in value]
-
-    @field_validator("schedules")
-    @classmethod
-    def _known_schedule_fields(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        return {key: [_check_path(p) for p in paths] for key, paths in value.items()}
+    fields: list[FieldPath] = Field(default_factory=list)
+    schedules: dict[str, list[FieldPath]] = Field(default_factory=dict)
 
     def for_key(self, key: str) -> frozenset[str]:
         return frozenset(field_path(p) for p in [*self.fields, *self.schedules.get(key, [])])
-
-
-def _check_path(path: str) -> str:
-    full = field_path(path)
-    head = full.split(".")[0]
-    if head not in _TOP_FIELDS or head == "id":
-        raise ValueError(f"{path!r} is not a schedule field")
-    if head == "dest" and len(full.split(".")) > 1:
-        name = full.split(".")[1]
-        if name != "options" and not any(name in m.model_fields for m in DEST_MODELS.values()):
-            raise ValueError(f"{path!r} is not a field of any destination")
-    return path
 
 
 class Safety(_Model):
@@ -159,29 +161,64 @@ class ProjectConfig(_Model):
             raise PydanticCustomError("timezone", str(exc)) from None
         return value
 
+    # where the file said what (set by `load`), for problems found only later
+    _file: str = PrivateAttr(CONFIG_FILE)
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def where(self, dotted: str) -> tuple[str, int]:
+        """The file and line the key path `dotted` was written at (or its nearest written parent; 0:
+        not written), for a problem only the schedules reveal (an ignore rule for a key none has)."""
+        return self._file, nearest_line(self._lines, dotted, 0)
+
     @property
     def schedule_paths(self) -> list[Path]:
+        if "paths" not in self.model_fields_set:  # nobody chose it: missing, it gets a hint, not a problem
+            return [DefaultPath(p) for p in self.paths]
         return [Path(p) for p in self.paths]
 
 
+KEY_REFUSED = "the API key never goes in a file; set HOLISTICS_API_KEY"
+# names a key is put under by someone who means the API key: refused, not reported as an unknown key
+_KEY_NAMES = re.compile(r"^(holistics)?(api)?(key|token|secret)$")
+
+
 def load(path: Path | None = None) -> ProjectConfig:
-    """The config at `path`, or `holistics-schedules.yml` in the working directory, or defaults."""
+    """The config at `path`, or `holistics-schedules.yml` in the working directory, or defaults.
+
+    Read as schedule files are (`yamlread`), so each problem names its line and key path in the
+    same `file:line: path: message` form, in the tool's words."""
     if path is None:
         path = Path(CONFIG_FILE)
         if not path.exists():
             return ProjectConfig()
+    name = str(path)
     try:
-        yaml = YAML(typ="safe")
-        data = yaml.load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, YAMLError) as exc:
-        raise ConfigFileError(f"{path}: cannot read the config file: {exc}") from None
-    if isinstance(data, dict) and ("api_key" in data.get("connection", {}) or "key" in data.get("connection", {})):
-        raise ConfigFileError(f"{path}: connection: the API key never goes in a file; set HOLISTICS_API_KEY")
+        data, lines = read_mapping(name, decode(name, read_regular(path)), "the config file must be a mapping of keys")
+    except OSError as exc:
+        raise ConfigFileError([Problem(name, 0, "-", f"cannot read the config file: {exc.strerror or exc}")]) from None
+    except Unreadable as unreadable:
+        raise ConfigFileError(unreadable.problems) from None
+    if refused := _key_problems(name, data, lines):
+        raise ConfigFileError(refused)  # before validation: no message may quote what was written there
     try:
-        return ProjectConfig.model_validate(data)
+        config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in exc.errors(include_url=False)]
-        raise ConfigFileError("\n".join(lines)) from None
+        raise ConfigFileError(config_problems(name, ProjectConfig, data, lines, exc)) from None
+    config._file, config._lines = name, lines
+    return config
+
+
+def _key_problems(name: str, data: dict[str, Any], lines: Mapping[str, int]) -> list[Problem]:
+    """An API key written into the file, at the top or under `connection` (`api_key`, `token`,
+    `HOLISTICS_API_KEY`...): refused, and its value never repeated."""
+    connection = data.get("connection")
+    places = [("", data), ("connection.", connection if isinstance(connection, dict) else {})]
+    return [
+        Problem(name, lines.get(f"{prefix}{key}", 1), f"{prefix}{key}", KEY_REFUSED)
+        for prefix, mapping in places
+        for key in mapping
+        if _KEY_NAMES.match(re.sub(r"[-_ ]", "", str(key).casefold()))
+    ]
 
 
 def json_schema() -> str:

@@ -17,14 +17,15 @@ import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import Any
 
 import yaml as yamllib  # PyYAML: libyaml's C parser, for reading fast with a line for every node
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler.diagnostics import InvalidSchedules, Problem, validation_problems
+from reconciler.diagnostics import InvalidSchedules, Problem, did_you_mean, validation_problems
+from reconciler.errors import UserError
 from reconciler.models import DataScheduleSpec, DesiredSchedule
 
 SCHEDULE_SUFFIXES = (".yml", ".yaml")  # matched in any case: a.YML is a schedule file too
@@ -37,6 +38,22 @@ _MERGE = _TAG + "merge"
 _CORE_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")}
 
 
+DEFAULT_SCHEDULES = "schedules"
+NO_SCHEDULES = (
+    f"no {DEFAULT_SCHEDULES}/ here: run `holistics-schedules import` to start from your workspace, or pass a path"
+)
+
+
+class DefaultPath(PosixPath):
+    """A schedule path nobody chose: the default, when neither the command line nor the config file
+    names one. Missing, it means a repo not started yet, not a typo: see `NoScheduleFiles`."""
+
+
+class NoScheduleFiles(UserError):
+    """The default `schedules/` does not exist and no path was given: a hint, not a file's problem
+    (`schedules:0: no such file` would name a file nobody wrote). A path someone gave stays a problem."""
+
+
 def discover(paths: Iterable[Path]) -> list[Path]:
     """Every schedule file under `paths`, each once however it is reached (`a/../a/x.yml`, a symlink).
 
@@ -44,7 +61,8 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     through symlinked directories (each real directory once, so a link cycle ends); a file given
     directly is taken whatever its name. Anything that would be read but is not a regular file (a
     FIFO would hang the read, a device never ends) or cannot be found is a Problem, never skipped:
-    a file silently left out would have its schedules pruned.
+    a file silently left out would have its schedules pruned. Only the default `schedules/`,
+    missing when no path was given, is a hint instead (`NoScheduleFiles`).
     """
     files, problems = _discover(paths)
     if problems:
@@ -70,6 +88,8 @@ def _discover(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
         problems.append(Problem(str(exc.filename), 0, "-", f"cannot read the directory: {exc.strerror or exc}"))
 
     for path in paths:
+        if isinstance(path, DefaultPath) and not os.path.lexists(path):
+            raise NoScheduleFiles(NO_SCHEDULES)
         if not os.path.isdir(path):  # follows symlinks: a link to a directory is a directory
             take(path)
             continue
@@ -298,6 +318,24 @@ def parse(name: str, text: str) -> ParsedFile:
 BOM = "\ufeff"
 
 
+def read_mapping(name: str, text: str, shape: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """A whole file of settings (the project config) as plain data, with the line of each dotted key
+    path: read as schedule files are (libyaml's nodes, YAML 1.2's core schema, foreign tags refused,
+    duplicate keys and alias bombs found), so its problems name their lines the same way. Raises
+    Unreadable with the problems; an empty file is an empty mapping."""
+    root = _document(name, text.removeprefix(BOM), shape)
+    lines: dict[str, int] = {}
+    if root is None:
+        return {}, lines
+    try:
+        data = _Builder(frozenset(), None, lines).plain(root, "", _line(root))  # no entries: no ids to guard
+    except _BadNode as bad:
+        raise Unreadable([Problem(name, bad.line or _line(root), bad.path or "-", bad.message)]) from None
+    if not isinstance(data, dict):  # a merge key at the top that brought in no mapping
+        raise Unreadable([Problem(name, _line(root), "-", shape)])
+    return data, lines
+
+
 def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
     name = str(file)
     try:
@@ -326,7 +364,9 @@ def _read_text(name: str, file: Path) -> str:
         raise Unreadable([Problem(name, 0, "-", f"cannot read file: {exc.strerror or exc}")]) from None
 
 
-def _document(name: str, text: str) -> MappingNode | None:
+def _document(
+    name: str, text: str, shape: str = "the file must be a mapping with a `schedules:` key"
+) -> MappingNode | None:
     """The file's top-level mapping, or None when the file holds no document at all."""
     try:
         root = _compose(text)
@@ -342,7 +382,7 @@ def _document(name: str, text: str) -> MappingNode | None:
     if tag_problems:
         raise Unreadable(tag_problems)
     if not isinstance(root, MappingNode):
-        raise Unreadable([Problem(name, _line(root), "-", "the file must be a mapping with a `schedules:` key")])
+        raise Unreadable([Problem(name, _line(root), "-", shape)])
     return root
 
 
@@ -370,7 +410,8 @@ def _top_level_key_problem(name: str, key_node: Node, key: str | None, duplicate
         return Problem(name, _line(key_node), key, "duplicate key in this mapping")
     if key.startswith("x-") or key_node.tag == _MERGE:  # x-*: a home for anchors
         return None
-    return Problem(name, _line(key_node), key, "unknown top-level key: `schedules` or `x-...` (for anchors)")
+    hint = did_you_mean(key, ["schedules"])
+    return Problem(name, _line(key_node), key, f"unknown top-level key: `schedules` or `x-...` (for anchors){hint}")
 
 
 def _entry(
@@ -479,7 +520,7 @@ class _Builder:
 
     __slots__ = ("active", "entry_nodes", "lines", "root")
 
-    def __init__(self, entry_nodes: frozenset[int], root: Node, lines: dict[str, int]) -> None:
+    def __init__(self, entry_nodes: frozenset[int], root: Node | None, lines: dict[str, int]) -> None:
         self.entry_nodes, self.root, self.lines = entry_nodes, root, lines
         self.active: set[int] = set()
 

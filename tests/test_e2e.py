@@ -450,6 +450,6 @@ def test_a_record_error_is_shown_per_field_at_its_line(sandbox: Sandbox, tmp_pat
         method="POST",
         path="/data_schedules",
     )
-    lines = _field_errors(change, exc)
+    lines = [str(problem) for problem in _field_errors(change, exc)]  # Problems now, printed as before
     assert lines[0].endswith("main.yml:9: weekly-sales.dest.recipients: is not valid")
     assert len([line for line in lines if line.endswith("weekly-sales.dest: twice")]) == 1

@@ -335,8 +335,8 @@ def test_the_zone_defaults_to_utc_and_takes_iana_names(tmp_path: Path) -> None:
         ("localtime", "timezone: 'localtime' is not an IANA time zone name"),  # this machine's zone, not a name
         ("../../etc/passwd", "is not an IANA time zone name"),
         ("''", "timezone: '' is not an IANA time zone name"),
-        ("5", "timezone: Input should be a valid string"),
-        ("[UTC]", "timezone: Input should be a valid string"),
+        ("5", "timezone: must be text (a string)"),  # the tool's words, not pydantic's (issue 12)
+        ("[UTC]", "timezone: must be text (a string)"),
     ],
 )
 def test_a_bad_zone_is_a_config_error_naming_the_key(tmp_path: Path, value: str, message: str) -> None:
@@ -344,8 +344,8 @@ def test_a_bad_zone_is_a_config_error_naming_the_key(tmp_path: Path, value: str,
     (tmp_path / "holistics-schedules.yml").write_text(f"timezone: {value}\n")
     result = invoke(None, "validate", cwd=tmp_path)
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"holistics-schedules.yml: {message}" in result.output or message in result.output
-    assert "holistics-schedules.yml: timezone: " in result.output
+    assert f"holistics-schedules.yml:1: {message}" in result.output or message in result.output
+    assert "holistics-schedules.yml:1: timezone: " in result.output  # file:line: path, as schedule files
 
 
 # ---- end to end ----
