@@ -46,7 +46,10 @@ class SafeConsole(Console):
 def _console(stderr: bool) -> SafeConsole:
     # NO_COLOR: no escape codes at all (rich alone would still emit bold and dim)
     plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: set and not empty
-    return SafeConsole(stderr=stderr, highlight=False, soft_wrap=True, color_system=None if plain else "auto")
+    # emoji=False: ":100:" in a quoted value is text, not an emoji
+    return SafeConsole(
+        stderr=stderr, highlight=False, soft_wrap=True, emoji=False, color_system=None if plain else "auto"
+    )
 
 
 def stdout() -> SafeConsole:

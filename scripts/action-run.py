@@ -138,6 +138,8 @@ def _located(file: str | None, line: int | None, title: str, message: str, cwd: 
     if file is None:
         return Problem(None, None, title, message)
     path = Path(file) if Path(file).is_absolute() else cwd / file
+    if not path.is_file() and (workspace / file).is_file():
+        path = workspace / file  # `validate --format github` names files from the checkout's root
     if not path.is_file():
         where = f"{file}:{line}" if line else file
         return Problem(None, None, title, f"{where}: {message}")
