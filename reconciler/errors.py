@@ -1,11 +1,16 @@
 """One base for every error the user can cause, so the CLI turns each into a message and exit 1 in
-one place (`cli.main`), never a traceback.
+one place (`cli._Commands.invoke`), never a traceback.
 
     UserError
     ├── diagnostics.InvalidSchedules   schedule or config files with problems at file:line
-    ├── config.ConfigFileError         the project config cannot be read
+    │   └── config.ConfigFileError     the project config cannot be read or is invalid
     ├── savedplan.SavedPlanError       a saved plan that is not one, or of another format version
-    ├── importer.ImportConflict        import would overwrite files
+    ├── importer.ImportConflict        import would overwrite files, or would not read back
+    ├── yamlwrite.FileWriteError       a file that must not be written (not a regular file)
+    ├── lock.LockHeld                  another run holds this checkout
+    ├── gitstate.GitStateError         --prune-since cannot be answered (no git, unknown REF)
+    ├── project.PlanRefused            options that cannot make a plan that means what they say
+    ├── cli.Failure                    a message of the command line itself
     └── client.errors.HolisticsError   anything the API or the network answered (its own tree)
 """
 
