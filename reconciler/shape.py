@@ -63,16 +63,19 @@ def spec_view(schedule: Mapping[str, Any], extras: set[str] | None = None) -> di
     return _view_object(schedule, _object_props("DataSchedule"), "", seen)
 
 
-def declarable(schedule: Mapping[str, Any]) -> bool:
+def declarable(schedule: Mapping[str, Any], *, values: bool = True) -> bool:
     """Whether the YAML can hold this schedule at all: a source and destination type it can declare,
-    and values it accepts (a `@daily` cron or a malformed address made in the UI it cannot). What it
-    cannot hold, it cannot keep from `--prune` either, so such a schedule is never deleted."""
+    and (with `values`) values it accepts (a `@daily` cron or a malformed address made in the UI it
+    cannot). What it cannot hold, it cannot keep from a prune either, so such a schedule is never
+    deleted. The values check validates the whole schedule: callers keep it to deletion candidates."""
     from reconciler.models import DEST_TYPES, DataScheduleSpec  # here: models imports this module's neighbours
 
     dest = schedule.get("dest")
     dest_type = dest.get("type") if isinstance(dest, Mapping) else None
     if schedule.get("source_type") not in ("Dashboard", "QueryReport") or dest_type not in DEST_TYPES:
         return False
+    if not values:
+        return True
     try:
         DataScheduleSpec.model_validate(without_server_fields(schedule, keep_id=True))
     except ValueError:  # pydantic's ValidationError is a ValueError
