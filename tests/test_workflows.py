@@ -32,6 +32,7 @@ from ruamel.yaml import YAML
 
 from reconciler.sandbox import Sandbox
 from tests.test_e2e import cli
+from tests.test_repo_life import THREE
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
@@ -908,28 +909,6 @@ def run_action(
     assert KEY not in everything and TOKEN not in everything, "the key and the token are never shown"
     return run
 
-
-THREE = """\
-schedules:
-  sales-weekly:
-    title: Sales weekly
-    source_type: Dashboard
-    source_id: 1234
-    schedule: {repeat: "0 8 * * 1"}
-    dest: {type: EmailDest, recipients: [sales@example.com]}
-  orders-sheet:
-    title: Orders sheet
-    source_type: QueryReport
-    source_id: 5301
-    schedule: {repeat: "0 6 * * *"}
-    dest: {type: GsheetDest, sheet_url: "https://docs.google.com/spreadsheets/d/x", sheet_title: Orders}
-  ops-digest:
-    title: Ops digest
-    source_type: Dashboard
-    source_id: 1234
-    schedule: {repeat: "0 7 * * *"}
-    dest: {type: EmailDest, recipients: [ops@example.com]}
-"""
 
 NEW_ENTRY = """\
   finance-monthly:
