@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
-from reconciler import __version__, diagnostics, importer, lock, render, run, savedplan, schema, yamlread, yamlwrite
+from reconciler import __version__, diagnostics, lock, render, run, savedplan, schema, yamlread, yamlwrite
 from reconciler import apply as applying
 from reconciler import config as configuration
 from reconciler.client import (
@@ -68,6 +66,8 @@ class _Commands(click.Group):
 
 
 def print_error(message: str) -> None:
+    from rich.text import Text  # rich is imported where something is printed with it, not by `plan --json`
+
     stderr().print(Text.assemble(("Error: ", "red"), message))
 
 
@@ -130,7 +130,7 @@ def connection_options(func: F) -> F:
                 limiter = RateLimiter.from_text(pace) if pace else None
             except ConfigError as exc:
                 raise Failure(str(exc)) from None  # said as a plain error, without the API's wording
-            on_event = (lambda msg: stderr().print(Text(msg, style="dim"))) if verbose else None
+            on_event = (lambda msg: stderr().print(msg, style="dim", markup=False)) if verbose else None
             return HolisticsClient(url, api_key, on_event=on_event, rate_limiter=limiter)
 
         return func(*args, connect=connect, **kwargs)
@@ -430,6 +430,9 @@ def confirm() -> None:
 def execute(
     the_plan: Plan, client: HolisticsClient, parallelism: int, schedule_files: Sequence[Path]
 ) -> applying.Report:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
     out, err = stdout(), stderr()
     # a live bar only where a person watches: stderr is a terminal and the apply is long
     live = err.is_terminal and len(the_plan.changes) > 10
@@ -510,6 +513,8 @@ def import_command(
     touched), with keys unique across the existing ones: UI schedules come under code bit by bit.
     With IDs too, each must be one no YAML declares (an id already declared is an error).
     """
+    from reconciler import importer  # ruamel.yaml, which only writing needs, comes with it
+
     wanted = importer.parse_ids(ids)  # first: a typo is said before any request
     config = project_config(ctx)
     taken: set[str] = set()
@@ -580,7 +585,7 @@ def run_command(
             client, job, on_status=lambda job_id, status: out.print(f"job {job_id}: {status}"), on_note=out.print
         )
     if outcome.ok:
-        out.print(Text(f"Job {outcome.job_id} succeeded.", style="green"))
+        out.print(f"Job {outcome.job_id} succeeded.", style="green", markup=False)
         return
     for line in outcome.error_logs or ((outcome.last_error,) if outcome.last_error else ()):
         stderr().print(f"  {line}", markup=False)

@@ -31,7 +31,7 @@ class ConfigFileError(InvalidSchedules):
     """The config file cannot be read or has problems, each at its file, line and key path."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems, what="in the config file")
+        super().__init__(problems, what="in the config file", outcome="nothing was sent")  # read before connecting
 
 
 class _Model(BaseModel):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Span, Text
+if TYPE_CHECKING:  # rich takes ~30 ms to import; `plan --json` prints without it
+    from rich.console import Console
+    from rich.text import Text
 
 # C0 controls but tab and newline, DEL and C1 (\x9b alone starts an escape sequence), line and
 # paragraph separators, and the bidi marks, embeddings, overrides and isolates
@@ -25,6 +27,8 @@ def printable(text: str) -> str:
 
 def _printable_text(text: Text) -> Text:
     """A rich Text made printable span by span, so its styles stay where they were."""
+    from rich.text import Span, Text
+
     if not _UNPRINTABLE.search(text.plain):
         return text
     cuts = sorted({0, len(text.plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
@@ -35,26 +39,34 @@ def _printable_text(text: Text) -> Text:
     return out
 
 
-class SafeConsole(Console):
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        cleaned = [
-            printable(o) if isinstance(o, str) else _printable_text(o) if isinstance(o, Text) else o for o in objects
-        ]
-        super().print(*cleaned, **kwargs)
+@cache
+def _safe_console_class() -> type[Console]:
+    from rich.console import Console
+    from rich.text import Text
+
+    class SafeConsole(Console):
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            cleaned = [
+                printable(o) if isinstance(o, str) else _printable_text(o) if isinstance(o, Text) else o
+                for o in objects
+            ]
+            super().print(*cleaned, **kwargs)
+
+    return SafeConsole
 
 
-def _console(stderr: bool) -> SafeConsole:
+def _console(stderr: bool) -> Console:
     # NO_COLOR: no escape codes at all (rich alone would still emit bold and dim)
     plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: set and not empty
     # emoji=False: ":100:" in a quoted value is text, not an emoji
-    return SafeConsole(
+    return _safe_console_class()(
         stderr=stderr, highlight=False, soft_wrap=True, emoji=False, color_system=None if plain else "auto"
     )
 
 
-def stdout() -> SafeConsole:
+def stdout() -> Console:
     return _console(stderr=False)
 
 
-def stderr() -> SafeConsole:
+def stderr() -> Console:
     return _console(stderr=True)

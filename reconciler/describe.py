@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from cron_descriptor import ExpressionDescriptor, Options
 from cronsim import CronSim, CronSimError
 
 DEFAULT_TIMEZONE = "UTC"
@@ -44,6 +43,8 @@ command's renders agree; tests replace it with a fixed instant."""
 @cache
 def cron_in_words(expression: str) -> str | None:
     """"0 8 * * 1" -> "At 08:00, only on Monday"; None when the expression cannot be described."""
+    from cron_descriptor import ExpressionDescriptor, Options  # only text and markdown plans need it
+
     options = Options()
     options.use_24hour_time_format = True
     try:

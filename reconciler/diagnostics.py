@@ -123,7 +123,7 @@ class InvalidSchedules(UserError):
     """The files have problems; nothing may be planned or applied from them."""
 
     def __init__(
-        self, problems: Iterable[Problem], what: str = "in the schedules", outcome: str | None = "nothing was sent"
+        self, problems: Iterable[Problem], what: str = "in the schedules", outcome: str | None = "nothing was changed"
     ) -> None:
         self.problems = sorted(problems)
         self.what, self.outcome = what, outcome
@@ -137,7 +137,7 @@ class InvalidSchedules(UserError):
 
     def checked(self) -> InvalidSchedules:
         """The same problems, summed up for a command that only checks (validate): it never sends
-        anything, so "nothing was sent" would say nothing."""
+        anything, so "nothing was changed" would say nothing."""
         return InvalidSchedules(self.problems, self.what, outcome=None)
 
 

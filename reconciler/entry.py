@@ -12,7 +12,8 @@ INTERRUPTED = 130  # as errors.ExitCode.INTERRUPTED, which cannot be imported be
 def main() -> None:
     try:
         from reconciler.cli import main as run
+
+        run()  # it says its own interruptions; this catches one while it loads or says an error
     except KeyboardInterrupt:
         sys.stderr.write("Error: interrupted\n")
         sys.exit(INTERRUPTED)
-    run()

@@ -6,9 +6,9 @@ CLI calls it and renders what it returns.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -22,7 +22,7 @@ from reconciler.gitstate import removals_since
 from reconciler.models import DesiredSchedule
 from reconciler.plan import Plan, SafetyPolicy, plan, unsafe_reason
 from reconciler.shape import SourceKey, source_key
-from reconciler.workspace import Source, read_remote, read_sources, reference_problems
+from reconciler.workspace import Reads, Source, reference_problems
 from reconciler.yamlread import discover, gc_paused, load
 
 
@@ -149,49 +149,56 @@ def make_plan(
 ) -> Planned:
     scope = scope or Scope(prune=prune)
     with gc_paused():  # a plan of 10,000 schedules builds millions of objects, none in a cycle
-        return _make_plan(client, config, paths, scope, check_references=check_references)
+        planned = _make_plan(client, config, paths, scope, check_references=check_references)
+        # They live until the command ends: left to the collector, its next full pass (during rendering,
+        # or at exit) would walk every one of them again for nothing.
+        gc.freeze()
+    return planned
 
 
 def _make_plan(
     client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], scope: Scope, *, check_references: bool
 ) -> Planned:
-    prune, prune_since, selection = scope.prune, scope.prune_since, scope.selection
     the_paths = schedule_paths(config, paths)
-    desired = load_desired(config, paths)  # first: with bad input, nothing is sent at all
-    unmatched = selection.unmatched(d.key for d in desired)
-    if unmatched:
-        where = ", ".join(map(str, the_paths))
-        raise PlanRefused(f"--target {', '.join(unmatched)} selects no schedule key in {where}")
-    removed = removals_since(prune_since, the_paths, desired) if prune_since else None
-    keys = {k for k in (source_key(d.fields) for d in desired) if k is not None}
-    claimed = {d.id for d in desired if d.id is not None}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sources") as pool:
-        # the dashboards and reports are read while the listing pages through the schedules
-        sources_read = pool.submit(read_sources, client, keys) if check_references else None
-        read = read_remote(client, desired)
+    files = discover(the_paths)  # no file to read at all (a missing path): said before any request
+    # The reads start before the YAML is read, so the network time overlaps the parsing. They are
+    # read-only, and invalid YAML cancels them: no write is ever sent for a YAML that is not valid.
+    with Reads(client, config.scope.contains, with_sources=check_references) as reads:
+        desired = load_desired(config, paths)
+        unmatched = scope.selection.unmatched(d.key for d in desired)
+        if unmatched:
+            where = ", ".join(map(str, the_paths))
+            raise PlanRefused(f"--target {', '.join(unmatched)} selects no schedule key in {where}")
+        removed = removals_since(scope.prune_since, the_paths, desired) if scope.prune_since else None
+        keys = {k for k in (source_key(d.fields) for d in desired) if k is not None}
+        if check_references:
+            reads.prefetch(keys)  # while the listing is still under way
+        read = reads.remote(desired)
+        claimed = {d.id for d in desired if d.id is not None}
         remote = [
             r
             for r in read.schedules
             # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
             if config.scope.contains(r) or r["id"] in claimed
         ]
-        sources = sources_read.result() if sources_read is not None else {}
-    the_plan = plan(
-        desired,
-        remote,
-        prune=prune,
-        ignored=config.ignore.for_key,
-        removed=removed,
-        selected=selection if selection else None,
-        selection=selection.describe(),
-    )
-    if check_references:
-        problems = reference_problems(desired, sources)
-        if problems:
-            raise InvalidSchedules(problems)
-        deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}
-        left = {b.source for b in the_plan.briefs.values() if b.source is not None}
-        sources |= read_sources(client, (deleted | left) - keys)  # titles for deletions and what is left alone
+        the_plan = plan(
+            desired,
+            remote,
+            prune=scope.prune,
+            ignored=config.ignore.for_key,
+            removed=removed,
+            selected=scope.selection if scope.selection else None,
+            selection=scope.selection.describe(),
+        )
+        sources: dict[SourceKey, Source] = {}
+        if check_references:
+            sources = reads.sources(keys)
+            problems = reference_problems(desired, sources)
+            if problems:
+                raise InvalidSchedules(problems)
+            deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}
+            left = {b.source for b in the_plan.briefs.values() if b.source is not None}
+            sources |= reads.sources((deleted | left) - keys)  # titles for deletions and what is left alone
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
     the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy), timezone=config.timezone)
-    return Planned(the_plan, desired, remote, discover(the_paths), the_paths, sources, read.undocumented)
+    return Planned(the_plan, desired, remote, files, the_paths, sources, read.undocumented)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
 from reconciler.config import CONFIG_FILE
 from reconciler.describe import cron_in_words, dst_warnings, when_line
@@ -149,6 +150,8 @@ def ignored_line(item: IgnoredDifference, config_file: str) -> str:
 
 def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
     titles = titles or {}
+    from rich.text import Text  # imported here: the JSON and markdown renderers do not need rich
+
     out = Text()
     if not plan.has_changes:
         out.append("No changes. The workspace matches the YAML.\n\n", style="green")

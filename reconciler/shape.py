@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from reconciler import spec
+
 SourceKey = tuple[str, int]
 Bucket = tuple[Any, ...]
 
@@ -100,18 +102,36 @@ def _view_object(value: Mapping[str, Any], props: Mapping[str, Any], path: str, 
 
 
 def _view_value(value: Any, node: Mapping[str, Any], path: str, extras: set[str]) -> Any:
-    node = _resolve(node)
+    node = _resolved(node)
     if isinstance(value, Mapping):
-        props = _props(node)
+        props = _documented(node)
         return _view_object(value, props, f"{path}.", extras) if props else dict(value)  # free-form: whole
     if isinstance(value, list) and isinstance(node.get("items"), Mapping):
         return [_view_value(item, node["items"], f"{path}[]", extras) for item in value]
     return value
 
 
-def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    from reconciler import spec
+# The spec's nodes live as long as the process (`spec.subset` is cached), so their ids are stable
+# keys: listing 10,000 schedules asks for the same few dozen nodes' properties half a million times.
+_RESOLVED: dict[int, Mapping[str, Any]] = {}
+_DOCUMENTED: dict[int, dict[str, Any]] = {}
 
+
+def _resolved(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = _RESOLVED.get(id(node))
+    if found is None:
+        found = _RESOLVED[id(node)] = _resolve(node)
+    return found
+
+
+def _documented(node: Mapping[str, Any]) -> dict[str, Any]:
+    found = _DOCUMENTED.get(id(node))
+    if found is None:
+        found = _DOCUMENTED[id(node)] = _props(node)
+    return found
+
+
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
     while "$ref" in node:
         node = spec.schema(str(node["$ref"]).rsplit("/", 1)[-1])
     return node
@@ -121,8 +141,6 @@ def _props(node: Mapping[str, Any], visiting: frozenset[int] = frozenset()) -> d
     """Every property a schema documents: its own, its allOf parts', and (for a discriminated oneOf
     such as a preset condition) those of all its branches. The branches refer back to their base,
     so a schema already being visited adds nothing."""
-    from reconciler import spec
-
     node = _resolve(node)
     if id(node) in visiting:
         return {}
@@ -138,13 +156,9 @@ def _props(node: Mapping[str, Any], visiting: frozenset[int] = frozenset()) -> d
 
 @cache
 def _object_props(name: str) -> dict[str, Any]:
-    from reconciler import spec
-
     return _props(spec.schema(name))
 
 
 @cache
 def _dest_branches() -> dict[str, str]:
-    from reconciler import spec
-
     return spec.dest_branches()

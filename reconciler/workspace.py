@@ -1,11 +1,19 @@
 """The remote side of a plan: every schedule the workspace has, read once through the list endpoint,
-and seen only through the spec's model of a schedule (`shape.spec_view`)."""
+and seen only through the spec's model of a schedule (`shape.spec_view`).
+
+`Reads` starts these reads before the YAML has been read, so the network time overlaps the parsing:
+only read-only requests, and all of them cancelled when the YAML turns out invalid.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from reconciler.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 from reconciler.diagnostics import Problem
@@ -82,22 +90,90 @@ class Source:
 
 def read_sources(client: HolisticsClient, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
     """One request per distinct source (never per schedule)."""
-    sources: dict[SourceKey, Source] = {}
-    for source_type, source_id in sorted(set(keys)):
+    return {key: read_source(client, key) for key in sorted(set(keys))}
+
+
+def read_source(client: HolisticsClient, key: SourceKey) -> Source:
+    source_type, source_id = key
+    try:
+        if source_type == "Dashboard":
+            data = client.get_dashboard(source_id)
+            filters = frozenset(str(f.get("id")) for f in data.get("dynamic_filters") or [] if isinstance(f, dict))
+            return Source(source_type, source_id, True, data.get("title"), filters)
+        data = client.get_query_report(source_id)
+        return Source(source_type, source_id, True, data.get("title"))
+    except NotFound:
+        return Source(source_type, source_id, False)
+    except PermissionDenied:
+        return Source(source_type, source_id, True)  # it exists; this key may not read it
+
+
+SOURCE_WORKERS = 4  # a workspace's schedules come from a handful of dashboards and reports
+
+
+class Reads:
+    """The workspace read in the background: the listing at once, and each dashboard or report as
+    soon as it is likely to be needed (a listed schedule in scope names it) or known to be (`sources`).
+
+    Every source is requested at most once. A failure is kept with the read it belongs to and raised
+    only when that result is asked for, so a source that only a guess wanted can fail no plan. Leaving
+    the `with` block on an exception (invalid YAML, Ctrl-C) cancels what has not been sent and does not
+    wait for what is in flight: the command can say its error at once.
+    """
+
+    def __init__(
+        self, client: HolisticsClient, in_scope: Callable[[Mapping[str, Any]], bool], *, with_sources: bool = True
+    ) -> None:
+        self._client, self._in_scope, self._with_sources = client, in_scope, with_sources
+        self._pool = ThreadPoolExecutor(max_workers=SOURCE_WORKERS, thread_name_prefix="sources")
+        self._sources: dict[SourceKey, Future[Source]] = {}
+        self._lock = threading.Lock()
+        self._listing: Future[RemoteSchedules] = Future()
+        # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
+        # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, 0.001))
+        # a daemon: a listing still waiting on the network must not hold up the exit of a failed command
+        threading.Thread(target=self._list, name="listing", daemon=True).start()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            getattr(self._client, "cancel", lambda: None)()  # TEMP until listing lands
+        self._pool.shutdown(wait=exc is None, cancel_futures=exc is not None)
+
+    def _list(self) -> None:
         try:
-            if source_type == "Dashboard":
-                data = client.get_dashboard(source_id)
-                filters = frozenset(str(f.get("id")) for f in data.get("dynamic_filters") or [] if isinstance(f, dict))
-                source = Source(source_type, source_id, True, data.get("title"), filters)
-            else:
-                data = client.get_query_report(source_id)
-                source = Source(source_type, source_id, True, data.get("title"))
-        except NotFound:
-            source = Source(source_type, source_id, False)
-        except PermissionDenied:
-            source = Source(source_type, source_id, True)  # it exists; this key may not read it
-        sources[(source_type, source_id)] = source
-    return sources
+            remote = RemoteSchedules()
+            for schedule in self._client.list_schedules():
+                remote.add(schedule, "the listing")
+                if self._with_sources and self._in_scope(schedule) and (key := source_key(schedule)) is not None:
+                    self.prefetch([key])
+        except BaseException as exc:
+            self._listing.set_exception(exc)
+        else:
+            self._listing.set_result(remote)
+
+    def prefetch(self, keys: Iterable[SourceKey]) -> None:
+        """Start reading these sources (each at most once) without waiting for them."""
+        with self._lock:
+            for key in keys:
+                if key not in self._sources:
+                    self._sources[key] = self._pool.submit(read_source, self._client, key)
+
+    def remote(self, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
+        """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`)."""
+        return add_unlisted(self._client, desired, self._listing.result())
+
+    def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
+        """Exactly these sources, as `read_sources` reads them, each request sent at most once."""
+        wanted = sorted(set(keys))
+        self.prefetch(wanted)
+        return {key: self._sources[key].result() for key in wanted}
 
 
 def reference_problems(desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source]) -> list[Problem]:

@@ -378,7 +378,9 @@ def _document(
         raise Unreadable([Problem(name, getattr(exc, "line", -1) + 1, "-", f"YAML syntax: {exc}")]) from None
     if root is None:
         return None
-    tag_problems = [Problem(name, line, "-", msg) for line, msg in _foreign_tags(root)]
+    # every explicit tag (`!x`, `!!python/...`, `!<...>`, a %TAG handle) is written with a `!`: without
+    # one in the text there is none to find, and the walk over every node is skipped
+    tag_problems = [Problem(name, line, "-", msg) for line, msg in _foreign_tags(root)] if "!" in text else []
     if tag_problems:
         raise Unreadable(tag_problems)
     if not isinstance(root, MappingNode):

@@ -177,10 +177,11 @@ def test_an_undeclarable_destination_is_never_pruned_nor_counted(sandbox: Sandbo
 # ---- smaller promises ----
 
 
-def test_ctrl_c_while_the_tool_loads_is_a_quiet_exit_130(tmp_path: Path) -> None:
-    """A dependency whose import is interrupted stands in for Ctrl-C at start-up, deterministically."""
-    (tmp_path / "fake" / "rich").mkdir(parents=True)
-    (tmp_path / "fake" / "rich" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+@pytest.mark.parametrize("module", ["click", "rich"])  # click loads at start-up; rich when an error is said
+def test_ctrl_c_while_the_tool_loads_is_a_quiet_exit_130(tmp_path: Path, module: str) -> None:
+    """A dependency whose import is interrupted stands in for Ctrl-C, deterministically."""
+    (tmp_path / "fake" / module).mkdir(parents=True)
+    (tmp_path / "fake" / module / "__init__.py").write_text("raise KeyboardInterrupt\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake")}
     script = str(Path(sys.executable).parent / "holistics-schedules")
     for argv in ([sys.executable, "-m", "reconciler", "validate"], [script, "plan"]):

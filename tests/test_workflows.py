@@ -333,7 +333,7 @@ def test_the_text_form_becomes_annotations_relative_to_the_repository(tree: Path
             "schedules/main.yml:0: -: the file must be a mapping with a `schedules:` key",
             "holistics-schedules.yml: paths.0: Input should be a valid string",
             "schedules:0: -: no such file or directory",
-            "Error: 3 problem(s) in the schedules; nothing was sent",
+            "Error: 3 problem(s) in the schedules; nothing was changed",
         ]
     )
     problems = ar.problems_in(output, tree / "infra", tree)
@@ -353,7 +353,7 @@ def test_github_format_lines_are_re_rooted_and_re_escaped(tree: Path) -> None:
     output = (
         "::error file=schedules/main.yml,line=4,title=k.dest%3A x%2C y::100%25 bad%0Asecond line\n"
         "::error title=holistics-schedules::no file\n"
-        "Error: 2 problem(s) in the schedules; nothing was sent\n"
+        "Error: 2 problem(s) in the schedules; nothing was changed\n"
     )
     problems = ar.problems_in(output, tree / "infra", tree)
     assert problems == [
