@@ -7,10 +7,11 @@ only read-only requests, and all of them cancelled when the YAML turns out inval
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -125,9 +126,13 @@ class Reads:
         self, client: HolisticsClient, in_scope: Callable[[Mapping[str, Any]], bool], *, with_sources: bool = True
     ) -> None:
         self._client, self._in_scope, self._with_sources = client, in_scope, with_sources
-        self._pool = ThreadPoolExecutor(max_workers=SOURCE_WORKERS, thread_name_prefix="sources")
         self._sources: dict[SourceKey, Future[Source]] = {}
         self._lock = threading.Lock()
+        # daemons (not a ThreadPoolExecutor, whose workers the interpreter joins at exit): a read stuck
+        # on a slow server must not hold up a command that has already failed
+        self._queue: queue.SimpleQueue[tuple[SourceKey, Future[Source]] | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._closed = False
         self._listing: Future[RemoteSchedules] = Future()
         # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
@@ -142,9 +147,21 @@ class Reads:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closed = True
         if exc is not None:
             getattr(self._client, "cancel", lambda: None)()  # TEMP until listing lands
-        self._pool.shutdown(wait=exc is None, cancel_futures=exc is not None)
+        for _ in self._workers:
+            self._queue.put(None)
+
+    def _read_sources(self) -> None:
+        while (task := self._queue.get()) is not None:
+            key, future = task
+            if self._closed or not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(read_source(self._client, key))
+            except BaseException as exc:  # kept for whoever asks for this source
+                future.set_exception(exc)
 
     def _list(self) -> None:
         try:
@@ -162,8 +179,15 @@ class Reads:
         """Start reading these sources (each at most once) without waiting for them."""
         with self._lock:
             for key in keys:
-                if key not in self._sources:
-                    self._sources[key] = self._pool.submit(read_source, self._client, key)
+                if key in self._sources:
+                    continue
+                future: Future[Source] = Future()
+                self._sources[key] = future
+                self._queue.put((key, future))
+                if len(self._workers) < min(SOURCE_WORKERS, len(self._sources)):
+                    worker = threading.Thread(target=self._read_sources, name="sources", daemon=True)
+                    self._workers.append(worker)
+                    worker.start()
 
     def remote(self, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
         """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`)."""
