@@ -80,6 +80,20 @@ def project_config(ctx: click.Context) -> configuration.ProjectConfig:
     return config
 
 
+def no_cache_option(func: F) -> F:
+    """--no-cache, before or after the command; the environment carries it to `filecache.default`."""
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Read every schedule file anew, without the cache (as HOLISTICS_SCHEDULES_NO_CACHE=1).",
+    )(func)
+
+
+def turn_cache_off(no_cache: bool) -> None:
+    if no_cache:
+        os.environ["HOLISTICS_SCHEDULES_NO_CACHE"] = "1"  # reconciler.filecache.NO_CACHE_ENV
+
+
 def connection_options(func: F) -> F:
     @click.option("--api-key", envvar="HOLISTICS_API_KEY", help="API key (env HOLISTICS_API_KEY, preferred).")
     @click.option(
@@ -99,6 +113,7 @@ def connection_options(func: F) -> F:
         "-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr."
     )
     @click.option("--no-color", is_flag=True, help="No colour or other escape codes (as NO_COLOR=1).")
+    @no_cache_option
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -108,10 +123,12 @@ def connection_options(func: F) -> F:
         rate_limit: str | None,
         verbose: bool,
         no_color: bool,
+        no_cache: bool,
         **kwargs: Any,
     ) -> Any:
         if no_color:
             os.environ["NO_COLOR"] = "1"
+        turn_cache_off(no_cache)
         ctx = click.get_current_context()
         verbose = verbose or bool(ctx.find_root().params.get("verbose"))  # -v before or after the command
         ctx.meta["verbose"] = verbose
@@ -191,11 +208,13 @@ def _regular_config(ctx: click.Context, param: click.Parameter, value: Path | No
     callback=_regular_config,
     help=f"Project config file (default: ./{configuration.CONFIG_FILE} when present).",
 )
+@no_cache_option
 @click.version_option(__version__, prog_name="holistics-schedules")
-def cli(verbose: bool, no_color: bool, config_path: Path | None) -> None:
+def cli(verbose: bool, no_color: bool, config_path: Path | None, no_cache: bool) -> None:
     """Holistics data schedules as code: validate, plan, apply and import YAML."""
     if no_color:
         os.environ["NO_COLOR"] = "1"  # the consoles of this process read it, so every line obeys
+    turn_cache_off(no_cache)
 
 
 def _problems_in_format(func: F) -> F:

@@ -81,7 +81,7 @@ def _entries_at(root: Path, commit: str, name: str) -> list[DesiredSchedule]:
         copy = Path(tmp) / "at-ref.yml"
         copy.write_text(text, encoding="utf-8")
         try:
-            return load([copy])
+            return load([copy], cache=False)  # a temporary name: an entry would never be read again
         except InvalidSchedules:
             return []
 

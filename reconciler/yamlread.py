@@ -24,8 +24,10 @@ import yaml as yamllib  # PyYAML: libyaml's C parser, for reading fast with a li
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler import filecache
 from reconciler.diagnostics import InvalidSchedules, Problem, did_you_mean, validation_problems
 from reconciler.errors import UserError
+from reconciler.filecache import FileCache
 from reconciler.models import DataScheduleSpec, DesiredSchedule
 
 SCHEDULE_SUFFIXES = (".yml", ".yaml")  # matched in any case: a.YML is a schedule file too
@@ -170,13 +172,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load(paths: Iterable[Path]) -> list[DesiredSchedule]:
-    """Read and validate every schedule file; raise InvalidSchedules listing all problems."""
+def load(paths: Iterable[Path], *, cache: FileCache | bool = True) -> list[DesiredSchedule]:
+    """Read and validate every schedule file; raise InvalidSchedules listing all problems.
+
+    `cache`: True, the cache the environment asks for (`filecache.default`, on unless turned off);
+    False, none; or that one. Only each file's own reading is cached; the checks across files run
+    on every load."""
+    file_cache = cache if isinstance(cache, FileCache) else filecache.default() if cache else None
     schedules: list[DesiredSchedule] = []
     with gc_paused():
         files, problems = _discover(paths)  # what cannot be read is listed with the problems of the rest
         for file in files:
-            file_schedules, file_problems = _load_file(file)
+            file_schedules, file_problems = _load_file(file, file_cache)
             schedules += file_schedules
             problems += file_problems
     problems += _cross_file_problems(schedules)
@@ -336,10 +343,28 @@ def read_mapping(name: str, text: str, shape: str) -> tuple[dict[str, Any], dict
     return data, lines
 
 
-def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
+def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[DesiredSchedule], list[Problem]]:
+    """One file's schedules and problems; from `cache` when it holds these very bytes under this name."""
     name = str(file)
     try:
-        parsed = parse(name, _read_text(name, file))
+        raw = read_regular(file)
+    except OSError as exc:
+        return [], [Problem(name, 0, "-", f"cannot read file: {exc.strerror or exc}")]
+    key = cache.key(name, raw) if cache is not None else None
+    if cache is None or key is None:
+        return _read_file(name, raw)
+    hit = cache.get(key, name)
+    if hit is not None:
+        return hit, []
+    schedules, problems = _read_file(name, raw)
+    if not problems:  # a file with problems is read again every time: its messages stay current
+        cache.put(key, name, schedules)
+    return schedules, problems
+
+
+def _read_file(name: str, raw: bytes) -> tuple[list[DesiredSchedule], list[Problem]]:
+    try:
+        parsed = parse(name, decode(name, raw))
     except Unreadable as unreadable:
         return [], unreadable.problems
     problems = list(parsed.problems)
@@ -355,13 +380,6 @@ def _load_file(file: Path) -> tuple[list[DesiredSchedule], list[Problem]]:
             continue
         schedules.append(DesiredSchedule(entry.key, model.id, model.api_fields(), name, entry.line, entry.lines))
     return schedules, problems
-
-
-def _read_text(name: str, file: Path) -> str:
-    try:
-        return decode(name, read_regular(file))
-    except OSError as exc:
-        raise Unreadable([Problem(name, 0, "-", f"cannot read file: {exc.strerror or exc}")]) from None
 
 
 def _document(
