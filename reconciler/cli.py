@@ -180,11 +180,11 @@ def scope_of(prune: bool, prune_since: str | None, targets: Sequence[str], exclu
     return Scope(prune, prune_since, Selection(tuple(targets), tuple(excludes)))
 
 
-def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope) -> Planned:
+def planned(client: HolisticsClient, paths: Sequence[Path], scope: Scope, *, cached: bool = True) -> Planned:
     config = project_config(click.get_current_context())
     if reason := scope.refusal(config, paths):
         raise Failure(reason)
-    return make_plan(client, config, paths, scope=scope)
+    return make_plan(client, config, paths, scope=scope, cached=cached)
 
 
 def _regular_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -398,7 +398,8 @@ def apply_command(
             the_plan, titles = saved.plan, dict(saved.titles)
             files = _project_files(project_config(click.get_current_context()))  # not the plan's own text
         else:
-            result = planned(client, paths, scope_of(prune, prune_since, targets, excludes))
+            # apply validates every file itself: the cache (restorable from CI caches) never decides a write
+            result = planned(client, paths, scope_of(prune, prune_since, targets, excludes), cached=False)
             the_plan, titles, files = result.plan, result.titles, result.files
         out.print(render.text(the_plan, titles))
         if not the_plan.has_changes:

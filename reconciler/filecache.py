@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import reconciler
-from reconciler.models import DesiredSchedule
+from reconciler.models import DesiredSchedule, LineMap
 
 DEFAULT_DIRECTORY = Path(".cache") / "holistics-schedules"  # under the working directory, as ruff's and mypy's
 NO_CACHE_ENV = "HOLISTICS_SCHEDULES_NO_CACHE"
@@ -291,7 +291,7 @@ def _exact(schedule: DesiredSchedule, name: str) -> bool:
         and type(s.fields) is dict
         and s.file == name
         and type(s.line) is int
-        and type(s.field_lines) is dict
+        and type(s.field_lines) in (dict, LineMap)
     ):
         return False
     # 23 lines a schedule: checked at C speed (the sets are {str} and {int} when right)

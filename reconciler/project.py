@@ -49,9 +49,10 @@ def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
     return list(paths) or config.schedule_paths
 
 
-def load_desired(config: ProjectConfig, paths: Sequence[Path]) -> list[DesiredSchedule]:
-    """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare)."""
-    desired = load(schedule_paths(config, paths))
+def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool = True) -> list[DesiredSchedule]:
+    """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare).
+    `cached`: files already validated may come from the cache of validated files (`filecache`)."""
+    desired = load(schedule_paths(config, paths), cache=cached)
     keys = {d.key for d in desired}
     stray = sorted(set(config.ignore.schedules) - keys)
     if stray and not paths:  # with a subset of the files given, the key may well be in another one
@@ -146,10 +147,11 @@ def make_plan(
     prune: bool = False,
     scope: Scope | None = None,
     check_references: bool = True,
+    cached: bool = True,
 ) -> Planned:
     scope = scope or Scope(prune=prune)
     with gc_paused():  # a plan of 10,000 schedules builds millions of objects, none in a cycle
-        planned = _make_plan(client, config, paths, scope, check_references=check_references)
+        planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
         # They live until the command ends: left to the collector, its next full pass (during rendering,
         # or at exit) would walk every one of them again for nothing.
         gc.freeze()
@@ -157,14 +159,20 @@ def make_plan(
 
 
 def _make_plan(
-    client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], scope: Scope, *, check_references: bool
+    client: HolisticsClient,
+    config: ProjectConfig,
+    paths: Sequence[Path],
+    scope: Scope,
+    *,
+    check_references: bool,
+    cached: bool,
 ) -> Planned:
     the_paths = schedule_paths(config, paths)
     files = discover(the_paths)  # no file to read at all (a missing path): said before any request
     # The reads start before the YAML is read, so the network time overlaps the parsing. They are
     # read-only, and invalid YAML cancels them: no write is ever sent for a YAML that is not valid.
     with Reads(client, config.scope.contains, with_sources=check_references) as reads:
-        desired = load_desired(config, paths)
+        desired = load_desired(config, paths, cached=cached)
         unmatched = scope.selection.unmatched(d.key for d in desired)
         if unmatched:
             where = ", ".join(map(str, the_paths))

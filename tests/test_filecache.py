@@ -243,7 +243,8 @@ def test_a_value_json_would_change_is_not_stored(tmp_path: Path) -> None:
     for fields in ({"a": (1, 2)}, {"a": Label("x")}, {1: "x"}, {"a": {"b": {2: 3}}}, {"a": float("nan")}):
         bad = DesiredSchedule("k", 1, fields, "f.yml", 2, {})
         assert filecache.encode_entry("0" * 64, "f.yml", [bad]) is None, fields
-    assert filecache.encode_entry("0" * 64, "f.yml", [DesiredSchedule("k", 1, {}, "f.yml", 2, {"a": 3.0})]) is None
+    with pytest.raises(TypeError):  # a line that is not an int cannot even be held (models.LineMap)
+        DesiredSchedule("k", 1, {}, "f.yml", 2, {"a": 3.0})
     assert filecache.encode_entry("0" * 64, "other.yml", [good]) is None  # another file's schedules
     assert filecache.encode_entry("0" * 64, "f.yml", [DesiredSchedule("k", True, {}, "f.yml", 2, {})]) is None
 
@@ -675,3 +676,33 @@ def test_the_documented_actions_cache_step_keeps_the_directory_the_tool_writes()
     assert step["uses"].startswith("actions/cache@")
     assert step["with"]["path"] == filecache.DEFAULT_DIRECTORY.as_posix()
     assert step["with"]["key"].startswith(step["with"]["restore-keys"])
+
+
+def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspace(
+    project: Path, example_sandbox: Sandbox
+) -> None:
+    """An entry written on purpose, checksum and all (what a poisoned CI cache could hold): plan
+    shows it, which is the documented limit of a cache; apply parses the YAML itself."""
+    assert run_cli("validate", cwd=project).returncode == 0
+    cache = FileCache(project / ".cache" / "holistics-schedules")
+    forged_any = False
+    for file in sorted((project / "schedules").glob("*.yml")):
+        name = str(file.relative_to(project))
+        key = cache.key(name, file.read_bytes())
+        assert key is not None
+        schedules = cache.get(key, name)
+        assert schedules is not None, f"{name} was cached by validate"
+        forged = [
+            DesiredSchedule(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines)
+            for s in schedules
+        ]
+        cache.put(key, name, forged)
+        forged_any = True
+    assert forged_any
+    assert "FORGED" in run_cli("plan", "--json", cwd=project, sb=example_sandbox).stdout, "the entries are read"
+    applied = run_cli("apply", "--auto-approve", cwd=project, sb=example_sandbox)
+    assert applied.returncode == 0, applied.stderr
+    assert "FORGED" not in applied.stdout
+    assert all(s.get("title") != "FORGED" for s in example_sandbox.control.schedules())
+    sent = [r for r in example_sandbox.control.requests() if r["method"] in ("POST", "PUT")]
+    assert sent, "apply had changes to make"
