@@ -27,7 +27,7 @@ from reconciler.client.failures import Reply, settle
 from reconciler.client.rates import RateLimiter
 from reconciler.client.redact import REDACTED, Redactor
 from reconciler.client.retry import RetryPolicy, retry_event
-from reconciler.client.transport import NeverSent, Params, Timeout, send_once
+from reconciler.client.transport import NeverSent, Params, Timeout, Transport
 from reconciler.client.urls import REGIONS, check_base_url
 
 KEY_HEADER: Final = "X-Holistics-Key"
@@ -102,7 +102,7 @@ class HolisticsClient:
         key = _checked_key(api_key)
         if max_retries < 0:
             raise ConfigError("max_retries must be >= 0")
-        self.base_url = check_base_url(base_url)
+        checked_url = check_base_url(base_url)
         self.__key = key
         self._redact = Redactor(key)
         self.timeout = timeout
@@ -116,11 +116,22 @@ class HolisticsClient:
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(None, sleep=sleep)
         self._owns_session = session is None
         self._session = session if session is not None else _pooled_session(pool_maxsize)
+        try:
+            self._transport = Transport(self._session, checked_url)
+        except requests.RequestException:  # what check_base_url lets by but requests cannot parse
+            self.close()
+            raise ConfigError(f"base URL {self._redact.text(checked_url)!r} is not a usable URL; check its "
+                              "host and port") from None
         self._count_lock = threading.Lock()
         self._request_count = 0
         self._random = random.Random()
 
     # -- bookkeeping -------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Where every request goes: fixed at construction, with the environment resolved for it."""
+        return self._transport.base_url
 
     @property
     def request_count(self) -> int:
@@ -253,15 +264,14 @@ class HolisticsClient:
         params: Params | None = None,
         json: Any = None,
     ) -> Reply:
-        url = self.base_url + path
         headers = {KEY_HEADER: self.__key, "Accept": "application/json", "User-Agent": self.user_agent}
         # from the attributes at each call, so they stay the one truth (and may still be changed)
         policy = RetryPolicy(self.max_retries, self.backoff_base, self.retry_after_cap)
         attempt = 0  # retries done so far
         while True:
             self.rate_limiter.acquire()
-            outcome = send_once(self._session, method, url, params=params, json=json, headers=headers,
-                                timeout=self.timeout)
+            outcome = self._transport.send(method, path, params=params, json=json, headers=headers,
+                                           timeout=self.timeout)
             if not isinstance(outcome, NeverSent):
                 self._count()
             decision = policy.decide(method, outcome, attempt, self._random)
