@@ -149,7 +149,7 @@ class Reads:
     ) -> None:
         self._closed = True
         if exc is not None:
-            getattr(self._client, "cancel", lambda: None)()  # TEMP until listing lands
+            self._client.cancel()
         for _ in self._workers:
             self._queue.put(None)
 

@@ -325,7 +325,8 @@ def test_plan_follows_cursors_100_a_page(sandbox: Sandbox, tmp_path: Path) -> No
     result = cli(sandbox, "plan", "--json", cwd=tmp_path)
     assert json.loads(result.stdout)["summary"]["unmanaged"] == 250
     lists = [r for r in sandbox.control.requests() if r["path"] == "/data_schedules"]
-    assert len(lists) == 3 and all(r["query"].get("limit") == "100" for r in lists)
+    # 3 pages; read from both ends, one more may be on its way when the walks meet
+    assert len(lists) in (3, 4) and all(r["query"].get("limit") == "100" for r in lists)
     assert all(r["method"] == "GET" for r in sandbox.control.requests())
 
 

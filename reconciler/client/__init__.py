@@ -13,6 +13,8 @@ Design points, each of which exists because `apply` runs several workers against
   POST retries only what provably was not processed (429, refused connections) and otherwise raises
   `OutcomeUnknown` so the caller can re-list and adopt instead of creating a duplicate.
 * A 429 pauses every thread sharing the client's `RateLimiter`, and lowers its rate for a while.
+* The list is read from both ends at once (two cursor walks that meet), exact under concurrent edits.
+* `cancel()` stops the client: a request not yet sent raises `Cancelled`, and waits end at once.
 
 The layers, each importing only those above it:
 
@@ -23,6 +25,7 @@ The layers, each importing only those above it:
     transport   one attempt, classified: answered / never sent / maybe sent; where the key may go
     retry       the pure policy: retry after N seconds, or stop
     failures    a final outcome as its redacted reply or the redacted exception to raise
+    listing     every schedule, read from both ends of the list at once (or in one walk) and checked
     api         `HolisticsClient`: the endpoints, and the few-line loop joining the above
 
 Import from here; the modules' other names are internal.
@@ -32,6 +35,7 @@ from reconciler.client.api import DEFAULT_USER_AGENT, KEY_HEADER, HolisticsClien
 from reconciler.client.errors import (
     APIError,
     AuthError,
+    Cancelled,
     ConfigError,
     HolisticsError,
     InvalidParameters,
@@ -63,6 +67,7 @@ __all__ = [
     "REGIONS",
     "APIError",
     "AuthError",
+    "Cancelled",
     "ConfigError",
     "HolisticsClient",
     "HolisticsError",

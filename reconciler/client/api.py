@@ -2,7 +2,10 @@
 
 The pieces it is built from, each in its own module: `urls` (where the key may be sent), `rates`
 (pacing shared by the workers), `transport` (one attempt, classified), `retry` (whether and how long
-to wait before another), `failures` (what the final outcome means: a reply or an exception).
+to wait before another), `failures` (what the final outcome means: a reply or an exception),
+`listing` (reading every schedule, from both ends of the list at once).
+`cancel()` stops the client: a request not yet sent raises `Cancelled`, and a wait (a retry's, the
+rate limiter's) ends at once, so a background listing no longer needed stops promptly.
 The API key lives only here and in the `X-Holistics-Key` header of requests this client builds:
 never on a shared session, in a URL, or in `str()`/`repr()` of the client, its events or its errors.
 Should a server echo it back, it is out of everything before anyone sees it: `failures.settle` hands
@@ -14,6 +17,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
@@ -22,10 +26,11 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from reconciler import __version__
-from reconciler.client.errors import AuthError, ConfigError, UnexpectedResponse
+from reconciler.client import listing
+from reconciler.client.errors import AuthError, Cancelled, ConfigError, UnexpectedResponse
 from reconciler.client.failures import Reply, settle
 from reconciler.client.rates import RateLimiter
-from reconciler.client.redact import REDACTED, Redactor
+from reconciler.client.redact import Redactor
 from reconciler.client.retry import RetryPolicy, retry_event
 from reconciler.client.transport import NeverSent, Params, Timeout, Transport
 from reconciler.client.urls import REGIONS, check_base_url
@@ -55,29 +60,6 @@ def _pooled_session(pool_maxsize: int) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-def _next_cursor(data: Mapping[str, Any], seen: set[str], redacted: bool) -> str | None:
-    """The `after` of the next page (None on the last), remembered in `seen`. `redacted`: the key was
-    taken out of this page, so a cursor showing *** held it and cannot be followed."""
-    cursors = data.get("cursors")
-    nxt = cursors.get("next") if isinstance(cursors, dict) else None
-    if nxt is None or nxt == "":  # the spec ends with null; one client also saw ""
-        return None
-    cursor = str(nxt)
-    if redacted and REDACTED in cursor:
-        raise UnexpectedResponse(
-            "GET /data_schedules returned a next-page cursor that holds the API key; stopping rather "
-            "than sending it back in a URL (check what answers at the base URL)",
-            status=200, method="GET", path="/data_schedules",
-        )
-    if cursor in seen:  # a server bug must not turn into an endless loop
-        raise UnexpectedResponse(
-            f"GET /data_schedules returned cursor {cursor!r} twice; stopping to avoid a loop",
-            status=200, method="GET", path="/data_schedules",
-        )
-    seen.add(cursor)
-    return cursor
 
 
 class HolisticsClient:
@@ -114,6 +96,10 @@ class HolisticsClient:
         self._on_event = on_event
         # Even without a rate, a shared limiter lets one thread's 429 pause the others.
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(None, sleep=sleep)
+        # cancel() sets this and every stop event a group of requests brought (see _request)
+        self._cancelled = threading.Event()
+        self._cancel_lock = threading.Lock()
+        self._linked_stops: weakref.WeakSet[threading.Event] = weakref.WeakSet()
         self._owns_session = session is None
         self._session = session if session is not None else _pooled_session(pool_maxsize)
         try:
@@ -146,6 +132,19 @@ class HolisticsClient:
     def __repr__(self) -> str:
         return f"HolisticsClient(base_url={self._redact.text(self.base_url)!r}, api_key='***')"
 
+    def cancel(self) -> None:
+        """Stop this client for good: every request not yet sent raises `Cancelled`, and every wait (a
+        retry's backoff, a Retry-After, the rate limiter) ends now. A request already sent is answered
+        as usual. Thread-safe; calling it again does nothing more."""
+        with self._cancel_lock:
+            self._cancelled.set()
+            for stop in list(self._linked_stops):
+                stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def close(self) -> None:
         if self._owns_session:
             self._session.close()
@@ -169,20 +168,22 @@ class HolisticsClient:
         Filters are the spec's query parameters (source_type, source_id, dest_type, sort, ...);
         `limit` defaults to the maximum, 100. Offset paging (`page`) and `before` are not supported
         because they cannot be combined with following `after` cursors.
+
+        Without a `sort`, the list is read from both ends at once (ascending, and `sort=id_desc` in a
+        second thread) until the two walks meet, and comes in ascending id order, each schedule once,
+        as one walk gives it; where the server does not support that, it is one walk (see `listing`).
+        The first page is read alone, and so is a one-page workspace. The ascending walk's schedules
+        come as they are read, the descending walk's after them.
         """
         for name in ("page", "before"):
             if name in filters:
                 raise ValueError(f"list_schedules follows `after` cursors; {name!r} is not supported")
-        params: dict[str, str | int | Sequence[str]] = {"limit": 100, **filters}
-        seen: set[str] = set()
-        while True:
-            reply = self._request("GET", "/data_schedules", params=params)
-            data = self._json_object(reply, "GET", "/data_schedules")
-            yield from self._list_field(data, "data_schedules", "GET", "/data_schedules")
-            cursor = _next_cursor(data, seen, reply.redacted)
-            if cursor is None:
-                return
-            params["after"] = cursor
+        yield from listing.list_schedules(self._list_page, {"limit": 100, **filters})
+
+    def _list_page(self, params: listing.ListParams, stop: threading.Event | None) -> listing.Page:
+        reply = self._request("GET", listing.PATH, params=params, stop=stop)
+        data = self._json_object(reply, "GET", listing.PATH)
+        return listing.Page(self._list_field(data, "data_schedules", "GET", listing.PATH), data, reply.redacted)
 
     def list_schedules_all(self, **filters: str | int | Sequence[str]) -> list[dict[str, Any]]:
         return list(self.list_schedules(**filters))
@@ -263,13 +264,19 @@ class HolisticsClient:
         *,
         params: Params | None = None,
         json: Any = None,
+        stop: threading.Event | None = None,
     ) -> Reply:
+        """One request, retried as the policy says. `stop`: an event that ends it like `cancel()` does
+        (raising Cancelled before a send, waking a wait), for a group of requests stopped together."""
+        halt = self._halt_event(stop)
         headers = {KEY_HEADER: self.__key, "Accept": "application/json", "User-Agent": self.user_agent}
         # from the attributes at each call, so they stay the one truth (and may still be changed)
         policy = RetryPolicy(self.max_retries, self.backoff_base, self.retry_after_cap)
         attempt = 0  # retries done so far
         while True:
-            self.rate_limiter.acquire()
+            self._raise_if_halted(halt, method, path)
+            self.rate_limiter.acquire(halt)
+            self._raise_if_halted(halt, method, path)
             outcome = self._transport.send(method, path, params=params, json=json, headers=headers,
                                            timeout=self.timeout)
             if not isinstance(outcome, NeverSent):
@@ -287,8 +294,33 @@ class HolisticsClient:
             attempt += 1
             self._event(retry_event(method, path, outcome, decision, attempt, self.max_retries))
             if not decision.shared:
-                self._sleep(decision.wait)
+                self._pause(decision.wait, halt)
 
     def _event(self, text: str) -> None:
         if self._on_event is not None:
             self._on_event(self._redact.text(text))
+
+    # -- cancelling ----------------------------------------------------------------------------------
+
+    def _halt_event(self, stop: threading.Event | None) -> threading.Event:
+        """The event that stops this request: the client's own, or `stop`, which cancel() sets too."""
+        if stop is None:
+            return self._cancelled
+        with self._cancel_lock:
+            self._linked_stops.add(stop)
+            if self._cancelled.is_set():
+                stop.set()
+        return stop
+
+    @staticmethod
+    def _raise_if_halted(halt: threading.Event, method: str, path: str) -> None:
+        if halt.is_set():
+            raise Cancelled(method=method, path=path)
+
+    def _pause(self, seconds: float, halt: threading.Event) -> None:
+        """Sleep before a retry: on `halt` with the default sleep, so a cancel wakes it; an injected
+        sleep (a test's clock) is called as given."""
+        if self._sleep is time.sleep:
+            halt.wait(seconds)
+        else:
+            self._sleep(seconds)

@@ -3,6 +3,7 @@
     reconciler.errors.UserError          the CLI shows it as one line and exits 1
     └── HolisticsError                   anything the API or the network answered; never holds the key
         ├── ConfigError                  the client was configured wrongly (region, base URL, rate, key)
+        ├── Cancelled                    the client was cancelled: this request was never sent
         ├── UnexpectedResponse           a 2xx/3xx this client cannot use (not JSON, a redirect, ...)
         ├── TransportError               no usable answer after every retry (refused, reset, timeout)
         │   └── OutcomeUnknown           a POST may or may not have taken effect: re-read, never retry
@@ -43,6 +44,16 @@ class HolisticsError(UserError):
 
 class ConfigError(HolisticsError):
     """The client was configured wrongly (unknown region, plain http to a remote host, ...)."""
+
+
+class Cancelled(HolisticsError):
+    """`HolisticsClient.cancel()` was called (or the walk this request belonged to was stopped) before
+    the request was sent. Not a failure of the API: whoever cancelled knows why, so the message is short."""
+
+    def __init__(self, *, method: str, path: str) -> None:
+        super().__init__("cancelled")
+        self.method = method
+        self.path = path
 
 
 class UnexpectedResponse(HolisticsError):

@@ -108,13 +108,18 @@ class RateLimiter:
             return nominal
         return rate
 
-    def acquire(self) -> None:
+    def acquire(self, wake: threading.Event | None = None) -> None:
+        """Book this thread's slot and wait for it. With the default sleep and a `wake` event, the wait
+        is on that event, so setting it (a cancel) ends the wait at once; an injected sleep is called."""
         with self._lock:
             now = self._clock()
             start = self._book_window(self._book_bucket(max(now, self._paused_until)))
             wait = start - now
         if wait > 0:
-            self._sleep(wait)
+            if wake is not None and self._sleep is time.sleep:
+                wake.wait(wait)
+            else:
+                self._sleep(wait)
 
     def _book_bucket(self, start: float) -> float:
         """The earliest start the token bucket allows from `start`; books it. Called under the lock."""

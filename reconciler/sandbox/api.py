@@ -234,6 +234,8 @@ def _cursor_window(query: Query, keys: list[list[Any]], limit: int, desc: bool) 
 
 # ---- the routes ----
 
+_Ordered = tuple[list[dict[str, Any]], list[list[Any]]]  # a query's schedules in order, and their sort keys
+
 
 class Api:
     """The `/api/v2` routes; `handle` answers one authenticated request."""
@@ -241,7 +243,9 @@ class Api:
     def __init__(self, state: State, options: ServerOptions | None = None) -> None:
         self.state = state
         self.options = options if options is not None else ServerOptions()
-        self._list_cache: tuple[Any, ...] | None = None
+        # per query (filters and sort) of the current snapshot: a client walking from both ends asks
+        # for two orders in turn, and each must not sort all N again
+        self._list_cache: tuple[list[dict[str, Any]], dict[tuple[Any, ...], _Ordered]] | None = None
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., Reply]]] = [
             ("GET", re.compile(r"/data_schedules"), self.list_schedules),
             ("POST", re.compile(r"/data_schedules"), self.create_schedule),
@@ -272,12 +276,15 @@ class Api:
 
     def _ordered(
         self, snapshot: list[dict[str, Any]], params: tuple[Any, ...]
-    ) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    ) -> _Ordered:
         """The filtered, sorted schedules and their sort keys, computed once per state and query:
         paging through N schedules must not sort all N again for every page."""
-        cached = self._list_cache
-        if cached is not None and cached[0] is snapshot and cached[1] == params:
-            return cached[2], cached[3]
+        cache = self._list_cache
+        if cache is None or cache[0] is not snapshot:
+            cache = self._list_cache = (snapshot, {})
+        found = cache[1].get(params)  # handler threads share the cache: one lookup, no check-then-get
+        if found is not None:
+            return found
         source_type, source_id, dest_type, term, sort = params
         items = list(snapshot)
         if source_type is not None:
@@ -292,7 +299,9 @@ class Api:
         key = _sort_key(self.state, field_name)
         items.sort(key=key, reverse=direction == "desc")
         keys = [key(s) for s in items]
-        self._list_cache = (snapshot, params, items, keys)
+        if len(cache[1]) >= 8:  # a few orders and filters at a time; not every query ever made
+            cache[1].clear()
+        cache[1][params] = (items, keys)
         return items, keys
 
     def list_schedules(self, *, query: Query, body: bytes) -> Reply:

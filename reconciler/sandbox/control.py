@@ -31,6 +31,8 @@ CONTROL_PREFIX = "/_sandbox"
 
 ErrorShape = Literal["flat", "wrapped"]
 RetryAfterFormat = Literal["seconds", "http-date"]
+# (method, path after /api/v2, query) of an API request about to be handled; see Control.set_api_hook
+ApiHook = Callable[[str, str, dict[str, list[str]]], None]
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Settings:
     retry_after: RetryAfterFormat = "seconds"
     error_shape: ErrorShape = "flat"
     server: ServerOptions = field(default_factory=ServerOptions)
+    api_hook: ApiHook | None = None
 
 
 MAX_WAIT_SECONDS = 60.0  # the longest a control request may block waiting for late writes
@@ -125,6 +128,14 @@ class Control:
             "strict_input": server.strict_input,
             "immutable_source": server.immutable_source,
         }
+
+    def set_api_hook(self, hook: ApiHook | None) -> None:
+        """In-process only: call `hook(method, path, query)` for every API request that passed the key
+        and rate checks, before faults and the route, in the request's handler thread. It may change
+        the state (through this Control), change `query` (the route sees the change, the request log
+        does not), or raise `ApiError` to answer with it: a test's way to act between two pages of a
+        listing, or to play a server that ignores or refuses a parameter. None removes it."""
+        self._settings.api_hook = hook
 
     # faults
     def add_fault(

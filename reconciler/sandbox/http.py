@@ -1,6 +1,6 @@
 """The sandbox's HTTP side: the server and handler, and what happens to an API request around its
-route: latency, the key, the rate limit, injected faults (forced errors, dropped connections, delays),
-the request log and the error shape.
+route: latency, the key, the rate limit, a test's hook, injected faults (forced errors, dropped
+connections, delays), the request log and the error shape.
 
 The server tracks its open connections so that stopping it really stops it (keep-alive clients and
 sleeping faults would otherwise hold on). Control requests need no key, are answered to loopback
@@ -111,7 +111,7 @@ class App:
     def serve_api(self, ex: Exchange) -> None:
         call = _Call(self, ex)
         _pause(self.settings.latency_ms)
-        refusal = self._refusal(ex, call.inside)
+        refusal = self._refusal(ex, call.inside) or self._hooked(ex, call.path)
         if refusal is not None:
             call.finish(refusal.reply())
             return
@@ -161,6 +161,17 @@ class App:
             # never echo what was sent: it may be someone's real key
             return ApiError(401, "AuthError", "Invalid or missing API key (X-Holistics-Key)")
         return self._rate_limited()
+
+    def _hooked(self, ex: Exchange, path: str) -> ApiError | None:
+        """What a test's hook (Control.set_api_hook) answers instead of the route, if anything."""
+        hook = self.settings.api_hook
+        if hook is None:
+            return None
+        try:
+            hook(ex.method, path, ex.query)
+        except ApiError as exc:
+            return exc
+        return None
 
     def _rate_limited(self) -> ApiError | None:
         limiter = self.settings.rate_limiter
