@@ -11,8 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from requests.structures import CaseInsensitiveDict
 
 from reconciler.client import ConfigError, HolisticsClient, RateLimiter
 from reconciler.client.api import KEY_HEADER
+from tests.test_client import loopback_server
 
 KEY = "hk_test_overhead_0123456789"
 SCHEDULE = {"id": 7, "source_type": "Dashboard", "source_id": 1, "schedule": {"repeat": "0 4 * * *"},
@@ -197,22 +197,9 @@ class _CookieHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-
-@contextmanager
-def loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v2"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_cookies_a_server_sets_are_sent_back_as_requests_did() -> None:
     _CookieHandler.cookies_seen = []
-    with loopback(_CookieHandler) as base, HolisticsClient(base, KEY) as client:
+    with loopback_server(_CookieHandler) as base, HolisticsClient(base, KEY) as client:
         client.get_schedule(7)
         client.get_schedule(7)
     assert _CookieHandler.cookies_seen == [None, "lb=node-2"]
