@@ -148,6 +148,7 @@ class Reads:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._closed = True
+        sys.setswitchinterval(self._switch_interval)  # process-wide: only lowered while the YAML is read
         if exc is not None:
             self._client.cancel()
         for _ in self._workers:

@@ -292,6 +292,7 @@ class HolisticsClient:
                     where = f"{self.base_url} (region {region})" if region else self.base_url
                     raise exc.sent_to(self._redact.text(where)) from None
             attempt += 1
+            self._raise_if_halted(halt, method, path)  # cancelled while it was answered: no retry to announce
             self._event(retry_event(method, path, outcome, decision, attempt, self.max_retries))
             if not decision.shared:
                 self._pause(decision.wait, halt)
