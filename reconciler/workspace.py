@@ -138,6 +138,7 @@ class Reads:
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, 0.001))
+        client.hold_events()  # until the YAML is valid: its problems come first, as without the overlap
         # a daemon: a listing still waiting on the network must not hold up the exit of a failed command
         threading.Thread(target=self._list, name="listing", daemon=True).start()
 
@@ -151,6 +152,7 @@ class Reads:
         sys.setswitchinterval(self._switch_interval)  # process-wide: only lowered while the YAML is read
         if exc is not None:
             self._client.cancel()
+        self._client.release_events(show=exc is None)
         for _ in self._workers:
             self._queue.put(None)
 
@@ -191,7 +193,9 @@ class Reads:
                     worker.start()
 
     def remote(self, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
-        """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`)."""
+        """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
+        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on."""
+        self._client.release_events(show=True)
         return add_unlisted(self._client, desired, self._listing.result())
 
     def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:

@@ -7,12 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reconciler.client import HolisticsClient
 from reconciler.sandbox import Sandbox
+from reconciler.sandbox.api import ApiError
+from reconciler.workspace import Reads
 from tests.test_e2e import EMAIL, cli, write_schedules
 
 STALL_MS = 300_000  # an answer that never comes in the test's time
@@ -71,3 +76,85 @@ def test_each_source_is_read_once_though_both_the_listing_and_the_yaml_name_it(
     assert {"/dashboards/1234", "/query_reports/5301"} <= set(reads), "the YAML's sources are checked"
     assert set(reads) == listed | {"/dashboards/1234", "/query_reports/5301"}
     assert json.loads(result.stdout)["summary"]["create"] == 2
+
+
+# ---- what cancelled or finished reads leave behind ----
+
+
+class YamlInvalid(Exception):
+    """Stands for the InvalidSchedules a plan raises inside `Reads`."""
+
+
+def test_reads_give_back_the_switch_interval_they_lowered(sandbox: Sandbox) -> None:
+    """A process-wide setting: a library caller's threads must not stay at 1 ms after a plan."""
+    before = sys.getswitchinterval()
+    with HolisticsClient(sandbox.base_url, sandbox.key) as client, Reads(client, lambda _: True) as reads:
+        reads.remote([])
+    assert sys.getswitchinterval() == before
+
+
+def test_an_answer_arriving_after_cancel_announces_no_retry(sandbox: Sandbox) -> None:
+    """Invalid YAML cancels the reads; a 500 that comes back afterwards ends the request, and `-v`
+    must not print "retry 1/4" for a retry that is never made (after the command's Error line)."""
+    exited, answered = threading.Event(), threading.Event()
+
+    def hook(method: str, path: str, query: Mapping[str, Any]) -> None:
+        if path.endswith("/data_schedules"):
+            exited.wait(10)  # hold the answer until the plan has given up
+            answered.set()
+            raise ApiError(500, "InternalHolisticsError", "boom")
+
+    sandbox.control.set_api_hook(hook)
+    events: list[str] = []
+    with HolisticsClient(sandbox.base_url, sandbox.key, on_event=events.append) as client:
+        with pytest.raises(YamlInvalid), Reads(client, lambda _: True, with_sources=False):
+            raise YamlInvalid
+        exited.set()
+        assert answered.wait(10)
+        for thread in threading.enumerate():
+            if thread.name == "listing":
+                thread.join(10)
+    assert not [e for e in events if "retry" in e]
+
+
+def _failing_once(sandbox: Sandbox) -> threading.Event:
+    """The first listing request answers 500; the event is set when its retry arrives (by then the
+    client has announced the retry)."""
+    retried = threading.Event()
+    calls: list[str] = []
+
+    def hook(method: str, path: str, query: Mapping[str, Any]) -> None:
+        if path.endswith("/data_schedules") and "after" not in query and "sort" not in query:
+            calls.append(path)
+            if len(calls) == 1:
+                raise ApiError(500, "InternalHolisticsError", "boom")
+            retried.set()
+
+    sandbox.control.set_api_hook(hook)
+    return retried
+
+
+def test_what_the_reads_have_to_say_waits_for_valid_yaml(sandbox: Sandbox) -> None:
+    """-v prints retries; a retry of a read made while the YAML was still being checked must not come
+    before the YAML's problems (with invalid YAML it is not said at all: those reads decided nothing)."""
+    retried = _failing_once(sandbox)
+    events: list[str] = []
+    with (
+        HolisticsClient(sandbox.base_url, sandbox.key, on_event=events.append) as client,
+        pytest.raises(YamlInvalid),
+        Reads(client, lambda _: True, with_sources=False),
+    ):
+        assert retried.wait(10)
+        raise YamlInvalid
+    assert events == []
+
+
+def test_held_events_are_said_once_the_yaml_is_valid(sandbox: Sandbox) -> None:
+    retried = _failing_once(sandbox)
+    events: list[str] = []
+    with HolisticsClient(sandbox.base_url, sandbox.key, on_event=events.append) as client:
+        with Reads(client, lambda _: True, with_sources=False) as reads:
+            assert retried.wait(10)
+            assert events == [], "held while the YAML is read"
+            reads.remote([])
+        assert len([e for e in events if "500 on GET /data_schedules" in e]) == 1, events

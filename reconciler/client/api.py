@@ -94,6 +94,8 @@ class HolisticsClient:
         self.user_agent = user_agent
         self._sleep = sleep
         self._on_event = on_event
+        self._held_events: list[str] | None = None  # see hold_events
+        self._events_lock = threading.Lock()
         # Even without a rate, a shared limiter lets one thread's 429 pause the others.
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(None, sleep=sleep)
         # cancel() sets this and every stop event a group of requests brought (see _request)
@@ -298,8 +300,29 @@ class HolisticsClient:
                 self._pause(decision.wait, halt)
 
     def _event(self, text: str) -> None:
-        if self._on_event is not None:
-            self._on_event(self._redact.text(text))
+        if self._on_event is None:
+            return
+        with self._events_lock:
+            if self._held_events is not None:
+                self._held_events.append(self._redact.text(text))
+                return
+        self._on_event(self._redact.text(text))
+
+    def hold_events(self) -> None:
+        """Keep retry and wait events back until `release_events`: reads started before the input is
+        known to be valid must not speak before the input's own problems are said."""
+        with self._events_lock:
+            if self._held_events is None:
+                self._held_events = []
+
+    def release_events(self, *, show: bool) -> None:
+        """Say the events kept back, in order (or, `show=False`, drop them: the reads they were about
+        were cancelled and decide nothing), and say later ones as they come."""
+        with self._events_lock:
+            held, self._held_events = self._held_events or [], None
+        if show and self._on_event is not None:
+            for text in held:
+                self._on_event(text)
 
     # -- cancelling ----------------------------------------------------------------------------------
 
