@@ -185,10 +185,6 @@ class PlanResult:
         return median([b.read_s for b in self.bare])
 
     @property
-    def walls(self) -> list[float]:
-        return self.warm_walls
-
-    @property
     def ratio(self) -> float:
         """Whole plan (warm cache) over the bare client's reading alone, paired run by run."""
         return median([w / b.read_s for w, b in zip(self.warm_walls, self.bare, strict=True)])

@@ -169,9 +169,12 @@ class Reads:
     def _list(self) -> None:
         try:
             remote = RemoteSchedules()
+            asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
             for schedule in self._client.list_schedules():
                 remote.add(schedule, "the listing")
-                if self._with_sources and self._in_scope(schedule) and (key := source_key(schedule)) is not None:
+                key = source_key(schedule) if self._with_sources else None
+                if key is not None and key not in asked and self._in_scope(schedule):
+                    asked.add(key)
                     self.prefetch([key])
         except BaseException as exc:
             self._listing.set_exception(exc)

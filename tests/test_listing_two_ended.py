@@ -391,6 +391,21 @@ def test_cancel_before_a_request_sends_nothing(sb: Sandbox) -> None:
     assert sb.control.requests() == []
 
 
+def listing_in_a_thread(client: HolisticsClient, outcome: list[BaseException | None]) -> threading.Thread:
+    """The whole listing in a thread of its own (started); how it ended goes into `outcome`."""
+
+    def list_again() -> None:
+        try:
+            client.list_schedules_all()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=list_again)
+    thread.start()
+    return thread
+
+
 def test_cancel_wakes_a_wait_for_retry_after_at_once(sb: Sandbox) -> None:
     sb.control.set_rate_limit(1, 600)  # the second request is told to come back in 600 s (capped to 60)
     waiting = threading.Event()
@@ -398,15 +413,7 @@ def test_cancel_wakes_a_wait_for_retry_after_at_once(sb: Sandbox) -> None:
     with client_of(sb, on_event=lambda text: waiting.set()) as client:
         client.list_schedules_all()
 
-        def list_again() -> None:
-            try:
-                client.list_schedules_all()
-                outcome.append(None)
-            except BaseException as exc:
-                outcome.append(exc)
-
-        thread = threading.Thread(target=list_again)
-        thread.start()
+        thread = listing_in_a_thread(client, outcome)
         assert waiting.wait(DEADLINE)  # it got the 429 and is about to wait out the Retry-After
         client.cancel()
         thread.join(DEADLINE)
@@ -421,15 +428,7 @@ def test_cancel_wakes_the_rate_limiters_own_wait(sb: Sandbox) -> None:
     with client_of(sb, rate_limiter=limiter) as client:
         client.list_schedules_all()
 
-        def list_again() -> None:
-            try:
-                client.list_schedules_all()
-                outcome.append(None)
-            except BaseException as exc:
-                outcome.append(exc)
-
-        thread = threading.Thread(target=list_again)
-        thread.start()
+        thread = listing_in_a_thread(client, outcome)
         client.cancel()
         thread.join(DEADLINE)
         assert not thread.is_alive()
