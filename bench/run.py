@@ -502,9 +502,7 @@ APPLY_TARGET = {4: 0.85}  # issue 13's target at P = 4; the other rows keep the 
 
 def memory_slopes(plans: Sequence[PlanResult]) -> list[float]:
     ordered = sorted(plans, key=lambda p: p.n)
-    return [
-        (rss_mb(b.run) - rss_mb(a.run)) / ((b.n - a.n) / 1000) for a, b in itertools.pairwise(ordered)
-    ]
+    return [(rss_mb(b.run) - rss_mb(a.run)) / ((b.n - a.n) / 1000) for a, b in itertools.pairwise(ordered)]
 
 
 MIB_TO_MB = 1.048576

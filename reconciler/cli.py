@@ -109,9 +109,7 @@ def connection_options(func: F) -> F:
         help="At most N requests per S seconds, as N/S; 'none' to turn off "
         f"(default {HOLISTICS_RATE_LIMIT} on Holistics' hosts, none elsewhere). 429s are always honoured.",
     )
-    @click.option(
-        "-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr."
-    )
+    @click.option("-v", "--verbose", is_flag=True, help="Log retries and waits, and fields the spec lacks, to stderr.")
     @click.option("--no-color", is_flag=True, help="No colour or other escape codes (as NO_COLOR=1).")
     @no_cache_option
     @functools.wraps(func)

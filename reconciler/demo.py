@@ -61,8 +61,9 @@ def _run(console: Console, args: Sequence[str]) -> int:
 def run(console: Console, example: Path | None = None) -> int:
     example = example_schedules() if example is None else example
     if not example.is_dir():
-        console.print(Text(f"Error: the example schedules are missing ({example}/): reinstall holistics-schedules",
-                           style="red"))
+        console.print(
+            Text(f"Error: the example schedules are missing ({example}/): reinstall holistics-schedules", style="red")
+        )
         return ExitCode.ERROR
     with Sandbox(seed="example") as sandbox, tempfile.TemporaryDirectory(prefix="holistics-demo-") as tmp:
         shutil.copytree(example, Path(tmp) / "schedules")
@@ -74,8 +75,11 @@ def run(console: Console, example: Path | None = None) -> int:
         # In the temporary directory, with the sandbox's connection: the demo is the same wherever it
         # is run, and a project config (scope, ignore rules, safety) or settings of the caller's own
         # repository and environment neither change it nor make it fail.
-        with chdir(tmp), _environment(
-            HOLISTICS_BASE_URL=sandbox.base_url, HOLISTICS_API_KEY=sandbox.key, HOLISTICS_RATE_LIMIT="none"
+        with (
+            chdir(tmp),
+            _environment(
+                HOLISTICS_BASE_URL=sandbox.base_url, HOLISTICS_API_KEY=sandbox.key, HOLISTICS_RATE_LIMIT="none"
+            ),
         ):
             os.environ.pop("HOLISTICS_REGION", None)
             steps: list[tuple[list[str], set[int]]] = [

@@ -42,7 +42,7 @@ command's renders agree; tests replace it with a fixed instant."""
 
 @cache
 def cron_in_words(expression: str) -> str | None:
-    """"0 8 * * 1" -> "At 08:00, only on Monday"; None when the expression cannot be described."""
+    """ "0 8 * * 1" -> "At 08:00, only on Monday"; None when the expression cannot be described."""
     from cron_descriptor import ExpressionDescriptor, Options  # only text and markdown plans need it
 
     options = Options()
@@ -136,7 +136,7 @@ def _runs(expression: str, tz: ZoneInfo, start: datetime) -> Iterator[datetime]:
 def when_line(
     expression: str, timezone: str = DEFAULT_TIMEZONE, count: int = 3, *, after: datetime | None = None
 ) -> str:
-    """"next: Mon 2026-12-07 08:00, Mon 2026-12-14 08:00, Mon 2026-12-21 08:00 Europe/Berlin";
+    """ "next: Mon 2026-12-07 08:00, Mon 2026-12-14 08:00, Mon 2026-12-21 08:00 Europe/Berlin";
     "" when there are none to show."""
     runs = next_runs(expression, timezone, count, after=after)
     if not runs:

@@ -418,9 +418,7 @@ def plan(
     unclaimed = sorted(i for i in remote_by_id if i not in claimed)
     # the full check of values validates a schedule: only for those a prune could delete
     candidates = {r.id for r in removed or ()} | (set(unclaimed) if prune else set())
-    undeclarable = tuple(
-        i for i in unclaimed if not declarable(remote_by_id[i], values=i in candidates)
-    )
+    undeclarable = tuple(i for i in unclaimed if not declarable(remote_by_id[i], values=i in candidates))
     deletable = sorted(set(unclaimed) - set(undeclarable))
     changes += _deletions(deletable, remote_by_id, prune, removed)
     deleted = {c.id for c in changes if c.action is Action.DELETE}

@@ -221,8 +221,10 @@ def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None
     if adopted:
         out.append(
             f"{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} without an id match an existing schedule by "
-            "content; apply records the id: " + ", ".join(f"{m.key} -> {m.id}" for m in adopted[:20])
-            + (", ..." if len(adopted) > 20 else "") + "\n",
+            "content; apply records the id: "
+            + ", ".join(f"{m.key} -> {m.id}" for m in adopted[:20])
+            + (", ..." if len(adopted) > 20 else "")
+            + "\n",
             style="dim",
         )
     for item in plan.ignored_differences:
@@ -382,8 +384,10 @@ def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
     out: list[str] = []
     prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
     if prunable:
-        rows = [f"| {b['id']} | {_cell(b['title'])} | {_cell(b['source'])} | {_cell(b['dest_type'])} |"
-                for b in (_brief_dict(plan, i, titles) for i in prunable[:_SHOWN])]
+        rows = [
+            f"| {b['id']} | {_cell(b['title'])} | {_cell(b['source'])} | {_cell(b['dest_type'])} |"
+            for b in (_brief_dict(plan, i, titles) for i in prunable[:_SHOWN])
+        ]
         more = ["", f"... and {len(prunable) - _SHOWN} more."] if len(prunable) > _SHOWN else []
         out += [
             "<details>",

@@ -81,4 +81,3 @@ def required_fields(name: str) -> tuple[str, ...]:
     for part in node.get("allOf", []):
         required += part.get("required", [])
     return tuple(required)
-

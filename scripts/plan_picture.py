@@ -133,8 +133,10 @@ def _npm_install(npm: str, tmp: Path) -> Path:
     prefix = tmp / "npm"
     prefix.mkdir()
     env = {**os.environ, "npm_config_cache": str(tmp / "npm-cache"), "npm_config_update_notifier": "false"}
-    _run([npm, "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund", "--silent", *NPM_PACKAGES],
-         env=env)
+    _run(
+        [npm, "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund", "--silent", *NPM_PACKAGES],
+        env=env,
+    )
     return prefix / "node_modules"
 
 
@@ -146,11 +148,16 @@ def _plan_markdown(repo: Path) -> str:
 
     shutil.copytree(ROOT / "schedules", repo / "schedules")
     git_env = {
-        **os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "Ana Analyst", "GIT_AUTHOR_EMAIL": "ana@example.com",
-        "GIT_COMMITTER_NAME": "Ana Analyst", "GIT_COMMITTER_EMAIL": "ana@example.com",
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Ana Analyst",
+        "GIT_AUTHOR_EMAIL": "ana@example.com",
+        "GIT_COMMITTER_NAME": "Ana Analyst",
+        "GIT_COMMITTER_EMAIL": "ana@example.com",
         # fixed dates: the removing commit's hash, shown in the plan, is the same on every run
-        "GIT_AUTHOR_DATE": "2025-01-06T09:00:00Z", "GIT_COMMITTER_DATE": "2025-01-06T09:00:00Z",
+        "GIT_AUTHOR_DATE": "2025-01-06T09:00:00Z",
+        "GIT_COMMITTER_DATE": "2025-01-06T09:00:00Z",
     }
 
     def git(*args: str) -> None:
@@ -158,8 +165,12 @@ def _plan_markdown(repo: Path) -> str:
 
     with Sandbox(seed="example") as sandbox:
         env = {
-            **os.environ, "HOLISTICS_BASE_URL": sandbox.base_url, "HOLISTICS_API_KEY": sandbox.key,
-            "HOLISTICS_RATE_LIMIT": "none", "NO_COLOR": "1", "COLUMNS": "120",
+            **os.environ,
+            "HOLISTICS_BASE_URL": sandbox.base_url,
+            "HOLISTICS_API_KEY": sandbox.key,
+            "HOLISTICS_RATE_LIMIT": "none",
+            "NO_COLOR": "1",
+            "COLUMNS": "120",
             "TMPDIR": str(repo.parent),  # apply's lock file goes there, not into the system's /tmp
         }
         env.pop("HOLISTICS_REGION", None)
@@ -267,8 +278,9 @@ def _octicons(body: str, modules: Path) -> str:
     def svg(match: re.Match[str]) -> str:
         source = (modules / "@primer" / "octicons" / "build" / "svg" / f"{match.group(2)}-16.svg").read_text()
         inner = source[source.index(">") + 1 : source.rindex("</svg>")]
-        return (f'<svg class="{match.group(1)}" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">'
-                f"{inner}</svg>")
+        return (
+            f'<svg class="{match.group(1)}" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">{inner}</svg>'
+        )
 
     return re.sub(r'<svg class="([^"]*)" data-octicon="([\w-]+)"></svg>', svg, body)
 
@@ -314,11 +326,28 @@ def _page(body: str, modules: Path) -> str:
 
 def _chromium(chromium: str, tmp: Path, scale: float, *args: str) -> str:
     """Headless Chromium with its profile, cache and crash dumps in the temporary directory."""
-    env = {**os.environ, "HOME": str(tmp / "home"), "XDG_CONFIG_HOME": str(tmp / "home" / ".config"),
-           "XDG_CACHE_HOME": str(tmp / "home" / ".cache"), "TMPDIR": str(tmp)}
-    return _run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 "--no-first-run", "--disable-extensions", f"--user-data-dir={tmp / 'profile'}",
-                 f"--force-device-scale-factor={scale:g}", *args], env=env)
+    env = {
+        **os.environ,
+        "HOME": str(tmp / "home"),
+        "XDG_CONFIG_HOME": str(tmp / "home" / ".config"),
+        "XDG_CACHE_HOME": str(tmp / "home" / ".cache"),
+        "TMPDIR": str(tmp),
+    }
+    return _run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--force-device-scale-factor={scale:g}",
+            *args,
+        ],
+        env=env,
+    )
 
 
 def _window_height(chromium: str, page: Path, tmp: Path) -> int:

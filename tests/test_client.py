@@ -84,8 +84,9 @@ class FakeClock:
                 self.now += seconds
 
 
-def make_client(base_url: str = BASE, key: str = TEST_KEY, *, clock: FakeClock | None = None,
-                **kwargs: Any) -> tuple[HolisticsClient, FakeClock, list[str]]:
+def make_client(
+    base_url: str = BASE, key: str = TEST_KEY, *, clock: FakeClock | None = None, **kwargs: Any
+) -> tuple[HolisticsClient, FakeClock, list[str]]:
     clock = clock or FakeClock()
     events: list[str] = []
     kwargs.setdefault("rate_limiter", RateLimiter(clock=clock.time, sleep=clock.sleep))
@@ -107,8 +108,15 @@ class FakeAdapter(BaseAdapter):
         self.timeouts: list[Any] = []
         self._lock = threading.Lock()
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         with self._lock:
             self.calls.append(request)
             self.timeouts.append(timeout)
@@ -138,8 +146,9 @@ class FakeAdapter(BaseAdapter):
         return [c.method or "" for c in self.calls]
 
 
-def fake_client(*script: Scripted, repeat_last: bool = False,
-                **kwargs: Any) -> tuple[HolisticsClient, FakeAdapter, FakeClock, list[str]]:
+def fake_client(
+    *script: Scripted, repeat_last: bool = False, **kwargs: Any
+) -> tuple[HolisticsClient, FakeAdapter, FakeClock, list[str]]:
     adapter = FakeAdapter(*script, repeat_last=repeat_last)
     session = requests.Session()
     session.mount("https://", adapter)
@@ -163,9 +172,13 @@ def dropped() -> requests.ConnectionError:
     return requests.ConnectionError(ProtocolError("Connection aborted.", cause))
 
 
-SCHEDULE = {"id": 7, "source_type": "Dashboard", "source_id": 1,
-            "schedule": {"repeat": "0 4 * * *", "paused": False},
-            "dest": {"type": "EmailDest", "title": "t", "recipients": ["a@example.com"]}}
+SCHEDULE = {
+    "id": 7,
+    "source_type": "Dashboard",
+    "source_id": 1,
+    "schedule": {"repeat": "0 4 * * *", "paused": False},
+    "dest": {"type": "EmailDest", "title": "t", "recipients": ["a@example.com"]},
+}
 NEW_BODY = {k: v for k, v in SCHEDULE.items() if k != "id"}
 
 
@@ -211,8 +224,9 @@ class Replay:
 
 
 @contextmanager
-def replay(name: str, *, key: str | None = None, all_played: bool = True, recordable: bool = True,
-           **client_kwargs: Any) -> Iterator[Replay]:
+def replay(
+    name: str, *, key: str | None = None, all_played: bool = True, recordable: bool = True, **client_kwargs: Any
+) -> Iterator[Replay]:
     live = RECORDING and recordable and name in RECORDABLE
     if live:
         base = resolve_base_url(None, os.environ.get("HOLISTICS_BASE_URL"))
@@ -228,9 +242,15 @@ def replay(name: str, *, key: str | None = None, all_played: bool = True, record
     if live:  # a real API must really be waited for
         client = HolisticsClient(base, key, session=session, on_event=events.append)
     else:
-        client = HolisticsClient(base, key, session=session, sleep=clock.sleep, on_event=events.append,
-                                 rate_limiter=RateLimiter(clock=clock.time, sleep=clock.sleep),
-                                 **client_kwargs)
+        client = HolisticsClient(
+            base,
+            key,
+            session=session,
+            sleep=clock.sleep,
+            on_event=events.append,
+            rate_limiter=RateLimiter(clock=clock.time, sleep=clock.sleep),
+            **client_kwargs,
+        )
     with cassette_vcr(record_mode="all" if live else "none").use_cassette(f"{name}.yaml") as cass:
         ctx = Replay(client, clock, events, cass, live, sent)
         yield ctx
@@ -257,8 +277,7 @@ def test_list_follows_cursors_across_three_pages_until_null() -> None:
         assert ctx.client.request_count == len(ctx.sent) == len(schedules)
         if not ctx.live:
             assert [s["id"] for s in schedules] == [11, 12, 13]
-            assert [ctx.sent_query(i).get("after") for i in range(3)] == [
-                None, ["eyJpZCI6IDExfQ"], ["eyJpZCI6IDEyfQ"]]
+            assert [ctx.sent_query(i).get("after") for i in range(3)] == [None, ["eyJpZCI6IDExfQ"], ["eyJpZCI6IDEyfQ"]]
 
 
 def test_list_stops_at_empty_string_cursor_and_sends_filters() -> None:
@@ -266,8 +285,12 @@ def test_list_stops_at_empty_string_cursor_and_sends_filters() -> None:
         schedules = list(ctx.client.list_schedules(source_type="Dashboard", source_id=1))
         assert [s["id"] for s in schedules] == [21, 22]
         cursor_chain(ctx)
-        assert ctx.sent_query(1) == {"limit": ["100"], "source_type": ["Dashboard"], "source_id": ["1"],
-                                     "after": ["eyJpZCI6IDIxfQ"]}
+        assert ctx.sent_query(1) == {
+            "limit": ["100"],
+            "source_type": ["Dashboard"],
+            "source_id": ["1"],
+            "after": ["eyJpZCI6IDIxfQ"],
+        }
         assert ctx.client.request_count == 2
 
 
@@ -286,11 +309,20 @@ def _crud_body() -> dict[str, Any]:
         "source_id": int(os.environ.get("HOLISTICS_RECORD_DASHBOARD_ID", "1")),
         "schedule": {"repeat": "0 4 * * *", "paused": False},
         "dynamic_filter_presets": [],
-        "dest": {"type": "EmailDest", "title": "Sale report for {{$today}}",
-                 "recipients": [os.environ.get("HOLISTICS_RECORD_RECIPIENT", "reports@example.com")],
-                 "options": {"preview": True, "include_header": True, "include_report_link": True,
-                             "include_filters": False, "dont_send_when_empty": True, "body_text": "Report",
-                             "attachment_formats": ["pdf", "csv"]}},
+        "dest": {
+            "type": "EmailDest",
+            "title": "Sale report for {{$today}}",
+            "recipients": [os.environ.get("HOLISTICS_RECORD_RECIPIENT", "reports@example.com")],
+            "options": {
+                "preview": True,
+                "include_header": True,
+                "include_report_link": True,
+                "include_filters": False,
+                "dont_send_when_empty": True,
+                "body_text": "Report",
+                "attachment_formats": ["pdf", "csv"],
+            },
+        },
     }
     assert validate_data_schedule(body) == {}
     return body
@@ -418,8 +450,10 @@ def test_5xx_retries_exhausted_raise_server_error() -> None:
         ctx.client.delete_schedule(51)
     e = err.value
     assert (e.status, e.error_type, e.attempts) == (503, "MaintenanceError", 3)
-    assert str(e) == ("server error 503 on DELETE /data_schedules/51 after 3 attempts "
-                      "(MaintenanceError: Holistics is under maintenance)")
+    assert str(e) == (
+        "server error 503 on DELETE /data_schedules/51 after 3 attempts "
+        "(MaintenanceError: Holistics is under maintenance)"
+    )
     assert ctx.client.request_count == 3
 
 
@@ -526,19 +560,26 @@ def test_recording_redacts_the_key(tmp_path: Path) -> None:
 # Retry policy with requests-level fakes
 
 
-@pytest.mark.parametrize("fault", [
-    pytest.param(lambda: ok({"error": {"type": "InternalHolisticsError", "message": "boom"}}, 500), id="500"),
-    pytest.param(lambda: ok("<html>bad gateway</html>", 502), id="502-html"),
-    pytest.param(lambda: requests.ReadTimeout("read timed out"), id="read-timeout"),
-    pytest.param(dropped, id="dropped"),
-    pytest.param(lambda: requests.ConnectionError(ConnectionResetError(104, "reset by peer")), id="reset"),
-])
-@pytest.mark.parametrize("call", [
-    pytest.param(lambda c: c.create_schedule(NEW_BODY), id="create"),
-    pytest.param(lambda c: c.submit_execute(7), id="submit_execute"),
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(lambda: ok({"error": {"type": "InternalHolisticsError", "message": "boom"}}, 500), id="500"),
+        pytest.param(lambda: ok("<html>bad gateway</html>", 502), id="502-html"),
+        pytest.param(lambda: requests.ReadTimeout("read timed out"), id="read-timeout"),
+        pytest.param(dropped, id="dropped"),
+        pytest.param(lambda: requests.ConnectionError(ConnectionResetError(104, "reset by peer")), id="reset"),
+    ],
+)
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.create_schedule(NEW_BODY), id="create"),
+        pytest.param(lambda c: c.submit_execute(7), id="submit_execute"),
+    ],
+)
 def test_post_fault_after_send_is_outcome_unknown_and_sent_once(
-        fault: Callable[[], Scripted], call: Callable[[HolisticsClient], Any]) -> None:
+    fault: Callable[[], Scripted], call: Callable[[HolisticsClient], Any]
+) -> None:
     client, adapter, clock, _ = fake_client(fault(), ok({"data_schedule": SCHEDULE}, 201))
     with pytest.raises(OutcomeUnknown) as err:
         call(client)
@@ -559,10 +600,13 @@ def test_post_500_outcome_unknown_keeps_the_server_error() -> None:
     assert isinstance(err.value.cause, ServerError) and err.value.cause.api_message == "boom"
 
 
-@pytest.mark.parametrize("never_sent", [
-    pytest.param(refused, id="refused"),
-    pytest.param(lambda: requests.ConnectTimeout("connect timed out"), id="connect-timeout"),
-])
+@pytest.mark.parametrize(
+    "never_sent",
+    [
+        pytest.param(refused, id="refused"),
+        pytest.param(lambda: requests.ConnectTimeout("connect timed out"), id="connect-timeout"),
+    ],
+)
 def test_post_not_sent_is_retried(never_sent: Callable[[], BaseException]) -> None:
     client, adapter, clock, events = fake_client(never_sent(), never_sent(), ok({"data_schedule": SCHEDULE}, 201))
     assert client.create_schedule(NEW_BODY)["id"] == 7
@@ -601,8 +645,9 @@ def test_idempotent_methods_retry_transport_faults(method: str) -> None:
 
 
 def test_retries_exhausted_raise_server_error() -> None:
-    client, adapter, clock, _ = fake_client(ok({"type": "InternalHolisticsError", "message": "x"}, 500),
-                                            repeat_last=True, max_retries=3)
+    client, adapter, clock, _ = fake_client(
+        ok({"type": "InternalHolisticsError", "message": "x"}, 500), repeat_last=True, max_retries=3
+    )
     with pytest.raises(ServerError) as err:
         client.get_schedule(7)
     assert err.value.attempts == 4 and len(adapter.calls) == 4 and client.request_count == 4
@@ -620,8 +665,7 @@ def test_transport_retries_exhausted_raise_transport_error_not_outcome_unknown()
 
 def test_full_jitter_bounds_and_cap() -> None:
     boom = ok({"type": "InternalHolisticsError", "message": "x"}, 500)
-    client, _, clock, _ = fake_client(boom, repeat_last=True, max_retries=8, backoff_base=1.0,
-                                      retry_after_cap=10.0)
+    client, _, clock, _ = fake_client(boom, repeat_last=True, max_retries=8, backoff_base=1.0, retry_after_cap=10.0)
     client._random = random.Random(1)
     with pytest.raises(ServerError):
         client.get_schedule(7)
@@ -632,10 +676,13 @@ def test_full_jitter_bounds_and_cap() -> None:
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
-@pytest.mark.parametrize("call", [
-    pytest.param(lambda c: c.get_schedule(7), id="GET"),
-    pytest.param(lambda c: c.create_schedule(NEW_BODY), id="POST"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda c: c.get_schedule(7), id="GET"),
+        pytest.param(lambda c: c.create_schedule(NEW_BODY), id="POST"),
+    ],
+)
 def test_4xx_other_than_429_never_retried(status: int, call: Callable[[HolisticsClient], Any]) -> None:
     client, adapter, clock, _ = fake_client(ok({"type": "BaseError", "message": "no"}, status), repeat_last=True)
     with pytest.raises(APIError) as err:
@@ -649,14 +696,12 @@ def test_429_exhausted_raises_rate_limited() -> None:
     with pytest.raises(RateLimited) as err:
         client.list_schedules_all()
     assert len(adapter.calls) == 3 and err.value.attempts == 3
-    assert str(err.value) == ("rate limited on GET /data_schedules after 3 attempts "
-                              "(RateLimitExceedError: slow down)")
+    assert str(err.value) == ("rate limited on GET /data_schedules after 3 attempts (RateLimitExceedError: slow down)")
 
 
 def test_429_without_retry_after_backs_off_exponentially() -> None:
     limited = ok({"type": "RateLimitExceedError", "message": "slow down"}, 429)
-    client, _, clock, events = fake_client(limited, limited, limited, ok({"data_schedule": SCHEDULE}),
-                                           backoff_base=1.0)
+    client, _, clock, events = fake_client(limited, limited, limited, ok({"data_schedule": SCHEDULE}), backoff_base=1.0)
     client.get_schedule(7)
     for attempt, wait in enumerate(clock.sleeps):
         assert 2**attempt / 2 <= wait <= 2**attempt  # never zero: the pause is shared
@@ -677,8 +722,9 @@ def test_retry_after_http_date_without_date_header_uses_local_clock(monkeypatch:
     from reconciler.client import transport as client_module
 
     monkeypatch.setattr(client_module, "_utcnow", lambda: datetime(2026, 5, 19, 8, 0, 0, tzinfo=UTC))
-    limited = ok({"type": "RateLimitExceedError", "message": "x"}, 429,
-                 **{"Retry-After": "Tue, 19 May 2026 08:00:04 GMT"})
+    limited = ok(
+        {"type": "RateLimitExceedError", "message": "x"}, 429, **{"Retry-After": "Tue, 19 May 2026 08:00:04 GMT"}
+    )
     client, _, clock, _ = fake_client(limited, ok({"data_schedule": SCHEDULE}))
     client.get_schedule(7)
     assert clock.sleeps == [4.0]
@@ -709,16 +755,27 @@ def test_list_refuses_a_repeated_cursor() -> None:
         client.list_schedules_all(page=2)
 
 
-@pytest.mark.parametrize(("body", "error_type", "api_message", "record"), [
-    ({"type": "RecordError", "message": "bad", "record": {"title": ["is too long"], "base": "oops"}},
-     "RecordError", "bad", {"title": ["is too long"], "base": ["oops"]}),
-    ({"error": {"type": "RecordError", "message": "bad", "debug_id": "abc"}, "record": {"x": ["y"]}},
-     "RecordError", "bad", {"x": ["y"]}),
-    ("plain text failure", "HTTP 422", "plain text failure", {}),
-    ("", "HTTP 422", "Unprocessable Entity", {}),
-    ([1, 2], "HTTP 422", "[1, 2]", {}),
-    ({"message": "no type"}, "HTTP 422", "no type", {}),
-])
+@pytest.mark.parametrize(
+    ("body", "error_type", "api_message", "record"),
+    [
+        (
+            {"type": "RecordError", "message": "bad", "record": {"title": ["is too long"], "base": "oops"}},
+            "RecordError",
+            "bad",
+            {"title": ["is too long"], "base": ["oops"]},
+        ),
+        (
+            {"error": {"type": "RecordError", "message": "bad", "debug_id": "abc"}, "record": {"x": ["y"]}},
+            "RecordError",
+            "bad",
+            {"x": ["y"]},
+        ),
+        ("plain text failure", "HTTP 422", "plain text failure", {}),
+        ("", "HTTP 422", "Unprocessable Entity", {}),
+        ([1, 2], "HTTP 422", "[1, 2]", {}),
+        ({"message": "no type"}, "HTTP 422", "no type", {}),
+    ],
+)
 def test_error_body_shapes(body: Any, error_type: str, api_message: str, record: dict[str, list[str]]) -> None:
     raw = json.dumps(body) if isinstance(body, list) else body
     client, *_ = fake_client(ok(raw, 422))
@@ -741,21 +798,42 @@ def test_key_travels_only_in_its_header_with_timeouts() -> None:
 def test_key_never_in_str_or_repr_of_client_exceptions_or_events() -> None:
     echo = {"type": "AuthError", "message": f"key {TEST_KEY} is revoked", "record": {TEST_KEY: [TEST_KEY]}}
     client, _, _, events = fake_client(
-        ok(echo, 401), ok(echo, 403), ok(echo, 404), ok(echo, 422), ok(echo, 500),
-        requests.ReadTimeout(f"timeout {TEST_KEY}"), ok(echo, 429), ok(echo, 500), refused(), refused(),
-        max_retries=1)
+        ok(echo, 401),
+        ok(echo, 403),
+        ok(echo, 404),
+        ok(echo, 422),
+        ok(echo, 500),
+        requests.ReadTimeout(f"timeout {TEST_KEY}"),
+        ok(echo, 429),
+        ok(echo, 500),
+        refused(),
+        refused(),
+        max_retries=1,
+    )
     calls: list[Callable[[], object]] = [
-        lambda: client.get_schedule(1), lambda: client.get_schedule(1), lambda: client.get_schedule(1),
-        lambda: client.create_schedule(NEW_BODY), lambda: client.create_schedule(NEW_BODY),
-        lambda: client.create_schedule(NEW_BODY), lambda: client.get_schedule(1), lambda: client.get_job(1),
+        lambda: client.get_schedule(1),
+        lambda: client.get_schedule(1),
+        lambda: client.get_schedule(1),
+        lambda: client.create_schedule(NEW_BODY),
+        lambda: client.create_schedule(NEW_BODY),
+        lambda: client.create_schedule(NEW_BODY),
+        lambda: client.get_schedule(1),
+        lambda: client.get_job(1),
     ]
     raised: list[BaseException] = []
     for call in calls:
         with pytest.raises(HolisticsError) as err:
             call()
         raised.append(err.value)
-    assert {type(e) for e in raised} >= {AuthError, PermissionDenied, NotFound, RecordInvalid, OutcomeUnknown,
-                                         ServerError, TransportError}
+    assert {type(e) for e in raised} >= {
+        AuthError,
+        PermissionDenied,
+        NotFound,
+        RecordInvalid,
+        OutcomeUnknown,
+        ServerError,
+        TransportError,
+    }
     for text in [repr(client), str(client), *events, *map(str, raised), *map(repr, raised)]:
         assert TEST_KEY not in text
     assert repr(client) == f"HolisticsClient(base_url={BASE!r}, api_key='***')"
@@ -793,14 +871,27 @@ def _free_port() -> int:
     return port  # closed again: connecting is refused
 
 
-@pytest.mark.parametrize(("error", "words"), [
-    pytest.param(refused(), "connection refused", id="refused"),
-    pytest.param(requests.ConnectionError(MaxRetryError(None, "/x", NewConnectionError(  # type: ignore[arg-type]
-        None, "Failed to establish a new connection: [Errno 101] Network is unreachable"))),  # type: ignore[arg-type]
-        "could not connect", id="unreachable"),
-    pytest.param(dropped(), "connection dropped", id="dropped"),
-    pytest.param(requests.ReadTimeout("read timed out"), "read timeout", id="read-timeout"),
-])
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        pytest.param(refused(), "connection refused", id="refused"),
+        pytest.param(
+            requests.ConnectionError(
+                MaxRetryError(
+                    None,
+                    "/x",
+                    NewConnectionError(  # type: ignore[arg-type]
+                        None, "Failed to establish a new connection: [Errno 101] Network is unreachable"
+                    ),
+                )
+            ),  # type: ignore[arg-type]
+            "could not connect",
+            id="unreachable",
+        ),
+        pytest.param(dropped(), "connection dropped", id="dropped"),
+        pytest.param(requests.ReadTimeout("read timed out"), "read timeout", id="read-timeout"),
+    ],
+)
 def test_transport_faults_are_named_for_what_happened(error: requests.RequestException, words: str) -> None:
     from reconciler.client.transport import describe
 
@@ -962,14 +1053,34 @@ def test_rate_limiter_rejects_nonsense() -> None:
             RateLimiter(None, window=window)
 
 
-@pytest.mark.parametrize(("host", "expected"), [
-    ("localhost", True), ("LOCALHOST", True), ("LocalHost", True),
-    ("127.0.0.1", True), ("127.0.0.2", True), ("127.255.255.254", True), ("127.1.2.3", True),
-    ("::1", True), ("0:0:0:0:0:0:0:1", True), ("::ffff:127.0.0.1", True), ("::ffff:127.9.9.9", True),
-    ("example.com", False), ("10.0.0.1", False), ("192.168.1.1", False), ("0.0.0.0", False), ("::", False),
-    ("::ffff:10.0.0.1", False), ("128.0.0.1", False), ("localhost.example.com", False),
-    ("127.0.0.1.nip.io", False), ("127.1", False), ("2130706433", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("LocalHost", True),
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("127.255.255.254", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("0:0:0:0:0:0:0:1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:127.9.9.9", True),
+        ("example.com", False),
+        ("10.0.0.1", False),
+        ("192.168.1.1", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("::ffff:10.0.0.1", False),
+        ("128.0.0.1", False),
+        ("localhost.example.com", False),
+        ("127.0.0.1.nip.io", False),
+        ("127.1", False),
+        ("2130706433", False),
+        ("", False),
+    ],
+)
 def test_is_loopback(host: str, expected: bool) -> None:
     """Plain http (the key in clear text) is allowed only where this says True: when in doubt, False."""
     assert is_loopback(host) is expected
@@ -979,29 +1090,35 @@ def test_is_loopback(host: str, expected: bool) -> None:
 # resolve_base_url
 
 
-@pytest.mark.parametrize(("region", "base_url", "expected"), [
-    (None, None, "https://secure.holistics.io/api/v2"),
-    ("apac", None, "https://secure.holistics.io/api/v2"),
-    ("EU", None, "https://eu.holistics.io/api/v2"),
-    ("us", None, "https://us.holistics.io/api/v2"),
-    ("eu", "https://holistics.internal.example/api/v2/", "https://holistics.internal.example/api/v2"),
-    (None, "http://localhost:8080/api/v2", "http://localhost:8080/api/v2"),
-    (None, "http://127.0.0.5:9000/api/v2", "http://127.0.0.5:9000/api/v2"),
-    (None, "http://[::1]:9000/api/v2", "http://[::1]:9000/api/v2"),
-])
+@pytest.mark.parametrize(
+    ("region", "base_url", "expected"),
+    [
+        (None, None, "https://secure.holistics.io/api/v2"),
+        ("apac", None, "https://secure.holistics.io/api/v2"),
+        ("EU", None, "https://eu.holistics.io/api/v2"),
+        ("us", None, "https://us.holistics.io/api/v2"),
+        ("eu", "https://holistics.internal.example/api/v2/", "https://holistics.internal.example/api/v2"),
+        (None, "http://localhost:8080/api/v2", "http://localhost:8080/api/v2"),
+        (None, "http://127.0.0.5:9000/api/v2", "http://127.0.0.5:9000/api/v2"),
+        (None, "http://[::1]:9000/api/v2", "http://[::1]:9000/api/v2"),
+    ],
+)
 def test_resolve_base_url(region: str | None, base_url: str | None, expected: str) -> None:
     assert resolve_base_url(region, base_url) == expected
 
 
-@pytest.mark.parametrize(("region", "base_url", "match"), [
-    ("mars", None, "unknown region 'mars': use one of apac, eu, us"),
-    (None, "http://secure.holistics.io/api/v2", "refusing plain http to secure.holistics.io"),
-    (None, "http://10.0.0.1/api/v2", "refusing plain http"),
-    (None, "http://localhost.evil.example/api/v2", "refusing plain http"),
-    (None, "ftp://secure.holistics.io/api/v2", "absolute http"),
-    (None, "secure.holistics.io/api/v2", "absolute http"),
-    (None, "https://user:pw@secure.holistics.io/api/v2", "credentials"),
-])
+@pytest.mark.parametrize(
+    ("region", "base_url", "match"),
+    [
+        ("mars", None, "unknown region 'mars': use one of apac, eu, us"),
+        (None, "http://secure.holistics.io/api/v2", "refusing plain http to secure.holistics.io"),
+        (None, "http://10.0.0.1/api/v2", "refusing plain http"),
+        (None, "http://localhost.evil.example/api/v2", "refusing plain http"),
+        (None, "ftp://secure.holistics.io/api/v2", "absolute http"),
+        (None, "secure.holistics.io/api/v2", "absolute http"),
+        (None, "https://user:pw@secure.holistics.io/api/v2", "credentials"),
+    ],
+)
 def test_resolve_base_url_refuses(region: str | None, base_url: str | None, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         resolve_base_url(region, base_url)

@@ -27,10 +27,26 @@ from reconciler.client.api import KEY_HEADER
 from tests.test_client import loopback_server
 
 KEY = "hk_test_overhead_0123456789"
-SCHEDULE = {"id": 7, "source_type": "Dashboard", "source_id": 1, "schedule": {"repeat": "0 4 * * *"},
-            "dest": {"type": "EmailDest", "title": "Café ☕ \"weekly\"", "recipients": ["a@example.com"]}}
-PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
-              "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
+SCHEDULE = {
+    "id": 7,
+    "source_type": "Dashboard",
+    "source_id": 1,
+    "schedule": {"repeat": "0 4 * * *"},
+    "dest": {"type": "EmailDest", "title": 'Café ☕ "weekly"', "recipients": ["a@example.com"]},
+}
+PROXY_VARS = (
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NETRC",
+)
 
 
 @dataclass(frozen=True)
@@ -52,13 +68,21 @@ class Recorder(BaseAdapter):
         self.sent: list[Sent] = []
         self._lock = threading.Lock()
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         body = request.body.encode() if isinstance(request.body, str) else request.body
         assert body is None or isinstance(body, bytes)
         with self._lock:
-            self.sent.append(Sent(request.method or "", request.url or "", dict(request.headers), body, verify,
-                                  dict(proxies or {})))
+            self.sent.append(
+                Sent(request.method or "", request.url or "", dict(request.headers), body, verify, dict(proxies or {}))
+            )
             payload = json.dumps(self.answer(request)).encode()
         resp = requests.Response()
         resp.status_code, resp.request, resp.url = 200, request, request.url or ""
@@ -74,12 +98,14 @@ def recorded_client(base_url: str, adapter: Recorder) -> HolisticsClient:
     session = requests.Session()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return HolisticsClient(base_url, KEY, session=session, sleep=lambda s: None,
-                           rate_limiter=RateLimiter(None, sleep=lambda s: None))
+    return HolisticsClient(
+        base_url, KEY, session=session, sleep=lambda s: None, rate_limiter=RateLimiter(None, sleep=lambda s: None)
+    )
 
 
-def as_requests_prepares(method: str, url: str, *, params: dict[str, Any] | None = None, json_body: Any = None,
-                         user_agent: str) -> requests.PreparedRequest:
+def as_requests_prepares(
+    method: str, url: str, *, params: dict[str, Any] | None = None, json_body: Any = None, user_agent: str
+) -> requests.PreparedRequest:
     """What `Session.request` would have sent (its environment lookups aside)."""
     session = requests.Session()
     session.trust_env = False
@@ -128,15 +154,17 @@ def test_each_request_is_the_one_requests_would_prepare(clean_env: None) -> None
     ]
     assert len(adapter.sent) == len(expected)
     for sent, (method, path, params, json_body) in zip(adapter.sent, expected, strict=True):
-        want = as_requests_prepares(method, base + path, params=params, json_body=json_body,
-                                    user_agent=client.user_agent)
+        want = as_requests_prepares(
+            method, base + path, params=params, json_body=json_body, user_agent=client.user_agent
+        )
         assert (sent.method, sent.url, sent.body) == (want.method, want.url, want.body)
         assert sent.headers == dict(want.headers)
         assert sent.url.startswith(root)
 
 
-def test_the_environment_is_read_once_per_client_and_netrc_never(clean_env: None, monkeypatch: pytest.MonkeyPatch,
-                                                                  tmp_path: Path) -> None:
+def test_the_environment_is_read_once_per_client_and_netrc_never(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text("machine secure.holistics.io login someone password hunter2\n")
     netrc.chmod(0o600)
@@ -147,10 +175,16 @@ def test_the_environment_is_read_once_per_client_and_netrc_never(clean_env: None
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     lookups: list[str] = []
     real_lookup, real_netrc = requests.sessions.get_environ_proxies, requests.sessions.get_netrc_auth
-    monkeypatch.setattr(requests.sessions, "get_environ_proxies",
-                        lambda url, no_proxy=None: lookups.append(url) or real_lookup(url, no_proxy))
-    monkeypatch.setattr(requests.sessions, "get_netrc_auth",
-                        lambda url, raise_errors=False: lookups.append("netrc") or real_netrc(url, raise_errors))
+    monkeypatch.setattr(
+        requests.sessions,
+        "get_environ_proxies",
+        lambda url, no_proxy=None: lookups.append(url) or real_lookup(url, no_proxy),
+    )
+    monkeypatch.setattr(
+        requests.sessions,
+        "get_netrc_auth",
+        lambda url, raise_errors=False: lookups.append("netrc") or real_netrc(url, raise_errors),
+    )
 
     adapter = Recorder()
     client = recorded_client("https://secure.holistics.io/api/v2", adapter)
@@ -158,7 +192,8 @@ def test_the_environment_is_read_once_per_client_and_netrc_never(clean_env: None
         client.get_schedule(7)
     assert lookups == ["https://secure.holistics.io/api/v2"], "the environment is looked up once, at construction"
     assert {(s.verify, tuple(s.proxies.items())) for s in adapter.sent} == {
-        (str(bundle), (("https", "http://proxy.corp.example:3128"),))}
+        (str(bundle), (("https", "http://proxy.corp.example:3128"),))
+    }
     assert all("Authorization" not in s.headers for s in adapter.sent), ".netrc credentials were sent"
 
     # once per client, not once per process: a client made after the environment changed sees the change
@@ -196,6 +231,7 @@ class _CookieHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
 
 def test_cookies_a_server_sets_are_sent_back_as_requests_did() -> None:
     _CookieHandler.cookies_seen = []

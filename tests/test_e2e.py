@@ -18,6 +18,7 @@ from reconciler.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 
+
 # every test here runs against the sandbox as the spec describes the API, and as a real server
 # behaves (`server_like`): extra read-only fields on every schedule, undocumented input refused
 @pytest.fixture(params=[False, True], ids=["plain", "server-like"])

@@ -79,7 +79,8 @@ def one_run(sb: Sandbox, root: Path, path: Path, parallelism: int) -> str:
 @settings(
     max_examples=25,
     derandomize=True,  # the same examples every run, so the coverage check below is not left to chance
-    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(history=histories())
 def test_no_interleaving_makes_more_schedules_than_entries(shared: Sandbox, history: dict[str, Any]) -> None:

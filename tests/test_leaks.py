@@ -53,8 +53,16 @@ from reconciler.sandbox import Sandbox
 ROOT = Path(__file__).resolve().parent.parent
 # '/', '+', '=' and '~' make its URL-encoded, form-encoded and JSON-escaped forms all differ from it
 KEY = "hk_leak/Zq9+Xw=7Tr~4mPv2Lk8s"
-PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
-              "NO_PROXY", "no_proxy")
+PROXY_VARS = (
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
 
 
 def forms(secret: str) -> list[str]:
@@ -62,8 +70,14 @@ def forms(secret: str) -> list[str]:
     piece = secret[4:20]
     found = []
     for s in (secret, piece):
-        found += [s, quote(s, safe=""), quote(s), quote_plus(s), s.replace("/", "\\/"),
-                  "".join(f"\\u{ord(c):04x}" for c in s)]
+        found += [
+            s,
+            quote(s, safe=""),
+            quote(s),
+            quote_plus(s),
+            s.replace("/", "\\/"),
+            "".join(f"\\u{ord(c):04x}" for c in s),
+        ]
     return sorted({f.lower() for f in found})
 
 
@@ -155,8 +169,7 @@ class FakeAPI:
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
 
     def __enter__(self) -> FakeAPI:
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         return self
 
@@ -171,9 +184,15 @@ def page(schedules: list[Any], next_cursor: str | None = None) -> Answer:
 
 
 def schedule(ident: int = 5, **fields: Any) -> dict[str, Any]:
-    return {"id": ident, "title": "Weekly", "source_type": "Dashboard", "source_id": 1,
-            "schedule": {"repeat": "0 8 * * 1", "paused": False},
-            "dest": {"type": "EmailDest", "title": "t", "recipients": ["a@example.com"]}, **fields}
+    return {
+        "id": ident,
+        "title": "Weekly",
+        "source_type": "Dashboard",
+        "source_id": 1,
+        "schedule": {"repeat": "0 8 * * 1", "paused": False},
+        "dest": {"type": "EmailDest", "title": "t", "recipients": ["a@example.com"]},
+        **fields,
+    }
 
 
 def u_escaped(text: str) -> str:
@@ -230,8 +249,14 @@ class Outcome:
 def call(base_url: str, fn: Callable[[HolisticsClient], Any], **kwargs: Any) -> Outcome:
     events: list[str] = []
     kwargs.setdefault("max_retries", 1)
-    client = HolisticsClient(base_url, KEY, sleep=lambda s: None, on_event=events.append,
-                             rate_limiter=RateLimiter(None, sleep=lambda s: None), **kwargs)
+    client = HolisticsClient(
+        base_url,
+        KEY,
+        sleep=lambda s: None,
+        on_event=events.append,
+        rate_limiter=RateLimiter(None, sleep=lambda s: None),
+        **kwargs,
+    )
     try:
         return Outcome(fn(client), None, events)
     except HolisticsError as exc:
@@ -273,84 +298,155 @@ def cursor_pages(first: str, then: str | None) -> Route:
 
 
 CASES: dict[str, Case] = {
-    "2xx text body": Case({GET1: Answer(200, f"welcome {KEY}", {"Content-Type": "text/plain"})}, get1,
-                          UnexpectedResponse),
+    "2xx text body": Case(
+        {GET1: Answer(200, f"welcome {KEY}", {"Content-Type": "text/plain"})}, get1, UnexpectedResponse
+    ),
     "2xx JSON string": Case({GET1: Answer(200, json.dumps(f"session {KEY}"))}, get1, UnexpectedResponse),
-    "2xx HTML page": Case({GET1: Answer(200, f"<html><body>{KEY}</body></html>", {"Content-Type": "text/html"},
-                                        reason=f"OK {KEY}")}, get1, UnexpectedResponse),
+    "2xx HTML page": Case(
+        {GET1: Answer(200, f"<html><body>{KEY}</body></html>", {"Content-Type": "text/html"}, reason=f"OK {KEY}")},
+        get1,
+        UnexpectedResponse,
+    ),
     "2xx empty body, key as reason": Case({GET1: Answer(200, None, reason=f"OK {KEY}")}, get1, UnexpectedResponse),
     "2xx deep JSON": Case({GET1: Answer(200, "[" * 100_000 + json.dumps(KEY))}, get1, UnexpectedResponse),
-    "HTML error page": Case({GET1: Answer(502, f"<html><p>gateway for {KEY}</p></html>",
-                                          {"Content-Type": "text/html"})}, get1, ServerError),
-    "HTML page sent as text": Case({GET1: Answer(500, f"<html><p>{KEY}</p></html>", {"Content-Type": "text/plain"})},
-                                   get1, ServerError),
+    "HTML error page": Case(
+        {GET1: Answer(502, f"<html><p>gateway for {KEY}</p></html>", {"Content-Type": "text/html"})}, get1, ServerError
+    ),
+    "HTML page sent as text": Case(
+        {GET1: Answer(500, f"<html><p>{KEY}</p></html>", {"Content-Type": "text/plain"})}, get1, ServerError
+    ),
     "error reason phrase": Case({GET1: Answer(404, None, reason=f"Not Found {KEY}")}, get1, NotFound),
     "reason under a JSON body": Case({GET1: Answer(404, {"debug_id": None}, reason=f"Nope {KEY}")}, get1, NotFound),
-    "debug_id": Case({GET1: Answer(404, {"type": "NotFoundError", "message": "gone", "debug_id": KEY})},
-                     get1, NotFound),
-    "wrapped debug_id after a POST": Case({POST: Answer(500, {"error": {"type": "InternalHolisticsError",
-                                                                        "message": KEY, "debug_id": KEY}})},
-                                          create, OutcomeUnknown),
-    "type and details": Case({GET1: Answer(404, {"type": KEY, "message": "m", "details": {"description": KEY}})},
-                             get1, NotFound),
-    "Location of a 302": Case({GET1: Answer(302, "", {"Location": f"https://evil.example/steal?k={KEY}"})},
-                              get1, UnexpectedResponse),
-    "URL-encoded Location of a 307": Case({GET1: Answer(307, "", {"Location": f"/x?k={quote(KEY, safe='')}"})},
-                                          get1, UnexpectedResponse),
+    "debug_id": Case(
+        {GET1: Answer(404, {"type": "NotFoundError", "message": "gone", "debug_id": KEY})}, get1, NotFound
+    ),
+    "wrapped debug_id after a POST": Case(
+        {POST: Answer(500, {"error": {"type": "InternalHolisticsError", "message": KEY, "debug_id": KEY}})},
+        create,
+        OutcomeUnknown,
+    ),
+    "type and details": Case(
+        {GET1: Answer(404, {"type": KEY, "message": "m", "details": {"description": KEY}})}, get1, NotFound
+    ),
+    "Location of a 302": Case(
+        {GET1: Answer(302, "", {"Location": f"https://evil.example/steal?k={KEY}"})}, get1, UnexpectedResponse
+    ),
+    "URL-encoded Location of a 307": Case(
+        {GET1: Answer(307, "", {"Location": f"/x?k={quote(KEY, safe='')}"})}, get1, UnexpectedResponse
+    ),
     "cursor": Case({LIST: cursor_pages(KEY, None)}, list_all, UnexpectedResponse),
-    "looping cursor that embeds the key": Case({LIST: cursor_pages(f"c-{KEY}", f"c-{KEY}")}, list_all,
-                                               UnexpectedResponse),
-    "looping URL-encoded cursor": Case({LIST: lambda q: page([schedule()], f"c={quote(KEY, safe='')}")},
-                                       list_all, UnexpectedResponse),
-    "record keys and messages": Case({POST: Answer(422, {"type": "RecordError", "message": "bad",
-                                                         "record": {KEY: [f"{KEY} is taken"], "base": KEY}})},
-                                     create, RecordInvalid),
-    "title inside a listing": Case({LIST: page([schedule(5, title=f"Weekly {KEY}"),
-                                                schedule(6, dest={"type": "EmailDest", "title": KEY,
-                                                                  "recipients": [f"{KEY}@example.com"]}),
-                                                schedule(7, **{KEY: True, "extra": {KEY: [KEY]}})])},
-                                   list_all),
+    "looping cursor that embeds the key": Case(
+        {LIST: cursor_pages(f"c-{KEY}", f"c-{KEY}")}, list_all, UnexpectedResponse
+    ),
+    "looping URL-encoded cursor": Case(
+        {LIST: lambda q: page([schedule()], f"c={quote(KEY, safe='')}")}, list_all, UnexpectedResponse
+    ),
+    "record keys and messages": Case(
+        {
+            POST: Answer(
+                422, {"type": "RecordError", "message": "bad", "record": {KEY: [f"{KEY} is taken"], "base": KEY}}
+            )
+        },
+        create,
+        RecordInvalid,
+    ),
+    "title inside a listing": Case(
+        {
+            LIST: page(
+                [
+                    schedule(5, title=f"Weekly {KEY}"),
+                    schedule(6, dest={"type": "EmailDest", "title": KEY, "recipients": [f"{KEY}@example.com"]}),
+                    schedule(7, **{KEY: True, "extra": {KEY: [KEY]}}),
+                ]
+            )
+        },
+        list_all,
+    ),
     "URL-encoded key in data and errors": Case(
-        {LIST: page([schedule(5, title=quote(KEY, safe="")), schedule(6, title=quote_plus(KEY)),
-                     schedule(7, title=quote(KEY))])}, list_all),
-    "URL-encoded key in an error": Case({GET1: Answer(403, {"type": "PermissionDeniedError",
-                                                            "message": f"k={quote(KEY, safe='').lower()}"})},
-                                        get1, HolisticsError),
-    "key inside \\u-escaped JSON": Case({GET1: Answer(200, '{"data_schedule": {"id": 1, "title": "'
-                                                      + u_escaped(KEY) + '"}}')}, get1),
-    "\\u-escaped key in an error": Case({POST: Answer(422, '{"type": "RecordError", "message": "'
-                                                      + u_escaped(KEY) + '", "record": {}}')}, create, RecordInvalid),
-    "\\/-escaped key in data": Case({GET1: Answer(200, '{"data_schedule": {"id": 1, "title": "'
-                                                  + KEY.replace("/", "\\/") + '"}}')}, get1),
-    "job logs": Case({("GET", "/jobs/3/logs"): Answer(200, '{"job_logs": [{"message": "'
-                                                      + u_escaped(f"auth {KEY}") + f'", "{KEY}": 1}}]}}')},
-                     lambda c: c.get_job_logs(3)),
-    "upper-cased key": Case({GET1: Answer(401, {"type": "AuthenticationError", "message": KEY.upper()})},
-                            get1, HolisticsError),
-    "key cut off by the message limit": Case({GET1: Answer(404, {"type": "NotFoundError",
-                                                                 "message": "x" * 270 + KEY + "y" * 50})},
-                                             get1, NotFound),
-    "non-JSON body cut off by the limit": Case({GET1: Answer(404, "y" * 272 + KEY + "z" * 50,
-                                                             {"Content-Type": "text/plain"})}, get1, NotFound),
-    "Retry-After of a 429": Case({GET1: Answer(429, {"type": "RateLimitError", "message": KEY},
-                                               {"Retry-After": KEY})}, get1, RateLimited),
-    "half URL-encoded key": Case({GET1: Answer(200, {"data_schedule": {"id": 1, "title": KEY[:9]
-                                                                 + quote(KEY[9:], safe="")}})}, get1),
-    "HTML numeric entities": Case({GET1: Answer(404, "".join(f"&#{ord(c)};" for c in KEY),
-                                                {"Content-Type": "text/plain"})}, get1, NotFound),
-    "zero-width spaces inside": Case({GET1: Answer(200, {"data_schedule": {"id": 1, "title": "\u200b".join(KEY)}})},
-                                     get1),
-    "UTF-16 body read as UTF-8": Case({GET1: Answer(200, json.dumps({"data_schedule": {"title": KEY}})
-                                                    .encode("utf-16"))}, get1, UnexpectedResponse),
-    "UTF-16 body without a charset": Case({GET1: Answer(200, json.dumps({"data_schedule": {"id": 1, "title": KEY}})
-                                                        .encode("utf-16-le"), {"Content-Type": ""})}, get1),
-    "unknown charset": Case({GET1: Answer(200, json.dumps({"data_schedule": {"id": 1, "title": KEY}}),
-                                          {"Content-Type": "application/json; charset=bogus"})}, get1),
+        {
+            LIST: page(
+                [
+                    schedule(5, title=quote(KEY, safe="")),
+                    schedule(6, title=quote_plus(KEY)),
+                    schedule(7, title=quote(KEY)),
+                ]
+            )
+        },
+        list_all,
+    ),
+    "URL-encoded key in an error": Case(
+        {GET1: Answer(403, {"type": "PermissionDeniedError", "message": f"k={quote(KEY, safe='').lower()}"})},
+        get1,
+        HolisticsError,
+    ),
+    "key inside \\u-escaped JSON": Case(
+        {GET1: Answer(200, '{"data_schedule": {"id": 1, "title": "' + u_escaped(KEY) + '"}}')}, get1
+    ),
+    "\\u-escaped key in an error": Case(
+        {POST: Answer(422, '{"type": "RecordError", "message": "' + u_escaped(KEY) + '", "record": {}}')},
+        create,
+        RecordInvalid,
+    ),
+    "\\/-escaped key in data": Case(
+        {GET1: Answer(200, '{"data_schedule": {"id": 1, "title": "' + KEY.replace("/", "\\/") + '"}}')}, get1
+    ),
+    "job logs": Case(
+        {
+            ("GET", "/jobs/3/logs"): Answer(
+                200, '{"job_logs": [{"message": "' + u_escaped(f"auth {KEY}") + f'", "{KEY}": 1}}]}}'
+            )
+        },
+        lambda c: c.get_job_logs(3),
+    ),
+    "upper-cased key": Case(
+        {GET1: Answer(401, {"type": "AuthenticationError", "message": KEY.upper()})}, get1, HolisticsError
+    ),
+    "key cut off by the message limit": Case(
+        {GET1: Answer(404, {"type": "NotFoundError", "message": "x" * 270 + KEY + "y" * 50})}, get1, NotFound
+    ),
+    "non-JSON body cut off by the limit": Case(
+        {GET1: Answer(404, "y" * 272 + KEY + "z" * 50, {"Content-Type": "text/plain"})}, get1, NotFound
+    ),
+    "Retry-After of a 429": Case(
+        {GET1: Answer(429, {"type": "RateLimitError", "message": KEY}, {"Retry-After": KEY})}, get1, RateLimited
+    ),
+    "half URL-encoded key": Case(
+        {GET1: Answer(200, {"data_schedule": {"id": 1, "title": KEY[:9] + quote(KEY[9:], safe="")}})}, get1
+    ),
+    "HTML numeric entities": Case(
+        {GET1: Answer(404, "".join(f"&#{ord(c)};" for c in KEY), {"Content-Type": "text/plain"})}, get1, NotFound
+    ),
+    "zero-width spaces inside": Case(
+        {GET1: Answer(200, {"data_schedule": {"id": 1, "title": "\u200b".join(KEY)}})}, get1
+    ),
+    "UTF-16 body read as UTF-8": Case(
+        {GET1: Answer(200, json.dumps({"data_schedule": {"title": KEY}}).encode("utf-16"))}, get1, UnexpectedResponse
+    ),
+    "UTF-16 body without a charset": Case(
+        {
+            GET1: Answer(
+                200, json.dumps({"data_schedule": {"id": 1, "title": KEY}}).encode("utf-16-le"), {"Content-Type": ""}
+            )
+        },
+        get1,
+    ),
+    "unknown charset": Case(
+        {
+            GET1: Answer(
+                200,
+                json.dumps({"data_schedule": {"id": 1, "title": KEY}}),
+                {"Content-Type": "application/json; charset=bogus"},
+            )
+        },
+        get1,
+    ),
     "malformed status line": Case({GET1: Answer(raw=f"HTTP/1.1 2OO {KEY}\r\n\r\n".encode())}, get1, TransportError),
-    "malformed status line after a POST": Case({POST: Answer(raw=f"HTTP/1.1 {KEY}\r\n".encode())}, create,
-                                               OutcomeUnknown),
-    "header line without a colon": Case({GET1: Answer(raw=f"HTTP/1.1 200 OK\r\n{KEY}\r\nContent-Length: 0\r\n\r\n"
-                                                      .encode())}, get1, HolisticsError),
+    "malformed status line after a POST": Case(
+        {POST: Answer(raw=f"HTTP/1.1 {KEY}\r\n".encode())}, create, OutcomeUnknown
+    ),
+    "header line without a colon": Case(
+        {GET1: Answer(raw=f"HTTP/1.1 200 OK\r\n{KEY}\r\nContent-Length: 0\r\n\r\n".encode())}, get1, HolisticsError
+    ),
 }
 
 
@@ -392,7 +488,7 @@ def test_redacted_data_says_where_the_key_was_and_keeps_everything_else() -> Non
 
 def test_a_listing_without_the_key_is_returned_as_sent() -> None:
     """The cheap path: no form of the key in the text, so nothing is walked or changed."""
-    listing = [schedule(i, title=f"T {i} \u00e9\u2028 <&> \\ \"q\"") for i in range(1, 300)]
+    listing = [schedule(i, title=f'T {i} \u00e9\u2028 <&> \\ "q"') for i in range(1, 300)]
     with FakeAPI({LIST: page(listing)}) as api:
         assert call(api.base_url, list_all).result == listing
 
@@ -452,12 +548,19 @@ def test_nothing_steers_the_key_to_another_host() -> None:
             ("GET", "/data_schedules/3"): Answer(429, {"type": "x"}, {"Location": to_other, "Retry-After": "0"}),
             ("PUT", "/data_schedules/4"): Answer(308, "", {"Location": to_other}),
             LIST: cursor_pages(to_other, f"//{other.removeprefix('http://')}/api/v2"),
-            ("GET", "/jobs/1"): Answer(200, {"job": {"id": 1}},
-                                       {"Content-Location": to_other, "Link": f"<{to_other}>"}),
+            ("GET", "/jobs/1"): Answer(
+                200, {"job": {"id": 1}}, {"Content-Location": to_other, "Link": f"<{to_other}>"}
+            ),
         }
         with FakeAPI(routes) as api:
-            for act in (get1, lambda c: c.get_schedule(2), lambda c: c.get_schedule(3),
-                        lambda c: c.update_schedule(4, {}), list_all, lambda c: c.get_job(1)):
+            for act in (
+                get1,
+                lambda c: c.get_schedule(2),
+                lambda c: c.get_schedule(3),
+                lambda c: c.update_schedule(4, {}),
+                list_all,
+                lambda c: c.get_job(1),
+            ):
                 call(api.base_url, act)
         assert got == [], "a request went to another host"
         after = [s.query["after"][0] for s in api.seen if "after" in s.query]
@@ -470,8 +573,9 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_plain_http_ignores_every_proxy_variable_and_netrc(no_proxy_env: None, monkeypatch: pytest.MonkeyPatch,
-                                                           tmp_path: Path) -> None:
+def test_plain_http_ignores_every_proxy_variable_and_netrc(
+    no_proxy_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password hunter2\ndefault login any password hunter2\n")
     netrc.chmod(0o600)
@@ -495,10 +599,18 @@ class RecordingAdapter(BaseAdapter):
         super().__init__()
         self.settings: list[dict[str, Any]] = []
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
-        self.settings.append({"verify": verify, "proxies": dict(proxies or {}),
-                              "auth": request.headers.get("Authorization")})
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        self.settings.append(
+            {"verify": verify, "proxies": dict(proxies or {}), "auth": request.headers.get("Authorization")}
+        )
         resp = requests.Response()
         resp.status_code, resp.request, resp.url = 200, request, request.url or ""
         resp._content = json.dumps({"data_schedule": schedule(1)}).encode()
@@ -509,8 +621,9 @@ class RecordingAdapter(BaseAdapter):
         pass
 
 
-def test_https_keeps_honouring_proxies_and_the_ca_bundle(no_proxy_env: None, monkeypatch: pytest.MonkeyPatch,
-                                                         tmp_path: Path) -> None:
+def test_https_keeps_honouring_proxies_and_the_ca_bundle(
+    no_proxy_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     bundle = tmp_path / "corp-ca.pem"
     bundle.write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
@@ -519,12 +632,14 @@ def test_https_keeps_honouring_proxies_and_the_ca_bundle(no_proxy_env: None, mon
     session = requests.Session()
     session.mount("https://", adapter)
     assert call("https://secure.holistics.io/api/v2", get1, session=session).error is None
-    assert adapter.settings == [{"verify": str(bundle), "proxies": {"https": "http://proxy.corp.example:3128"},
-                                 "auth": None}]
+    assert adapter.settings == [
+        {"verify": str(bundle), "proxies": {"https": "http://proxy.corp.example:3128"}, "auth": None}
+    ]
 
 
-def test_https_really_connects_through_the_proxy_without_showing_it_the_key(no_proxy_env: None,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_https_really_connects_through_the_proxy_without_showing_it_the_key(
+    no_proxy_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with listener() as (proxy, got):
         monkeypatch.setenv("HTTPS_PROXY", proxy)
         outcome = call("https://secure.holistics.io/api/v2", get1, max_retries=0)
@@ -564,8 +679,9 @@ def test_an_unresolvable_host_fails_fast_and_says_so() -> None:
     if why := _resolves_nowhere_fast(UNRESOLVABLE):
         pytest.skip(why)
     sleeps: list[float] = []
-    client = HolisticsClient(f"https://{UNRESOLVABLE}/api/v2", KEY, sleep=sleeps.append,
-                             rate_limiter=RateLimiter(None, sleep=sleeps.append))
+    client = HolisticsClient(
+        f"https://{UNRESOLVABLE}/api/v2", KEY, sleep=sleeps.append, rate_limiter=RateLimiter(None, sleep=sleeps.append)
+    )
     started = time.monotonic()
     with pytest.raises(TransportError) as err:
         client.list_schedules_all()
@@ -634,8 +750,9 @@ class FailingAdapter(BaseAdapter):
 def cli(cwd: Path, base_url: str, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_") and k not in PROXY_VARS}
     env |= {"HOLISTICS_BASE_URL": base_url, "HOLISTICS_API_KEY": KEY, "NO_COLOR": "1", **env_extra}
-    return subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def project(tmp_path: Path) -> Path:
@@ -654,23 +771,45 @@ def project(tmp_path: Path) -> Path:
 
 DASHBOARD = ("GET", "/dashboards/1251")
 CLI_CASES: dict[str, dict[tuple[str, str], Route | Answer]] = {
-    "titles": {LIST: page([schedule(5, title=f"Weekly {KEY}"), schedule(6, **{KEY: 1, "dest": {
-        "type": "EmailDest", "title": u_escaped(KEY), "recipients": [f"{quote(KEY)}@example.com"]}})]),
-               DASHBOARD: Answer(200, {"dashboard": {"id": 1, "title": f"Sales {KEY}", "dynamic_filters": [
-                   {"id": KEY, "name": KEY}]}})},
+    "titles": {
+        LIST: page(
+            [
+                schedule(5, title=f"Weekly {KEY}"),
+                schedule(
+                    6,
+                    **{
+                        KEY: 1,
+                        "dest": {
+                            "type": "EmailDest",
+                            "title": u_escaped(KEY),
+                            "recipients": [f"{quote(KEY)}@example.com"],
+                        },
+                    },
+                ),
+            ]
+        ),
+        DASHBOARD: Answer(
+            200, {"dashboard": {"id": 1, "title": f"Sales {KEY}", "dynamic_filters": [{"id": KEY, "name": KEY}]}}
+        ),
+    },
     "a schedule whose id is the key": {LIST: page([schedule(5), {**schedule(6), "id": KEY}])},
-    "odd shapes": {LIST: page([schedule(5, source_type=KEY, dest={"type": KEY}, schedule=KEY)]),
-                   DASHBOARD: Answer(200, {"dashboard": KEY})},
+    "odd shapes": {
+        LIST: page([schedule(5, source_type=KEY, dest={"type": KEY}, schedule=KEY)]),
+        DASHBOARD: Answer(200, {"dashboard": KEY}),
+    },
     "text listing": {LIST: Answer(200, f"key={KEY}", {"Content-Type": "text/plain"})},
     # 4xx rather than 5xx here: the CLI's retries would really wait (the client-level cases cover 5xx)
     "HTML error page": {LIST: Answer(403, f"<html>{KEY}</html>", {"Content-Type": "text/html"}, reason=KEY)},
     "cursor": {LIST: cursor_pages(KEY, None), DASHBOARD: Answer(200, {"dashboard": {"id": 1}})},
-    "malformed header": {LIST: Answer(raw=f"HTTP/1.1 200 OK\r\nX: 1\r\n{KEY}\r\nContent-Length: 2\r\n\r\n{{}}"
-                                      .encode())},
+    "malformed header": {
+        LIST: Answer(raw=f"HTTP/1.1 200 OK\r\nX: 1\r\n{KEY}\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+    },
     "debug_id": {LIST: Answer(404, {"type": "NotFoundError", "message": KEY, "debug_id": KEY})},
     "apply, and a 422 echoing the key": {
-        LIST: page([]), DASHBOARD: Answer(200, {"dashboard": {"id": 1251}}),
-        POST: Answer(422, {"type": "RecordError", "message": KEY, "record": {KEY: [KEY], "dest.title": [KEY]}})},
+        LIST: page([]),
+        DASHBOARD: Answer(200, {"dashboard": {"id": 1251}}),
+        POST: Answer(422, {"type": "RecordError", "message": KEY, "record": {KEY: [KEY], "dest.title": [KEY]}}),
+    },
 }
 
 
@@ -692,8 +831,9 @@ def test_the_cli_never_prints_an_echoed_key(tmp_path: Path, name: str) -> None:
 def test_the_cli_sends_nothing_to_a_proxy_for_plain_http(tmp_path: Path) -> None:
     cwd = project(tmp_path)
     with listener() as (proxy, got), Sandbox(key=KEY, seed="empty") as sb:
-        result = cli(cwd, sb.base_url, "plan", "-v", HTTP_PROXY=proxy, http_proxy=proxy, ALL_PROXY=proxy,
-                     all_proxy=proxy)
+        result = cli(
+            cwd, sb.base_url, "plan", "-v", HTTP_PROXY=proxy, http_proxy=proxy, ALL_PROXY=proxy, all_proxy=proxy
+        )
         served = sb.control.requests()
     assert result.returncode == 0, result.stderr
     assert got == [], "the proxy got a request"
@@ -716,8 +856,9 @@ def test_the_cli_says_an_unresolvable_host_is_one(tmp_path: Path) -> None:
 def test_a_cause_keeps_its_type_but_not_the_key_nor_the_request() -> None:
     """apply tells a timeout from other unknown outcomes by the cause's type; the original exception
     holds the request, and so the key's header, and is not kept."""
-    prepared = requests.Request("POST", "https://h.example/api/v2/data_schedules",
-                                headers={"X-Holistics-Key": KEY}).prepare()
+    prepared = requests.Request(
+        "POST", "https://h.example/api/v2/data_schedules", headers={"X-Holistics-Key": KEY}
+    ).prepare()
     adapter = FailingAdapter(requests.ReadTimeout(f"read timed out ({quote(KEY)})", request=prepared))
     session = requests.Session()
     session.mount("https://", adapter)

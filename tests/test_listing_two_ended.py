@@ -478,9 +478,15 @@ class Scripted:
     stop event raises Cancelled before anything is asked. The ascending walk's second page waits until
     the descending walk asked for its first; with `hold`, until the descending walk is over."""
 
-    def __init__(self, ids: list[int], twist: Callable[[bool, int, list[int]], list[int]] | None = None,
-                 *, limit: int = 10, hold: bool = False,
-                 recursor: Callable[[bool, int, str | None], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        ids: list[int],
+        twist: Callable[[bool, int, list[int]], list[int]] | None = None,
+        *,
+        limit: int = 10,
+        hold: bool = False,
+        recursor: Callable[[bool, int, str | None], str | None] | None = None,
+    ) -> None:
         self.ids = sorted(ids)
         self.twist = twist
         self.recursor = recursor
@@ -539,10 +545,13 @@ def test_a_descending_walk_out_of_order_on_a_later_page_is_dropped() -> None:
     assert len([n for d, n in server.asked if not d]) == 30  # then the ascending walk alone, to the end
 
 
-@pytest.mark.parametrize("first_page", [
-    pytest.param([10, 9, 8, 7, 6, 5, 4, 3, 2, 1], id="cut-then-sorted"),  # the first ascending page, reversed
-    pytest.param([12, 11], id="not-from-the-top"),  # abuts the first ascending page: only the count tells
-])
+@pytest.mark.parametrize(
+    "first_page",
+    [
+        pytest.param([10, 9, 8, 7, 6, 5, 4, 3, 2, 1], id="cut-then-sorted"),  # the first ascending page, reversed
+        pytest.param([12, 11], id="not-from-the-top"),  # abuts the first ascending page: only the count tells
+    ],
+)
 def test_a_descending_walk_not_starting_at_the_top_is_dropped(first_page: list[int]) -> None:
     # in order, but not from the top: trusted, its "lowest id" would end the listing after a page or two
     def start_low(descending: bool, number: int, chunk: list[int]) -> list[int]:

@@ -46,7 +46,10 @@ def test_each_list_item_that_changes_is_its_own_diff_line_and_masked() -> None:
 
 def test_text_from_the_network_cannot_break_out_of_the_html() -> None:
     hostile = Change(
-        Action.DELETE, None, 9, (FieldDiff("title", "x", None),),
+        Action.DELETE,
+        None,
+        9,
+        (FieldDiff("title", "x", None),),
         remote={"title": "</summary></details><script>alert(1)</script>", "source_type": "QueryReport", "source_id": 1},
     )
     brief = Brief(77, "<img src=x onerror=alert(1)>|pipe", ("Dashboard", 1234), "EmailDest")
@@ -61,7 +64,10 @@ def test_a_title_cannot_add_markdown_to_the_comment() -> None:
     hostile = "Line1\n\n## Injected heading\n\n- [x] approved by security\n![i](http://e/x.png) | cell"
     brief = Brief(77, hostile, ("Dashboard", 1234), "EmailDest")
     delete = Change(
-        Action.DELETE, None, 9, (FieldDiff("title", "x", None),),
+        Action.DELETE,
+        None,
+        9,
+        (FieldDiff("title", "x", None),),
         remote={"title": "x", "source_type": "Dashboard", "source_id": 1234},
     )
     plan = Plan((delete,), (), (77,), frozenset({9, 77}), prune=False, briefs={77: brief})

@@ -51,7 +51,11 @@ def test_invalid_yaml_is_said_at_once_while_a_read_stalls(sandbox: Sandbox, tmp_
     try:
         result = subprocess.run(
             [sys.executable, "-m", "reconciler", "plan"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PROMPT_S,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PROMPT_S,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"plan waited for a stalled GET {stalled} before saying the YAML is invalid")

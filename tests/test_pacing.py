@@ -120,8 +120,24 @@ def test_a_bare_count_is_refused_and_shows_the_n_s_form() -> None:
     assert "120/60" in str(err.value), "the message suggests the per-minute reading"
 
 
-@pytest.mark.parametrize("text", ["10/nan", "10/NaN", "10/inf", "10/-inf", "10/Infinity", "10/1e400", "10/-0",
-                                  "nan/10", "inf/10", "10/", "/10", "10/60/2", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10/nan",
+        "10/NaN",
+        "10/inf",
+        "10/-inf",
+        "10/Infinity",
+        "10/1e400",
+        "10/-0",
+        "nan/10",
+        "inf/10",
+        "10/",
+        "/10",
+        "10/60/2",
+        "",
+    ],
+)
 def test_a_window_must_be_finite_and_positive(text: str) -> None:
     from reconciler.client import parse_rate
 
@@ -129,8 +145,10 @@ def test_a_window_must_be_finite_and_positive(text: str) -> None:
         parse_rate(text)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("120/60", (120, 60.0)), (" 10 / 0.5 ", (10, 0.5)),
-                                                ("none", None), ("OFF", None), ("0", None)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("120/60", (120, 60.0)), (" 10 / 0.5 ", (10, 0.5)), ("none", None), ("OFF", None), ("0", None)],
+)
 def test_rates_that_parse(text: str, expected: tuple[int, float] | None) -> None:
     from reconciler.client import parse_rate
 

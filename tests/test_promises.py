@@ -133,8 +133,10 @@ def test_two_applies_at_once_never_create_twice(tmp_path: Path) -> None:
     with Sandbox(seed="empty", latency_ms=30) as sb:
         env |= {"HOLISTICS_BASE_URL": sb.base_url, "HOLISTICS_API_KEY": sb.key, "NO_COLOR": "1"}
         argv = [sys.executable, "-m", "reconciler", "apply", "--auto-approve"]
-        runs = [subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(2)]
+        runs = [
+            subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
         outcomes = [(run.wait(timeout=120), run.communicate()[1]) for run in runs]
         assert len(sb.control.schedules()) == 2, outcomes
         for code, err in outcomes:
@@ -158,8 +160,13 @@ def test_an_ignored_content_field_does_not_stop_adoption(sandbox: Sandbox, tmp_p
 
 def test_an_undeclarable_destination_is_never_pruned_nor_counted(sandbox: Sandbox, tmp_path: Path) -> None:
     write_schedules(tmp_path, EMAIL)
-    adls = {"title": "Lake export", "source_type": "QueryReport", "source_id": 5301,
-            "schedule": {"repeat": "0 1 * * *", "paused": False}, "dest": {"type": "Adls2Dest", "path": "/x"}}
+    adls = {
+        "title": "Lake export",
+        "source_type": "QueryReport",
+        "source_id": 5301,
+        "schedule": {"repeat": "0 1 * * *", "paused": False},
+        "dest": {"type": "Adls2Dest", "path": "/x"},
+    }
     made = sandbox.control.add_schedule(adls, validate=False)
 
     planned = cli(sandbox, "plan", "--prune", "--json", cwd=tmp_path)
@@ -335,8 +342,12 @@ def test_the_lock_leaves_no_file_behind_and_still_excludes(tmp_path: Path) -> No
         assert path.exists()
 
 
-BASE = {"source_type": "Dashboard", "source_id": 1234, "schedule": {"repeat": "0 8 * * 1", "paused": False},
-        "dest": {"type": "EmailDest", "recipients": ["a@example.com"]}}
+BASE = {
+    "source_type": "Dashboard",
+    "source_id": 1234,
+    "schedule": {"repeat": "0 8 * * 1", "paused": False},
+    "dest": {"type": "EmailDest", "recipients": ["a@example.com"]},
+}
 
 
 @pytest.mark.parametrize(

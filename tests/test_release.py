@@ -42,7 +42,10 @@ def project_files() -> list[str]:
     """What a git checkout of this tree would hold: tracked files and new files not ignored."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return sorted(name for name in set(listed.split("\0")) if name and (REPO / name).is_file())
 
@@ -64,28 +67,40 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         shutil.copy2(REPO / name, source / name)
     out = root / "dist"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(out), str(source)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--wheel-dir", str(out), str(source)], check=True, capture_output=True, timeout=300
+    )
     (wheel,) = out.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = frozenset(archive.namelist())
         (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = email.message_from_bytes(archive.read(meta_name))
     installed = root / "installed"
-    subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", str(installed), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-compile", "--target", str(installed), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return Built(wheel, names, metadata, installed)
 
 
-def run_installed(built: Built, *args: str, cwd: Path, env: dict[str, str] | None = None,
-                  ) -> subprocess.CompletedProcess[str]:
+def run_installed(
+    built: Built,
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`python -m reconciler ARGS` with the unpacked wheel first on the path, from `cwd`: neither
     this source tree nor its editable install can stand in for a file the wheel lacks."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_") and k != "PYTHONPATH"}
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd, env={**base, "PYTHONPATH": str(built.installed), "NO_COLOR": "1", **(env or {})},
-        capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        env={**base, "PYTHONPATH": str(built.installed), "NO_COLOR": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -104,8 +119,10 @@ def test_the_wheel_holds_every_file_of_the_package_and_the_data_it_reads(built: 
     example = {f"reconciler/example/{p.name}" for p in (REPO / "schedules").iterdir() if p.suffix in (".yml", ".yaml")}
     assert example and example <= built.names
     # and nothing that is not the package's
-    assert {n.split("/")[0] for n in built.names} == {"reconciler", built.wheel.name.split("-")[0] + "-"
-                                                       + built.metadata["Version"] + ".dist-info"}
+    assert {n.split("/")[0] for n in built.names} == {
+        "reconciler",
+        built.wheel.name.split("-")[0] + "-" + built.metadata["Version"] + ".dist-info",
+    }
 
 
 def test_the_packaged_example_is_the_repositorys_schedules_byte_for_byte(built: Built) -> None:
@@ -188,8 +205,9 @@ def test_the_installed_tool_sends_its_version_as_user_agent(
 ) -> None:
     url, agents = recorder
     shutil.copytree(REPO / "schedules", tmp_path / "schedules")
-    result = run_installed(built, "plan", cwd=tmp_path,
-                           env={"HOLISTICS_BASE_URL": url, "HOLISTICS_API_KEY": "k-release-test"})
+    result = run_installed(
+        built, "plan", cwd=tmp_path, env={"HOLISTICS_BASE_URL": url, "HOLISTICS_API_KEY": "k-release-test"}
+    )
     assert result.returncode == 1 and "k-release-test" not in result.stdout + result.stderr
     assert agents and set(agents) == {f"holistics-schedules/{built.metadata['Version']}"}
 
@@ -209,8 +227,9 @@ def test_the_changelog_has_the_versions_section() -> None:
 
 
 def test_a_tagged_commit_is_the_release_of_its_tag() -> None:
-    tags = subprocess.run(["git", "tag", "--points-at", "HEAD", "--list", "v*"],
-                          cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    tags = subprocess.run(
+        ["git", "tag", "--points-at", "HEAD", "--list", "v*"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     for tag in tags:  # none on an ordinary commit; on a release, git+https installs of @tag must match
         assert tag == f"v{reconciler.__version__}", f"HEAD is tagged {tag}; the package says {reconciler.__version__}"
 
@@ -236,10 +255,15 @@ def test_the_demo_ignores_the_project_config_and_settings_where_it_is_run(tmp_pa
     )
     (tmp_path / "schedules").mkdir()
     (tmp_path / "schedules" / "mine.yml").write_text("schedules: {}\n")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")},
-           "NO_COLOR": "1", "HOLISTICS_REGION": "us", "HOLISTICS_RATE_LIMIT": "1/60"}
-    result = subprocess.run([sys.executable, "-m", "reconciler", "demo"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")},
+        "NO_COLOR": "1",
+        "HOLISTICS_REGION": "us",
+        "HOLISTICS_RATE_LIMIT": "1/60",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Plan: 4 to create, 3 to update, 0 to delete." in result.stdout
     assert (tmp_path / "schedules" / "mine.yml").read_text() == "schedules: {}\n"

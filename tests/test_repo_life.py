@@ -39,7 +39,9 @@ schedules:
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.strip()
 
@@ -235,8 +237,8 @@ def test_a_source_change_is_a_replacement_on_a_server_that_refuses_it(tmp_path: 
         path = write_schedules(tmp_path, THREE)
         assert cli(sb, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
         old = id_of(sb, "Sales weekly")
-        moved = "source_id: 1240\n    schedule: {repeat: \"0 8"
-        path.write_text(path.read_text().replace("source_id: 1234\n    schedule: {repeat: \"0 8", moved))
+        moved = 'source_id: 1240\n    schedule: {repeat: "0 8'
+        path.write_text(path.read_text().replace('source_id: 1234\n    schedule: {repeat: "0 8', moved))
 
         plan = cli(sb, "plan", cwd=tmp_path)
         assert f"sales-weekly (id {old}) must be replaced" in plan.stdout
@@ -262,9 +264,13 @@ def test_a_source_change_is_a_replacement_on_a_server_that_refuses_it(tmp_path: 
 
 
 def test_import_unmanaged_writes_only_what_no_yaml_declares_into_new_files(sandbox: Sandbox, repo: Path) -> None:
-    ui = {"title": "Sales weekly", "source_type": "Dashboard", "source_id": 1234,
-          "schedule": {"repeat": "0 10 * * 5", "paused": False},
-          "dest": {"type": "EmailDest", "recipients": ["boss@example.com"]}}
+    ui = {
+        "title": "Sales weekly",
+        "source_type": "Dashboard",
+        "source_id": 1234,
+        "schedule": {"repeat": "0 10 * * 5", "paused": False},
+        "dest": {"type": "EmailDest", "recipients": ["boss@example.com"]},
+    }
     made = sandbox.control.add_schedule(ui)  # made in the UI, with the title of an existing entry's
     (repo / "schedules/unmanaged-email.yml").write_text("schedules: {}\n")  # a name import must not take
     before = {p.name: p.read_text() for p in (repo / "schedules").iterdir()}

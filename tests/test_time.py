@@ -113,8 +113,12 @@ def test_next_runs_are_later_than_now_increasing_and_at_the_cron_time_or_a_warne
     runs = describe.next_runs(expression, zone, 5, after=after)
     assert len(runs) == 5 and runs[0] > after
     assert all(a.astimezone(UTC) < b.astimezone(UTC) for a, b in pairwise(runs))
-    warned = {m.group(1) for w in describe.dst_warnings(expression, zone, after=after)
-              for m in [re.search(r" on (\d{4}-\d\d-\d\d) ", w)] if m}
+    warned = {
+        m.group(1)
+        for w in describe.dst_warnings(expression, zone, after=after)
+        for m in [re.search(r" on (\d{4}-\d\d-\d\d) ", w)]
+        if m
+    }
     for run in runs:
         if (run.hour, run.minute) != (hour, minute):  # moved by a clock change: only on a date we warned of
             assert f"{run:%Y-%m-%d}" in warned, (expression, zone, run)
@@ -242,9 +246,12 @@ def test_dst_warnings_match_what_a_years_runs_show(minute: str, hour: str, dow: 
     by_day: dict[date, Counter[str]] = {}
     for run in runs:
         by_day.setdefault(run.date(), Counter())[f"{run:%H:%M}"] += 1
-    warnings = {m.group(2): m for w in describe.dst_warnings(expression, zone)
-                for m in [re.match(r"(.+?) (?:is|are|happens|happen) (?:skipped|twice) on (\S+) \(.*?\): (.*)", w)]
-                if m}
+    warnings = {
+        m.group(2): m
+        for w in describe.dst_warnings(expression, zone)
+        for m in [re.match(r"(.+?) (?:is|are|happens|happen) (?:skipped|twice) on (\S+) \(.*?\): (.*)", w)]
+        if m
+    }
     affected = set()
     for change in describe.clock_changes(zone):
         lo, hi = change.window

@@ -215,7 +215,10 @@ def test_alias_bombs_and_self_references_are_problems_not_crashes(tmp_path: Path
 
 
 def test_yaml_1_2_scalars_no_norway_problem_and_dates_as_written(tmp_path: Path) -> None:
-    write(tmp_path, "a.yml", """\
+    write(
+        tmp_path,
+        "a.yml",
+        """\
         schedules:
           countries:
             source_type: Dashboard
@@ -227,7 +230,8 @@ def test_yaml_1_2_scalars_no_norway_problem_and_dates_as_written(tmp_path: Path)
               - dynamic_filter_id: 8
                 preset_condition: {operator: before, values: [2020-03-21]}
             dest: {type: GsheetDest, sheet_url: u, sheet_title: ~}
-        """)
+        """,
+    )
     found = problems(tmp_path)  # sheet_title: ~ is null, which GsheetDest does not allow
     assert [p.split(": ", 1)[1] for p in found] == ["countries.dest.sheet_title: Input should be a valid string"]
     write(tmp_path, "a.yml", (tmp_path / "a.yml").read_text().replace("sheet_title: ~", "sheet_title: t"))

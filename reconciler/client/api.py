@@ -48,8 +48,10 @@ def _checked_key(api_key: str) -> str:
         raise ConfigError("an API key is required")
     if not all(" " < ch <= "~" for ch in api_key.strip()):
         # said without echoing it: an HTTP library error would quote the whole header value
-        raise ConfigError("the API key has characters an HTTP header cannot carry (a line break, a space, "
-                          "non-ASCII); check how it was copied")
+        raise ConfigError(
+            "the API key has characters an HTTP header cannot carry (a line break, a space, "
+            "non-ASCII); check how it was copied"
+        )
     return api_key.strip()
 
 
@@ -108,8 +110,9 @@ class HolisticsClient:
             self._transport = Transport(self._session, checked_url)
         except requests.RequestException:  # what check_base_url lets by but requests cannot parse
             self.close()
-            raise ConfigError(f"base URL {self._redact.text(checked_url)!r} is not a usable URL; check its "
-                              "host and port") from None
+            raise ConfigError(
+                f"base URL {self._redact.text(checked_url)!r} is not a usable URL; check its host and port"
+            ) from None
         self._count_lock = threading.Lock()
         self._request_count = 0
         self._random = random.Random()
@@ -235,16 +238,18 @@ class HolisticsClient:
     def _object_field(data: dict[str, Any], key: str, method: str, path: str) -> dict[str, Any]:
         value = data.get(key)
         if not isinstance(value, dict):
-            raise UnexpectedResponse(f"{method} {path}: response has no {key!r} object",
-                                     status=200, method=method, path=path)
+            raise UnexpectedResponse(
+                f"{method} {path}: response has no {key!r} object", status=200, method=method, path=path
+            )
         return value
 
     @staticmethod
     def _list_field(data: dict[str, Any], key: str, method: str, path: str) -> list[dict[str, Any]]:
         value = data.get(key)
         if not isinstance(value, list):
-            raise UnexpectedResponse(f"{method} {path}: response has no {key!r} list",
-                                     status=200, method=method, path=path)
+            raise UnexpectedResponse(
+                f"{method} {path}: response has no {key!r} list", status=200, method=method, path=path
+            )
         return value
 
     def _request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -253,8 +258,12 @@ class HolisticsClient:
     @staticmethod
     def _json_object(reply: Reply, method: str, path: str) -> dict[str, Any]:
         if not isinstance(reply.data, dict):
-            raise UnexpectedResponse(f"{method} {path}: expected a JSON object, got {reply.gist!r}",
-                                     status=reply.status, method=method, path=path)
+            raise UnexpectedResponse(
+                f"{method} {path}: expected a JSON object, got {reply.gist!r}",
+                status=reply.status,
+                method=method,
+                path=path,
+            )
         return reply.data
 
     # -- the retry loop ----------------------------------------------------------------------------
@@ -279,8 +288,9 @@ class HolisticsClient:
             self._raise_if_halted(halt, method, path)
             self.rate_limiter.acquire(halt)
             self._raise_if_halted(halt, method, path)
-            outcome = self._transport.send(method, path, params=params, json=json, headers=headers,
-                                           timeout=self.timeout)
+            outcome = self._transport.send(
+                method, path, params=params, json=json, headers=headers, timeout=self.timeout
+            )
             if not isinstance(outcome, NeverSent):
                 self._count()
             decision = policy.decide(method, outcome, attempt, self._random)

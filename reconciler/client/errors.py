@@ -142,13 +142,23 @@ class APIError(HolisticsError):
     ) -> Self:
         """The error for an answer already read (and scrubbed of the key), worded by this class."""
         detail = f"{error_type}: {api_message}" if api_message else error_type
-        text = cls.template.format(status=status, method=method, path=path, what=describe_path(path),
-                                   detail=detail, attempts=attempts)
+        text = cls.template.format(
+            status=status, method=method, path=path, what=describe_path(path), detail=detail, attempts=attempts
+        )
         text += cls._record_text(record)
         if debug_id:
             text += f" [debug_id {debug_id}]"
-        return cls(text, status=status, error_type=error_type, api_message=api_message, method=method,
-                   path=path, record=record, debug_id=debug_id, attempts=attempts)
+        return cls(
+            text,
+            status=status,
+            error_type=error_type,
+            api_message=api_message,
+            method=method,
+            path=path,
+            record=record,
+            debug_id=debug_id,
+            attempts=attempts,
+        )
 
     @classmethod
     def _record_text(cls, record: Mapping[str, list[str]]) -> str:

@@ -67,37 +67,42 @@ def _reply(resp: requests.Response, redact: Redactor) -> Reply:
     return Reply(resp.status_code, data, gist, redacted)
 
 
-def _answer_error(method: str, path: str, resp: requests.Response, attempts: int,
-                  redact: Redactor) -> HolisticsError:
+def _answer_error(method: str, path: str, resp: requests.Response, attempts: int, redact: Redactor) -> HolisticsError:
     status = resp.status_code
     if status < 400:
         where = redact.text(resp.headers.get("Location", "?"))
         return UnexpectedResponse(
             f"{method} {path}: unexpected redirect ({status}) to {_shorten(where)}; check the region or "
             "base URL (redirects are not followed so the API key stays on this host)",
-            status=status, method=method, path=path,
+            status=status,
+            method=method,
+            path=path,
         )
     err = api_error(resp, method, path, attempts, redact)
     if status >= 500 and not is_idempotent(method):
         failure = OutcomeUnknown(
             f"{method} {path}: server error {status} after the request was received; it may "
             f"or may not have taken effect ({err.error_type}: {err.api_message})",
-            method=method, path=path, cause=err, status=status,
+            method=method,
+            path=path,
+            cause=err,
+            status=status,
         )
         failure.__cause__ = err
         return failure
     return err
 
 
-def _fault(method: str, path: str, outcome: NeverSent | MaybeSent, attempts: int,
-           redact: Redactor) -> HolisticsError:
+def _fault(method: str, path: str, outcome: NeverSent | MaybeSent, attempts: int, redact: Redactor) -> HolisticsError:
     exc = outcome.error
     what = describe(exc, outcome.host)
     if isinstance(outcome, MaybeSent) and not is_idempotent(method):
         failure: HolisticsError = OutcomeUnknown(
             f"{method} {path}: {what} after the request was sent; it may or may not have "
             f"taken effect ({_shorten(redact.text(str(exc)))})",
-            method=method, path=path, cause=exc,
+            method=method,
+            path=path,
+            cause=exc,
         )
     elif unresolved(exc) is not None:
         # the raw text is urllib3's pool and connection objects; the host and the hint say it all
@@ -105,12 +110,16 @@ def _fault(method: str, path: str, outcome: NeverSent | MaybeSent, attempts: int
         failure = TransportError(
             f"{method} {path} failed{tries}: {what}; check the region or base URL "
             "(HOLISTICS_REGION, HOLISTICS_BASE_URL or the config file's connection), or this machine's DNS",
-            method=method, path=path, cause=exc,
+            method=method,
+            path=path,
+            cause=exc,
         )
     else:
         failure = TransportError(
             f"{method} {path} failed after {attempts} attempts: {what} ({redact.text(str(exc))})",
-            method=method, path=path, cause=exc,
+            method=method,
+            path=path,
+            cause=exc,
         )
     failure.__cause__ = exc
     return failure
@@ -120,13 +129,18 @@ def api_error(resp: requests.Response, method: str, path: str, attempts: int, re
     """The error status `resp` as the APIError of its class, worded by that class."""
     error_type, api_message, record, debug_id = _parse_error_body(resp, redact)
     return error_class(resp.status_code).from_answer(
-        status=resp.status_code, error_type=error_type, api_message=api_message, method=method, path=path,
-        record=record, debug_id=debug_id, attempts=attempts,
+        status=resp.status_code,
+        error_type=error_type,
+        api_message=api_message,
+        method=method,
+        path=path,
+        record=record,
+        debug_id=debug_id,
+        attempts=attempts,
     )
 
 
-def _parse_error_body(resp: requests.Response,
-                      redact: Redactor) -> tuple[str, str, dict[str, list[str]], str | None]:
+def _parse_error_body(resp: requests.Response, redact: Redactor) -> tuple[str, str, dict[str, list[str]], str | None]:
     """(type, message, record, debug_id) from `{type, message, ...}`, `{error: {...}}` or any other body."""
     data, _ = _json_body(resp, redact)
     if isinstance(data, dict):
@@ -137,11 +151,9 @@ def _parse_error_body(resp: requests.Response,
         message = _shorten(str(data.get("message") or redact.text(resp.reason or "")))
         details = data.get("details")
         if isinstance(details, dict) and details.get("description"):
-            message = _shorten(f"{message} - {details['description']}" if message else
-                               str(details["description"]))
+            message = _shorten(f"{message} - {details['description']}" if message else str(details["description"]))
         debug_id = data.get("debug_id")
-        return (error_type, message, _parse_record(data.get("record")),
-                _shorten(str(debug_id)) if debug_id else None)
+        return (error_type, message, _parse_record(data.get("record")), _shorten(str(debug_id)) if debug_id else None)
     return f"HTTP {resp.status_code}", snippet(resp, redact), {}, None
 
 

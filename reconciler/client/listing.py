@@ -72,12 +72,16 @@ def next_cursor(data: Mapping[str, Any], seen: set[str], redacted: bool) -> str 
         raise UnexpectedResponse(
             "GET /data_schedules returned a next-page cursor that holds the API key; stopping rather "
             "than sending it back in a URL (check what answers at the base URL)",
-            status=200, method="GET", path=PATH,
+            status=200,
+            method="GET",
+            path=PATH,
         )
     if cursor in seen:  # a server bug must not turn into an endless loop
         raise UnexpectedResponse(
             f"GET /data_schedules returned cursor {cursor!r} twice; stopping to avoid a loop",
-            status=200, method="GET", path=PATH,
+            status=200,
+            method="GET",
+            path=PATH,
         )
     seen.add(cursor)
     return cursor

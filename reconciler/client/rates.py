@@ -31,8 +31,10 @@ def parse_rate(text: str) -> tuple[int, float] | None:
     count, slash, seconds = text.partition("/")
     if not slash and count.strip().isdigit():
         n = count.strip()
-        raise ConfigError(f"rate limit {text!r} is ambiguous without a window: give N/S, e.g. {n}/60 "
-                          f"for at most {n} requests per minute, or none")
+        raise ConfigError(
+            f"rate limit {text!r} is ambiguous without a window: give N/S, e.g. {n}/60 "
+            f"for at most {n} requests per minute, or none"
+        )
     try:
         n_requests, window = int(count), float(seconds)
     except ValueError:

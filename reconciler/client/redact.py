@@ -37,8 +37,9 @@ def _json_unescape(text: str) -> str:
 _KEY_ESCAPES: Final = re.compile(r'\\[u/"\\bf]')
 # characters a terminal shows as nothing: a key with NULs between its letters (UTF-16 read as UTF-8)
 # or zero-width spaces inside still reads as the key
-_INVISIBLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
-                               "\u2060-\u2064\ufeff]")
+_INVISIBLE: Final = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+)
 
 
 def _has_invisible(text: str) -> bool:
@@ -69,8 +70,15 @@ class Redactor:
     """Removes one secret from texts, parsed JSON and exceptions. Its repr never shows the secret."""
 
     def __init__(self, secret: str) -> None:
-        forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), html.escape(secret),
-                 json.dumps(secret)[1:-1], json.dumps(secret)[1:-1].replace("/", "\\/")}
+        forms = {
+            secret,
+            quote(secret, safe=""),
+            quote(secret),
+            quote_plus(secret),
+            html.escape(secret),
+            json.dumps(secret)[1:-1],
+            json.dumps(secret)[1:-1].replace("/", "\\/"),
+        }
         # longest first, so an encoded form is replaced whole rather than around a shorter one inside it
         self._forms = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.I)
         self._lowered = tuple({f.lower() for f in forms})  # `in` on a lowered text beats the regex 10x

@@ -90,8 +90,7 @@ class RetryPolicy:
         return ceiling
 
 
-def retry_event(method: str, path: str, outcome: Outcome, decision: Decision, attempt: int,
-                max_retries: int) -> str:
+def retry_event(method: str, path: str, outcome: Outcome, decision: Decision, attempt: int, max_retries: int) -> str:
     """How a retry is announced to `on_event`; `attempt` counts the retry being announced."""
     count = f"retry {attempt}/{max_retries}"
     if not isinstance(outcome, Answered):

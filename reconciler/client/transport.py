@@ -93,11 +93,17 @@ class Transport:
             env = session.merge_environment_settings(self._prefix, {}, None, None, None)
             self._proxies, self._verify, self._cert = dict(env["proxies"]), env["verify"], env["cert"]
 
-    def send(self, method: str, path: str, *, params: Params | None, json: Any, headers: Mapping[str, str],
-             timeout: Timeout) -> Outcome:
+    def send(
+        self, method: str, path: str, *, params: Params | None, json: Any, headers: Mapping[str, str], timeout: Timeout
+    ) -> Outcome:
         """One attempt at `path` (below the base URL), without following redirects."""
-        settings: dict[str, Any] = {"stream": False, "timeout": timeout, "verify": self._verify,
-                                    "cert": self._cert, "proxies": self._proxies}
+        settings: dict[str, Any] = {
+            "stream": False,
+            "timeout": timeout,
+            "verify": self._verify,
+            "cert": self._cert,
+            "proxies": self._proxies,
+        }
         try:
             request = self._prepare(method, path, params, json, headers)
             response = self.session.get_adapter(request.url or "").send(request, **settings)
@@ -110,8 +116,9 @@ class Transport:
             return NeverSent(exc, self._host) if never_sent(exc) else MaybeSent(exc, self._host)
         return Answered(response, _utcnow())
 
-    def _prepare(self, method: str, path: str, params: Params | None, json: Any,
-                 headers: Mapping[str, str]) -> requests.PreparedRequest:
+    def _prepare(
+        self, method: str, path: str, params: Params | None, json: Any, headers: Mapping[str, str]
+    ) -> requests.PreparedRequest:
         """The request `session.prepare_request` would build, minus auth and .netrc (see the class)."""
         request = requests.PreparedRequest()
         request.method = method
@@ -221,7 +228,9 @@ def describe(exc: requests.RequestException, host: str = "") -> str:
             return f"could not resolve host {host or '?'} ({dns.reason})"
         if not never_sent(exc):
             return "connection dropped"
-        refused = any(isinstance(cur, ConnectionRefusedError) or getattr(cur, "errno", None) == errno.ECONNREFUSED
-                      for cur in _linked(exc))
+        refused = any(
+            isinstance(cur, ConnectionRefusedError) or getattr(cur, "errno", None) == errno.ECONNREFUSED
+            for cur in _linked(exc)
+        )
         return "connection refused" if refused or "refused" in str(exc).lower() else "could not connect"
     return type(exc).__name__

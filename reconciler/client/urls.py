@@ -51,8 +51,9 @@ def check_base_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL {url!r} must be an absolute http(s) URL such as {REGIONS['apac']}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError(f"base URL {parts.scheme}://{parts.hostname}/... must not carry credentials, "
-                          "a query or a fragment")
+        raise ConfigError(
+            f"base URL {parts.scheme}://{parts.hostname}/... must not carry credentials, a query or a fragment"
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"refusing plain http to {parts.hostname}: the API key would be sent unencrypted "

@@ -274,9 +274,7 @@ class Api:
 
     # data schedules
 
-    def _ordered(
-        self, snapshot: list[dict[str, Any]], params: tuple[Any, ...]
-    ) -> _Ordered:
+    def _ordered(self, snapshot: list[dict[str, Any]], params: tuple[Any, ...]) -> _Ordered:
         """The filtered, sorted schedules and their sort keys, computed once per state and query:
         paging through N schedules must not sort all N again for every page."""
         cache = self._list_cache
