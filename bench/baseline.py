@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.client import HolisticsClient
+from reconciler.remote.client import HolisticsClient
 
 
 def refresh(client: HolisticsClient) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 The wrappers only time the calls they wrap (the CLI's own functions, unchanged) and write to OUT.json:
 each phase's wall time, the process's peak RSS at the end of the command, the CLI's exit code, and the CPU
-time of the pure diff, `reconciler.plan.plan(desired, remote)`, re-run on the inputs the CLI planned from.
+time of the pure diff, `reconciler.core.plan.plan(desired, remote)`, re-run on the inputs the CLI planned from.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     out_path, cli_argv = Path(argv[0]), argv[argv.index("--") + 1 :]
 
-    import reconciler.apply
     import reconciler.cli
-    import reconciler.plan
-    import reconciler.project
-    import reconciler.workspace
+    import reconciler.core.plan
+    import reconciler.remote.reads
+    import reconciler.usecases.applying
+    import reconciler.usecases.planning
 
     imported = time.perf_counter()
     phases: dict[str, float] = {}
@@ -55,13 +55,13 @@ def main(argv: list[str]) -> int:
         return wrapper  # type: ignore[return-value]
 
     targets: list[tuple[Any, str, str]] = [
-        (reconciler.project, "load_desired", "load_yaml"),
+        (reconciler.usecases.planning, "load_desired", "load_yaml"),
         # the listing runs in its own thread from the start; `remote` is the main thread waiting for it
-        (reconciler.workspace.Reads, "_list", "listing"),
-        (reconciler.workspace.Reads, "remote", "wait_remote"),
-        (reconciler.project, "plan", "diff"),
-        (reconciler.workspace.Reads, "sources", "wait_sources"),
-        (reconciler.apply, "apply", "apply"),  # the CLI calls it as `applying.apply`
+        (reconciler.remote.reads.Reads, "_list", "listing"),
+        (reconciler.remote.reads.Reads, "remote", "wait_remote"),
+        (reconciler.usecases.planning, "plan", "diff"),
+        (reconciler.remote.reads.Reads, "sources", "wait_sources"),
+        (reconciler.usecases.applying, "apply", "apply"),  # the CLI calls it as `applying.apply`
     ]
     for module, name, label in targets:
         setattr(module, name, timed(label, getattr(module, name), capture=label == "diff"))
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
         runs = []
         for _ in range(3):
             c0 = time.process_time()
-            reconciler.plan.plan(desired, remote)
+            reconciler.core.plan.plan(desired, remote)
             runs.append(time.process_time() - c0)
         pure_cpu = min(runs)
 

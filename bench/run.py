@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline, workload
-from reconciler.client import HolisticsClient
+from reconciler.remote.client import HolisticsClient
+from reconciler.remote.reads import read_sources
 from reconciler.sandbox import Sandbox
-from reconciler.workspace import read_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -644,7 +644,7 @@ def render_apply(
         f"## 3. apply: {APPLY_N} updates",
         "",
         f"{APPLY_N} schedules, each with a new cron in the YAML: `apply --auto-approve --force --parallelism P`,",
-        "timed over the apply phase alone (`reconciler.apply.apply`, after the plan). The bound is",
+        "timed over the apply phase alone (`reconciler.usecases.applying.apply`, after the plan). The bound is",
         "min(P / latency, quota) and the target 0.8 of it. The last column is the bound once each request's own",
         "service time (client, loopback, the sandbox validating the body: measured with no latency) and the",
         "sandbox's CPU ceiling are counted. Runs without a quota are repeated "

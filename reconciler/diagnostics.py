@@ -26,8 +26,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from reconciler.errors import UserError
-from reconciler.lock import checkout_root
-from reconciler.models import DEST_MODELS, DataScheduleSpec, nearest_line
+from reconciler.kinds.models import DEST_MODELS, DataScheduleSpec, nearest_line
+from reconciler.usecases.lock import checkout_root
 
 # what a terminal may act on or a reader cannot see: C0 and C1 controls, DEL, line and paragraph
 # separators, bidi overrides and other format characters, and lone surrogates (undecodable file names)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip 2> >(grep -v 'is ignored: it is neither' >&2)
 .venv/bin/python -m pip install --quiet -e '.[dev]' 2> >(grep -v 'is ignored: it is neither' >&2)
-echo "== ruff";  .venv/bin/ruff check .
+echo "== ruff";  .venv/bin/ruff check . && .venv/bin/ruff format --check --quiet .
 echo "== mypy";  .venv/bin/mypy
 if [ -d .github/workflows ]; then
   echo "== workflows"; bash scripts/lint-workflows.sh

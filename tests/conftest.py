@@ -9,7 +9,7 @@ __all__ = ["example_sandbox", "sandbox"]
 
 @pytest.fixture(autouse=True, scope="session")
 def _schedule_cache_out_of_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The suite reads hundreds of throwaway files: their cache entries (reconciler.filecache) go
+    """The suite reads hundreds of throwaway files: their cache entries (reconciler.desired.filecache) go
     to the session's temporary directory, not the checkout's .cache/."""
     patch = pytest.MonkeyPatch()
     patch.setenv("HOLISTICS_SCHEDULES_CACHE_DIR", str(tmp_path_factory.mktemp("schedule-cache")))

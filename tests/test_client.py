@@ -1,4 +1,4 @@
-"""Tests of reconciler.client: recorded HTTP (vcrpy cassettes) plus requests-level fakes and loopback sockets.
+"""Tests of reconciler.remote.client: recorded HTTP (vcrpy cassettes) plus requests-level fakes and loopback sockets.
 
 Replay (the default) runs against tests/cassettes/ with record_mode "none". With HOLISTICS_RECORD=1 and
 HOLISTICS_API_KEY set, the cassettes in RECORDABLE are re-recorded against the real API (record_mode
@@ -30,7 +30,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from reconciler import spec
-from reconciler.client import (
+from reconciler.remote.client import (
     REGIONS,
     APIError,
     AuthError,
@@ -719,7 +719,7 @@ def test_retry_after_is_capped() -> None:
 def test_retry_after_http_date_without_date_header_uses_local_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime
 
-    from reconciler.client import transport as client_module
+    from reconciler.remote.client import transport as client_module
 
     monkeypatch.setattr(client_module, "_utcnow", lambda: datetime(2026, 5, 19, 8, 0, 0, tzinfo=UTC))
     limited = ok(
@@ -893,7 +893,7 @@ def _free_port() -> int:
     ],
 )
 def test_transport_faults_are_named_for_what_happened(error: requests.RequestException, words: str) -> None:
-    from reconciler.client.transport import describe
+    from reconciler.remote.client.transport import describe
 
     assert describe(error, "h.example") == words
 

@@ -22,8 +22,8 @@ import requests.sessions
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from reconciler.client import ConfigError, HolisticsClient, RateLimiter
-from reconciler.client.api import KEY_HEADER
+from reconciler.remote.client import ConfigError, HolisticsClient, RateLimiter
+from reconciler.remote.client.api import KEY_HEADER
 from tests.test_client import loopback_server
 
 KEY = "hk_test_overhead_0123456789"

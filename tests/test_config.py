@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from reconciler import config as configuration
 from reconciler.sandbox import Sandbox
+from reconciler.usecases import config as configuration
 from tests.test_review import invoke, setup
 
 SLACK_1234 = """\

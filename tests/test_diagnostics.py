@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import config, diagnostics
+from reconciler import diagnostics
 from reconciler.diagnostics import Problem
 from reconciler.sandbox import Sandbox
+from reconciler.usecases import config
 from tests.test_e2e import EMAIL
 
 

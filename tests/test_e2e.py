@@ -435,10 +435,10 @@ def test_a_record_error_is_shown_per_field_at_its_line(sandbox: Sandbox, tmp_pat
     # the server finds a recipient the local check accepted (here: the sandbox's own format rule)
     write_schedules(tmp_path, EMAIL)
     body = {"type": "RecordError", "message": "invalid", "record": {"dest.recipients": ["is not valid"]}}
-    from reconciler.apply import _field_errors
-    from reconciler.client import HolisticsClient, RecordInvalid
-    from reconciler.config import ProjectConfig
-    from reconciler.project import make_plan
+    from reconciler.remote.client import HolisticsClient, RecordInvalid
+    from reconciler.usecases.applying import _field_errors
+    from reconciler.usecases.config import ProjectConfig
+    from reconciler.usecases.planning import make_plan
 
     with HolisticsClient(sandbox.base_url, sandbox.key) as client:
         plan = make_plan(client, ProjectConfig(paths=[str(tmp_path / "schedules")]), []).plan

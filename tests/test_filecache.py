@@ -1,4 +1,4 @@
-"""The cache of validated schedule files (reconciler.filecache): a hit is exactly what a miss reads,
+"""The cache of validated schedule files (reconciler.desired.filecache): a hit is exactly what a miss reads,
 anything that could change the result is another key, and a broken entry is only ever a miss."""
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 
 import reconciler
 from bench import workload
-from reconciler import filecache, yamlread
-from reconciler.config import ProjectConfig
+from reconciler.desired import filecache, yamlread
+from reconciler.desired.filecache import FileCache
 from reconciler.diagnostics import InvalidSchedules
-from reconciler.filecache import FileCache
-from reconciler.models import DesiredSchedule
-from reconciler.project import load_desired
+from reconciler.kinds.models import DesiredSchedule
 from reconciler.sandbox import Sandbox
+from reconciler.usecases.config import ProjectConfig
+from reconciler.usecases.planning import load_desired
 
 REPO = Path(__file__).resolve().parents[1]
 FINGERPRINT = filecache.fingerprint
@@ -313,7 +313,13 @@ def test_the_fingerprint_covers_every_source_and_data_file_of_the_package(
             path.write_bytes(original)
 
     seen = {first}
-    for name in ("models.py", "yamlread.py", "diagnostics.py", "spec_subset.json", "sandbox/validation.py"):
+    for name in (
+        "kinds/models.py",
+        "desired/yamlread.py",
+        "diagnostics.py",
+        "spec_subset.json",
+        "sandbox/validation.py",
+    ):
         other = changed(name)
         assert other not in seen, name
         seen.add(other)
@@ -351,7 +357,7 @@ def test_the_fingerprint_names_every_library_validation_imports() -> None:
         if version != "absent":
             assert version == metadata.version(name) and "RECORD" in record, name
     owners = metadata.packages_distributions()
-    for module in ("models", "yamlread", "diagnostics", "spec", "filecache"):
+    for module in ("kinds/models", "desired/yamlread", "diagnostics", "spec", "desired/filecache"):
         tree = ast.parse((REPO / "reconciler" / f"{module}.py").read_text())
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
@@ -596,7 +602,7 @@ def test_entries_unread_for_a_week_are_deleted_when_one_is_written(tmp_path: Pat
 
 
 FIXED_CLOCK = (
-    "import datetime, sys; from reconciler import describe; "
+    "import datetime, sys; from reconciler.views import cron_words as describe; "
     "describe.now = lambda: datetime.datetime(2030, 1, 7, 6, 0, tzinfo=datetime.UTC); "
     "sys.argv[0] = 'holistics-schedules'; from reconciler.entry import main; main()"
 )

@@ -22,14 +22,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler import importer, yamlread
-from reconciler.client import NotFound
-from reconciler.models import DataScheduleSpec
-from reconciler.plan import adoptable, differences
+from reconciler.core.plan import adoptable, differences
+from reconciler.desired import yamlread
+from reconciler.kinds.models import DataScheduleSpec
+from reconciler.kinds.shape import spec_view
+from reconciler.remote.client import NotFound
+from reconciler.remote.reads import Source
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.state import normalize as server_normalize
-from reconciler.shape import spec_view
-from reconciler.workspace import Source
+from reconciler.usecases import importing
 from tests.test_e2e import cli, writes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,10 +170,10 @@ def test_the_schema_reference_stays_one_token_whatever_the_directory_names(tmp_p
     root = tmp_path / "my repo\nx"
     root.mkdir()
     out = tmp_path / "else where"
-    reference = importer.schema_reference(out, root)
+    reference = importing.schema_reference(out, root)
     assert reference == "../my%20repo%0Ax/schedules.schema.json"
     assert (out / unquote(reference)).resolve() == (root / "schedules.schema.json").resolve()
-    assert importer.schema_reference(root / "schedules", root) == "../schedules.schema.json"
+    assert importing.schema_reference(root / "schedules", root) == "../schedules.schema.json"
 
 
 def test_a_missing_schema_file_gets_a_hint(example: Sandbox, tmp_path: Path) -> None:
@@ -223,7 +224,7 @@ def test_hostile_titles_neither_break_the_yaml_nor_add_keys(tmp_path: Path) -> N
         expected = {s["id"] for s in sb.control.schedules()}
     written = entries_of(tmp_path / "schedules")
     assert {d["id"] for d in written.values()} == expected  # every entry, and no key injected
-    assert all(set(d) <= set(importer.FIELD_ORDER) for d in written.values())
+    assert all(set(d) <= set(importing.FIELD_ORDER) for d in written.values())
     text = "".join(p.read_bytes().decode("utf-8") for p in (tmp_path / "schedules").glob("*.yml"))  # strict UTF-8
     comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
     assert all(c.isprintable() for c in comments)
@@ -231,7 +232,7 @@ def test_hostile_titles_neither_break_the_yaml_nor_add_keys(tmp_path: Path) -> N
     assert titled[1234] == "Sales\\n  injected: 1\\nschedules:\\n  evil:\\n    id: 1"
     assert titled[1240] == 'Funnel # \\"quoted\\" \\\\ back\\\\slash'
     assert titled[1251] == "\\x1b[31mred\\x1b[0m\\u2028sep\\x85nel\\u202eevil\\ufeff\\x00\\x7f"
-    assert titled[1262] == ("long " * 100)[: importer.TITLE_LIMIT] + "..."
+    assert titled[1262] == ("long " * 100)[: importing.TITLE_LIMIT] + "..."
     assert titled[1277] == HOSTILE[1277]
 
 
@@ -383,11 +384,11 @@ def test_an_id_the_listing_leaves_out_is_read_by_id() -> None:
     listed = [{**EXAMPLE[0], "id": 1}]
     unlisted = {**EXAMPLE[1], "id": 2, "created_at": "2026-01-01"}
     client = _Client({2: unlisted})
-    picked = importer.select(client, listed, [2, 1], in_scope=lambda s: True)  # type: ignore[arg-type]
+    picked = importing.select(client, listed, [2, 1], in_scope=lambda s: True)  # type: ignore[arg-type]
     assert [s["id"] for s in picked] == [2, 1] and client.asked == [2]
     assert "created_at" not in picked[0]  # seen through the spec, as the listing's are
-    with pytest.raises(importer.ImportRefused, match="the workspace has no schedule 3; nothing was written"):
-        importer.select(client, listed, [1, 3], in_scope=lambda s: True)  # type: ignore[arg-type]
+    with pytest.raises(importing.ImportRefused, match="the workspace has no schedule 3; nothing was written"):
+        importing.select(client, listed, [1, 3], in_scope=lambda s: True)  # type: ignore[arg-type]
 
 
 # ---- the concise form, property by property ----
@@ -416,7 +417,7 @@ def test_concise_drops_nulls_and_defaults_and_keeps_content() -> None:
             "options": {"preview": False, "body_text": "", "attachment_formats": [], "selected_values": None},
         },
     }
-    assert importer.concise(data) == {
+    assert importing.concise(data) == {
         "id": 7,
         "source_type": "Dashboard",
         "source_id": 1234,
@@ -434,10 +435,10 @@ def test_concise_drops_nulls_and_defaults_and_keeps_content() -> None:
         },
     }
     paused = {**data, "schedule": {"repeat": "0 8 * * 1", "paused": True}, "dynamic_filter_presets": []}
-    short = importer.concise(paused)
+    short = importing.concise(paused)
     assert short["schedule"] == {"repeat": "0 8 * * 1", "paused": True} and "dynamic_filter_presets" not in short
     nulls = {"type": "EmailDest", "recipients": ["a@example.com"], "options": {"body_text": None}}
-    assert importer.concise({**data, "dest": nulls})["dest"] == {"type": "EmailDest", "recipients": ["a@example.com"]}
+    assert importing.concise({**data, "dest": nulls})["dest"] == {"type": "EmailDest", "recipients": ["a@example.com"]}
 
 
 def test_free_form_items_are_kept_whole() -> None:
@@ -456,7 +457,7 @@ def test_free_form_items_are_kept_whole() -> None:
             "hide_filters": False,
         },
     }
-    short = importer.concise(data)
+    short = importing.concise(data)
     assert short["dest"] == {"type": "SlackDest", "slack_channels": channels, "hide_filters": False}
 
 
@@ -510,13 +511,13 @@ def server_schedules(draw: st.DrawFn) -> dict[str, Any]:
 def test_the_concise_entry_means_what_the_full_one_does(remote: dict[str, Any]) -> None:
     """For any schedule a server returns: no null is written, every value that is content is kept,
     the next plan finds no difference, and adoption by content still takes this schedule."""
-    full = importer.entry(remote)
-    assume(not importer.unrepresentable([remote]))
-    short = importer.concise(full)
+    full = importing.entry(remote)
+    assume(not importing.unrepresentable([remote]))
+    short = importing.concise(full)
     assert all(v is not None for path, v in leaves(short) if "slack_channels" not in path)  # those kept whole
     for path, value in scalars(full):
         defaulted = path[-1:] in (("public_hidden",), ("paused",))  # the spec's default; the format's
-        if not importer._not_content(value) or (isinstance(value, bool) and not defaulted):
+        if not importing._not_content(value) or (isinstance(value, bool) and not defaulted):
             node: Any = short
             for part in path:
                 node = node[part]
@@ -525,12 +526,12 @@ def test_the_concise_entry_means_what_the_full_one_does(remote: dict[str, Any]) 
     fields = DataScheduleSpec.model_validate(short).api_fields()
     assert differences(fields, remote) == ()
     assert adoptable(fields, remote)
-    assert importer._no_worse(full, short, remote)  # so `write` never falls back to the full entry
+    assert importing._no_worse(full, short, remote)  # so `write` never falls back to the full entry
 
 
 def test_a_comment_is_one_line_whatever_the_title() -> None:
     for title in [*HOSTILE.values(), LONE_SURROGATE, "\r\n", "\u2029", "\t", "a\\", '"']:
-        text = importer.comment(
+        text = importing.comment(
             {"source_type": "Dashboard", "source_id": 1}, {("Dashboard", 1): Source("Dashboard", 1, True, title)}
         )
         assert text is not None and text.isprintable() and text.encode("utf-8")

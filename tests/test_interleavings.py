@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import lock
-from reconciler.apply import apply
-from reconciler.lock import LockHeld
+from reconciler.desired.yamlread import load
 from reconciler.sandbox import Sandbox
-from reconciler.yamlread import load
+from reconciler.usecases import lock
+from reconciler.usecases.applying import apply
+from reconciler.usecases.lock import LockHeld
 from tests.test_faults import KEY, fast_client, new_entries, plan_of, write_yaml
 
 # long enough for a late create of LATE_MS to be seen by its own run, short enough for many examples

@@ -36,7 +36,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import MaxRetryError, NameResolutionError
 
-from reconciler.client import (
+from reconciler.remote.client import (
     HolisticsClient,
     HolisticsError,
     NotFound,

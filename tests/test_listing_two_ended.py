@@ -1,4 +1,4 @@
-"""The listing read from both ends at once (`reconciler.client.listing`), and `HolisticsClient.cancel()`.
+"""The listing read from both ends at once (`reconciler.remote.client.listing`), and `HolisticsClient.cancel()`.
 
 Against the real sandbox on loopback. What happens between two pages is arranged with the sandbox's
 API hook (`Control.set_api_hook`), which runs in the handler thread before a request is answered: it
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bench.workload import FIRST_ID, remote_schedules
-from reconciler.client import (
+from reconciler.remote.client import (
     Cancelled,
     HolisticsClient,
     HolisticsError,
@@ -28,7 +28,7 @@ from reconciler.client import (
     ServerError,
     UnexpectedResponse,
 )
-from reconciler.client.listing import Page, list_schedules
+from reconciler.remote.client.listing import Page, list_schedules
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.api import ApiError, decode_cursor
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from reconciler import models, spec
+from reconciler import spec
+from reconciler.kinds import models
 
 
 def spec_properties(name: str) -> set[str]:

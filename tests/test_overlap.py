@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.client import HolisticsClient
+from reconciler.remote.client import HolisticsClient
+from reconciler.remote.reads import Reads
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.api import ApiError
-from reconciler.workspace import Reads
 from tests.test_e2e import EMAIL, cli, write_schedules
 
 STALL_MS = 300_000  # an answer that never comes in the test's time

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.client import ConfigError, RateLimiter, default_rate_limit
+from reconciler.remote.client import ConfigError, RateLimiter, default_rate_limit
 from reconciler.sandbox import Sandbox
 
 
@@ -101,7 +101,7 @@ def test_unpaced_apply_meets_429s_and_still_lands_everything(tmp_path: Path) -> 
 
 
 def test_a_base_url_without_api_v2_is_refused_up_front() -> None:
-    from reconciler.client import resolve_base_url
+    from reconciler.remote.client import resolve_base_url
 
     with pytest.raises(ConfigError, match="ending in /api/v2"):
         resolve_base_url(None, "http://127.0.0.1:8765")
@@ -113,7 +113,7 @@ def test_a_base_url_without_api_v2_is_refused_up_front() -> None:
 
 
 def test_a_bare_count_is_refused_and_shows_the_n_s_form() -> None:
-    from reconciler.client import parse_rate
+    from reconciler.remote.client import parse_rate
 
     with pytest.raises(ConfigError, match="N/S") as err:
         parse_rate("120")
@@ -139,7 +139,7 @@ def test_a_bare_count_is_refused_and_shows_the_n_s_form() -> None:
     ],
 )
 def test_a_window_must_be_finite_and_positive(text: str) -> None:
-    from reconciler.client import parse_rate
+    from reconciler.remote.client import parse_rate
 
     with pytest.raises(ConfigError, match="rate limit"):
         parse_rate(text)
@@ -150,6 +150,6 @@ def test_a_window_must_be_finite_and_positive(text: str) -> None:
     [("120/60", (120, 60.0)), (" 10 / 0.5 ", (10, 0.5)), ("none", None), ("OFF", None), ("0", None)],
 )
 def test_rates_that_parse(text: str, expected: tuple[int, float] | None) -> None:
-    from reconciler.client import parse_rate
+    from reconciler.remote.client import parse_rate
 
     assert parse_rate(text) == expected

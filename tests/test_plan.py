@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.models import DesiredSchedule
-from reconciler.plan import Action, differences, normalize, plan, update_body
+from reconciler.core.plan import Action, differences, normalize, plan, update_body
+from reconciler.kinds.models import DesiredSchedule
 
 
 def desired(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredSchedule:

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from reconciler import lock
 from reconciler.sandbox import Sandbox
+from reconciler.usecases import lock
 from tests.test_e2e import EMAIL, cli, write_schedules, writes
 
 UI_EXTRAS = {"created_at": "2026-11-30T10:00:00Z", "updated_at": "2026-11-30T10:00:00Z", "owner": {"id": 9}}

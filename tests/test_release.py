@@ -32,7 +32,7 @@ import pytest
 from packaging.version import Version
 
 import reconciler
-from reconciler.client.api import DEFAULT_USER_AGENT
+from reconciler.remote.client.api import DEFAULT_USER_AGENT
 
 REPO = Path(__file__).resolve().parents[1]
 CHANGELOG = REPO / "CHANGELOG.md"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired.yamlread import load
 from reconciler.sandbox import Sandbox
-from reconciler.yamlread import load
 from tests.test_e2e import cli, write_schedules, writes
 
 THREE = """\

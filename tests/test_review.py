@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
 
-from reconciler import config as configuration
-from reconciler import describe, render, schema
 from reconciler.cli import cli
-from reconciler.plan import Action, Change, FieldDiff, Plan
+from reconciler.core.plan import Action, Change, FieldDiff, Plan
+from reconciler.desired import schema
 from reconciler.sandbox import Sandbox
+from reconciler.usecases import config as configuration
+from reconciler.views import cron_words, render
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
@@ -98,7 +99,7 @@ def sample_plan(n_updates: int = 1) -> Plan:
 
 
 def test_markdown_matches_the_golden_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(describe, "now", lambda: datetime(2026, 12, 7, 6, 0, tzinfo=UTC))  # next runs count from it
+    monkeypatch.setattr(cron_words, "now", lambda: datetime(2026, 12, 7, 6, 0, tzinfo=UTC))  # next runs count from it
     rendered = render.markdown(sample_plan(), {("Dashboard", 1234): "Sales Performance"})
     # to update after an intended change: write `rendered` to the file and review the diff
     assert rendered == (GOLDEN / "plan.md").read_text()

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import config as configuration
-from reconciler import describe, render
-from reconciler.plan import FieldDiff
+from reconciler.core.plan import FieldDiff
 from reconciler.sandbox import Sandbox
+from reconciler.usecases import config as configuration
+from reconciler.views import cron_words, render
 from tests.test_e2e import cli, write_schedules
 from tests.test_review import invoke
 
@@ -29,7 +29,7 @@ ZONES_WITHOUT = ("UTC", "Asia/Tokyo", "Asia/Kolkata", "America/Sao_Paulo")
 
 @pytest.fixture(autouse=True)
 def _pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(describe, "now", lambda: NOW)
+    monkeypatch.setattr(cron_words, "now", lambda: NOW)
 
 
 def walls(runs: tuple[datetime, ...]) -> list[str]:
@@ -51,31 +51,31 @@ def walls(runs: tuple[datetime, ...]) -> list[str]:
 )
 def test_next_runs_are_counted_from_now_in_the_zone(expression: str, zone: str, expected: list[str]) -> None:
     # 07:00 in Berlin is now, so today's 07:00 has passed: runs are strictly later than now
-    assert walls(describe.next_runs(expression, zone)) == expected
+    assert walls(cron_words.next_runs(expression, zone)) == expected
 
 
 def test_the_line_names_weekdays_and_the_zone() -> None:
-    assert describe.when_line("0 8 * * 1", "Europe/Berlin") == (
+    assert cron_words.when_line("0 8 * * 1", "Europe/Berlin") == (
         "next: Mon 2026-12-07 08:00, Mon 2026-12-14 08:00, Mon 2026-12-21 08:00 Europe/Berlin"
     )
-    assert describe.when_line("0 8 * * 1", "Nowhere/Atlantis") == ""  # a hand-edited saved plan: no crash
-    assert describe.when_line("not a cron", "UTC") == ""
+    assert cron_words.when_line("0 8 * * 1", "Nowhere/Atlantis") == ""  # a hand-edited saved plan: no crash
+    assert cron_words.when_line("not a cron", "UTC") == ""
 
 
 def test_next_runs_cross_the_clock_changes_as_cronsim_runs_them() -> None:
     spring = datetime(2027, 3, 27, 12, tzinfo=UTC)
-    assert walls(describe.next_runs("30 2 * * *", "Europe/Berlin", after=spring)) == [
+    assert walls(cron_words.next_runs("30 2 * * *", "Europe/Berlin", after=spring)) == [
         "2027-03-28 03:00 CEST",  # 02:30 does not exist that night
         "2027-03-29 02:30 CEST",
         "2027-03-30 02:30 CEST",
     ]
     autumn = datetime(2027, 11, 6, 12, tzinfo=UTC)
-    assert walls(describe.next_runs("30 1 * * *", "America/New_York", after=autumn)) == [
+    assert walls(cron_words.next_runs("30 1 * * *", "America/New_York", after=autumn)) == [
         "2027-11-07 01:30 EDT",  # once, the first of the two 01:30s
         "2027-11-08 01:30 EST",
         "2027-11-09 01:30 EST",
     ]
-    assert walls(describe.next_runs("*/30 1 * * *", "America/New_York", 4, after=autumn)) == [
+    assert walls(cron_words.next_runs("*/30 1 * * *", "America/New_York", 4, after=autumn)) == [
         "2027-11-07 01:00 EDT",
         "2027-11-07 01:30 EDT",
         "2027-11-07 01:00 EST",
@@ -85,7 +85,7 @@ def test_next_runs_cross_the_clock_changes_as_cronsim_runs_them() -> None:
 
 def test_runs_read_as_the_wall_clock_shows_them() -> None:
     night = datetime(2027, 9, 4, 12, tzinfo=UTC)  # Santiago skips 00:00-01:00 on Sunday 2027-09-05
-    runs = describe.next_runs("*/15 0 * * 0", "America/Santiago", 2, after=night)
+    runs = cron_words.next_runs("*/15 0 * * 0", "America/Santiago", 2, after=night)
     assert walls(runs) == ["2027-09-05 01:00 -03", "2027-09-12 00:00 -03"]
     assert runs[0] == datetime(2027, 9, 5, 4, tzinfo=UTC)
 
@@ -93,7 +93,7 @@ def test_runs_read_as_the_wall_clock_shows_them() -> None:
 def test_a_now_inside_a_repeated_hour_never_yields_a_run_already_past() -> None:
     # 02:20 CET, the second 02:20 of 2027-10-31 in Berlin: the day's 02:30 ran an hour ago (in CEST)
     second_pass = datetime(2027, 10, 31, 1, 20, tzinfo=UTC)
-    runs = describe.next_runs("30 2 * * *", "Europe/Berlin", after=second_pass)
+    runs = cron_words.next_runs("30 2 * * *", "Europe/Berlin", after=second_pass)
     assert walls(runs)[0] == "2027-11-01 02:30 CET"
     assert all(r > second_pass for r in runs)
 
@@ -110,12 +110,12 @@ def test_next_runs_are_later_than_now_increasing_and_at_the_cron_time_or_a_warne
 ) -> None:
     after = NOW + timedelta(minutes=offset)
     expression = f"{minute} {hour} * * *"
-    runs = describe.next_runs(expression, zone, 5, after=after)
+    runs = cron_words.next_runs(expression, zone, 5, after=after)
     assert len(runs) == 5 and runs[0] > after
     assert all(a.astimezone(UTC) < b.astimezone(UTC) for a, b in pairwise(runs))
     warned = {
         m.group(1)
-        for w in describe.dst_warnings(expression, zone, after=after)
+        for w in cron_words.dst_warnings(expression, zone, after=after)
         for m in [re.search(r" on (\d{4}-\d\d-\d\d) ", w)]
         if m
     }
@@ -198,23 +198,23 @@ def test_next_runs_are_later_than_now_increasing_and_at_the_cron_time_or_a_warne
     ],
 )
 def test_dst_warnings_say_what_happens(expression: str, zone: str, expected: list[str]) -> None:
-    assert list(describe.dst_warnings(expression, zone)) == expected
+    assert list(cron_words.dst_warnings(expression, zone)) == expected
 
 
 @pytest.mark.parametrize("zone", ZONES_WITHOUT)
 @pytest.mark.parametrize("expression", ["30 2 * * *", "30 1 * * *", "0 0 * * *", "*/30 2 * * *"])
 def test_no_dst_warning_where_clocks_never_change(zone: str, expression: str) -> None:
-    assert describe.clock_changes(zone) == ()
-    assert describe.dst_warnings(expression, zone) == ()
+    assert cron_words.clock_changes(zone) == ()
+    assert cron_words.dst_warnings(expression, zone) == ()
 
 
 def test_the_look_ahead_is_one_year_from_now() -> None:
     late = datetime(2027, 4, 1, tzinfo=UTC)  # past the spring change: the next one is a year on
-    assert list(describe.dst_warnings("30 2 * * *", "Europe/Berlin", after=late)) == [
+    assert list(cron_words.dst_warnings("30 2 * * *", "Europe/Berlin", after=late)) == [
         "02:30 happens twice on 2027-10-31 (clocks go back 03:00 -> 02:00): runs once, at 02:30 CEST",
         "02:30 is skipped on 2028-03-26 (clocks go forward 02:00 -> 03:00): runs at 03:00 instead",
     ]
-    assert [c.at for c in describe.clock_changes("Europe/Berlin")] == [
+    assert [c.at for c in cron_words.clock_changes("Europe/Berlin")] == [
         datetime(2027, 3, 28, 1, tzinfo=UTC),
         datetime(2027, 10, 31, 1, tzinfo=UTC),
     ]
@@ -234,12 +234,12 @@ _DAYS = st.sampled_from(["*", "0", "0,6", "1-5"])
 def test_dst_warnings_match_what_a_years_runs_show(minute: str, hour: str, dow: str, zone: str) -> None:
     expression = f"{minute} {hour} * * {dow}"
     if hour == "*":  # every hour: cronsim keeps the rhythm in real time, nothing to warn of
-        assert describe.dst_warnings(expression, zone) == ()
+        assert cron_words.dst_warnings(expression, zone) == ()
         return
     tz = ZoneInfo(zone)
-    end = NOW + describe.LOOKAHEAD
+    end = NOW + cron_words.LOOKAHEAD
     runs: list[datetime] = []
-    for run in describe._runs(expression, tz, NOW):
+    for run in cron_words._runs(expression, tz, NOW):
         if run.astimezone(UTC) >= end:
             break
         runs.append(run)
@@ -248,14 +248,14 @@ def test_dst_warnings_match_what_a_years_runs_show(minute: str, hour: str, dow: 
         by_day.setdefault(run.date(), Counter())[f"{run:%H:%M}"] += 1
     warnings = {
         m.group(2): m
-        for w in describe.dst_warnings(expression, zone)
+        for w in cron_words.dst_warnings(expression, zone)
         for m in [re.match(r"(.+?) (?:is|are|happens|happen) (?:skipped|twice) on (\S+) \(.*?\): (.*)", w)]
         if m
     }
     affected = set()
-    for change in describe.clock_changes(zone):
+    for change in cron_words.clock_changes(zone):
         lo, hi = change.window
-        named = describe._wall_matches(expression, lo, hi)
+        named = cron_words._wall_matches(expression, lo, hi)
         day = lo.date()
         key = f"{day:%Y-%m-%d}"
         if not named:
@@ -263,13 +263,15 @@ def test_dst_warnings_match_what_a_years_runs_show(minute: str, hour: str, dow: 
         affected.add(key)
         assert key in warnings, (expression, zone, change)
         said, outcome = warnings[key].group(1), warnings[key].group(3)
-        assert said == describe._times(named)
+        assert said == cron_words._times(named)
         seen = by_day.get(day, Counter())
         times = [f"{w:%H:%M}" for w in named]
         if change.forward:
             assert all(t not in seen for t in times)  # they do not exist
             midnight = datetime.combine(day, datetime.min.time())
-            fields_name = {f"{w:%H:%M}" for w in describe._wall_matches(expression, midnight, midnight + timedelta(1))}
+            fields_name = {
+                f"{w:%H:%M}" for w in cron_words._wall_matches(expression, midnight, midnight + timedelta(1))
+            }
             extra = {t for t in seen if t not in fields_name}  # runs the fields do not name: moved by the change
             instead = re.fullmatch(r"runs (?:once )?at (.+) instead", outcome)
             if instead:
@@ -313,14 +315,14 @@ def test_the_cron_note_shows_words_next_runs_and_dst_for_new_and_changed_crons()
 def test_the_default_render_reads_the_pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     diff = FieldDiff("schedule.repeat", None, "0 8 * * *")
     assert "next: Mon 2026-12-07 08:00," in render.cron_note(diff)
-    monkeypatch.setattr(describe, "now", lambda: datetime(2030, 1, 1, 9, tzinfo=UTC))
+    monkeypatch.setattr(cron_words, "now", lambda: datetime(2030, 1, 1, 9, tzinfo=UTC))
     assert "next: Wed 2030-01-02 08:00, Thu 2030-01-03 08:00, Fri 2030-01-04 08:00 UTC)" in render.cron_note(diff)
 
 
 def test_one_process_reads_the_clock_once() -> None:
     # a plan printed and written with --out is rendered twice: both must count from the same instant
-    first = describe._system_now()
-    assert describe._system_now() is first and first.tzinfo is UTC
+    first = cron_words._system_now()
+    assert cron_words._system_now() is first and first.tzinfo is UTC
 
 
 # ---- config ----
@@ -370,7 +372,7 @@ schedules:
 def _expected_now_lines(expression: str, zone: str) -> tuple[str, ...]:
     """What the real clock gives, now and in a minute: the subprocess runs between the two."""
     instant = datetime.now(UTC)
-    return tuple(describe.when_line(expression, zone, after=instant + timedelta(minutes=m)) for m in (0, 1))
+    return tuple(cron_words.when_line(expression, zone, after=instant + timedelta(minutes=m)) for m in (0, 1))
 
 
 def test_plan_shows_the_zone_next_runs_and_dst_warning_end_to_end(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -386,7 +388,7 @@ def test_plan_shows_the_zone_next_runs_and_dst_warning_end_to_end(sandbox: Sandb
     assert re.search(r"next: \w{3} \d{4}-\d\d-\d\d 0[23]:[03]0, .* Europe/Berlin; DST: ", line)
     # the real clock: the next spring-forward and fall-back in Berlin, whichever comes first
     real = datetime.now(UTC)
-    changes = describe.clock_changes("Europe/Berlin", real)
+    changes = cron_words.clock_changes("Europe/Berlin", real)
     spring = next(c for c in changes if c.forward).at.date()
     autumn = next(c for c in changes if not c.forward).at.date()
     assert f"DST: 02:30 is skipped on {spring} (clocks go forward 02:00 -> 03:00): runs at 03:00 instead" in line
@@ -420,7 +422,7 @@ def test_a_changed_cron_in_a_zone_in_process_with_the_clock_pinned(example_sandb
     # the old and the new meaning each on its own line (issue 12), the new one with its runs
     expected = (
         f'~ schedule.repeat: "{target["schedule"]["repeat"]}" -> "30 1 * * *"\n'
-        f"        was: {describe.cron_in_words(target['schedule']['repeat'])}\n"
+        f"        was: {cron_words.cron_in_words(target['schedule']['repeat'])}\n"
         "        now: At 01:30; "
         "next: Mon 2026-12-07 01:30, Tue 2026-12-08 01:30, Wed 2026-12-09 01:30 America/New_York; "
         "DST: 01:30 happens twice on 2027-11-07 (clocks go back 02:00 -> 01:00): runs once, at 01:30 EDT\n"

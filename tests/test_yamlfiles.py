@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler import yamlread, yamlwrite
+from reconciler.desired import yamlread, yamlwrite
 from reconciler.diagnostics import InvalidSchedules, Problem
 
 GOOD = """\

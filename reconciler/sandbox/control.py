@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from reconciler.client.errors import ConfigError
-from reconciler.client.rates import parse_rate
+from reconciler.remote.client.errors import ConfigError
+from reconciler.remote.client.rates import parse_rate
 from reconciler.sandbox.api import ApiError, Query, Reply, ServerOptions, invalid, one
 from reconciler.sandbox.faults import (
     HOLISTICS_RATE_LIMIT,

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from reconciler.client.urls import is_loopback
+from reconciler.remote.client.urls import is_loopback
 from reconciler.sandbox.api import API_PREFIX, Api, ApiError, Reply
 from reconciler.sandbox.control import CONTROL_PREFIX, Control, Settings, reply_to
 from reconciler.sandbox.faults import Fault, Faults, LateOutcome, LateWrites, RequestLog, retry_after_seconds

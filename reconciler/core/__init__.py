@@ -1,0 +1,1 @@
+"""The pure core: plans as data, made from the desired and remote sides with no I/O."""

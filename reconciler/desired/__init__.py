@@ -1,0 +1,1 @@
+"""The desired side: schedule files found, read, validated, cached, and ids written back."""

@@ -1,0 +1,342 @@
+"""A cache of validated schedule files: an unchanged file is not parsed and validated again.
+
+Reading 10,000 schedules costs about 1.6 s of CPU, nearly all of it libyaml's scan and pydantic;
+an entry holds what reading one file gave (its `DesiredSchedule`s) and is read back in a fraction
+of that. Only the per-file work is cached: the checks across files, the scope and the config's
+ignore rules run on every load.
+
+A stale entry must be impossible, not unlikely, so an entry is found by the sha256 of everything
+that decides what reading the file gives: the file's exact bytes, its name as the schedules and the
+messages carry it, and a fingerprint of the code that reads it (this package's own source and data
+files, byte for byte, the tool's version, Python's, and the installed distributions of the libraries
+validation calls, with the hashes of every file they installed; a library's file edited in place,
+without reinstalling it, is the one change this cannot see). Nothing is ever invalidated: what
+changes any of that looks elsewhere. Only a file that read with no problems is stored, so problems
+are always found afresh, with today's messages.
+
+An entry is data only (JSON, never pickle: a cache restored in CI cannot run code), repeats its key
+and carries the sha256 of its payload; anything else found under its name (truncated, foreign,
+corrupted) is a miss and is written anew. Writes go to a temporary file renamed into place, so two
+runs at once never read half an entry. A location that cannot be written is no cache at all, not an
+error. Entries unread for a week are deleted when a new one is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import stat
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import reconciler
+from reconciler.kinds.models import DesiredSchedule, LineMap
+
+DEFAULT_DIRECTORY = Path(".cache") / "holistics-schedules"  # under the working directory, as ruff's and mypy's
+NO_CACHE_ENV = "HOLISTICS_SCHEDULES_NO_CACHE"
+CACHE_DIR_ENV = "HOLISTICS_SCHEDULES_CACHE_DIR"
+UNUSED_FOR = 7 * 24 * 3600  # an entry not read for this long is deleted (when another is written)
+TOUCH_AFTER = 24 * 3600  # a hit marks its entry used at most once a day: no write per read
+PARTIAL_FOR = 3600  # a temporary file this old was left by a run that died while writing
+GITIGNORE = "# Made by holistics-schedules: a cache, never committed.\n*\n"
+
+_MAGIC = b"holistics-schedules validated file, format 1\n"
+_SUFFIX = ".entry"
+_PARTIAL = ".partial"
+_ENTRY_NAME = re.compile(r"^[0-9a-f]{64}\.entry$")
+# what validation calls into, directly; their requirements are followed from the installed metadata
+LIBRARIES = ("pydantic", "PyYAML", "email-validator", "cronsim")
+_log = logging.getLogger(__name__)
+
+
+def default() -> FileCache | None:
+    """The cache the environment asks for: HOLISTICS_SCHEDULES_NO_CACHE=1 turns it off (as does
+    `--no-cache`, which sets it), HOLISTICS_SCHEDULES_CACHE_DIR moves it. None when it is off, or
+    when the code that validates cannot be fingerprinted."""
+    if os.environ.get(NO_CACHE_ENV, "").strip() not in ("", "0"):
+        return None
+    if fingerprint() is None:
+        return None
+    try:
+        return FileCache(Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_DIRECTORY))
+    except OSError:  # the working directory was deleted under us: no place to be relative to
+        return None
+
+
+@cache
+def fingerprint() -> str | None:
+    """The sha256 of everything besides a file itself that decides what reading it gives; computed
+    once per process (under 10 ms). None when this package's files cannot be read."""
+    try:
+        return code_fingerprint(Path(reconciler.__file__).parent)
+    except OSError as exc:
+        _log.debug("no schedule cache: cannot fingerprint the package (%s)", exc)
+        return None
+
+
+def code_fingerprint(package: Path) -> str:
+    """The fingerprint with the package's files read from `package`."""
+    digest = hashlib.sha256()
+    for part in _code_identity(package):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _code_identity(package: Path) -> Iterator[bytes]:
+    import yaml  # imported for reading already; which parser it has (libyaml or not) is part of it
+
+    yield f"holistics-schedules {reconciler.__version__}".encode()
+    yield f"{sys.implementation.cache_tag} {sys.version} {sys.platform}".encode()
+    yield f"PyYAML {yaml.__version__} libyaml={yaml.__with_libyaml__}".encode()
+    if not (package / "__init__.py").is_file():  # a zip or frozen build: no source to hash, no cache
+        raise OSError(f"{package}: the package's source files are not on disk")
+    for directory, subdirectories, names in os.walk(package):
+        subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
+        for name in sorted(names):
+            if name.endswith((".py", ".json")):  # the code, and the data it reads (spec_subset.json)
+                path = Path(directory) / name
+                yield path.relative_to(package).as_posix().encode()
+                yield path.read_bytes()
+    for name, version, record in _distributions(LIBRARIES):
+        yield f"{name} {version}".encode()
+        yield record.encode()
+
+
+def _distributions(roots: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(name, version, RECORD) of each library in `roots` and everything it requires, as installed.
+    RECORD lists the sha256 of every file the distribution installed: a rebuild under the same
+    version is another fingerprint too."""
+    found: dict[str, tuple[str, str]] = {}
+    todo = list(roots)
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in found:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            found[name] = ("absent", "")
+            continue
+        found[name] = (dist.version, dist.read_text("RECORD") or "")
+        for requirement in dist.requires or ():
+            if re.search(r"\bextra\s*==", requirement):
+                continue  # an optional extra: installed or not, the library does not call it unasked
+            if match := re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement):
+                todo.append(match.group())
+    return [(name, found[name][0], found[name][1]) for name in sorted(found)]
+
+
+class FileCache:
+    """The entries in one directory. Reads and writes never raise: a problem is a miss, and a
+    directory that cannot be written is not written to again by this instance."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(os.path.abspath(directory))  # fixed now: a later chdir changes nothing
+        self._writable = True
+        self._prepared = False
+
+    def key(self, name: str, raw: bytes) -> str | None:
+        """The entry's key: the file's name and bytes under the fingerprint of the code (None, no
+        key at all, when the code cannot be fingerprinted)."""
+        code = fingerprint()
+        if code is None:
+            return None
+        digest = hashlib.sha256(_MAGIC)
+        for part in (code.encode(), os.fsencode(name)):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        digest.update(raw)
+        return digest.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}{_SUFFIX}"
+
+    def get(self, key: str, name: str) -> list[DesiredSchedule] | None:
+        """The schedules stored under `key` for the file `name`, or None (a miss)."""
+        path = self.path(key)
+        try:
+            blob, modified = _read_regular(path)
+        except OSError:
+            return None
+        schedules = decode_entry(blob, key, name)
+        if schedules is not None and time.time() - modified > TOUCH_AFTER:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # still in use: not pruned
+        return schedules
+
+    def put(self, key: str, name: str, schedules: Sequence[DesiredSchedule]) -> None:
+        """Store what reading the file `name` gave, when it is data that JSON gives back exactly."""
+        if not self._writable:
+            return
+        blob = encode_entry(key, name, schedules)
+        if blob is None:
+            return
+        try:
+            self._prepare()
+            _write_atomically(self.path(key), blob)
+        except OSError as exc:
+            self._writable = False
+            _log.debug("schedule cache not written in %s: %s", self.directory, exc)
+
+    def _prepare(self) -> None:
+        """Once: the directory, its .gitignore, and deleting what is no longer used."""
+        if self._prepared:
+            return
+        created = not os.path.isdir(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        names = os.listdir(self.directory)
+        # a .gitignore only where the directory is the cache's own: one moved by
+        # HOLISTICS_SCHEDULES_CACHE_DIR onto a directory of other files must not hide them from git
+        if created or (".gitignore" not in names and all(_ours(n) for n in names)):
+            _write_atomically(self.directory / ".gitignore", GITIGNORE.encode())
+        self._prune(names)
+        self._prepared = True
+
+    def _prune(self, names: list[str]) -> None:
+        now = time.time()
+        for name in names:
+            if not _ours(name):
+                continue
+            path = self.directory / name
+            age = UNUSED_FOR if name.endswith(_SUFFIX) else PARTIAL_FOR
+            with contextlib.suppress(OSError):  # another run may have deleted or replaced it meanwhile
+                if now - path.lstat().st_mtime > age:
+                    path.unlink()
+
+
+def _ours(name: str) -> bool:
+    return _ENTRY_NAME.match(name) is not None or (name.startswith(".tmp-") and name.endswith(_PARTIAL))
+
+
+def encode_entry(key: str, name: str, schedules: Sequence[DesiredSchedule]) -> bytes | None:
+    """The entry for these schedules; None when they hold anything JSON would not give back as it
+    is (a tuple, an int subclass, a non-string key), so that a hit is always exactly a miss.
+
+    The payload is `[paths, rows]`: the field paths of `field_lines` are mostly the same few lists
+    (10,000 entries, 29 of them), written once in `paths`; a row is `[key, id, fields, line, index
+    into paths, the line of each path]`. Half the bytes, and a quarter less time to read back."""
+    paths: dict[tuple[str, ...], int] = {}
+    rows = []
+    for s in schedules:
+        if not _exact(s, name):
+            return None
+        shape = tuple(s.field_lines)
+        rows.append([s.key, s.id, s.fields, s.line, paths.setdefault(shape, len(paths)), [*s.field_lines.values()]])
+    try:
+        payload = json.dumps([[*map(list, paths)], rows], separators=(",", ":"), allow_nan=False).encode("ascii")
+    except ValueError:
+        return None
+    return b"".join((_MAGIC, key.encode(), b"\n", hashlib.sha256(payload).hexdigest().encode(), b"\n", payload))
+
+
+def decode_entry(blob: bytes, key: str, name: str) -> list[DesiredSchedule] | None:
+    """The schedules an entry holds, or None when it is not a whole, intact entry for `key`."""
+    parts = blob.split(b"\n", 3)
+    if len(parts) != 4 or parts[0] + b"\n" != _MAGIC or parts[1] != key.encode():
+        return None
+    payload = parts[3]
+    if hashlib.sha256(payload).hexdigest().encode() != parts[2]:
+        return None
+    try:
+        paths, rows = json.loads(payload)
+        shapes = [tuple(p) for p in paths if type(p) is list and set(map(type, p)) <= {str}]
+        if len(shapes) != len(paths) or type(rows) is not list or not all(_row_shape(row, shapes) for row in rows):
+            return None
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return [
+        DesiredSchedule(entry, id_, fields, name, line, dict(zip(shapes[shape], lines, strict=True)))
+        for entry, id_, fields, line, shape, lines in rows
+    ]
+
+
+def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
+    """[key, id, fields, line, shape, lines], each of the type a DesiredSchedule read from YAML has."""
+    if type(row) is not list or len(row) != 6:
+        return False
+    key, schedule_id, fields, line, shape, lines = row
+    return (
+        type(key) is str
+        and (schedule_id is None or type(schedule_id) is int)
+        and type(fields) is dict
+        and type(line) is int
+        and type(shape) is int
+        and 0 <= shape < len(shapes)
+        and type(lines) is list
+        and len(lines) == len(shapes[shape])
+        and set(map(type, lines)) <= {int}
+    )
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _exact(schedule: DesiredSchedule, name: str) -> bool:
+    """Whether the schedule, written as JSON and read back, is `schedule` again, type for type and
+    in order (and of the file `name`)."""
+    s = schedule
+    if not (
+        type(s.key) is str
+        and (s.id is None or type(s.id) is int)
+        and type(s.fields) is dict
+        and s.file == name
+        and type(s.line) is int
+        and type(s.field_lines) in (dict, LineMap)
+    ):
+        return False
+    # 23 lines a schedule: checked at C speed (the sets are {str} and {int} when right)
+    if not set(map(type, s.field_lines)) <= {str} or not set(map(type, s.field_lines.values())) <= {int}:
+        return False
+    stack: list[Any] = [s.fields]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if any(type(k) is not str for k in item):  # JSON would turn 1: into "1":
+                return False
+            stack += item.values()
+        elif kind is list:
+            stack += item
+        elif kind not in _SCALARS:  # a tuple would come back a list, a str subclass a str
+            return False
+    return True
+
+
+def _read_regular(path: Path) -> tuple[bytes, float]:
+    """The bytes and mtime of a regular file: a FIFO put where an entry belongs is not waited on."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{path}: not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks), status.st_mtime
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    import tempfile  # only when writing: a run that only hits does not need it
+
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=_PARTIAL)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,1 @@
+"""What is specific to each kind of delivery (data schedules), each in one place."""

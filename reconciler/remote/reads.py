@@ -1,0 +1,244 @@
+"""The remote side of a plan: every schedule the workspace has, read once through the list endpoint,
+and seen only through the spec's model of a schedule (`shape.spec_view`).
+
+`Reads` starts these reads before the YAML has been read, so the network time overlaps the parsing:
+only read-only requests, and all of them cancelled when the YAML turns out invalid.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from reconciler.diagnostics import Problem
+from reconciler.kinds.models import DesiredSchedule
+from reconciler.kinds.shape import SourceKey, source_key, spec_view
+from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
+
+
+@dataclass
+class RemoteSchedules:
+    """Schedules as the spec documents them, and the fields the server sent beyond that."""
+
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    undocumented: set[str] = field(default_factory=set)  # dotted paths, e.g. "created_at", "dest.owner"
+
+    def add(self, schedule: Any, how: str) -> None:
+        self.schedules.append(spec_view(_checked(schedule, how), self.undocumented))
+
+
+def _checked(schedule: Any, how: str) -> dict[str, Any]:
+    """A schedule the plan can use: an object with a positive integer id (anything else from the
+    server would surface later as a crash, or as an entry matched to nothing)."""
+    schedule_id = schedule.get("id") if isinstance(schedule, dict) else None
+    valid_id = isinstance(schedule_id, int) and not isinstance(schedule_id, bool) and schedule_id > 0
+    if not isinstance(schedule, dict) or not valid_id:
+        raise UnexpectedResponse(
+            f"{how} returned a schedule without a valid id ({str(schedule_id)[:40]!r}); refusing to plan from it",
+            status=200,
+            method="GET",
+            path="/data_schedules",
+        )
+    return schedule
+
+
+def list_remote(client: HolisticsClient, **filters: Any) -> RemoteSchedules:
+    """Every schedule the listing returns (100 a page, no per-schedule GET), through the spec's view."""
+    remote = RemoteSchedules()
+    for schedule in client.list_schedules(**filters):
+        remote.add(schedule, "the listing")
+    return remote
+
+
+def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
+    """All remote schedules, plus any id the YAML names that the listing leaves out; see `add_unlisted`."""
+    return add_unlisted(client, desired, list_remote(client))
+
+
+def add_unlisted(
+    client: HolisticsClient, desired: Sequence[DesiredSchedule], remote: RemoteSchedules
+) -> RemoteSchedules:
+    """The listing plus each id the YAML names that it left out (the default listing omits schedules
+    made by embed users), read by id. An id the workspace does not have at all (deleted in the UI)
+    stays missing: the plan creates that entry again, or adopts an identical schedule."""
+    listed = {int(r["id"]) for r in remote.schedules}
+    for entry in desired:
+        if entry.id is None or entry.id in listed:
+            continue
+        try:
+            remote.add(client.get_schedule(entry.id), f"GET /data_schedules/{entry.id}")
+        except NotFound:
+            continue
+    return remote
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dashboard or report that schedules deliver, as far as the workspace tells."""
+
+    source_type: str
+    source_id: int
+    exists: bool
+    title: str | None = None
+    filter_ids: frozenset[str] | None = None  # dashboards only
+
+
+def read_sources(client: HolisticsClient, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
+    """One request per distinct source (never per schedule)."""
+    return {key: read_source(client, key) for key in sorted(set(keys))}
+
+
+def read_source(client: HolisticsClient, key: SourceKey) -> Source:
+    source_type, source_id = key
+    try:
+        if source_type == "Dashboard":
+            data = client.get_dashboard(source_id)
+            filters = frozenset(str(f.get("id")) for f in data.get("dynamic_filters") or [] if isinstance(f, dict))
+            return Source(source_type, source_id, True, data.get("title"), filters)
+        data = client.get_query_report(source_id)
+        return Source(source_type, source_id, True, data.get("title"))
+    except NotFound:
+        return Source(source_type, source_id, False)
+    except PermissionDenied:
+        return Source(source_type, source_id, True)  # it exists; this key may not read it
+
+
+SOURCE_WORKERS = 4  # a workspace's schedules come from a handful of dashboards and reports
+
+
+class Reads:
+    """The workspace read in the background: the listing at once, and each dashboard or report as
+    soon as it is likely to be needed (a listed schedule in scope names it) or known to be (`sources`).
+
+    Every source is requested at most once. A failure is kept with the read it belongs to and raised
+    only when that result is asked for, so a source that only a guess wanted can fail no plan. Leaving
+    the `with` block on an exception (invalid YAML, Ctrl-C) cancels what has not been sent and does not
+    wait for what is in flight: the command can say its error at once.
+    """
+
+    def __init__(
+        self, client: HolisticsClient, in_scope: Callable[[Mapping[str, Any]], bool], *, with_sources: bool = True
+    ) -> None:
+        self._client, self._in_scope, self._with_sources = client, in_scope, with_sources
+        self._sources: dict[SourceKey, Future[Source]] = {}
+        self._lock = threading.Lock()
+        # daemons (not a ThreadPoolExecutor, whose workers the interpreter joins at exit): a read stuck
+        # on a slow server must not hold up a command that has already failed
+        self._queue: queue.SimpleQueue[tuple[SourceKey, Future[Source]] | None] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._closed = False
+        self._listing: Future[RemoteSchedules] = Future()
+        # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
+        # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, 0.001))
+        client.hold_events()  # until the YAML is valid: its problems come first, as without the overlap
+        # a daemon: a listing still waiting on the network must not hold up the exit of a failed command
+        threading.Thread(target=self._list, name="listing", daemon=True).start()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closed = True
+        sys.setswitchinterval(self._switch_interval)  # process-wide: only lowered while the YAML is read
+        if exc is not None:
+            self._client.cancel()
+        self._client.release_events(show=exc is None)
+        for _ in self._workers:
+            self._queue.put(None)
+
+    def _read_sources(self) -> None:
+        while (task := self._queue.get()) is not None:
+            key, future = task
+            if self._closed or not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(read_source(self._client, key))
+            except BaseException as exc:  # kept for whoever asks for this source
+                future.set_exception(exc)
+
+    def _list(self) -> None:
+        try:
+            remote = RemoteSchedules()
+            asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
+            for schedule in self._client.list_schedules():
+                remote.add(schedule, "the listing")
+                key = source_key(schedule) if self._with_sources else None
+                if key is not None and key not in asked and self._in_scope(schedule):
+                    asked.add(key)
+                    self.prefetch([key])
+        except BaseException as exc:
+            self._listing.set_exception(exc)
+        else:
+            self._listing.set_result(remote)
+
+    def prefetch(self, keys: Iterable[SourceKey]) -> None:
+        """Start reading these sources (each at most once) without waiting for them."""
+        with self._lock:
+            for key in keys:
+                if key in self._sources:
+                    continue
+                future: Future[Source] = Future()
+                self._sources[key] = future
+                self._queue.put((key, future))
+                if len(self._workers) < min(SOURCE_WORKERS, len(self._sources)):
+                    worker = threading.Thread(target=self._read_sources, name="sources", daemon=True)
+                    self._workers.append(worker)
+                    worker.start()
+
+    def remote(self, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
+        """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
+        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on."""
+        self._client.release_events(show=True)
+        return add_unlisted(self._client, desired, self._listing.result())
+
+    def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
+        """Exactly these sources, as `read_sources` reads them, each request sent at most once."""
+        wanted = sorted(set(keys))
+        self.prefetch(wanted)
+        return {key: self._sources[key].result() for key in wanted}
+
+
+def reference_problems(desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source]) -> list[Problem]:
+    """Each schedule's dashboard or report exists, and each preset's filter belongs to that dashboard."""
+    problems = []
+    for entry in desired:
+        key = source_key(entry.fields)
+        source = sources.get(key) if key else None
+        if source is None:
+            continue
+        if not source.exists:
+            problems.append(
+                Problem(
+                    entry.file,
+                    entry.line_of("source_id"),
+                    f"{entry.key}.source_id",
+                    f"{source.source_type} {source.source_id} does not exist in the workspace",
+                )
+            )
+            continue
+        if source.filter_ids is None:
+            continue
+        for i, preset in enumerate(entry.fields.get("dynamic_filter_presets") or []):
+            filter_id = str(preset.get("dynamic_filter_id"))
+            if filter_id not in source.filter_ids:
+                path = f"dynamic_filter_presets.{i}.dynamic_filter_id"
+                known = ", ".join(sorted(source.filter_ids)) or "none"
+                problems.append(
+                    Problem(
+                        entry.file,
+                        entry.line_of(path),
+                        f"{entry.key}.{path}",
+                        f"dashboard {source.source_id} has no dynamic filter {filter_id} (it has: {known})",
+                    )
+                )
+    return problems

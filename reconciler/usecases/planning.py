@@ -1,0 +1,212 @@
+"""A project: its config, its schedule files and a connection, turned into a plan.
+
+This is the one place that reads both sides (files and workspace) before the pure core runs; the
+CLI calls it and renders what it returns.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.plan import Plan, SafetyPolicy, plan, unsafe_reason
+from reconciler.desired.yamlread import discover, gc_paused, load
+from reconciler.diagnostics import InvalidSchedules, Problem, escape_controls
+from reconciler.errors import UserError
+from reconciler.kinds.models import DesiredSchedule
+from reconciler.kinds.shape import SourceKey, source_key
+from reconciler.remote.client import HolisticsClient
+from reconciler.remote.reads import Reads, Source, reference_problems
+from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
+from reconciler.usecases.removals import removals_since
+
+
+class PlanRefused(UserError):
+    """The options given cannot make a plan that means what they say."""
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    desired: list[DesiredSchedule]
+    remote: list[dict[str, Any]]  # the in-scope remote schedules the plan was made from
+    files: list[Path]
+    paths: list[Path]
+    sources: dict[SourceKey, Source] = field(default_factory=dict)
+    undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
+
+    @property
+    def titles(self) -> dict[SourceKey, str]:
+        return {k: s.title for k, s in self.sources.items() if s.title}
+
+
+def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
+    return list(paths) or config.schedule_paths
+
+
+def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool = True) -> list[DesiredSchedule]:
+    """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare).
+    `cached`: files already validated may come from the cache of validated files (`filecache`)."""
+    desired = load(schedule_paths(config, paths), cache=cached)
+    keys = {d.key for d in desired}
+    stray = sorted(set(config.ignore.schedules) - keys)
+    if stray and not paths:  # with a subset of the files given, the key may well be in another one
+        # a typo here would silently stop protecting the field the team curates in the UI
+        raise InvalidSchedules(
+            [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
+        )
+    if config.scope.everything:
+        return desired
+    problems = [
+        Problem(
+            d.file, d.line, d.key, f"outside this repo's scope ({config.scope.describe()}); see holistics-schedules.yml"
+        )
+        for d in desired
+        if not config.scope.contains(d.fields)
+    ]
+    if problems:
+        raise InvalidSchedules(problems)
+    return desired
+
+
+def prune_refusal(config: ProjectConfig, paths: Sequence[Path], flag: str = "--prune") -> str | None:
+    """Pruning over part of the schedule files would delete everything declared in the rest.
+
+    Files are compared as resolved paths (`$PWD/schedules/sub`, `schedules/../schedules/sub`, `./`,
+    a trailing slash and a symlinked directory all name the same files), and paths that leave out
+    any of the configured files are refused, also when they hold none of them.
+    """
+    if not paths:
+        return None
+    existing = [p for p in config.schedule_paths if os.path.lexists(p)]
+    configured = {os.path.realpath(p): p for p in discover(existing)} if existing else {}
+    given = {os.path.realpath(p) for p in discover(paths)}
+    left_out = sorted(str(configured[real]) for real in configured.keys() - given)
+    if left_out:
+        sample = ", ".join(left_out[:3])
+        return escape_controls(
+            f"{flag} with only part of the schedule files would delete the schedules declared in the others "
+            f"({sample}{', ...' if len(left_out) > 3 else ''}); run it over all of {', '.join(config.paths)}"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """`--target`/`--exclude`: shell-style globs on keys. Empty targets select every key."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.targets or self.excludes)
+
+    def __call__(self, key: str) -> bool:
+        wanted = not self.targets or any(fnmatchcase(key, t) for t in self.targets)
+        return wanted and not any(fnmatchcase(key, e) for e in self.excludes)
+
+    def describe(self) -> str:
+        return " ".join([*(f"--target {t}" for t in self.targets), *(f"--exclude {e}" for e in self.excludes)])
+
+    def unmatched(self, keys: Iterable[str]) -> list[str]:
+        """Targets that select no key at all: a typo would otherwise plan nothing, silently."""
+        keys = list(keys)
+        return [t for t in self.targets if not any(fnmatchcase(k, t) for k in keys)]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a plan covers: which deletions (--prune, --prune-since) and which entries (--target, --exclude)."""
+
+    prune: bool = False
+    prune_since: str | None = None
+    selection: Selection = field(default_factory=Selection)
+
+    def refusal(self, config: ProjectConfig, paths: Sequence[Path]) -> str | None:
+        """Why these options cannot be planned safely, said before any request is made."""
+        flag = "--prune" if self.prune else "--prune-since" if self.prune_since is not None else None
+        if self.prune_since is not None and not self.prune_since.strip():
+            return "--prune-since needs a git REF (it was given an empty one: is a CI variable unset?)"
+        if self.prune and self.prune_since is not None:
+            return "--prune and --prune-since are two ways of deleting: give one"
+        if flag and self.selection:
+            return f"{flag} cannot be combined with --target or --exclude: a partial plan cannot tell what to delete"
+        return prune_refusal(config, paths, flag) if flag else None
+
+
+def make_plan(
+    client: HolisticsClient,
+    config: ProjectConfig,
+    paths: Sequence[Path],
+    *,
+    prune: bool = False,
+    scope: Scope | None = None,
+    check_references: bool = True,
+    cached: bool = True,
+) -> Planned:
+    scope = scope or Scope(prune=prune)
+    with gc_paused():  # a plan of 10,000 schedules builds millions of objects, none in a cycle
+        planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
+        # They live until the command ends: left to the collector, its next full pass (during rendering,
+        # or at exit) would walk every one of them again for nothing.
+        gc.freeze()
+    return planned
+
+
+def _make_plan(
+    client: HolisticsClient,
+    config: ProjectConfig,
+    paths: Sequence[Path],
+    scope: Scope,
+    *,
+    check_references: bool,
+    cached: bool,
+) -> Planned:
+    the_paths = schedule_paths(config, paths)
+    files = discover(the_paths)  # no file to read at all (a missing path): said before any request
+    # The reads start before the YAML is read, so the network time overlaps the parsing. They are
+    # read-only, and invalid YAML cancels them: no write is ever sent for a YAML that is not valid.
+    with Reads(client, config.scope.contains, with_sources=check_references) as reads:
+        desired = load_desired(config, paths, cached=cached)
+        unmatched = scope.selection.unmatched(d.key for d in desired)
+        if unmatched:
+            where = ", ".join(map(str, the_paths))
+            raise PlanRefused(f"--target {', '.join(unmatched)} selects no schedule key in {where}")
+        removed = removals_since(scope.prune_since, the_paths, desired) if scope.prune_since else None
+        keys = {k for k in (source_key(d.fields) for d in desired) if k is not None}
+        if check_references:
+            reads.prefetch(keys)  # while the listing is still under way
+        read = reads.remote(desired)
+        claimed = {d.id for d in desired if d.id is not None}
+        remote = [
+            r
+            for r in read.schedules
+            # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
+            if config.scope.contains(r) or r["id"] in claimed
+        ]
+        the_plan = plan(
+            desired,
+            remote,
+            prune=scope.prune,
+            ignored=config.ignore.for_key,
+            removed=removed,
+            selected=scope.selection if scope.selection else None,
+            selection=scope.selection.describe(),
+        )
+        sources: dict[SourceKey, Source] = {}
+        if check_references:
+            sources = reads.sources(keys)
+            problems = reference_problems(desired, sources)
+            if problems:
+                raise InvalidSchedules(problems)
+            deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}
+            left = {b.source for b in the_plan.briefs.values() if b.source is not None}
+            sources |= reads.sources((deleted | left) - keys)  # titles for deletions and what is left alone
+    policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
+    the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy), timezone=config.timezone)
+    return Planned(the_plan, desired, remote, files, the_paths, sources, read.undocumented)

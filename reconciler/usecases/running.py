@@ -1,0 +1,63 @@
+"""`run`: execute a schedule now and follow its job to the end, to test a delivery after an apply."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.remote.client import HolisticsClient
+
+FINAL = {"success", "failure", "cancelled"}
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: int
+    status: str
+    error_logs: tuple[str, ...] = ()
+    last_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+
+def follow(
+    client: HolisticsClient,
+    job: dict[str, Any],
+    *,
+    on_status: Callable[[int, str], None] = lambda job_id, status: None,
+    on_note: Callable[[str], None] = lambda note: None,
+    sleep: Callable[[float], None] = time.sleep,
+    first_wait: float = 0.5,
+    max_wait: float = 10.0,
+    timeout: float = 3600.0,
+) -> JobOutcome:
+    """Poll the job with exponential backoff until it ends. A job that `already_existed` is replaced by
+    the existing one it names, which is the run that will actually deliver."""
+    if job.get("status") == "already_existed" and job.get("existing_job_id"):
+        on_status(int(job["id"]), "already_existed")
+        existing = int(job["existing_job_id"])
+        on_note(f"a job for this schedule was already running: following job {existing} instead")
+        job = client.get_job(existing)
+    job_id = int(job["id"])
+    status = str(job.get("status"))
+    on_status(job_id, status)
+    wait, waited = first_wait, 0.0
+    while status not in FINAL:
+        if waited >= timeout:
+            return JobOutcome(job_id, f"still {status} after {timeout:.0f}s")
+        sleep(wait)
+        waited += wait
+        wait = min(wait * 2, max_wait)
+        job = client.get_job(job_id)
+        if job.get("status") != status:
+            status = str(job.get("status"))
+            on_status(job_id, status)
+    if status == "success":
+        return JobOutcome(job_id, status)
+    logs = client.get_job_logs(job_id)
+    errors = tuple(str(entry.get("message")) for entry in logs if entry.get("level") == "ERROR")
+    return JobOutcome(job_id, status, errors, job.get("last_error_log"))

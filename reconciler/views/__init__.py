@@ -1,0 +1,1 @@
+"""Output: plans, apply results and problems as text, markdown and JSON; saved plans."""
