@@ -8,6 +8,9 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e '.[dev]' 2> >(grep -v 'is ignored: it is neither' >&2)
 echo "== ruff";  .venv/bin/ruff check . && .venv/bin/ruff format --check --quiet .
 echo "== mypy";  .venv/bin/mypy
+echo "== imports"
+if ! contracts=$(.venv/bin/lint-imports --no-cache 2>&1); then echo "$contracts" >&2; exit 1; fi
+grep -E " (KEPT|BROKEN)$" <<< "$contracts"
 if [ -d .github/workflows ]; then
   echo "== workflows"; bash scripts/lint-workflows.sh
 fi
