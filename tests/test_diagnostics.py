@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import diagnostics
-from reconciler.diagnostics import Problem
+from reconciler import problems as diagnostics
+from reconciler.problems import Problem
 from reconciler.sandbox import Sandbox
 from reconciler.usecases import config
 from tests.test_e2e import EMAIL

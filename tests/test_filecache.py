@@ -26,8 +26,8 @@ import reconciler
 from bench import workload
 from reconciler.desired import filecache, yamlread
 from reconciler.desired.filecache import FileCache
-from reconciler.diagnostics import InvalidSchedules
 from reconciler.kinds.models import DesiredSchedule
+from reconciler.problems import InvalidSchedules
 from reconciler.sandbox import Sandbox
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.planning import load_desired
@@ -316,7 +316,7 @@ def test_the_fingerprint_covers_every_source_and_data_file_of_the_package(
     for name in (
         "kinds/models.py",
         "desired/yamlread.py",
-        "diagnostics.py",
+        "problems.py",
         "spec_subset.json",
         "sandbox/validation.py",
     ):
@@ -357,7 +357,15 @@ def test_the_fingerprint_names_every_library_validation_imports() -> None:
         if version != "absent":
             assert version == metadata.version(name) and "RECORD" in record, name
     owners = metadata.packages_distributions()
-    for module in ("kinds/models", "desired/yamlread", "diagnostics", "spec", "desired/filecache"):
+    for module in (
+        "kinds/models",
+        "desired/yamlread",
+        "desired/yamlnodes",
+        "desired/yamlentries",
+        "desired/validation_messages",
+        "spec",
+        "desired/filecache",
+    ):
         tree = ast.parse((REPO / "reconciler" / f"{module}.py").read_text())
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired import yamlread
+from reconciler.desired import discovery, yamlentries, yamlread
 from reconciler.sandbox import Sandbox
 from reconciler.usecases import importing
 from tests.test_e2e import writes
@@ -290,7 +290,7 @@ def test_import_gives_every_schedule_its_own_key_when_titles_collide(sandbox: Sa
     assert "Imported 12 schedule(s)" in result.stdout
     ids = read_ids(tmp_path / "schedules")
     assert sorted(i for i in ids.values() if i is not None) == [5, 7, 8, 9, 10, 11, 12, 13, 14, 1000, 1001, 1002]
-    assert all(yamlread.KEY_PATTERN.match(k) for k in ids)
+    assert all(yamlentries.KEY_PATTERN.match(k) for k in ids)
     pruned = cli(sandbox, "plan", "--prune", "--detailed-exitcode", cwd=tmp_path)
     assert pruned.returncode == 0 and "No changes" in pruned.stdout, pruned.stdout + pruned.stderr
 
@@ -394,7 +394,7 @@ def test_import_keys_are_unique_valid_and_apart_from_taken_ones(case: tuple[list
     assert set(keys) == {int(r["id"]) for r in remote}, "one key for every schedule"
     assert len(set(keys.values())) == len(keys), "no two schedules share a key"
     assert not set(keys.values()) & taken
-    assert all(yamlread.KEY_PATTERN.match(k) for k in keys.values())
+    assert all(yamlentries.KEY_PATTERN.match(k) for k in keys.values())
     # stable: a schedule whose wanted key no other wants, and that is not taken, gets exactly it
     wanted = [importing.base_key(r) for r in remote]
     for r, key in zip(remote, wanted, strict=True):
@@ -727,7 +727,7 @@ def test_control_characters_from_files_are_shown_escaped(tmp_path: Path, raw: st
         f'    "x{in_yaml}y": 1\n'
     )
     write(tmp_path / "schedules" / "a.yml", text)
-    assert yamlread.discover([tmp_path / "schedules"])  # the file is there and YAML reads the escapes
+    assert discovery.discover([tmp_path / "schedules"])  # the file is there and YAML reads the escapes
     result = cli(None, "validate", cwd=tmp_path)
     assert result.returncode == 1
     shown = result.stdout + result.stderr

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from reconciler.core.plan import adoptable, differences
-from reconciler.desired import yamlread
+from reconciler.desired import yamlentries, yamlread
 from reconciler.kinds.models import DataScheduleSpec
 from reconciler.kinds.shape import spec_view
 from reconciler.remote.client import NotFound
@@ -52,7 +52,7 @@ def entries_of(directory: Path) -> dict[str, dict[str, Any]]:
     """key -> the entry's data exactly as written (before the model fills anything in)."""
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.yml")):
-        for entry in yamlread.parse(str(path), path.read_text()).entries:
+        for entry in yamlentries.parse(str(path), path.read_text()).entries:
             assert entry.key is not None and entry.data is not None, entry.problems
             out[entry.key] = entry.data
     return out

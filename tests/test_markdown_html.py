@@ -7,12 +7,12 @@ import cmarkgfm
 from cmarkgfm.cmark import Options
 
 from reconciler.core.plan import Action, Brief, Change, FieldDiff, Plan
-from reconciler.views import render
+from reconciler.views import plan_markdown
 from tests.test_review import sample_plan
 
 
 def html_of(plan: Plan) -> str:
-    text = render.markdown(plan, {("Dashboard", 1234): "Sales Performance"})
+    text = plan_markdown.markdown(plan, {("Dashboard", 1234): "Sales Performance"})
     return str(cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE))
 
 
@@ -71,7 +71,7 @@ def test_a_title_cannot_add_markdown_to_the_comment() -> None:
         remote={"title": "x", "source_type": "Dashboard", "source_id": 1234},
     )
     plan = Plan((delete,), (), (77,), frozenset({9, 77}), prune=False, briefs={77: brief})
-    text = render.markdown(plan, {("Dashboard", 1234): "Sales\n\n# Owned </summary> **bold**"})
+    text = plan_markdown.markdown(plan, {("Dashboard", 1234): "Sales\n\n# Owned </summary> **bold**"})
     html = str(cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE))
     for injected in ("<h1>", "<h2>", "<img", "<input", "<strong>bold"):
         assert injected not in html, injected

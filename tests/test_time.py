@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from reconciler.core.plan import FieldDiff
 from reconciler.sandbox import Sandbox
 from reconciler.usecases import config as configuration
-from reconciler.views import cron_words, render
+from reconciler.views import cron_words, plan_words
 from tests.test_e2e import cli, write_schedules
 from tests.test_review import invoke
 
@@ -290,33 +290,33 @@ def test_dst_warnings_match_what_a_years_runs_show(minute: str, hour: str, dow: 
 
 
 def test_the_cron_note_shows_words_next_runs_and_dst_for_new_and_changed_crons() -> None:
-    created = render.cron_note(FieldDiff("schedule.repeat", None, "30 2 * * *"), "Europe/Berlin")
+    created = plan_words.cron_note(FieldDiff("schedule.repeat", None, "30 2 * * *"), "Europe/Berlin")
     assert created == (
         "  (At 02:30; next: Tue 2026-12-08 02:30, Wed 2026-12-09 02:30, Thu 2026-12-10 02:30 Europe/Berlin; "
         "DST: 02:30 is skipped on 2027-03-28 (clocks go forward 02:00 -> 03:00): runs at 03:00 instead; "
         "DST: 02:30 happens twice on 2027-10-31 (clocks go back 03:00 -> 02:00): runs once, at 02:30 CEST)"
     )
-    changed = render.cron_note(FieldDiff("schedule.repeat", "0 8 * * 1", "0 9 * * 1-5"), "America/New_York")
+    changed = plan_words.cron_note(FieldDiff("schedule.repeat", "0 8 * * 1", "0 9 * * 1-5"), "America/New_York")
     assert changed == (
         "  (At 08:00, only on Monday -> At 09:00, Monday through Friday; "
         "next: Mon 2026-12-07 09:00, Tue 2026-12-08 09:00, Wed 2026-12-09 09:00 America/New_York)"
     )
     assert "\n" not in created + changed
     # a deleted cron is not going to run: its words only
-    assert render.cron_note(FieldDiff("schedule.repeat", "0 8 * * 1", None), "Europe/Berlin") == (
+    assert plan_words.cron_note(FieldDiff("schedule.repeat", "0 8 * * 1", None), "Europe/Berlin") == (
         "  (At 08:00, only on Monday)"
     )
-    assert render.cron_note(FieldDiff("title", None, "0 8 * * 1"), "UTC") == ""
-    assert render.cron_note(FieldDiff("schedule.repeat", None, "0 8 * * 1"), "Nowhere/Atlantis") == (
+    assert plan_words.cron_note(FieldDiff("title", None, "0 8 * * 1"), "UTC") == ""
+    assert plan_words.cron_note(FieldDiff("schedule.repeat", None, "0 8 * * 1"), "Nowhere/Atlantis") == (
         "  (At 08:00, only on Monday)"
     )
 
 
 def test_the_default_render_reads_the_pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     diff = FieldDiff("schedule.repeat", None, "0 8 * * *")
-    assert "next: Mon 2026-12-07 08:00," in render.cron_note(diff)
+    assert "next: Mon 2026-12-07 08:00," in plan_words.cron_note(diff)
     monkeypatch.setattr(cron_words, "now", lambda: datetime(2030, 1, 1, 9, tzinfo=UTC))
-    assert "next: Wed 2030-01-02 08:00, Thu 2030-01-03 08:00, Fri 2030-01-04 08:00 UTC)" in render.cron_note(diff)
+    assert "next: Wed 2030-01-02 08:00, Thu 2030-01-03 08:00, Fri 2030-01-04 08:00 UTC)" in plan_words.cron_note(diff)
 
 
 def test_one_process_reads_the_clock_once() -> None:

@@ -1469,8 +1469,7 @@ def test_the_cli_output_forms_the_script_parses_are_the_clis() -> None:
     ):
         assert form in source, form
     assert (
-        'f"{self.file}:{self.line}: {self.path}: {self.message}"'
-        in (ROOT / "reconciler" / "diagnostics.py").read_text()
+        'f"{self.file}:{self.line}: {self.path}: {self.message}"' in (ROOT / "reconciler" / "problems.py").read_text()
     )
 
 

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler.desired import yamlread, yamlwrite
-from reconciler.diagnostics import InvalidSchedules, Problem
+from reconciler.desired import yamlentries, yamlread, yamlwrite
+from reconciler.problems import InvalidSchedules, Problem
 
 GOOD = """\
 # Sales team deliveries
@@ -326,11 +326,11 @@ def styled_files(draw: st.DrawFn) -> tuple[str, dict[str, int]]:
     text = "BOM" if draw(st.booleans()) else ""
     for line in lines:
         text += line + draw(st.sampled_from(BREAKS))
-    return text.replace("BOM", yamlread.BOM, 1), ids
+    return text.replace("BOM", yamlentries.BOM, 1), ids
 
 
 def own_data(text: str) -> dict[str | None, Any]:
-    parsed = yamlread.parse("f.yml", text.removeprefix(yamlread.BOM))
+    parsed = yamlentries.parse("f.yml", text.removeprefix(yamlentries.BOM))
     assert not parsed.problems
     return {e.key: e.data for e in parsed.entries}
 
@@ -415,7 +415,7 @@ def test_an_entry_merged_or_aliased_elsewhere_lends_its_fields_never_its_id(tmp_
     text = "schedules:\n  a: &a\n    title: A\n  b: {<<: *a}\n  c: {title: C, dest: *a}\n"
     new_text, missed = yamlwrite.insert_ids("f.yml", text, {"a": 5})
     assert missed == [] and new_text == text.replace("    title: A", "    id: 5\n    title: A")
-    data = {e.key: e.data for e in yamlread.parse("f.yml", new_text).entries}
+    data = {e.key: e.data for e in yamlentries.parse("f.yml", new_text).entries}
     assert data == {"a": {"id": 5, "title": "A"}, "b": {"title": "A"}, "c": {"title": "C", "dest": {"title": "A"}}}
 
 

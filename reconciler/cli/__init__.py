@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler import __version__, diagnostics
+from reconciler import __version__
+from reconciler import problems as diagnostics
 from reconciler.core.plan import Plan
-from reconciler.desired import schema, yamlread, yamlwrite
+from reconciler.desired import discovery, schema, yamlwrite
 from reconciler.errors import ExitCode, UserError
 from reconciler.kinds.shape import source_key
 from reconciler.remote.client import (
@@ -30,7 +31,7 @@ from reconciler.sandbox.command import sandbox
 from reconciler.usecases import applying, lock, running
 from reconciler.usecases import config as configuration
 from reconciler.usecases.planning import Planned, Scope, Selection, load_desired, make_plan, schedule_paths
-from reconciler.views import render, savedplan
+from reconciler.views import plan_json, plan_markdown, plan_text, plan_words, savedplan
 from reconciler.views.console import printable, stderr, stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -192,7 +193,7 @@ def _regular_config(ctx: click.Context, param: click.Parameter, value: Path | No
     the read, a device never end it, and a broken link must not silently mean "no config"."""
     path = value if value is not None else Path(configuration.CONFIG_FILE)
     if value is not None or os.path.lexists(path):
-        why = yamlread.not_regular_reason(path)
+        why = discovery.not_regular_reason(path)
         if why is not None:
             raise click.BadParameter(diagnostics.escape_controls(f"{path}: {why}"), ctx=ctx, param=param)
     return value
@@ -322,15 +323,15 @@ def plan_command(
 
     def rendered(kind: str, *, whole: bool = False) -> str:
         if kind == "json":
-            return render.to_json(the_plan, titles)
+            return plan_json.to_json(the_plan, titles)
         if kind == "markdown":
             # printed: sized for a pull-request comment; written to a file: the whole plan (job summary)
-            limit = None if whole else render.GITHUB_COMMENT_LIMIT
-            return render.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=limit)
-        return render.text(the_plan, titles).plain
+            limit = None if whole else plan_markdown.GITHUB_COMMENT_LIMIT
+            return plan_markdown.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=limit)
+        return plan_text.text(the_plan, titles).plain
 
     if fmt == "text":
-        stdout().print(render.text(the_plan, titles))
+        stdout().print(plan_text.text(the_plan, titles))
     else:
         click.echo(printable(rendered(fmt)), nl=False)
     if out is not None:
@@ -401,7 +402,7 @@ def apply_command(
             # apply validates every file itself: the cache (restorable from CI caches) never decides a write
             result = planned(client, paths, scope_of(prune, prune_since, targets, excludes), cached=False)
             the_plan, titles, files = result.plan, result.titles, result.files
-        out.print(render.text(the_plan, titles))
+        out.print(plan_text.text(the_plan, titles))
         if not the_plan.has_changes:
             # still records ids of entries matched by content
             report = applying.apply(the_plan, client, schedule_files=files)
@@ -427,13 +428,13 @@ def apply_command(
 def _project_files(config: configuration.ProjectConfig) -> list[Path]:
     """The project's schedule files, from its config: where the ids of a saved plan may be written."""
     existing = [p for p in schedule_paths(config, []) if os.path.lexists(p)]
-    return yamlread.discover(existing)
+    return discovery.discover(existing)
 
 
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
     saved = savedplan.load(path)
     remote = list_remote(client).schedules
-    reasons = savedplan.stale_reasons(saved, client.base_url, yamlread.discover(saved.paths), remote)
+    reasons = savedplan.stale_reasons(saved, client.base_url, discovery.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
     return saved
@@ -463,7 +464,7 @@ def execute(
     ok_sink, error_sink = (err, err) if live else (out, err)
 
     def on_result(result: applying.Result) -> None:
-        name = render.change_name(result.change)
+        name = plan_words.change_name(result.change)
         if result.ok:
             target = f" (id {result.id})" if result.change.id is None and result.id else ""
             ok_sink.print(Text.assemble(("✓ ", "green"), f"{name}{target}: {result.message}"))
@@ -647,11 +648,13 @@ def show_command(saved: Path, fmt: str, show_sensitive: bool) -> None:
     loaded = savedplan.load(saved)
     the_plan, titles = loaded.plan, dict(loaded.titles)
     if fmt == "text":
-        stdout().print(render.text(the_plan, titles))
+        stdout().print(plan_text.text(the_plan, titles))
     elif fmt == "json":
-        click.echo(printable(render.to_json(the_plan, titles)), nl=False)
+        click.echo(printable(plan_json.to_json(the_plan, titles)), nl=False)
     else:
-        click.echo(printable(render.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=None)), nl=False)
+        click.echo(
+            printable(plan_markdown.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=None)), nl=False
+        )
 
 
 @cli.command("schema")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.desired.yamlread import KEY_PATTERN
+from reconciler.desired.yamlentries import KEY_PATTERN
 from reconciler.kinds.models import DataScheduleSpec
 
 SCHEMA_ID = "https://github.com/holistics-schedules/holistics-schedules/schedules.schema.json"

@@ -5,7 +5,7 @@ updates that schedule instead of creating another. The files are the user's, so 
 changes no other byte (comments, quoting, order and line endings stay), and no file is ever left
 half written.
 
-Where to insert is found from the same libyaml parse the reader uses (`yamlread.parse`), by character
+Where to insert is found from the same libyaml parse the reader uses (`yamlentries.parse`), by character
 index, never by splitting lines: Python, libyaml and ruamel disagree on what ends a line. Then the
 new text is read again with the reader, and written only if every id landed on its own entry and
 nothing else the reader sees changed. Whatever cannot be recorded is returned, never raised, so an
@@ -23,11 +23,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from yaml.nodes import MappingNode, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from reconciler.desired import yamlread
-from reconciler.diagnostics import Problem, escape_controls
+from reconciler.desired import discovery, yamlentries, yamlread
 from reconciler.errors import UserError
+from reconciler.problems import Problem, escape_controls
 
 _ATTEMPTS = 3  # a file that changes between reading and writing is read again, this many times
 
@@ -95,18 +95,18 @@ def _record_file(
         return none_recorded("refused: not a schedule file of this project")
     for _ in range(_ATTEMPTS):
         try:
-            raw = yamlread.read_regular(path)
+            raw = discovery.read_regular(path)
         except OSError as exc:
             return none_recorded(f"cannot read the file: {exc.strerror or exc}")
         try:
-            text = yamlread.decode(file, raw)
-        except yamlread.Unreadable as exc:
+            text = yamlentries.decode(file, raw)
+        except yamlentries.Unreadable as exc:
             return none_recorded(exc.problems[0].message)
         new_text, unrecorded = insert_ids(file, text, ids, planned, stale)
         if new_text == text:
             return unrecorded
         try:
-            if yamlread.read_regular(path) != raw:
+            if discovery.read_regular(path) != raw:
                 continue  # edited since it was read: never write over what was not read
             atomic_write(path, new_text)
         except (OSError, FileWriteError) as exc:
@@ -124,8 +124,8 @@ def _record_file(
 
 def _entry_lines(name: str, text: str) -> dict[str | None, int]:
     try:
-        return {e.key: e.line for e in yamlread.parse(name, text.removeprefix(yamlread.BOM)).entries}
-    except yamlread.Unreadable:
+        return {e.key: e.line for e in yamlentries.parse(name, text.removeprefix(yamlentries.BOM)).entries}
+    except yamlentries.Unreadable:
         return {}
 
 
@@ -139,16 +139,16 @@ def insert_ids(
     """`text` with `id: N` inserted into each entry of `ids` (or, for an entry in `stale`, its old id
     overwritten), and what could not be. The result is checked with the reader: each id on its own
     entry, every other entry as it was."""
-    bom = yamlread.BOM if text.startswith(yamlread.BOM) else ""
+    bom = yamlentries.BOM if text.startswith(yamlentries.BOM) else ""
     body = text[len(bom) :]
     planned = planned or {}
     try:
-        before = yamlread.parse(name, body)
-    except yamlread.Unreadable as exc:
+        before = yamlentries.parse(name, body)
+    except yamlentries.Unreadable as exc:
         first = exc.problems[0]
         reason = f"the file no longer reads as schedules: line {first.line}: {first.message}"
         return text, [Unrecorded(name, key, new_id, planned.get(key, 0), reason) for key, new_id in ids.items()]
-    by_key: dict[str, yamlread.Entry] = {}
+    by_key: dict[str, yamlentries.Entry] = {}
     for entry in before.entries:
         if entry.key is not None:
             by_key.setdefault(entry.key, entry)  # a duplicate is a problem of the entry, seen below
@@ -176,7 +176,7 @@ def insert_ids(
 
 
 def _holding(
-    name: str, body: str, before: yamlread.ParsedFile, edits: dict[str, Edit], ids: Mapping[str, int]
+    name: str, body: str, before: yamlentries.ParsedFile, edits: dict[str, Edit], ids: Mapping[str, int]
 ) -> dict[str, Edit]:
     """The edits that hold, when not all of them do together: found by halves, so a file of a
     thousand ids with one bad place costs a few dozen checks, not a thousand."""
@@ -193,7 +193,7 @@ def _holding(
 Edit = tuple[int, int, str]  # replace body[start:end] (empty for an insertion) with the text
 
 
-def _edit(body: str, entry: yamlread.Entry, new_id: int, stale: int | None = None) -> Edit | str:
+def _edit(body: str, entry: yamlentries.Entry, new_id: int, stale: int | None = None) -> Edit | str:
     """Where in `body` and what to write into `entry`, or why not ("" when its id is already there)."""
     if entry.data is None:
         problem = entry.problems[0] if entry.problems else None
@@ -204,7 +204,11 @@ def _edit(body: str, entry: yamlread.Entry, new_id: int, stale: int | None = Non
         if stale is not None and entry.data["id"] == stale:
             return _overwrite(entry, new_id)
         return f"the entry has id {entry.data['id']!r} now"
-    node = entry.value_node
+    return _insertion(body, entry.value_node, new_id)
+
+
+def _insertion(body: str, node: Node, new_id: int) -> Edit | str:
+    """`id: <new_id>` written before the first field of the entry's mapping `node`, in its style."""
     if not isinstance(node, MappingNode) or not node.value:
         return "the entry is not a mapping of fields"
     first_key = node.value[0][0]
@@ -226,7 +230,7 @@ def _edit(body: str, entry: yamlread.Entry, new_id: int, stale: int | None = Non
     return index, index, f"id: {new_id}{ending}{' ' * (index - line_start)}"
 
 
-def _overwrite(entry: yamlread.Entry, new_id: int) -> Edit | str:
+def _overwrite(entry: yamlentries.Entry, new_id: int) -> Edit | str:
     """The entry's own `id:` value, written over (a merge never lends an id, so it is the entry's)."""
     node = entry.value_node
     if not isinstance(node, MappingNode):
@@ -238,7 +242,7 @@ def _overwrite(entry: yamlread.Entry, new_id: int) -> Edit | str:
 
 
 def _checked(
-    name: str, body: str, before: yamlread.ParsedFile, edits: Mapping[str, Edit], ids: Mapping[str, int]
+    name: str, body: str, before: yamlentries.ParsedFile, edits: Mapping[str, Edit], ids: Mapping[str, int]
 ) -> str | None:
     """`body` with `edits` made, if the reader then sees each edited entry with its new id and
     everything else exactly as before; else None."""
@@ -248,8 +252,8 @@ def _checked(
         start = end
     new_body = "".join([*pieces, body[start:]])
     try:
-        after = yamlread.parse(name, new_body)
-    except yamlread.Unreadable:
+        after = yamlentries.parse(name, new_body)
+    except yamlentries.Unreadable:
         return None
     if _meaning(before.problems) != _meaning(after.problems) or len(before.entries) != len(after.entries):
         return None
@@ -286,7 +290,7 @@ def atomic_write(path: Path, text: str) -> None:
             raise FileWriteError(path, str(exc.strerror or exc)) from None
         return
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise FileWriteError(path, f"not a regular file ({yamlread.file_kind(st.st_mode)})")
+        raise FileWriteError(path, f"not a regular file ({discovery.file_kind(st.st_mode)})")
     target = Path(os.path.realpath(path))
     try:
         _replace(target, text, st)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from reconciler.diagnostics import Problem
 from reconciler.kinds.models import DesiredSchedule
 from reconciler.kinds.shape import SourceKey, source_key, spec_view
+from reconciler.problems import Problem
 from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 
 

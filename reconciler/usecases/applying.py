@@ -17,8 +17,8 @@ from typing import Any
 
 from reconciler.core.plan import Action, Change, Plan, differences
 from reconciler.desired.yamlwrite import Unrecorded, record_ids
-from reconciler.diagnostics import Problem
 from reconciler.kinds.shape import Bucket, SourceKey, bucket, source_key
+from reconciler.problems import Problem
 from reconciler.remote.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.remote.reads import list_remote
 

@@ -16,14 +16,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from reconciler.desired.yamlread import DefaultPath, Unreadable, decode, read_mapping, read_regular
-from reconciler.diagnostics import InvalidSchedules, Problem, config_problems, did_you_mean, unknown_part
+from reconciler.desired.discovery import CONFIG_FILE as CONFIG_FILE
+from reconciler.desired.discovery import DefaultPath, read_regular
+from reconciler.desired.validation_messages import config_problems, unknown_part
+from reconciler.desired.yamlentries import Unreadable, decode, read_mapping
 from reconciler.kinds.models import DataScheduleSpec, DestType, nearest_line
+from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.client.errors import ConfigError
 from reconciler.remote.client.rates import parse_rate
 from reconciler.views.cron_words import DEFAULT_TIMEZONE, UnknownTimezone, zone
 
-CONFIG_FILE = "holistics-schedules.yml"
 _TOP_FIELDS = set(DataScheduleSpec.model_fields)
 
 

@@ -24,12 +24,12 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import spec
 from reconciler.core.plan import FREE_FORM_ITEMS, adoptable, differences
-from reconciler.desired import yamlread
+from reconciler.desired import yamlentries
 from reconciler.desired.yamlwrite import atomic_write
-from reconciler.diagnostics import escape_controls
 from reconciler.errors import UserError
 from reconciler.kinds.models import DEST_TYPES, DataScheduleSpec, Schedule
 from reconciler.kinds.shape import SourceKey, source_key, without_server_fields
+from reconciler.problems import escape_controls
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
 from reconciler.remote.reads import RemoteSchedules, Source, read_sources
 
@@ -123,7 +123,7 @@ def slugify(text: str) -> str:
 
 def base_key(schedule: Mapping[str, Any]) -> str:
     """The key a schedule would like: its title as a slug, else its destination and source. Always
-    valid (`yamlread.KEY_PATTERN`), whatever the server sent; not yet unique (see `entries`)."""
+    valid (`yamlentries.KEY_PATTERN`), whatever the server sent; not yet unique (see `entries`)."""
     slug = slugify(str(schedule.get("title") or ""))
     if slug:
         return slug
@@ -478,8 +478,8 @@ def _read_back(path: Path, text: str, schedules: Mapping[str, Mapping[str, Any]]
     """`text`, once the reader has read it back as exactly `schedules`: what import writes, the
     next plan reads as it was in the workspace."""
     try:
-        read: dict[str | None, Any] = {e.key: e.data for e in yamlread.parse(str(path), text).entries}
-    except yamlread.Unreadable as exc:
+        read: dict[str | None, Any] = {e.key: e.data for e in yamlentries.parse(str(path), text).entries}
+    except yamlentries.Unreadable as exc:
         read = {None: str(exc)}
     if read != {k: dict(v) for k, v in schedules.items()}:
         differ = sorted(k for k in schedules if read.get(k) != schedules[k])[:3]

@@ -21,16 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import UserError
+from reconciler.problems import checkout_root as checkout_root  # the base layer's: problems name paths by it too
 
 
 class LockHeld(UserError):
     """Another run holds this checkout's lock."""
-
-
-def checkout_root(start: Path) -> Path:
-    """The checkout `start` is in (the nearest folder with `.git`), else `start` itself."""
-    start = start.resolve()
-    return next((p for p in (start, *start.parents) if (p / ".git").exists()), start)
 
 
 def lock_path(root: Path) -> Path:

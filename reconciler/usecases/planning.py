@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.plan import Plan, SafetyPolicy, plan, unsafe_reason
-from reconciler.desired.yamlread import discover, gc_paused, load
-from reconciler.diagnostics import InvalidSchedules, Problem, escape_controls
+from reconciler.desired.discovery import discover
+from reconciler.desired.yamlread import gc_paused, load
 from reconciler.errors import UserError
 from reconciler.kinds.models import DesiredSchedule
 from reconciler.kinds.shape import SourceKey, source_key
+from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.client import HolisticsClient
 from reconciler.remote.reads import Reads, Source, reference_problems
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from reconciler.core.plan import Removal
 from reconciler.desired.yamlread import load
-from reconciler.diagnostics import InvalidSchedules
 from reconciler.errors import UserError
 from reconciler.kinds.models import DesiredSchedule
+from reconciler.problems import InvalidSchedules
 
 _SUFFIX = re.compile(r"\.ya?ml$", re.IGNORECASE)
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from reconciler.core.plan import Action, Change, FieldDiff, Match, Plan, normalize
 from reconciler.errors import UserError
 from reconciler.kinds.models import Id
-from reconciler.views.render import Titles
+from reconciler.views.plan_words import Titles
 
 SAVED_PLAN_VERSION = 2  # 1: the JSON view plus an appendix (before the format had its own shape)
 

@@ -1,0 +1,177 @@
+"""The plan as markdown, for a pull request's comment and a job's summary: every string from the
+network escaped for the context it lands in (a table cell, raw HTML), e-mail addresses masked.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reconciler.core.plan import Action, Change, Plan
+from reconciler.desired.discovery import CONFIG_FILE
+from reconciler.views.plan_words import (
+    SHOWN,
+    SIGN,
+    VERB,
+    Titles,
+    brief_dict,
+    change_name,
+    cron_note,
+    cron_sides,
+    ignored_line,
+    item_text,
+    list_items,
+    mask_emails,
+    not_manageable,
+    replacement_note,
+    source_label,
+    summary_line,
+    value,
+)
+
+GITHUB_COMMENT_LIMIT = 65_536
+
+
+def markdown(
+    plan: Plan,
+    titles: Titles | None = None,
+    *,
+    show_sensitive: bool = False,
+    limit: int | None = GITHUB_COMMENT_LIMIT,
+    full_plan_hint: str = "the job summary",
+) -> str:
+    """A comment-ready plan: summary table, then one collapsible section per change, deletions first
+    under a warning. Longer than `limit`, it stops at a whole section and says where the rest is."""
+    titles = titles or {}
+    s = plan.summary
+    head = [
+        "### Holistics schedules plan",
+        "",
+        "| create | update | delete | unchanged | unmanaged |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {s['create']} | {s['update']} | {s['delete']} | {s['unchanged']} | {s['unmanaged']} |",
+        "",
+    ]
+    if plan.unsafe:
+        head += [f"> [!CAUTION]\n> **Unsafe plan:** {_inline(plan.unsafe)}", ""]
+    deletes = plan.of(Action.DELETE)
+    if deletes:
+        head += [
+            f"> [!WARNING]\n> **{len(deletes)} schedule(s) will be deleted.** Deliveries stop and cannot be restored.",
+            "",
+        ]
+    if plan.partial:
+        partial = f"only the entries selected by {_inline(plan.partial)}; nothing is deleted"
+        head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
+    if plan.undeclarable:
+        head += [_inline(not_manageable(plan)), ""]
+    if not plan.has_changes:
+        head += ["No changes. The workspace matches the YAML.", ""]
+    order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
+    sections = [_section(c, titles, show_sensitive, plan.timezone) for c in order]
+    tail = [*_md_notes(plan, titles, show_sensitive), f"**{summary_line(plan)}**", ""]
+    document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
+    if limit is None or len(document) <= limit:
+        return document
+    note = (
+        "\n> [!NOTE]\n> The plan is longer than a comment allows: {shown} of {total} changes are shown here. "
+        f"The full plan is in {full_plan_hint}.\n\n"
+    )
+    budget = limit - len("\n".join(head)) - len("\n".join(tail)) - len(note) - 20
+    kept: list[str] = []
+    for section in sections:
+        if sum(map(len, kept)) + len(section) > budget:
+            break
+        kept.append(section)
+    return "\n".join(head) + "\n" + "".join(kept) + note.format(shown=len(kept), total=len(sections)) + "\n".join(tail)
+
+
+def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str) -> str:
+    # HTML, not backticks: GitHub renders no Markdown inside <summary>
+    where = f" — <code>{_md(change.file)}:{change.line}</code>" if change.file else ""
+    label = source_label(change, titles)
+    lines = [
+        "<details>",
+        f"<summary>{SIGN[change.action]} <b>{_md(change_name(change))}</b> {VERB[change.action]}"
+        f"{' — ' + _md(label) if label else ''}{where}</summary>",
+        "",
+        *([f"_{_inline(change.reason)}_", ""] if change.reason else []),
+        "```diff",
+    ]
+    masked = (lambda text: text) if show_sensitive else mask_emails
+    for diff in change.diff:
+        old, new = masked(value(diff.old)), masked(value(diff.new))
+        note = cron_note(diff, timezone) + replacement_note(change, diff)
+        items = list_items(diff)
+        if items is not None:
+            sign = {Action.CREATE: "+", Action.DELETE: "-"}.get(change.action, " ")
+            lines.append(f"{sign} {diff.path}:{note}")
+            lines += [f"{'' if s == '#' else s}    {masked(item_text(s, v))}" for s, v in items]
+        elif change.action in (Action.UPDATE, Action.REPLACE):
+            was, now = (f"  ({side})" if side else "" for side in cron_sides(diff, timezone))
+            lines += [f"- {diff.path}: {old}{was}", f"+ {diff.path}: {new}{now}{replacement_note(change, diff)}"]
+        elif change.action is Action.CREATE:
+            lines.append(f"+ {diff.path}: {new}{note}")
+        else:
+            lines.append(f"- {diff.path}: {old}")
+    lines += ["```", "", "</details>", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
+    """Collapsed lists of what the plan leaves alone or takes over, for reviewers who want them."""
+    out: list[str] = []
+    prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
+    if prunable:
+        rows = [
+            f"| {b['id']} | {_cell(b['title'])} | {_cell(b['source'])} | {_cell(b['dest_type'])} |"
+            for b in (brief_dict(plan, i, titles) for i in prunable[:SHOWN])
+        ]
+        more = ["", f"... and {len(prunable) - SHOWN} more."] if len(prunable) > SHOWN else []
+        out += [
+            "<details>",
+            f"<summary>{len(prunable)} unmanaged schedule(s): no YAML declares them; left alone</summary>",
+            "",
+            "| id | title | source | destination |",
+            "|---:|---|---|---|",
+            *rows,
+            *more,
+            "",
+            "</details>",
+            "",
+        ]
+    adopted = [m for m in plan.matches if not m.recorded]
+    if adopted:
+        out += [
+            "<details>",
+            f"<summary>{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} matched to an existing schedule by "
+            "content (apply records the id)</summary>",
+            "",
+            *(f"- <code>{_md(m.key)}</code> → id {m.id} (<code>{_md(m.file)}</code>)" for m in adopted),
+            "",
+            "</details>",
+            "",
+        ]
+    for item in plan.ignored_differences:
+        line = ignored_line(item, CONFIG_FILE)
+        out += [f"> [!NOTE]\n> {_inline(line if show_sensitive else mask_emails(line))}", ""]
+    return out
+
+
+_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+_MARKDOWN = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def _cell(text: str | None) -> str:
+    return _inline(text) if text else ""
+
+
+def _inline(text: str) -> str:
+    """Text from the network in a Markdown context (a table cell, a callout): one line, with every
+    ASCII punctuation backslash-escaped, so a title cannot add a heading, a link, an image or a row."""
+    return _MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
+
+
+def _md(s: str) -> str:
+    """Text inside raw HTML (a <summary>): escaped HTML, on one line; a line break would end the
+    HTML block and let the rest be read as Markdown."""
+    return _LINE_BREAKS.sub(" ", s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

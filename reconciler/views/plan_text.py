@@ -1,0 +1,120 @@
+"""The plan as text, for terminals and logs: rich Text, so colour is decided by the console that
+prints it (a terminal, and only without NO_COLOR). rich is imported only when text is rendered: the
+JSON and markdown views do not need it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+from reconciler.core.plan import Action, Change, Plan
+from reconciler.desired.discovery import CONFIG_FILE
+from reconciler.views.plan_words import (
+    SHOWN,
+    SIGN,
+    STYLE,
+    VERB,
+    Titles,
+    brief_line,
+    change_name,
+    cron_note,
+    cron_sides,
+    ignored_line,
+    item_text,
+    list_items,
+    not_manageable,
+    replacement_note,
+    source_label,
+    summary_line,
+    value,
+)
+
+
+def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
+    titles = titles or {}
+    from rich.text import Text  # imported here: the JSON and markdown renderers do not need rich
+
+    out = Text()
+    if not plan.has_changes:
+        out.append("No changes. The workspace matches the YAML.\n\n", style="green")
+    else:
+        out.append("holistics-schedules will perform the following actions:\n\n")
+    for change in plan.changes:
+        _text_change(out, change, titles, plan.timezone)
+    s = plan.summary
+    out.append(summary_line(plan), style="bold")
+    out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
+    _text_notes(out, plan, titles, config_file)
+    return out
+
+
+def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> None:
+    style = STYLE[change.action]
+    out.append(f"  # {change_name(change)} {VERB[change.action]}", style="bold")
+    label = source_label(change, titles)
+    if label:
+        out.append(f" — {label}")
+    if change.file:
+        out.append(f"  ({change.file}:{change.line})", style="dim")
+    out.append("\n")
+    if change.reason:
+        out.append(f"    # {change.reason}\n", style="dim")
+    for diff in change.diff:
+        out.append(f"    {SIGN[change.action]} ", style=style)
+        items = list_items(diff)
+        if items is not None:
+            out.append(f"{diff.path}:")
+            out.append(replacement_note(change, diff), style="dim")
+            out.append("\n")
+            for sign, item in items:
+                item_style = {"-": "red", "+": "green"}.get(sign, "dim")
+                out.append(f"        {sign} {item_text(sign, item)}\n", style=item_style)
+            continue
+        out.append(f"{diff.path}: ")
+        if change.action in (Action.UPDATE, Action.REPLACE):
+            out.append(value(diff.old), style="red")
+            out.append(" -> ")
+            out.append(value(diff.new), style="green")
+            out.append(replacement_note(change, diff) + "\n", style="dim")
+            was, now = cron_sides(diff, timezone)
+            for label, note in (("was", was), ("now", now)):
+                if note:
+                    out.append(f"        {label}: {note}\n", style="dim")
+            continue
+        out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
+        out.append(cron_note(diff, timezone) + replacement_note(change, diff), style="dim")
+        out.append("\n")
+    out.append("\n")
+
+
+def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None:
+    """What the plan leaves alone, and why: unmanaged, not manageable, adopted, ignored, partial."""
+    prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
+    if prunable:
+        out.append(f"{len(prunable)} remote schedule(s) no YAML declares are left alone; --prune would delete them:\n")
+        for schedule_id in prunable[:SHOWN]:
+            brief = plan.briefs.get(schedule_id)
+            out.append(f"  {brief_line(brief, titles) if brief else f'id {schedule_id}'}\n", style="dim")
+        if len(prunable) > SHOWN:
+            out.append(f"  ... and {len(prunable) - SHOWN} more (plan --json lists them all)\n", style="dim")
+    if plan.undeclarable:
+        out.append(f"{not_manageable(plan)}\n", style="dim")
+    adopted = [m for m in plan.matches if not m.recorded]
+    if adopted:
+        out.append(
+            f"{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} without an id match an existing schedule by "
+            "content; apply records the id: "
+            + ", ".join(f"{m.key} -> {m.id}" for m in adopted[:20])
+            + (", ..." if len(adopted) > 20 else "")
+            + "\n",
+            style="dim",
+        )
+    for item in plan.ignored_differences:
+        out.append(f"{ignored_line(item, config_file)}\n", style="yellow")
+    if plan.partial:
+        out.append(f"Partial plan: only the entries selected by {plan.partial}; nothing is deleted.\n", style="bold")
+    if plan.unsafe:
+        out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")

@@ -1,0 +1,161 @@
+"""How a plan's parts are said, in every format: a change's name and verb, its source, values,
+list items, cron in words, the summary line and the schedules a plan leaves alone.
+
+The text, markdown and JSON views of a plan (`plan_text`, `plan_markdown`, `plan_json`) are built
+from these, so the three say the same thing the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.plan import SOURCE_FIELDS, Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
+from reconciler.views.cron_words import cron_in_words, dst_warnings, when_line
+
+Titles = Mapping[tuple[str, int], str]  # the title of each (source type, source id), read once per source
+
+VERB = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated in place",
+    Action.DELETE: "will be deleted",
+    Action.REPLACE: "must be replaced",
+}
+SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.REPLACE: "-/+"}
+STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.REPLACE: "magenta"}
+SHOWN = 50  # unmanaged schedules named one by one; past that, a count
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def value(v: Any) -> str:
+    """A field value as the plan shows it: JSON, so strings are quoted and null is null."""
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def mask_emails(text: str) -> str:
+    """`finance@example.com` -> `f***@example.com`: addresses are personal data in PR comments."""
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+def change_name(change: Change) -> str:
+    if change.key is None:
+        title = f" {value(change.title)}" if change.title else ""
+        return f"unmanaged schedule id {change.id}{title}"
+    return f"{change.key} (id {change.id})" if change.id is not None else change.key
+
+
+def source_label(change: Change, titles: Titles) -> str | None:
+    source = change.source
+    return source_text(source, titles) if source is not None else None
+
+
+def source_text(source: tuple[str, int], titles: Titles) -> str:
+    kind = "dashboard" if source[0] == "Dashboard" else "report"
+    title = titles.get(source)
+    return f'{kind} {source[1]} "{title}"' if title else f"{kind} {source[1]}"
+
+
+def cron_note(diff: FieldDiff, timezone: str = "UTC") -> str:
+    """For schedule.repeat: what the crontab means, so reviewers need not decode it, and for a new
+    or changed one when it runs next in `timezone` and what the year's clock changes do to it."""
+    if diff.path != "schedule.repeat":
+        return ""
+    words = [cron_in_words(v) if isinstance(v, str) else None for v in (diff.old, diff.new)]
+    shown = [w for w in words if w]
+    parts = [" -> ".join(shown)] if shown else []
+    if isinstance(diff.new, str) and diff.new != diff.old:
+        parts += _cron_times(diff.new, timezone)
+    return f"  ({'; '.join(parts)})" if parts else ""
+
+
+def cron_sides(diff: FieldDiff, timezone: str = "UTC") -> tuple[str, str]:
+    """For a changed schedule.repeat: the old meaning and the new one (with its next runs and clock
+    changes), each for its own line, so a reviewer reads one against the other."""
+    if diff.path != "schedule.repeat":
+        return "", ""
+    old = cron_in_words(diff.old) if isinstance(diff.old, str) else None
+    new_parts = [w for w in [cron_in_words(diff.new) if isinstance(diff.new, str) else None] if w]
+    if isinstance(diff.new, str) and diff.new != diff.old:
+        new_parts += _cron_times(diff.new, timezone)
+    return old or "", "; ".join(new_parts)
+
+
+def _cron_times(expression: str, timezone: str) -> list[str]:
+    """["next: Mon 2026-12-07 08:00, ... Europe/Berlin", "DST: ..."], counted from `describe.now()`."""
+    warnings = dst_warnings(expression, timezone)
+    return [p for p in (when_line(expression, timezone), *(f"DST: {w}" for w in warnings)) if p]
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary
+    replaced = f", {s['replace']} to replace" if s["replace"] else ""
+    return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete{replaced}."
+
+
+_CONTEXT = 5  # unchanged items of a list shown around the changed ones, as Terraform does
+
+
+def list_items(diff: FieldDiff) -> list[tuple[str, Any]] | None:
+    """For a list field (recipients, formats, channels, presets): each item as (sign, item), "-"
+    removed, "+" added, " " unchanged (the first few, for context; then a count), so a plan shows
+    what comes and goes line by line; None for any other field."""
+    old, new = diff.old, diff.new
+    if not (isinstance(old, list) or isinstance(new, list)) or not all(isinstance(v, list | None) for v in (old, new)):
+        return None
+    before, after = [value(v) for v in old or []], [value(v) for v in new or []]
+    kept = [(" ", v) for v, text in zip(new or [], after, strict=True) if text in before]
+    hidden = kept[_CONTEXT:]
+    lines = [
+        *kept[:_CONTEXT],
+        *(("-", v) for v, text in zip(old or [], before, strict=True) if text not in after),
+        *(("+", v) for v, text in zip(new or [], after, strict=True) if text not in before),
+    ]
+    if not lines:
+        return None  # an empty list: shown as `[]`, a header with nothing under it says nothing
+    return lines + ([("#", f"{len(hidden)} more unchanged")] if hidden else [])
+
+
+def item_text(sign: str, item: Any) -> str:
+    return f"# ({item})" if sign == "#" else value(item)
+
+
+def replacement_note(change: Change, diff: FieldDiff) -> str:
+    return "  # forces replacement" if change.action is Action.REPLACE and diff.path in SOURCE_FIELDS else ""
+
+
+def brief_line(brief: Brief, titles: Titles) -> str:
+    """`id 4801 "Weekly sales" — dashboard 1234 "Sales" — EmailDest`: which schedule, for a reviewer."""
+    parts = [f"id {brief.id}" + (f" {value(brief.title)}" if brief.title else "")]
+    if brief.source is not None:
+        parts.append(source_text(brief.source, titles))
+    if brief.dest_type:
+        parts.append(brief.dest_type)
+    return " — ".join(parts)
+
+
+def ignored_line(item: IgnoredDifference, config_file: str) -> str:
+    return (
+        f"{item.file}:{item.line}: {item.key}.{item.path} is ignored by {config_file}: the workspace keeps its "
+        f"value ({value(item.workspace)}; the YAML says {value(item.yaml)})"
+    )
+
+
+def _ids(ids: list[int] | tuple[int, ...]) -> str:
+    return ", ".join(map(str, ids[:20])) + (", ..." if len(ids) > 20 else "")
+
+
+def not_manageable(plan: Plan) -> str:
+    return (
+        f"{len(plan.undeclarable)} remote schedule(s) are not manageable here: the YAML cannot declare their "
+        f"destination or values (ids: {_ids(plan.undeclarable)}); they are left alone, also by --prune."
+    )
+
+
+def brief_dict(plan: Plan, schedule_id: int, titles: Titles) -> dict[str, Any]:
+    brief = plan.briefs.get(schedule_id)
+    if brief is None:
+        return {"id": schedule_id, "title": None, "source": None, "dest_type": None}
+    source = source_text(brief.source, titles) if brief.source else None
+    return {"id": brief.id, "title": brief.title, "source": source, "dest_type": brief.dest_type}
