@@ -26,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from reconciler.errors import UserError
-from reconciler.kinds.models import DEST_MODELS, DataScheduleSpec, nearest_line
+from reconciler.kinds.entries import nearest_line
+from reconciler.kinds.schedules.models import DEST_MODELS, DataScheduleSpec
 from reconciler.usecases.lock import checkout_root
 
 # what a terminal may act on or a reader cannot see: C0 and C1 controls, DEL, line and paragraph

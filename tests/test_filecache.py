@@ -27,7 +27,7 @@ from bench import workload
 from reconciler.desired import filecache, yamlread
 from reconciler.desired.filecache import FileCache
 from reconciler.diagnostics import InvalidSchedules
-from reconciler.kinds.models import DesiredSchedule
+from reconciler.kinds.entries import DesiredSchedule
 from reconciler.sandbox import Sandbox
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.planning import load_desired
@@ -314,7 +314,7 @@ def test_the_fingerprint_covers_every_source_and_data_file_of_the_package(
 
     seen = {first}
     for name in (
-        "kinds/models.py",
+        "kinds/schedules/models.py",
         "desired/yamlread.py",
         "diagnostics.py",
         "spec_subset.json",
@@ -357,7 +357,15 @@ def test_the_fingerprint_names_every_library_validation_imports() -> None:
         if version != "absent":
             assert version == metadata.version(name) and "RECORD" in record, name
     owners = metadata.packages_distributions()
-    for module in ("kinds/models", "desired/yamlread", "diagnostics", "spec", "desired/filecache"):
+    for module in (
+        "kinds/schedules/models",
+        "kinds/schedules/__init__",
+        "kinds/entries",
+        "desired/yamlread",
+        "diagnostics",
+        "spec",
+        "desired/filecache",
+    ):
         tree = ast.parse((REPO / "reconciler" / f"{module}.py").read_text())
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []

@@ -28,7 +28,8 @@ from reconciler.desired import filecache
 from reconciler.desired.filecache import FileCache
 from reconciler.diagnostics import InvalidSchedules, Problem, did_you_mean, validation_problems
 from reconciler.errors import UserError
-from reconciler.kinds.models import DataScheduleSpec, DesiredSchedule
+from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.schedules.models import DataScheduleSpec
 
 SCHEDULE_SUFFIXES = (".yml", ".yaml")  # matched in any case: a.YML is a schedule file too
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

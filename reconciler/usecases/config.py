@@ -18,7 +18,8 @@ from pydantic_core import PydanticCustomError
 
 from reconciler.desired.yamlread import DefaultPath, Unreadable, decode, read_mapping, read_regular
 from reconciler.diagnostics import InvalidSchedules, Problem, config_problems, did_you_mean, unknown_part
-from reconciler.kinds.models import DataScheduleSpec, DestType, nearest_line
+from reconciler.kinds.entries import nearest_line
+from reconciler.kinds.schedules.models import DataScheduleSpec, DestType
 from reconciler.remote.client.errors import ConfigError
 from reconciler.remote.client.rates import parse_rate
 from reconciler.views.cron_words import DEFAULT_TIMEZONE, UnknownTimezone, zone

@@ -14,11 +14,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from reconciler.core.plan import Removal
+from reconciler.core.model import Removal
 from reconciler.desired.yamlread import load
 from reconciler.diagnostics import InvalidSchedules
 from reconciler.errors import UserError
-from reconciler.kinds.models import DesiredSchedule
+from reconciler.kinds.entries import DesiredSchedule
 
 _SUFFIX = re.compile(r"\.ya?ml$", re.IGNORECASE)
 

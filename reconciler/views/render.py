@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.text import Text
 
-from reconciler.core.plan import SOURCE_FIELDS, Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
+from reconciler.core.model import Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
+from reconciler.kinds.schedules import SOURCE_FIELDS
 from reconciler.usecases.config import CONFIG_FILE
 from reconciler.views.cron_words import cron_in_words, dst_warnings, when_line
 
