@@ -6,13 +6,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import HolisticsClient
 
 
 def refresh(client: HolisticsClient) -> list[dict[str, Any]]:
     """List the ids (100 a page), then read each schedule by id, as a provider's Read does."""
-    ids = [int(s["id"]) for s in client.list_schedules()]
-    return [client.get_schedule(schedule_id) for schedule_id in ids]
+    ids = [int(s["id"]) for s in client.list(SCHEDULES)]
+    return [client.get(SCHEDULES, schedule_id) for schedule_id in ids]
 
 
 @dataclass(frozen=True)

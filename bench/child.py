@@ -2,7 +2,8 @@
 
 The wrappers only time the calls they wrap (the CLI's own functions, unchanged) and write to OUT.json:
 each phase's wall time, the process's peak RSS at the end of the command, the CLI's exit code, and the CPU
-time of the pure diff, `reconciler.core.plan.plan(desired, remote)`, re-run on the inputs the CLI planned from.
+time of the pure diff, `reconciler.core.build.plan(desired, remote, kind=...)`, re-run on the inputs the CLI
+planned from.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def main(argv: list[str]) -> int:
     out_path, cli_argv = Path(argv[0]), argv[argv.index("--") + 1 :]
 
     import reconciler.cli
-    import reconciler.core.plan
+    import reconciler.core.build
     import reconciler.remote.reads
     import reconciler.usecases.applying
     import reconciler.usecases.planning
@@ -78,12 +79,12 @@ def main(argv: list[str]) -> int:
     post_started = time.perf_counter()
     pure_cpu = None
     if "diff" in captured:
-        args, _ = captured["diff"]
+        args, kwargs = captured["diff"]
         desired, remote = args[0], args[1]
         runs = []
         for _ in range(3):
             c0 = time.process_time()
-            reconciler.core.plan.plan(desired, remote)
+            reconciler.core.build.plan(desired, remote, kind=kwargs["kind"])
             runs.append(time.process_time() - c0)
         pure_cpu = min(runs)
 

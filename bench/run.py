@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline, workload
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import HolisticsClient
 from reconciler.remote.reads import read_sources
 from reconciler.sandbox import Sandbox
@@ -232,7 +233,7 @@ def bench_plan(n: int, tmp: Path, repeats: int = REPEATS) -> PlanResult:
         sb.control.clear_requests()
         with HolisticsClient(sb.base_url, sb.key) as client:
             t0 = time.perf_counter()
-            listed = client.list_schedules_all()
+            listed = list(client.list(SCHEDULES))
             read_sources(client, workload.distinct_sources(listed))
             quota_read_s = time.perf_counter() - t0
         log = sb.control.requests()
@@ -277,10 +278,10 @@ def bench_baseline(n: int, tmp: Path) -> BaselineResult:
     with Sandbox(key=KEY, seed="empty", latency_ms=LATENCY_MS) as sb:
         sb.control.put_schedules(remote, validate=False)
         with HolisticsClient(sb.base_url, sb.key) as client:
-            client.get_schedule(remote[0]["id"])  # warm the connection
+            client.get(SCHEDULES, remote[0]["id"])  # warm the connection
             t0 = time.perf_counter()
             for schedule in remote[:50]:
-                client.get_schedule(schedule["id"])
+                client.get(SCHEDULES, schedule["id"])
             per_request = (time.perf_counter() - t0) / 50
     with Sandbox(key=KEY, seed="empty", latency_ms=LATENCY_MS, rate_limit=HOLISTICS_QUOTA) as sb:
         sb.control.put_schedules(remote, validate=False)

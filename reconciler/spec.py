@@ -1,14 +1,18 @@
-"""What the project knows of Holistics' OpenAPI spec, read from the generated subset.
+"""What the project knows of Holistics' OpenAPI spec, read from the generated subset, and the one
+walker of it.
 
 `spec_subset.json` is produced by `scripts/gen_spec_subset.py` from the official spec; enums and
-operator arities come from it, so nothing here restates the spec by hand. Request validation, which
-only the sandbox needs, is `reconciler.sandbox.validation`.
+operator arities come from it, so nothing here restates the spec by hand. The remote view, the
+importer and the sandbox all ask `documented` what a schema documents and `split_documented` for a
+value less what it does not, so the three cannot disagree. Request validation, which only the
+sandbox needs, is `reconciler.sandbox.validation`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -41,12 +45,9 @@ def _descend(node: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
 
 
 def properties(node: Mapping[str, Any]) -> dict[str, Any]:
-    """A schema's own properties and those of its inline allOf parts."""
-    props: dict[str, Any] = dict(node.get("properties", {}))
-    for part in node.get("allOf", []):
-        if "$ref" not in part:
-            props.update(properties(part))
-    return props
+    """What a schema says itself: its own properties and those of its inline allOf parts, not what it
+    takes from the schemas it refers to (a Condition branch's `values`, not its base's)."""
+    return _walk(node, None, _Mode(inherited=False, every_branch=False), frozenset()) or {}
 
 
 def dest_branches() -> dict[str, str]:
@@ -81,3 +82,135 @@ def required_fields(name: str) -> tuple[str, ...]:
     for part in node.get("allOf", []):
         required += part.get("required", [])
     return tuple(required)
+
+
+# ---- the walker: what a schema documents, and a value less what it does not ----
+
+PathParts = tuple[str | int, ...]  # a field's place in a value: keys, and list indices
+
+
+@dataclass(frozen=True)
+class _Mode:
+    inherited: bool  # follow `$ref` allOf parts and discriminator branches, not only what is inline
+    every_branch: bool  # a base schema's discriminator (a Condition's): every branch, not the one named
+
+
+def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`node`, its `$ref`s followed."""
+    while "$ref" in node:
+        node = schema(str(node["$ref"]).rsplit("/", 1)[-1])
+    return node
+
+
+def documented(node: Mapping[str, Any], value: Any = None, *, every_branch: bool = False) -> dict[str, Any] | None:
+    """Every property `node` documents (name -> schema), or None when it documents none (free-form)
+    or `value` names a branch its discriminator does not map: its own, its allOf parts' (inline or
+    referenced; the first definition of a name wins), its oneOf/anyOf alternatives', and its
+    discriminator's branch that `value` names. With `every_branch`, a discriminator on a schema with
+    properties of its own (a Condition) gives all of its branches instead: what any of them documents.
+    A discriminator on a bare oneOf (a dest) is always read by the branch `value` names."""
+    if not node:  # `{}`: documents nothing (and, made afresh by each caller, is no key to keep)
+        return None
+    key = (id(node), every_branch, _discriminants(value))
+    found = _DOCUMENTED.get(key)
+    if found is None:
+        found = _DOCUMENTED[key] = (node, _walk(node, value, _Mode(True, every_branch), frozenset()))
+    return found[1]
+
+
+# A listing of 10,000 schedules asks for the same few dozen nodes' properties half a million times.
+# Keyed by the node's id; the node is kept with its answer, so that id stays its own.
+_DOCUMENTED: dict[tuple[int, bool, tuple[str, ...]], tuple[Mapping[str, Any], dict[str, Any] | None]] = {}
+
+
+def _discriminants(value: Any) -> tuple[str, ...]:
+    """What of `value` a walk can depend on: the values of the spec's discriminator properties."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple(str(value.get(name)) for name in _discriminator_names())
+
+
+@cache
+def _discriminator_names() -> tuple[str, ...]:
+    names: set[str] = set()
+    _collect_discriminators(subset()["components"]["schemas"], names)
+    return tuple(sorted(names))
+
+
+def _collect_discriminators(node: Any, names: set[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _collect_discriminators(item, names)
+    elif isinstance(node, dict):
+        if isinstance(node.get("discriminator"), dict):
+            names.add(str(node["discriminator"]["propertyName"]))
+        for item in node.values():
+            _collect_discriminators(item, names)
+
+
+def _walk(node: Mapping[str, Any], value: Any, mode: _Mode, visiting: frozenset[int]) -> dict[str, Any] | None:
+    node = resolve(node)
+    if id(node) in visiting:  # a branch refers back to its base: the base adds nothing more
+        return {}
+    visiting |= {id(node)}
+    props: dict[str, Any] = dict(node.get("properties", {}))
+    known = bool(props)
+    parts = [p for p in node.get("allOf", []) if mode.inherited or "$ref" not in p]
+    if mode.inherited:
+        parts += [*node.get("oneOf", []), *node.get("anyOf", [])] if "discriminator" not in node else []
+    for part in parts:
+        more = _walk(part, value, mode, visiting)
+        known = known or more is not None
+        _add(props, more)
+    discriminator = node.get("discriminator")
+    if mode.inherited and isinstance(discriminator, Mapping):
+        branches = _branches(discriminator, value, mode.every_branch and bool(node.get("properties")))
+        if branches is None:
+            return None
+        for branch in branches:
+            _add(props, _walk({"$ref": branch}, value, mode, visiting))
+        props.setdefault(str(discriminator["propertyName"]), {})  # even where a branch forgets to list it
+        known = True
+    return props if known else None
+
+
+def _branches(discriminator: Mapping[str, Any], value: Any, every: bool) -> list[str] | None:
+    mapping: Mapping[str, str] = discriminator.get("mapping", {})
+    if every:
+        return list(mapping.values())
+    named = value.get(discriminator["propertyName"]) if isinstance(value, Mapping) else None
+    branch = mapping.get(str(named))
+    return None if branch is None else [branch]
+
+
+def _add(props: dict[str, Any], more: Mapping[str, Any] | None) -> None:
+    for name, node in (more or {}).items():
+        props.setdefault(name, node)
+
+
+def split_documented(value: Any, node: Mapping[str, Any], *, every_branch: bool = False) -> tuple[Any, list[PathParts]]:
+    """`value` less every attribute `node` does not document, and the places of those left out
+    (`created_at`, `dest.id`, `dynamic_filter_presets.0.data_schedule_id`). A part the spec leaves
+    free-form, or of a branch it does not map, is kept whole. `every_branch` as for `documented`."""
+    extras: list[PathParts] = []
+    return _split(value, node, (), extras, every_branch), extras
+
+
+def _split(value: Any, node: Mapping[str, Any], path: PathParts, extras: list[PathParts], every: bool) -> Any:
+    node = resolve(node)
+    if isinstance(value, Mapping):
+        props = documented(node, value, every_branch=every)
+        if not props:
+            return dict(value)
+        out = {}
+        for key, item in value.items():
+            child = props.get(key)
+            if child is None:
+                extras.append((*path, key))
+            else:
+                out[key] = _split(item, child, (*path, key), extras, every)
+        return out
+    items = node.get("items")
+    if isinstance(value, list) and isinstance(items, Mapping):
+        return [_split(item, items, (*path, i), extras, every) for i, item in enumerate(value)]
+    return value

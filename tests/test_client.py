@@ -30,6 +30,7 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from reconciler import spec
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import (
     REGIONS,
     APIError,
@@ -270,7 +271,7 @@ def cursor_chain(ctx: Replay) -> None:
 
 def test_list_follows_cursors_across_three_pages_until_null() -> None:
     with replay("list_pages") as ctx:
-        schedules = ctx.client.list_schedules_all(limit=1)
+        schedules = list(ctx.client.list(SCHEDULES, limit=1))
         cursor_chain(ctx)
         assert all(ctx.sent_query(i)["limit"] == ["1"] for i in range(len(ctx.sent)))
         assert {r.method for r in ctx.sent} == {"GET"}
@@ -282,7 +283,7 @@ def test_list_follows_cursors_across_three_pages_until_null() -> None:
 
 def test_list_stops_at_empty_string_cursor_and_sends_filters() -> None:
     with replay("list_empty_cursor") as ctx:
-        schedules = list(ctx.client.list_schedules(source_type="Dashboard", source_id=1))
+        schedules = list(ctx.client.list(SCHEDULES, source_type="Dashboard", source_id=1))
         assert [s["id"] for s in schedules] == [21, 22]
         cursor_chain(ctx)
         assert ctx.sent_query(1) == {
@@ -297,7 +298,7 @@ def test_list_stops_at_empty_string_cursor_and_sends_filters() -> None:
 def test_list_is_lazy() -> None:
     # Replay only: recording here would overwrite list_pages with a single page.
     with replay("list_pages", all_played=False, recordable=False) as ctx:
-        first = next(iter(ctx.client.list_schedules(limit=1)))
+        first = next(iter(ctx.client.list(SCHEDULES, limit=1)))
         assert "id" in first
         assert ctx.client.request_count == 1
 
@@ -334,23 +335,23 @@ def test_schedule_create_get_update_delete() -> None:
     body = _crud_body()
     with replay("schedule_crud") as ctx:
         c = ctx.client
-        created = c.create_schedule(body)
+        created = c.create(SCHEDULES, body)
         sid = created["id"]
         assert ctx.sent[0].method == "POST" and ctx.sent_json(0) == {"data_schedule": body}
         assert created["dest"]["recipients"] == body["dest"]["recipients"]
 
-        fetched = c.get_schedule(sid)
+        fetched = c.get(SCHEDULES, sid)
         assert fetched["id"] == sid and fetched["schedule"]["paused"] is False
 
         update = {**body, "schedule": {"repeat": "0 4 * * *", "paused": True}}
-        updated = c.update_schedule(sid, update)
+        updated = c.update(SCHEDULES, sid, update)
         assert ctx.sent[2].method == "PUT" and ctx.sent_json(2) == {"data_schedule": update}
         assert updated["schedule"]["paused"] is True
 
-        c.delete_schedule(sid)
+        c.delete(SCHEDULES, sid)
         assert ctx.sent[3].method == "DELETE"
         with pytest.raises(NotFound) as err:
-            c.get_schedule(sid)
+            c.get(SCHEDULES, sid)
         assert err.value.status == 404
         assert f"data schedule {sid} was not found" in str(err.value)
         assert c.request_count == 5
@@ -361,7 +362,7 @@ def test_schedule_create_get_update_delete() -> None:
 def test_401_rejected_key() -> None:
     bad = "definitely-not-a-valid-key"
     with replay("auth_401", key=bad) as ctx, pytest.raises(AuthError) as err:
-        ctx.client.list_schedules_all()
+        list(ctx.client.list(SCHEDULES))
     assert err.value.status == 401 and err.value.error_type == "AuthError"
     # names where the key went: a key of one region is rejected by the others
     assert str(err.value).startswith(f"the API key was rejected by {ctx.client.base_url}")
@@ -372,7 +373,7 @@ def test_401_rejected_key() -> None:
 
 def test_404_says_what_was_not_found() -> None:
     with replay("not_found_404") as ctx, pytest.raises(NotFound) as err:
-        ctx.client.get_schedule(999999999)
+        ctx.client.get(SCHEDULES, 999999999)
     assert str(err.value).startswith("data schedule 999999999 was not found (GET /data_schedules/999999999")
     assert (err.value.method, err.value.path) == ("GET", "/data_schedules/999999999")
 
@@ -383,11 +384,11 @@ def test_422_record_error_per_field() -> None:
     body["schedule"] = {"repeat": "61 * * * *", "paused": False}
     with replay("record_invalid_422") as ctx:
         try:
-            created = ctx.client.create_schedule(body)
+            created = ctx.client.create(SCHEDULES, body)
         except (RecordInvalid, InvalidParameters) as exc:
             err: APIError = exc
         else:  # only possible while recording; do not leave it behind
-            ctx.client.delete_schedule(created["id"])
+            ctx.client.delete(SCHEDULES, created["id"])
             pytest.fail("the API accepted an invalid schedule")
         assert ctx.client.request_count == 1
     if not ctx.live:
@@ -404,7 +405,7 @@ def test_422_record_error_per_field() -> None:
 
 def test_403_wrapped_error_shape_names_method_and_path() -> None:
     with replay("forbidden_403") as ctx, pytest.raises(PermissionDenied) as err:
-        ctx.client.update_schedule(12, SCHEDULE)
+        ctx.client.update(SCHEDULES, 12, SCHEDULE)
     e = err.value
     assert (e.status, e.error_type, e.debug_id) == (403, "PermissionDeniedError", "d3b07384d113edec49eaa6238ad5ff00")
     assert e.api_message == "You do not have permission to update this data schedule"
@@ -414,7 +415,7 @@ def test_403_wrapped_error_shape_names_method_and_path() -> None:
 
 def test_400_flat_error_shape_with_details() -> None:
     with replay("invalid_params_400") as ctx, pytest.raises(InvalidParameters) as err:
-        ctx.client.list_schedules_all(sort="bogus")
+        list(ctx.client.list(SCHEDULES, sort="bogus"))
     assert err.value.error_type == "InvalidParameterError"
     assert "sort does not have a valid value - sort must be one of" in str(err.value)
     assert ctx.client.request_count == 1
@@ -422,7 +423,7 @@ def test_400_flat_error_shape_with_details() -> None:
 
 def test_429_retry_after_seconds_then_success() -> None:
     with replay("rate_limited_seconds") as ctx:
-        assert ctx.client.get_schedule(31)["id"] == 31
+        assert ctx.client.get(SCHEDULES, 31)["id"] == 31
         assert ctx.clock.sleeps == [2.0]
         assert ctx.events == ["429 on GET /data_schedules/31, waiting 2.0s (Retry-After), retry 1/4"]
         assert ctx.client.request_count == 2
@@ -431,14 +432,14 @@ def test_429_retry_after_seconds_then_success() -> None:
 def test_429_retry_after_http_date_then_post_succeeds() -> None:
     # A 429 was not processed, so even a create is retried; the date is measured from the Date header.
     with replay("rate_limited_http_date") as ctx:
-        assert ctx.client.create_schedule(NEW_BODY)["id"] == 9002
+        assert ctx.client.create(SCHEDULES, NEW_BODY)["id"] == 9002
         assert ctx.clock.sleeps == [3.0]
         assert [r.method for r in ctx.sent] == ["POST", "POST"]
 
 
 def test_5xx_on_get_retried_then_success() -> None:
     with replay("server_error_retry") as ctx:
-        assert ctx.client.get_schedule(41)["id"] == 41
+        assert ctx.client.get(SCHEDULES, 41)["id"] == 41
         assert ctx.client.request_count == 3
         assert len(ctx.clock.sleeps) == 2
         assert 0 <= ctx.clock.sleeps[0] <= 0.5 and 0 <= ctx.clock.sleeps[1] <= 1.0  # full jitter
@@ -447,7 +448,7 @@ def test_5xx_on_get_retried_then_success() -> None:
 
 def test_5xx_retries_exhausted_raise_server_error() -> None:
     with replay("server_error_exhausted", max_retries=2) as ctx, pytest.raises(ServerError) as err:
-        ctx.client.delete_schedule(51)
+        ctx.client.delete(SCHEDULES, 51)
     e = err.value
     assert (e.status, e.error_type, e.attempts) == (503, "MaintenanceError", 3)
     assert str(e) == (
@@ -460,7 +461,7 @@ def test_5xx_retries_exhausted_raise_server_error() -> None:
 def test_jobs_dashboards_reports_and_non_json_error() -> None:
     with replay("jobs_and_sources") as ctx:
         c = ctx.client
-        job = c.submit_execute(11)
+        job = c.submit(SCHEDULES, 11)
         assert job == {"id": 7001, "status": "queued", "existing_job_id": None}
         assert ctx.sent[0].body is None  # the saved schedule runs as is
         assert c.get_job(7001)["status"] == "success"
@@ -548,7 +549,7 @@ def test_recording_redacts_the_key(tmp_path: Path) -> None:
     with loopback_server(_EchoKeyHandler) as base:
         client = HolisticsClient(base, TEST_KEY)
         with cassette_vcr(tmp_path, record_mode="all").use_cassette("probe.yaml"):
-            assert client.get_schedule(7)["id"] == 7
+            assert client.get(SCHEDULES, 7)["id"] == 7
         client.close()
     assert _EchoKeyHandler.seen_keys == [TEST_KEY]  # it was sent...
     text = (tmp_path / "probe.yaml").read_text()
@@ -573,8 +574,8 @@ def test_recording_redacts_the_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda c: c.create_schedule(NEW_BODY), id="create"),
-        pytest.param(lambda c: c.submit_execute(7), id="submit_execute"),
+        pytest.param(lambda c: c.create(SCHEDULES, NEW_BODY), id="create"),
+        pytest.param(lambda c: c.submit(SCHEDULES, 7), id="submit_execute"),
     ],
 )
 def test_post_fault_after_send_is_outcome_unknown_and_sent_once(
@@ -595,7 +596,7 @@ def test_post_fault_after_send_is_outcome_unknown_and_sent_once(
 def test_post_500_outcome_unknown_keeps_the_server_error() -> None:
     client, *_ = fake_client(ok({"type": "InternalHolisticsError", "message": "boom"}, 500))
     with pytest.raises(OutcomeUnknown) as err:
-        client.create_schedule(NEW_BODY)
+        client.create(SCHEDULES, NEW_BODY)
     assert err.value.status == 500
     assert isinstance(err.value.cause, ServerError) and err.value.cause.api_message == "boom"
 
@@ -609,7 +610,7 @@ def test_post_500_outcome_unknown_keeps_the_server_error() -> None:
 )
 def test_post_not_sent_is_retried(never_sent: Callable[[], BaseException]) -> None:
     client, adapter, clock, events = fake_client(never_sent(), never_sent(), ok({"data_schedule": SCHEDULE}, 201))
-    assert client.create_schedule(NEW_BODY)["id"] == 7
+    assert client.create(SCHEDULES, NEW_BODY)["id"] == 7
     assert adapter.methods == ["POST"] * 3
     assert client.request_count == 1  # only the one that got through counts as sent
     assert len(clock.sleeps) == 2
@@ -619,14 +620,14 @@ def test_post_not_sent_is_retried(never_sent: Callable[[], BaseException]) -> No
 def test_post_429_is_retried() -> None:
     limited = ok({"type": "RateLimitExceedError", "message": "slow down"}, 429, **{"Retry-After": "1.5"})
     client, adapter, clock, _ = fake_client(limited, ok({"job": {"id": 1, "status": "queued"}}))
-    assert client.submit_execute(3)["id"] == 1
+    assert client.submit(SCHEDULES, 3)["id"] == 1
     assert adapter.methods == ["POST", "POST"] and clock.sleeps == [1.5]
 
 
 def test_get_500_twice_then_200_sends_three_requests() -> None:
     boom = ok({"type": "InternalHolisticsError", "message": "boom"}, 500)
     client, adapter, clock, events = fake_client(boom, boom, ok({"data_schedule": SCHEDULE}))
-    assert client.get_schedule(7)["id"] == 7
+    assert client.get(SCHEDULES, 7)["id"] == 7
     assert client.request_count == 3 and len(adapter.calls) == 3
     assert len(clock.sleeps) == 2 and len(events) == 2
 
@@ -636,11 +637,11 @@ def test_idempotent_methods_retry_transport_faults(method: str) -> None:
     answer = ok({"data_schedule": SCHEDULE} if method != "DELETE" else {"message": "deleted"})
     client, adapter, _, _ = fake_client(requests.ReadTimeout("slow"), dropped(), answer)
     if method == "GET":
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     elif method == "PUT":
-        client.update_schedule(7, SCHEDULE)
+        client.update(SCHEDULES, 7, SCHEDULE)
     else:
-        client.delete_schedule(7)
+        client.delete(SCHEDULES, 7)
     assert adapter.methods == [method] * 3
 
 
@@ -649,7 +650,7 @@ def test_retries_exhausted_raise_server_error() -> None:
         ok({"type": "InternalHolisticsError", "message": "x"}, 500), repeat_last=True, max_retries=3
     )
     with pytest.raises(ServerError) as err:
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     assert err.value.attempts == 4 and len(adapter.calls) == 4 and client.request_count == 4
     assert len(clock.sleeps) == 3
 
@@ -657,7 +658,7 @@ def test_retries_exhausted_raise_server_error() -> None:
 def test_transport_retries_exhausted_raise_transport_error_not_outcome_unknown() -> None:
     client, adapter, _, _ = fake_client(dropped(), dropped(), dropped(), max_retries=2)
     with pytest.raises(TransportError) as err:
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     assert not isinstance(err.value, OutcomeUnknown)
     assert len(adapter.calls) == 3
     assert "GET /data_schedules/7 failed after 3 attempts: connection dropped" in str(err.value)
@@ -668,7 +669,7 @@ def test_full_jitter_bounds_and_cap() -> None:
     client, _, clock, _ = fake_client(boom, repeat_last=True, max_retries=8, backoff_base=1.0, retry_after_cap=10.0)
     client._random = random.Random(1)
     with pytest.raises(ServerError):
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     assert len(clock.sleeps) == 8
     for attempt, wait in enumerate(clock.sleeps):
         assert 0 <= wait <= min(10.0, 2**attempt)
@@ -679,8 +680,8 @@ def test_full_jitter_bounds_and_cap() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        pytest.param(lambda c: c.get_schedule(7), id="GET"),
-        pytest.param(lambda c: c.create_schedule(NEW_BODY), id="POST"),
+        pytest.param(lambda c: c.get(SCHEDULES, 7), id="GET"),
+        pytest.param(lambda c: c.create(SCHEDULES, NEW_BODY), id="POST"),
     ],
 )
 def test_4xx_other_than_429_never_retried(status: int, call: Callable[[HolisticsClient], Any]) -> None:
@@ -694,7 +695,7 @@ def test_429_exhausted_raises_rate_limited() -> None:
     limited = ok({"type": "RateLimitExceedError", "message": "slow down"}, 429, **{"Retry-After": "1"})
     client, adapter, _, _ = fake_client(limited, repeat_last=True, max_retries=2)
     with pytest.raises(RateLimited) as err:
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert len(adapter.calls) == 3 and err.value.attempts == 3
     assert str(err.value) == ("rate limited on GET /data_schedules after 3 attempts (RateLimitExceedError: slow down)")
 
@@ -702,7 +703,7 @@ def test_429_exhausted_raises_rate_limited() -> None:
 def test_429_without_retry_after_backs_off_exponentially() -> None:
     limited = ok({"type": "RateLimitExceedError", "message": "slow down"}, 429)
     client, _, clock, events = fake_client(limited, limited, limited, ok({"data_schedule": SCHEDULE}), backoff_base=1.0)
-    client.get_schedule(7)
+    client.get(SCHEDULES, 7)
     for attempt, wait in enumerate(clock.sleeps):
         assert 2**attempt / 2 <= wait <= 2**attempt  # never zero: the pause is shared
     assert all("(backoff)" in e for e in events)
@@ -711,7 +712,7 @@ def test_429_without_retry_after_backs_off_exponentially() -> None:
 def test_retry_after_is_capped() -> None:
     limited = ok({"type": "RateLimitExceedError", "message": "x"}, 429, **{"Retry-After": "3600"})
     client, _, clock, events = fake_client(limited, ok({"data_schedule": SCHEDULE}), retry_after_cap=60.0)
-    client.get_schedule(7)
+    client.get(SCHEDULES, 7)
     assert clock.sleeps == [60.0]
     assert events == ["429 on GET /data_schedules/7, waiting 60.0s (Retry-After 3600s, capped), retry 1/4"]
 
@@ -726,33 +727,33 @@ def test_retry_after_http_date_without_date_header_uses_local_clock(monkeypatch:
         {"type": "RateLimitExceedError", "message": "x"}, 429, **{"Retry-After": "Tue, 19 May 2026 08:00:04 GMT"}
     )
     client, _, clock, _ = fake_client(limited, ok({"data_schedule": SCHEDULE}))
-    client.get_schedule(7)
+    client.get(SCHEDULES, 7)
     assert clock.sleeps == [4.0]
 
 
 def test_redirects_are_not_followed() -> None:
     client, adapter, _, _ = fake_client(ok("", 301, Location="https://elsewhere.example/api/v2/x"))
     with pytest.raises(UnexpectedResponse, match="unexpected redirect"):
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     assert len(adapter.calls) == 1
 
 
 def test_success_with_unusable_body() -> None:
     client, *_ = fake_client(ok("<html>maintenance</html>"), ok({"something": "else"}))
     with pytest.raises(UnexpectedResponse, match="expected a JSON object"):
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     with pytest.raises(UnexpectedResponse, match="no 'data_schedule' object"):
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
 
 
 def test_list_refuses_a_repeated_cursor() -> None:
     page = ok({"data_schedules": [SCHEDULE], "total_count": 9, "cursors": {"next": "same"}})
     client, adapter, _, _ = fake_client(page, repeat_last=True)
     with pytest.raises(UnexpectedResponse, match="twice"):
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert len(adapter.calls) == 2
     with pytest.raises(ValueError, match="page"):
-        client.list_schedules_all(page=2)
+        list(client.list(SCHEDULES, page=2))
 
 
 @pytest.mark.parametrize(
@@ -780,13 +781,13 @@ def test_error_body_shapes(body: Any, error_type: str, api_message: str, record:
     raw = json.dumps(body) if isinstance(body, list) else body
     client, *_ = fake_client(ok(raw, 422))
     with pytest.raises(RecordInvalid) as err:
-        client.create_schedule(NEW_BODY)
+        client.create(SCHEDULES, NEW_BODY)
     assert (err.value.error_type, err.value.api_message, err.value.record) == (error_type, api_message, record)
 
 
 def test_key_travels_only_in_its_header_with_timeouts() -> None:
     client, adapter, _, _ = fake_client(ok({"data_schedules": [], "total_count": 0, "cursors": {"next": None}}))
-    client.list_schedules_all()
+    list(client.list(SCHEDULES))
     sent = adapter.calls[0]
     assert sent.headers["X-Holistics-Key"] == TEST_KEY
     assert TEST_KEY not in (sent.url or "")
@@ -811,13 +812,13 @@ def test_key_never_in_str_or_repr_of_client_exceptions_or_events() -> None:
         max_retries=1,
     )
     calls: list[Callable[[], object]] = [
-        lambda: client.get_schedule(1),
-        lambda: client.get_schedule(1),
-        lambda: client.get_schedule(1),
-        lambda: client.create_schedule(NEW_BODY),
-        lambda: client.create_schedule(NEW_BODY),
-        lambda: client.create_schedule(NEW_BODY),
-        lambda: client.get_schedule(1),
+        lambda: client.get(SCHEDULES, 1),
+        lambda: client.get(SCHEDULES, 1),
+        lambda: client.get(SCHEDULES, 1),
+        lambda: client.create(SCHEDULES, NEW_BODY),
+        lambda: client.create(SCHEDULES, NEW_BODY),
+        lambda: client.create(SCHEDULES, NEW_BODY),
+        lambda: client.get(SCHEDULES, 1),
         lambda: client.get_job(1),
     ]
     raised: list[BaseException] = []
@@ -844,7 +845,7 @@ def test_key_never_in_str_or_repr_of_client_exceptions_or_events() -> None:
 
 def test_request_count_is_thread_safe() -> None:
     client, adapter, _, _ = fake_client(ok({"data_schedule": SCHEDULE}), repeat_last=True)
-    threads = [threading.Thread(target=lambda: [client.get_schedule(7) for _ in range(25)]) for _ in range(16)]
+    threads = [threading.Thread(target=lambda: [client.get(SCHEDULES, 7) for _ in range(25)]) for _ in range(16)]
     for t in threads:
         t.start()
     for t in threads:
@@ -901,7 +902,7 @@ def test_transport_faults_are_named_for_what_happened(error: requests.RequestExc
 def test_loopback_refused_post_is_retried_then_transport_error() -> None:
     client, clock, events = make_client(f"http://127.0.0.1:{_free_port()}/api/v2", max_retries=2)
     with pytest.raises(TransportError) as err:
-        client.create_schedule(NEW_BODY)
+        client.create(SCHEDULES, NEW_BODY)
     assert not isinstance(err.value, OutcomeUnknown)
     assert client.request_count == 0 and len(clock.sleeps) == 2
     assert events[0].startswith("connection refused on POST /data_schedules, retry 1/2")
@@ -942,10 +943,10 @@ def test_loopback_drop_after_post_is_outcome_unknown_and_get_is_retried() -> Non
     with raw_server(lambda conn: None) as (base, received):  # close without answering
         client, _, _ = make_client(base, max_retries=2)
         with pytest.raises(OutcomeUnknown, match="connection dropped"):
-            client.create_schedule(NEW_BODY)
+            client.create(SCHEDULES, NEW_BODY)
         assert len(received) == 1 and received[0].startswith(b"POST /api/v2/data_schedules")
         with pytest.raises(TransportError):
-            client.get_schedule(7)
+            client.get(SCHEDULES, 7)
         assert len(received) == 4
 
 
@@ -959,7 +960,7 @@ def test_loopback_read_timeout_after_post_is_outcome_unknown() -> None:
         client, _, _ = make_client(base, timeout=(1.0, 0.2))
         try:
             with pytest.raises(OutcomeUnknown, match="read timeout"):
-                client.submit_execute(7)
+                client.submit(SCHEDULES, 7)
         finally:
             release.set()
         assert len(received) == 1
@@ -1032,7 +1033,7 @@ def test_client_429_pauses_other_threads_through_the_shared_limiter() -> None:
     limiter = RateLimiter(None, clock=clock.time, sleep=clock.sleep)
     limited = ok({"type": "RateLimitExceedError", "message": "x"}, 429, **{"Retry-After": "2"})
     client, _, _, _ = fake_client(limited, ok({"data_schedule": SCHEDULE}), clock=clock, rate_limiter=limiter)
-    client.get_schedule(7)
+    client.get(SCHEDULES, 7)
     assert clock.sleeps == [2.0]  # the 429'd request waited...
     other = threading.Thread(target=limiter.acquire)
     other.start()

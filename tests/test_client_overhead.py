@@ -22,6 +22,7 @@ import requests.sessions
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import ConfigError, HolisticsClient, RateLimiter
 from reconciler.remote.client.api import KEY_HEADER
 from tests.test_client import loopback_server
@@ -135,11 +136,11 @@ def test_each_request_is_the_one_requests_would_prepare(clean_env: None) -> None
     adapter = Recorder(answer)
     client = recorded_client(base, adapter)
     body = {k: v for k, v in SCHEDULE.items() if k != "id"}
-    client.list_schedules_all(source_type="Dashboard", source_id=12, dest_type=["EmailDest", "SlackDest"])
-    client.get_schedule(7)
-    client.update_schedule(7, body)
-    client.create_schedule(body)
-    client.delete_schedule(7)
+    list(client.list(SCHEDULES, source_type="Dashboard", source_id=12, dest_type=["EmailDest", "SlackDest"]))
+    client.get(SCHEDULES, 7)
+    client.update(SCHEDULES, 7, body)
+    client.create(SCHEDULES, body)
+    client.delete(SCHEDULES, 7)
     client.get_job_logs(3)
     root = "https://xn--bcher-kva.example/a%20b/api/v2"
     filters = {"limit": 100, "source_type": "Dashboard", "source_id": 12, "dest_type": ["EmailDest", "SlackDest"]}
@@ -189,7 +190,7 @@ def test_the_environment_is_read_once_per_client_and_netrc_never(
     adapter = Recorder()
     client = recorded_client("https://secure.holistics.io/api/v2", adapter)
     for _ in range(5):
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
     assert lookups == ["https://secure.holistics.io/api/v2"], "the environment is looked up once, at construction"
     assert {(s.verify, tuple(s.proxies.items())) for s in adapter.sent} == {
         (str(bundle), (("https", "http://proxy.corp.example:3128"),))
@@ -199,7 +200,7 @@ def test_the_environment_is_read_once_per_client_and_netrc_never(
     # once per client, not once per process: a client made after the environment changed sees the change
     monkeypatch.setenv("HTTPS_PROXY", "http://other-proxy.corp.example:3128")
     later = Recorder()
-    recorded_client("https://secure.holistics.io/api/v2", later).get_schedule(7)
+    recorded_client("https://secure.holistics.io/api/v2", later).get(SCHEDULES, 7)
     assert later.sent[0].proxies == {"https": "http://other-proxy.corp.example:3128"}
 
 
@@ -210,8 +211,8 @@ def test_plain_http_never_looks_at_the_environment(clean_env: None, monkeypatch:
     monkeypatch.setattr(requests.sessions, "get_netrc_auth", lambda *a, **k: lookups.append("netrc"))
     adapter = Recorder()
     client = recorded_client("http://127.0.0.1:9/api/v2", adapter)
-    client.get_schedule(7)
-    client.update_schedule(7, {"title": "x"})
+    client.get(SCHEDULES, 7)
+    client.update(SCHEDULES, 7, {"title": "x"})
     assert lookups == []
     assert [s.proxies for s in adapter.sent] == [{}, {}]
 
@@ -236,8 +237,8 @@ class _CookieHandler(http.server.BaseHTTPRequestHandler):
 def test_cookies_a_server_sets_are_sent_back_as_requests_did() -> None:
     _CookieHandler.cookies_seen = []
     with loopback_server(_CookieHandler) as base, HolisticsClient(base, KEY) as client:
-        client.get_schedule(7)
-        client.get_schedule(7)
+        client.get(SCHEDULES, 7)
+        client.get(SCHEDULES, 7)
     assert _CookieHandler.cookies_seen == [None, "lb=node-2"]
 
 
@@ -255,9 +256,9 @@ def test_threads_sharing_a_client_never_see_each_others_headers_or_bodies(clean_
             for i in range(40):
                 schedule_id = worker * 1000 + i
                 if i % 2:
-                    client.update_schedule(schedule_id, {"title": f"t{schedule_id}" + "x" * worker})
+                    client.update(SCHEDULES, schedule_id, {"title": f"t{schedule_id}" + "x" * worker})
                 else:
-                    assert client.get_schedule(schedule_id)["id"] == schedule_id
+                    assert client.get(SCHEDULES, schedule_id)["id"] == schedule_id
         except BaseException as exc:  # reported below: an assertion in a thread would otherwise be lost
             errors.append(exc)
 

@@ -26,7 +26,7 @@ import reconciler
 from bench import workload
 from reconciler.desired import filecache, yamlread
 from reconciler.desired.filecache import FileCache
-from reconciler.kinds.models import DesiredSchedule
+from reconciler.kinds.entries import DesiredSchedule
 from reconciler.problems import InvalidSchedules
 from reconciler.sandbox import Sandbox
 from reconciler.usecases.config import ProjectConfig
@@ -314,7 +314,7 @@ def test_the_fingerprint_covers_every_source_and_data_file_of_the_package(
 
     seen = {first}
     for name in (
-        "kinds/models.py",
+        "kinds/schedules/models.py",
         "desired/yamlread.py",
         "problems.py",
         "spec_subset.json",
@@ -358,7 +358,9 @@ def test_the_fingerprint_names_every_library_validation_imports() -> None:
             assert version == metadata.version(name) and "RECORD" in record, name
     owners = metadata.packages_distributions()
     for module in (
-        "kinds/models",
+        "kinds/schedules/models",
+        "kinds/schedules/__init__",
+        "kinds/entries",
         "desired/yamlread",
         "desired/yamlnodes",
         "desired/yamlentries",

@@ -22,10 +22,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from reconciler.core.plan import adoptable, differences
+from reconciler.core.compare import differences, is_content
+from reconciler.core.matching import adoptable
 from reconciler.desired import yamlentries, yamlread
-from reconciler.kinds.models import DataScheduleSpec
-from reconciler.kinds.shape import spec_view
+from reconciler.kinds import Kind
+from reconciler.kinds.schedules import SCHEDULES
+from reconciler.kinds.schedules.models import DataScheduleSpec
 from reconciler.remote.client import NotFound
 from reconciler.remote.reads import Source
 from reconciler.sandbox import Sandbox
@@ -371,7 +373,7 @@ class _Client:
         self.schedules = schedules
         self.asked: list[int] = []
 
-    def get_schedule(self, schedule_id: int) -> dict[str, Any]:
+    def get(self, kind: Kind, schedule_id: int) -> dict[str, Any]:
         self.asked.append(schedule_id)
         if schedule_id not in self.schedules:
             path = f"/data_schedules/{schedule_id}"
@@ -503,7 +505,7 @@ def server_schedules(draw: st.DrawFn) -> dict[str, Any]:
             setting(channel, "name", st.sampled_from([None, "absent", "general"]))
     preset_ids = iter(range(1, 100))
     stored = server_normalize(body, schedule_id=draw(st.integers(1, 10**6)), preset_id=lambda sent: next(preset_ids))
-    return spec_view(stored)
+    return SCHEDULES.view(stored)
 
 
 @settings(max_examples=300, deadline=None)
@@ -517,15 +519,15 @@ def test_the_concise_entry_means_what_the_full_one_does(remote: dict[str, Any]) 
     assert all(v is not None for path, v in leaves(short) if "slack_channels" not in path)  # those kept whole
     for path, value in scalars(full):
         defaulted = path[-1:] in (("public_hidden",), ("paused",))  # the spec's default; the format's
-        if not importing._not_content(value) or (isinstance(value, bool) and not defaulted):
+        if is_content(value) or (isinstance(value, bool) and not defaulted):
             node: Any = short
             for part in path:
                 node = node[part]
             assert node == value, path  # content, and booleans the spec documents no default for
     assert short["schedule"].get("paused", False) is remote["schedule"]["paused"]
     fields = DataScheduleSpec.model_validate(short).api_fields()
-    assert differences(fields, remote) == ()
-    assert adoptable(fields, remote)
+    assert differences(fields, remote, SCHEDULES) == ()
+    assert adoptable(fields, remote, SCHEDULES)
     assert importing._no_worse(full, short, remote)  # so `write` never falls back to the full entry
 
 

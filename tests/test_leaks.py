@@ -36,6 +36,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import MaxRetryError, NameResolutionError
 
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import (
     HolisticsClient,
     HolisticsError,
@@ -282,15 +283,15 @@ POST = ("POST", "/data_schedules")
 
 
 def get1(c: HolisticsClient) -> Any:
-    return c.get_schedule(1)
+    return c.get(SCHEDULES, 1)
 
 
 def list_all(c: HolisticsClient) -> Any:
-    return c.list_schedules_all()
+    return list(c.list(SCHEDULES))
 
 
 def create(c: HolisticsClient) -> Any:
-    return c.create_schedule({"title": "x"})
+    return c.create(SCHEDULES, {"title": "x"})
 
 
 def cursor_pages(first: str, then: str | None) -> Route:
@@ -555,9 +556,9 @@ def test_nothing_steers_the_key_to_another_host() -> None:
         with FakeAPI(routes) as api:
             for act in (
                 get1,
-                lambda c: c.get_schedule(2),
-                lambda c: c.get_schedule(3),
-                lambda c: c.update_schedule(4, {}),
+                lambda c: c.get(SCHEDULES, 2),
+                lambda c: c.get(SCHEDULES, 3),
+                lambda c: c.update(SCHEDULES, 4, {}),
                 list_all,
                 lambda c: c.get_job(1),
             ):
@@ -684,7 +685,7 @@ def test_an_unresolvable_host_fails_fast_and_says_so() -> None:
     )
     started = time.monotonic()
     with pytest.raises(TransportError) as err:
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert time.monotonic() - started < 2.0
     assert sleeps == [], "a name that does not exist is not retried"
     text = str(err.value)

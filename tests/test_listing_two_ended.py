@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from bench.workload import FIRST_ID, remote_schedules
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import (
     Cancelled,
     HolisticsClient,
@@ -108,12 +109,12 @@ def test_both_walks_give_what_one_walk_gives(sb: Sandbox, n: int) -> None:
     expected = stored(sb, n)
     sb.control.set_api_hook(BothWalks())
     with client_of(sb) as client:
-        got = client.list_schedules_all()
+        got = list(client.list(SCHEDULES))
     ascending, descending = walks(sb)
     sb.control.set_api_hook(None)
     sb.control.clear_requests()
     with client_of(sb) as client:
-        one_walk = client.list_schedules_all(sort="id_asc")  # an explicit sort is one walk
+        one_walk = list(client.list(SCHEDULES, sort="id_asc"))  # an explicit sort is one walk
     assert len(listing_requests(sb)) == max(1, math.ceil(n / 100))
     # the same dicts in the same order, so whatever is rendered from them is byte for byte the same
     assert json.dumps(got) == json.dumps(one_walk) == json.dumps(expected)
@@ -131,7 +132,7 @@ def test_filters_go_to_both_walks(sb: Sandbox) -> None:
     everything = stored(sb, 1000)
     sb.control.set_api_hook(BothWalks())
     with client_of(sb) as client:
-        got = client.list_schedules_all(source_type="Dashboard")
+        got = list(client.list(SCHEDULES, source_type="Dashboard"))
     ascending, descending = walks(sb)
     assert descending and all(r["query"]["source_type"] == "Dashboard" for r in ascending + descending)
     assert got == [s for s in everything if s["source_type"] == "Dashboard"]
@@ -141,7 +142,7 @@ def test_filters_go_to_both_walks(sb: Sandbox) -> None:
 def test_an_explicit_sort_or_one_schedule_a_page_is_one_walk(sb: Sandbox, filters: dict[str, Any]) -> None:
     expected = stored(sb, 250 if "sort" in filters else 5)
     with client_of(sb) as client:
-        got = client.list_schedules_all(**filters)
+        got = list(client.list(SCHEDULES, **filters))
     requests = listing_requests(sb)
     assert [r["query"].get("sort") for r in requests] == [filters.get("sort")] * len(requests)
     assert len(requests) == (3 if "sort" in filters else 5)
@@ -153,7 +154,7 @@ def test_an_explicit_sort_or_one_schedule_a_page_is_one_walk(sb: Sandbox, filter
 def test_the_ascending_walk_comes_as_it_is_read(sb: Sandbox) -> None:
     first = stored(sb, 1000)[0]
     with client_of(sb) as client:
-        listing = client.list_schedules()
+        listing = client.list(SCHEDULES)
         assert next(listing) == first
         assert len(listing_requests(sb)) == 1
         listing.close()  # the descending walk never started; closing stops nothing that runs
@@ -201,7 +202,7 @@ def test_creations_and_deletions_between_pages_lose_nothing_and_repeat_nothing(s
     hook = BothWalks(then=editor)
     sb.control.set_api_hook(hook)
     with client_of(sb) as client:
-        got = ids(client.list_schedules_all())
+        got = ids(list(client.list(SCHEDULES)))
     _, descending = walks(sb)
     assert descending and editor.edits >= 3
     assert got == sorted(set(got)), "in ascending order, none twice"
@@ -229,7 +230,7 @@ def test_deleting_the_next_schedule_of_each_walk_hides_no_other(sb: Sandbox) -> 
 
     sb.control.set_api_hook(BothWalks(then=delete_next))
     with client_of(sb) as client:
-        got = ids(client.list_schedules_all())
+        got = ids(list(client.list(SCHEDULES)))
     assert walks(sb)[1] and len(deleted) >= 3
     assert got == sorted(set(got)) and set(got) <= initial
     # a deleted schedule may still be in it (read before it went), every other one is
@@ -250,7 +251,7 @@ def test_a_refused_descending_sort_falls_back_to_one_walk(sb: Sandbox, status: i
 
     sb.control.set_api_hook(BothWalks(then=refuse))
     with client_of(sb) as client:
-        assert client.list_schedules_all() == expected
+        assert list(client.list(SCHEDULES)) == expected
     ascending, descending = walks(sb)
     assert [r["status"] for r in descending] == [status]
     assert len(ascending) == 10  # the ascending walk went to the end alone
@@ -278,7 +279,7 @@ def test_a_server_that_ignores_the_descending_sort_gets_one_walk(
     expected = stored(sb, 1000)
     sb.control.set_api_hook(BothWalks(then=server))
     with client_of(sb) as client:
-        assert client.list_schedules_all() == expected
+        assert list(client.list(SCHEDULES)) == expected
     ascending, descending = walks(sb)
     assert descending and len(descending) <= 2
     if server is not ignore_after_descending:  # there the first descending page is true, and may be used
@@ -289,7 +290,7 @@ def test_ascending_pages_ignoring_the_sort_with_small_pages_are_not_a_meeting(sb
     expected = stored(sb, 9)
     sb.control.set_api_hook(BothWalks(then=ignore_sort))
     with client_of(sb) as client:
-        assert client.list_schedules_all(limit=2) == expected
+        assert list(client.list(SCHEDULES, limit=2)) == expected
     ascending, _ = walks(sb)
     assert len(ascending) == 5
 
@@ -301,10 +302,10 @@ def test_a_server_not_ordered_by_id_is_one_walk_in_its_own_order(sb: Sandbox) ->
         query.setdefault("sort", ["title_asc"])
 
     with client_of(sb) as client:
-        in_title_order = client.list_schedules_all(sort="title_asc")
+        in_title_order = list(client.list(SCHEDULES, sort="title_asc"))
         sb.control.set_api_hook(by_title)
         sb.control.clear_requests()
-        assert client.list_schedules_all() == in_title_order  # as it comes, as one walk gives it
+        assert list(client.list(SCHEDULES)) == in_title_order  # as it comes, as one walk gives it
     assert walks(sb)[1] == []
     assert ids(in_title_order) != sorted(ids(in_title_order))
 
@@ -326,7 +327,7 @@ def test_an_error_of_the_descending_walk_is_raised_and_stops_the_ascending(sb: S
 
     sb.control.set_api_hook(fail_descending)
     with client_of(sb, max_retries=1, sleep=lambda seconds: None) as client, pytest.raises(ServerError) as err:
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert "503" in str(err.value)
     ascending, descending = walks(sb)
     # both attempts of the descending walk, and the ascending walk stopped at its second page (which
@@ -343,14 +344,14 @@ def test_an_error_of_the_ascending_walk_is_raised_and_the_descending_ends(sb: Sa
 
     sb.control.set_api_hook(BothWalks(then=fail_second_ascending))
     with client_of(sb, max_retries=0) as client, pytest.raises(ServerError):
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert DESCENDING_THREAD not in {t.name for t in threading.enumerate()}
 
 
 def test_a_rejected_key_is_one_request(sb: Sandbox) -> None:
     stored(sb, 1000)
     with HolisticsClient(sb.base_url, "not-the-key") as client, pytest.raises(HolisticsError, match="rejected"):
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert len(listing_requests(sb)) == 1
 
 
@@ -367,7 +368,7 @@ def test_a_descending_walk_that_repeats_a_page_is_dropped_not_followed(sb: Sandb
 
     sb.control.set_api_hook(BothWalks(then=loop_descending))
     with client_of(sb) as client:
-        got = client.list_schedules_all()
+        got = list(client.list(SCHEDULES))
     # the repeated page is out of order for the walk (its ids are not below its last), so the walk is
     # dropped before its cursor could be followed again
     assert got == sb.control.schedules()
@@ -384,9 +385,9 @@ def test_cancel_before_a_request_sends_nothing(sb: Sandbox) -> None:
         client.cancel()  # idempotent
         assert client.cancelled
         with pytest.raises(Cancelled) as err:
-            client.list_schedules_all()
+            list(client.list(SCHEDULES))
         with pytest.raises(Cancelled):
-            client.get_schedule(1)
+            client.get(SCHEDULES, 1)
     assert isinstance(err.value, HolisticsError) and str(err.value) == "cancelled"
     assert sb.control.requests() == []
 
@@ -396,7 +397,7 @@ def listing_in_a_thread(client: HolisticsClient, outcome: list[BaseException | N
 
     def list_again() -> None:
         try:
-            client.list_schedules_all()
+            list(client.list(SCHEDULES))
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
@@ -411,7 +412,7 @@ def test_cancel_wakes_a_wait_for_retry_after_at_once(sb: Sandbox) -> None:
     waiting = threading.Event()
     outcome: list[BaseException | None] = []
     with client_of(sb, on_event=lambda text: waiting.set()) as client:
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
 
         thread = listing_in_a_thread(client, outcome)
         assert waiting.wait(DEADLINE)  # it got the 429 and is about to wait out the Retry-After
@@ -426,7 +427,7 @@ def test_cancel_wakes_the_rate_limiters_own_wait(sb: Sandbox) -> None:
     limiter = RateLimiter.from_text("1/600")  # the CLI's kind: the second request may go in 10 minutes
     outcome: list[BaseException | None] = []
     with client_of(sb, rate_limiter=limiter) as client:
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
 
         thread = listing_in_a_thread(client, outcome)
         client.cancel()
@@ -446,7 +447,7 @@ def test_cancel_with_an_injected_sleep_sends_no_retry(sb: Sandbox) -> None:
 
     client = client_of(sb, max_retries=4, sleep=sleep)
     with client, pytest.raises(Cancelled):
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     assert len(slept) == 1 and len(sb.control.requests()) == 1
 
 
@@ -460,7 +461,7 @@ def test_cancel_stops_both_walks(sb: Sandbox) -> None:
 
     sb.control.set_api_hook(BothWalks(then=cancel_at_first_descending))
     with client, pytest.raises(Cancelled):
-        client.list_schedules_all()
+        list(client.list(SCHEDULES))
     ascending, descending = walks(sb)
     # each walk's next request comes only once the page before it is answered, which is after the
     # cancel: none was sent (the ascending walk's second page, sent or not by then, is answered after it)

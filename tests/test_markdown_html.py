@@ -6,7 +6,7 @@ from __future__ import annotations
 import cmarkgfm
 from cmarkgfm.cmark import Options
 
-from reconciler.core.plan import Action, Brief, Change, FieldDiff, Plan
+from reconciler.core.model import Action, Brief, Change, FieldDiff, Plan
 from reconciler.views import plan_markdown
 from tests.test_review import sample_plan
 

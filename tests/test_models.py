@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from reconciler import spec
-from reconciler.kinds import models
+from reconciler.kinds.schedules import models
 
 
 def spec_properties(name: str) -> set[str]:

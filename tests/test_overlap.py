@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import HolisticsClient
 from reconciler.remote.reads import Reads
 from reconciler.sandbox import Sandbox
@@ -92,7 +93,7 @@ class YamlInvalid(Exception):
 def test_reads_give_back_the_switch_interval_they_lowered(sandbox: Sandbox) -> None:
     """A process-wide setting: a library caller's threads must not stay at 1 ms after a plan."""
     before = sys.getswitchinterval()
-    with HolisticsClient(sandbox.base_url, sandbox.key) as client, Reads(client, lambda _: True) as reads:
+    with HolisticsClient(sandbox.base_url, sandbox.key) as client, Reads(client, SCHEDULES, lambda _: True) as reads:
         reads.remote([])
     assert sys.getswitchinterval() == before
 
@@ -111,7 +112,7 @@ def test_an_answer_arriving_after_cancel_announces_no_retry(sandbox: Sandbox) ->
     sandbox.control.set_api_hook(hook)
     events: list[str] = []
     with HolisticsClient(sandbox.base_url, sandbox.key, on_event=events.append) as client:
-        with pytest.raises(YamlInvalid), Reads(client, lambda _: True, with_sources=False):
+        with pytest.raises(YamlInvalid), Reads(client, SCHEDULES, lambda _: True, with_sources=False):
             raise YamlInvalid
         exited.set()
         assert answered.wait(10)
@@ -146,7 +147,7 @@ def test_what_the_reads_have_to_say_waits_for_valid_yaml(sandbox: Sandbox) -> No
     with (
         HolisticsClient(sandbox.base_url, sandbox.key, on_event=events.append) as client,
         pytest.raises(YamlInvalid),
-        Reads(client, lambda _: True, with_sources=False),
+        Reads(client, SCHEDULES, lambda _: True, with_sources=False),
     ):
         assert retried.wait(10)
         raise YamlInvalid
@@ -157,7 +158,7 @@ def test_held_events_are_said_once_the_yaml_is_valid(sandbox: Sandbox) -> None:
     retried = _failing_once(sandbox)
     events: list[str] = []
     with HolisticsClient(sandbox.base_url, sandbox.key, on_event=events.append) as client:
-        with Reads(client, lambda _: True, with_sources=False) as reads:
+        with Reads(client, SCHEDULES, lambda _: True, with_sources=False) as reads:
             assert retried.wait(10)
             assert events == [], "held while the YAML is read"
             reads.remote([])

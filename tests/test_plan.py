@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -10,8 +11,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.core.plan import Action, differences, normalize, plan, update_body
-from reconciler.kinds.models import DesiredSchedule
+from reconciler.core import build, compare
+from reconciler.core.model import Action
+from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.schedules import SCHEDULES
+
+# the kind every test here plans: data schedules
+plan = functools.partial(build.plan, kind=SCHEDULES)
+differences = functools.partial(compare.differences, kind=SCHEDULES)
+normalize = functools.partial(compare.normalize, kind=SCHEDULES)
+update_body = functools.partial(compare.update_body, kind=SCHEDULES)
 
 
 def desired(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredSchedule:

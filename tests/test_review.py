@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
 
 from reconciler.cli import cli
-from reconciler.core.plan import Action, Change, FieldDiff, Plan
+from reconciler.core.model import Action, Change, FieldDiff, Plan
 from reconciler.desired import schema
 from reconciler.sandbox import Sandbox
 from reconciler.usecases import config as configuration

@@ -20,7 +20,7 @@ import pytest
 import requests
 from ruamel.yaml import YAML
 
-from reconciler.kinds.models import DEST_TYPES, DataScheduleSpec
+from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.command import sandbox as main
 from reconciler.sandbox.faults import RateLimiter

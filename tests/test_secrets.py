@@ -104,7 +104,7 @@ def test_the_key_is_never_printed_logged_or_written(workspace: tuple[Sandbox, Pa
     [
         "!!python/object/apply:os.system ['touch pwned']",
         "!!python/object/new:os.system ['touch pwned']",
-        "!!python/object:reconciler.kinds.models.Schedule {repeat: '0 8 * * 1'}",
+        "!!python/object:reconciler.kinds.schedules.models.Schedule {repeat: '0 8 * * 1'}",
         "!!python/name:os.system",
         "!!python/module:os",
     ],

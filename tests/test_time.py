@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.core.plan import FieldDiff
+from reconciler.core.model import FieldDiff
 from reconciler.sandbox import Sandbox
 from reconciler.usecases import config as configuration
 from reconciler.views import cron_words, plan_words

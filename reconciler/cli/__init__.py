@@ -14,10 +14,10 @@ import click
 
 from reconciler import __version__
 from reconciler import problems as diagnostics
-from reconciler.core.plan import Plan
+from reconciler.core.model import Plan
 from reconciler.desired import discovery, schema, yamlwrite
 from reconciler.errors import ExitCode, UserError
-from reconciler.kinds.shape import source_key
+from reconciler.kinds.schedules import SCHEDULES, source_key
 from reconciler.remote.client import (
     HOLISTICS_RATE_LIMIT,
     ConfigError,
@@ -274,7 +274,7 @@ def validate(
     if remote:
         with connect() as client:
             keys = [k for k in (source_key(d.fields) for d in desired) if k is not None]
-            problems = reference_problems(desired, read_sources(client, keys))
+            problems = reference_problems(desired, read_sources(client, keys), SCHEDULES)
         if problems:
             raise diagnostics.InvalidSchedules(problems, what="with references")
     if fmt == "json":
@@ -433,7 +433,7 @@ def _project_files(config: configuration.ProjectConfig) -> list[Path]:
 
 def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
     saved = savedplan.load(path)
-    remote = list_remote(client).schedules
+    remote = list_remote(client, SCHEDULES).schedules
     reasons = savedplan.stale_reasons(saved, client.base_url, discovery.discover(saved.paths), remote)
     if reasons:
         raise Failure(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
@@ -549,7 +549,7 @@ def import_command(
             declared = {m.id: f"{m.key} in {m.file}" for m in result.plan.matches}
             remote = [r for r in listed if int(r["id"]) in left]
         else:
-            listed = list_remote(client).schedules
+            listed = list_remote(client, SCHEDULES).schedules
             declared = {}
             remote = [r for r in listed if config.scope.contains(r)]
         if wanted:
@@ -598,7 +598,7 @@ def run_command(
     schedule_id, named = resolve_target(ctx, target, paths, connect)
     out = stdout()
     with connect() as client:
-        job = client.submit_execute(schedule_id)
+        job = client.submit(SCHEDULES, schedule_id)
         out.print(f"Submitted schedule {schedule_id} ({named}): job {job.get('id')} {job.get('status')}")
         if no_wait:
             return

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import reconciler
-from reconciler.kinds.models import DesiredSchedule, LineMap
+from reconciler.kinds.entries import DesiredSchedule, LineMap
 
 DEFAULT_DIRECTORY = Path(".cache") / "holistics-schedules"  # under the working directory, as ruff's and mypy's
 NO_CACHE_ENV = "HOLISTICS_SCHEDULES_NO_CACHE"

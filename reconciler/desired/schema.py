@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.desired.yamlentries import KEY_PATTERN
-from reconciler.kinds.models import DataScheduleSpec
+from reconciler.kinds.schedules.models import DataScheduleSpec
 
 SCHEMA_ID = "https://github.com/holistics-schedules/holistics-schedules/schedules.schema.json"
 

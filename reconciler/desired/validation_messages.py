@@ -17,7 +17,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from reconciler.kinds.models import DEST_MODELS, DataScheduleSpec, nearest_line
+from reconciler.kinds.entries import nearest_line
+from reconciler.kinds.schedules.models import DEST_MODELS, DataScheduleSpec
 from reconciler.problems import Problem, did_you_mean
 
 

@@ -20,7 +20,8 @@ from reconciler.desired.discovery import read_regular, scan
 from reconciler.desired.filecache import FileCache
 from reconciler.desired.validation_messages import validation_problems
 from reconciler.desired.yamlentries import Unreadable, decode, parse
-from reconciler.kinds.models import DataScheduleSpec, DesiredSchedule
+from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.schedules.models import DataScheduleSpec
 from reconciler.problems import InvalidSchedules, Problem
 
 

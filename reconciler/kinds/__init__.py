@@ -1,1 +1,80 @@
-"""What is specific to each kind of delivery (data schedules), each in one place."""
+"""The kinds of resource the tool keeps as code, and what the pipeline asks of one.
+
+Everything specific to a kind (its YAML key, API path and wrapper, models, schema, source and
+destination types, matching bucket, server-assigned fields) is one `Kind` value in its own module
+(`kinds.schedules`); the core, the remote side and the use cases take the kind and ask it. A new kind
+(data alerts) is one more such module and one more line in `registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+from reconciler import spec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+SourceKey = tuple[str, int]
+Bucket = tuple[Any, ...]
+
+
+class WithoutServerFields(Protocol):
+    def __call__(self, item: Mapping[str, Any], /, *, keep_id: bool = False) -> dict[str, Any]: ...
+
+
+class Declarable(Protocol):
+    def __call__(self, item: Mapping[str, Any], /, *, values: bool = True) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of resource, as the YAML, the API and the spec know it."""
+
+    yaml_key: str  # the schedule files' top-level key: `schedules`
+    path: str  # the API collection: `/data_schedules`
+    wrapper: str  # the key a request or reply wraps one in: `data_schedule`
+    list_key: str  # the key of a listing page's items: `data_schedules`
+    schema: str  # the spec's schema of one: `DataSchedule`
+    model: type[BaseModel]  # one YAML entry, validated
+    source_types: tuple[str, ...]  # what it can deliver: Dashboard, QueryReport
+    dest_types: tuple[str, ...]  # where it can deliver, as the YAML can declare it
+    immutable: tuple[str, ...]  # fields the server cannot change in place: a change is a replacement
+    listing_sorts: bool  # the listing takes `sort=id_desc` (the two-ended listing needs it)
+    listing_counts: bool  # the listing's pages say `total_count`
+    # assigned or owned by the server: never compared, never sent back, never written to YAML
+    without_server_fields: WithoutServerFields
+    # entries are only ever matched to remote items of their own bucket; apply serialises a bucket's creates
+    bucket: Callable[[Mapping[str, Any]], Bucket]
+    source_key: Callable[[Mapping[str, Any]], SourceKey | None]  # the dashboard or report it delivers
+    # whether the YAML can hold a remote item at all (`values`: also each value), so a prune may touch it
+    declarable: Declarable
+
+    def view(self, item: Mapping[str, Any], extras: set[str] | None = None) -> dict[str, Any]:
+        """`item` as the spec documents it: a field the spec does not list (a real server adds
+        `created_at`, an owner, a last run...) is left out, and its dotted path (`dest.id`,
+        `dynamic_filter_presets[].data_schedule_id`) added to `extras`, so it never reaches a diff,
+        an adoption or a PUT body. A part of a branch the spec does not map is kept whole."""
+        kept, left_out = spec.split_documented(item, spec.schema(self.schema), every_branch=True)
+        if extras is not None:
+            extras.update(_dotted(path) for path in left_out)
+        out: dict[str, Any] = kept
+        return out
+
+
+def _dotted(path: spec.PathParts) -> str:
+    text = ""
+    for part in path:
+        text += "[]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+@cache
+def registry() -> Mapping[str, Kind]:
+    """Every kind, by its YAML key."""
+    from reconciler.kinds.schedules import SCHEDULES  # here: that module builds its value on this one's type
+
+    return {kind.yaml_key: kind for kind in (SCHEDULES,)}

@@ -1,5 +1,5 @@
-"""The remote side of a plan: every schedule the workspace has, read once through the list endpoint,
-and seen only through the spec's model of a schedule (`shape.spec_view`).
+"""The remote side of a plan: every item of a kind the workspace has, read once through the list
+endpoint, and seen only through the spec's model of one (`Kind.view`).
 
 `Reads` starts these reads before the YAML has been read, so the network time overlaps the parsing:
 only read-only requests, and all of them cancelled when the YAML turns out invalid.
@@ -16,24 +16,25 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from reconciler.kinds.models import DesiredSchedule
-from reconciler.kinds.shape import SourceKey, source_key, spec_view
+from reconciler.kinds import Kind, SourceKey
+from reconciler.kinds.entries import DesiredSchedule
 from reconciler.problems import Problem
 from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 
 
 @dataclass
 class RemoteSchedules:
-    """Schedules as the spec documents them, and the fields the server sent beyond that."""
+    """Items of `kind` as the spec documents them, and the fields the server sent beyond that."""
 
+    kind: Kind
     schedules: list[dict[str, Any]] = field(default_factory=list)
     undocumented: set[str] = field(default_factory=set)  # dotted paths, e.g. "created_at", "dest.owner"
 
     def add(self, schedule: Any, how: str) -> None:
-        self.schedules.append(spec_view(_checked(schedule, how), self.undocumented))
+        self.schedules.append(self.kind.view(_checked(schedule, how, self.kind), self.undocumented))
 
 
-def _checked(schedule: Any, how: str) -> dict[str, Any]:
+def _checked(schedule: Any, how: str, kind: Kind) -> dict[str, Any]:
     """A schedule the plan can use: an object with a positive integer id (anything else from the
     server would surface later as a crash, or as an entry matched to nothing)."""
     schedule_id = schedule.get("id") if isinstance(schedule, dict) else None
@@ -43,22 +44,17 @@ def _checked(schedule: Any, how: str) -> dict[str, Any]:
             f"{how} returned a schedule without a valid id ({str(schedule_id)[:40]!r}); refusing to plan from it",
             status=200,
             method="GET",
-            path="/data_schedules",
+            path=kind.path,
         )
     return schedule
 
 
-def list_remote(client: HolisticsClient, **filters: Any) -> RemoteSchedules:
-    """Every schedule the listing returns (100 a page, no per-schedule GET), through the spec's view."""
-    remote = RemoteSchedules()
-    for schedule in client.list_schedules(**filters):
+def list_remote(client: HolisticsClient, kind: Kind, **filters: Any) -> RemoteSchedules:
+    """Every item the listing returns (100 a page, no per-item GET), through the spec's view."""
+    remote = RemoteSchedules(kind)
+    for schedule in client.list(kind, **filters):
         remote.add(schedule, "the listing")
     return remote
-
-
-def read_remote(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
-    """All remote schedules, plus any id the YAML names that the listing leaves out; see `add_unlisted`."""
-    return add_unlisted(client, desired, list_remote(client))
 
 
 def add_unlisted(
@@ -72,7 +68,7 @@ def add_unlisted(
         if entry.id is None or entry.id in listed:
             continue
         try:
-            remote.add(client.get_schedule(entry.id), f"GET /data_schedules/{entry.id}")
+            remote.add(client.get(remote.kind, entry.id), f"GET {remote.kind.path}/{entry.id}")
         except NotFound:
             continue
     return remote
@@ -123,9 +119,14 @@ class Reads:
     """
 
     def __init__(
-        self, client: HolisticsClient, in_scope: Callable[[Mapping[str, Any]], bool], *, with_sources: bool = True
+        self,
+        client: HolisticsClient,
+        kind: Kind,
+        in_scope: Callable[[Mapping[str, Any]], bool],
+        *,
+        with_sources: bool = True,
     ) -> None:
-        self._client, self._in_scope, self._with_sources = client, in_scope, with_sources
+        self._client, self._kind, self._in_scope, self._with_sources = client, kind, in_scope, with_sources
         self._sources: dict[SourceKey, Future[Source]] = {}
         self._lock = threading.Lock()
         # daemons (not a ThreadPoolExecutor, whose workers the interpreter joins at exit): a read stuck
@@ -168,11 +169,11 @@ class Reads:
 
     def _list(self) -> None:
         try:
-            remote = RemoteSchedules()
+            remote = RemoteSchedules(self._kind)
             asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
-            for schedule in self._client.list_schedules():
+            for schedule in self._client.list(self._kind):
                 remote.add(schedule, "the listing")
-                key = source_key(schedule) if self._with_sources else None
+                key = self._kind.source_key(schedule) if self._with_sources else None
                 if key is not None and key not in asked and self._in_scope(schedule):
                     asked.add(key)
                     self.prefetch([key])
@@ -208,11 +209,13 @@ class Reads:
         return {key: self._sources[key].result() for key in wanted}
 
 
-def reference_problems(desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source]) -> list[Problem]:
-    """Each schedule's dashboard or report exists, and each preset's filter belongs to that dashboard."""
+def reference_problems(
+    desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source], kind: Kind
+) -> list[Problem]:
+    """Each entry's dashboard or report exists, and each preset's filter belongs to that dashboard."""
     problems = []
     for entry in desired:
-        key = source_key(entry.fields)
+        key = kind.source_key(entry.fields)
         source = sources.get(key) if key else None
         if source is None:
             continue

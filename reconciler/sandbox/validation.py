@@ -12,6 +12,7 @@ import copy
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from reconciler import spec
 from reconciler.spec import condition_branches, dest_branches, subset
 
 if TYPE_CHECKING:
@@ -113,60 +114,5 @@ def split_documented(body: Any) -> tuple[Any, list[str]]:
     the server ignores them itself. Discriminated parts are read by the branch their value names (a
     dest by `type`, a condition by `operator`); a part the spec leaves free-form, or of a branch it
     does not know, is kept whole (validation judges the latter)."""
-    extras: list[str] = []
-    return _documented(body, subset()["components"]["schemas"]["DataSchedule"], "", extras), extras
-
-
-def _ref(node: Any) -> Any:
-    schemas = subset()["components"]["schemas"]
-    while isinstance(node, dict) and "$ref" in node:
-        node = schemas[str(node["$ref"]).rsplit("/", 1)[-1]]
-    return node
-
-
-def _documented(value: Any, node: Any, path: str, extras: list[str]) -> Any:
-    node = _ref(node)
-    if isinstance(value, dict):
-        props = _props_for(value, node, set())
-        if props is None:
-            return value
-        out = {}
-        for key, item in value.items():
-            if key in props:
-                out[key] = _documented(item, props[key], f"{path}{key}.", extras)
-            else:
-                extras.append(f"{path}{key}")
-        return out
-    if isinstance(value, list) and isinstance(node, dict) and isinstance(node.get("items"), dict):
-        return [_documented(item, node["items"], f"{path}{i}.", extras) for i, item in enumerate(value)]
-    return value
-
-
-def _props_for(value: dict[str, Any], node: Any, seen: set[int]) -> dict[str, Any] | None:
-    """The properties `node` documents for this object value, or None when it documents none (free-form,
-    or a discriminator value it does not map)."""
-    node = _ref(node)
-    if not isinstance(node, dict) or id(node) in seen:
-        return {}
-    seen.add(id(node))
-    props: dict[str, Any] = dict(node.get("properties", {}))
-    known = bool(props)
-    for part in node.get("allOf", []):
-        more = _props_for(value, part, seen)
-        known = known or more is not None
-        props.update(more or {})
-    discriminator = node.get("discriminator")
-    if isinstance(discriminator, dict):
-        name = discriminator["propertyName"]
-        branch = discriminator.get("mapping", {}).get(str(value.get(name)))
-        if branch is None:
-            return None
-        props.setdefault(name, {})  # the discriminator, even where a branch forgets to list it
-        props.update(_props_for(value, {"$ref": branch}, seen) or {})
-        known = True
-    else:
-        for alternative in [*node.get("oneOf", []), *node.get("anyOf", [])]:
-            more = _props_for(value, alternative, seen)
-            known = known or more is not None
-            props.update(more or {})
-    return props if known else None
+    kept, extras = spec.split_documented(body, spec.schema("DataSchedule"))
+    return kept, [".".join(map(str, path)) for path in extras]

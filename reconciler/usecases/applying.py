@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.plan import Action, Change, Plan, differences
+from reconciler.core.compare import differences
+from reconciler.core.model import Action, Change, Plan
 from reconciler.desired.yamlwrite import Unrecorded, record_ids
-from reconciler.kinds.shape import Bucket, SourceKey, bucket, source_key
+from reconciler.kinds import Bucket, SourceKey
+from reconciler.kinds.schedules import SCHEDULES, bucket, source_key
 from reconciler.problems import Problem
 from reconciler.remote.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.remote.reads import list_remote
@@ -164,10 +166,10 @@ def _execute(change: Change, run: _Run) -> Result:
             return _replace(change, run)
         if change.action is Action.UPDATE:
             assert change.body is not None
-            client.update_schedule(change.id, dict(change.body))
+            client.update(SCHEDULES, change.id, dict(change.body))
             return Result(change, True, change.id, "updated")
         try:
-            client.delete_schedule(change.id)
+            client.delete(SCHEDULES, change.id)
         except NotFound:
             return Result(change, True, change.id, "already deleted")
         return Result(change, True, change.id, "deleted")
@@ -200,7 +202,7 @@ def _create(change: Change, run: _Run) -> Result:
     if existing is not None:
         return Result(change, True, existing, "already created (found made since the plan): adopted, not created again")
     try:
-        created = run.client.create_schedule(dict(change.body))
+        created = run.client.create(SCHEDULES, dict(change.body))
     except OutcomeUnknown as exc:
         adopted = _find_created(change, run, waits=run.settle_waits)
         if adopted is not None:
@@ -223,7 +225,7 @@ def _replace(change: Change, run: _Run) -> Result:
     the create fails, the entry's id names a deleted schedule and the next plan creates it again."""
     assert change.id is not None
     with contextlib.suppress(NotFound):  # already gone: the create is all that is left to do
-        run.client.delete_schedule(change.id)
+        run.client.delete(SCHEDULES, change.id)
     created = _create(change, run)
     if not created.ok:
         return Result(change, False, None, f"deleted {change.id}, but the new schedule was not made: {created.message}")
@@ -242,7 +244,7 @@ def _source_listing(change: Change, run: _Run) -> list[dict[str, Any]]:
         source_lock = run.source_locks.setdefault(key, threading.Lock())
     with source_lock:
         if key not in run.listings:
-            run.listings[key] = list_remote(run.client, **_filters(change)).schedules
+            run.listings[key] = list_remote(run.client, SCHEDULES, **_filters(change)).schedules
         return run.listings[key]
 
 
@@ -253,7 +255,7 @@ def _made_since_plan(change: Change, run: _Run, schedules: Iterable[Mapping[str,
     for schedule in schedules:
         schedule_id = int(schedule["id"])
         with run.lock:
-            if schedule_id in run.taken or differences(change.body, schedule):
+            if schedule_id in run.taken or differences(change.body, schedule, SCHEDULES):
                 continue
             run.taken.add(schedule_id)
             return schedule_id
@@ -265,7 +267,7 @@ def _find_created(change: Change, run: _Run, waits: Sequence[float]) -> int | No
     for wait in (0.0, *waits):
         if wait and run.stop.wait(wait):  # an interrupted apply does not keep waiting
             return None
-        found = _made_since_plan(change, run, list_remote(run.client, **_filters(change)).schedules)
+        found = _made_since_plan(change, run, list_remote(run.client, SCHEDULES, **_filters(change)).schedules)
         if found is not None:
             return found
     return None

@@ -20,7 +20,8 @@ from reconciler.desired.discovery import CONFIG_FILE as CONFIG_FILE
 from reconciler.desired.discovery import DefaultPath, read_regular
 from reconciler.desired.validation_messages import config_problems, unknown_part
 from reconciler.desired.yamlentries import Unreadable, decode, read_mapping
-from reconciler.kinds.models import DataScheduleSpec, DestType, nearest_line
+from reconciler.kinds.entries import nearest_line
+from reconciler.kinds.schedules.models import DataScheduleSpec, DestType
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.client.errors import ConfigError
 from reconciler.remote.client.rates import parse_rate

@@ -23,12 +23,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import spec
-from reconciler.core.plan import FREE_FORM_ITEMS, adoptable, differences
+from reconciler.core.compare import FREE_FORM_ITEMS, differences, is_content
+from reconciler.core.matching import adoptable
 from reconciler.desired import yamlentries
 from reconciler.desired.yamlwrite import atomic_write
 from reconciler.errors import UserError
-from reconciler.kinds.models import DEST_TYPES, DataScheduleSpec, Schedule
-from reconciler.kinds.shape import SourceKey, source_key, without_server_fields
+from reconciler.kinds import SourceKey
+from reconciler.kinds.schedules import SCHEDULES, source_key, without_server_fields
+from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec, Schedule
 from reconciler.problems import escape_controls
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
 from reconciler.remote.reads import RemoteSchedules, Source, read_sources
@@ -79,12 +81,12 @@ def select(
     YAML entry already declares."""
     declared = declared or {}
     by_id = {int(r["id"]): dict(r) for r in listed}
-    extra, unknown = RemoteSchedules(), []
+    extra, unknown = RemoteSchedules(SCHEDULES), []
     for ident in ids:
         if ident in by_id or ident in declared:
             continue
         try:
-            extra.add(client.get_schedule(ident), f"GET /data_schedules/{ident}")
+            extra.add(client.get(SCHEDULES, ident), f"GET /data_schedules/{ident}")
         except NotFound:
             unknown.append(ident)
     by_id.update({int(r["id"]): r for r in extra.schedules})
@@ -232,16 +234,6 @@ def _unwritable(value: Any, path: str = "") -> str | None:
 # ---- the concise form: what a person would write ----
 
 
-def _not_content(value: Any) -> bool:
-    """Values that `plan.adoptable` does not count as content (a server fills them in as defaults):
-    leaving one out never stops an entry without an id from adopting its schedule."""
-    if value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, Mapping):
-        return all(_not_content(v) for v in value.values())
-    return isinstance(value, list | str) and len(value) == 0
-
-
 # the format's own default that it manages even when left out: the next read fills in the same value
 _PAUSED_DEFAULT = Schedule.model_fields["paused"].default
 
@@ -254,13 +246,13 @@ def concise(data: Mapping[str, Any]) -> dict[str, Any]:
     - `schedule.paused: false`, the format's default, which it manages even when left out;
     - `dynamic_filter_presets: []`, the server's rendering of "no presets";
     - a value equal to the spec's documented `default` (`public_hidden: false`), only where it is
-      not content (see `_not_content`), so adoption still matches;
+      not content (see `is_content`), so adoption still matches;
     - a mapping left empty by the above (`options: {}` manages nothing, as no `options` does).
 
     Free-form items (Slack channels) are kept whole: their keys decide what plan compares.
     `write` checks each result against its remote schedule and keeps `data` whole if it fell short.
     """
-    out = _concise_object(data, _schema_props(spec.schema("DataSchedule")), "")
+    out = _concise_object(data, spec.documented(spec.schema(SCHEDULES.schema), data, every_branch=True) or {})
     schedule = out.get("schedule")
     if isinstance(schedule, dict) and "paused" in schedule and schedule["paused"] is _PAUSED_DEFAULT:
         del schedule["paused"]
@@ -269,47 +261,24 @@ def concise(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _concise_object(value: Mapping[str, Any], props: Mapping[str, Any], path: str) -> dict[str, Any]:
+def _concise_object(value: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, item in value.items():
         node = props.get(key) or {}
-        if item is None or (_not_content(item) and "default" in node and node["default"] == item):
+        if item is None or (not is_content(item) and "default" in node and node["default"] == item):
             continue
         if key in FREE_FORM_ITEMS:
             out[key] = item
         elif isinstance(item, Mapping):
-            child = _concise_object(item, _child_props(key, item, node, path), f"{path}{key}.")
+            child = _concise_object(item, spec.documented(node, item, every_branch=True) or {})
             if child:
                 out[key] = child
         elif isinstance(item, list):
-            props = _schema_props(node.get("items") or {})
-            out[key] = [_concise_object(i, props, f"{path}{key}[].") if isinstance(i, Mapping) else i for i in item]
+            props = spec.documented(node.get("items") or {}, every_branch=True) or {}
+            out[key] = [_concise_object(i, props) if isinstance(i, Mapping) else i for i in item]
         else:
             out[key] = item
     return out
-
-
-def _child_props(key: str, item: Mapping[str, Any], node: Mapping[str, Any], path: str) -> dict[str, Any]:
-    if path == "" and key == "dest":  # a oneOf: the branch `type` names
-        branch = spec.dest_branches().get(str(item.get("type")))
-        return _schema_props(spec.schema(branch)) if branch else {}
-    return _schema_props(node)
-
-
-def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    while "$ref" in node:
-        node = spec.schema(str(node["$ref"]).rsplit("/", 1)[-1])
-    return node
-
-
-def _schema_props(node: Mapping[str, Any]) -> dict[str, Any]:
-    """The properties a schema documents: its own and its allOf parts', referenced ones too."""
-    node = _resolve(node)
-    props = spec.properties(node)
-    for part in node.get("allOf", []):
-        if "$ref" in part:
-            props = {**_schema_props(part), **props}
-    return props
 
 
 def _no_worse(full: Mapping[str, Any], short: Mapping[str, Any], remote: Mapping[str, Any]) -> bool:
@@ -321,9 +290,9 @@ def _no_worse(full: Mapping[str, Any], short: Mapping[str, Any], remote: Mapping
         want = DataScheduleSpec.model_validate(short).api_fields()
     except ValidationError:
         return False
-    if differences(want, remote) and not differences(want_full, remote):
+    if differences(want, remote, SCHEDULES) and not differences(want_full, remote, SCHEDULES):
         return False
-    return adoptable(want, remote) or not adoptable(want_full, remote)
+    return adoptable(want, remote, SCHEDULES) or not adoptable(want_full, remote, SCHEDULES)
 
 
 # ---- the comments: the file's schema line, each entry's source ----

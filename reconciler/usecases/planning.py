@@ -14,12 +14,15 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.plan import Plan, SafetyPolicy, plan, unsafe_reason
+from reconciler.core.build import plan
+from reconciler.core.model import Plan
+from reconciler.core.safety import SafetyPolicy, unsafe_reason
 from reconciler.desired.discovery import discover
 from reconciler.desired.yamlread import gc_paused, load
 from reconciler.errors import UserError
-from reconciler.kinds.models import DesiredSchedule
-from reconciler.kinds.shape import SourceKey, source_key
+from reconciler.kinds import SourceKey
+from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.schedules import SCHEDULES, source_key
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.client import HolisticsClient
 from reconciler.remote.reads import Reads, Source, reference_problems
@@ -172,7 +175,7 @@ def _make_plan(
     files = discover(the_paths)  # no file to read at all (a missing path): said before any request
     # The reads start before the YAML is read, so the network time overlaps the parsing. They are
     # read-only, and invalid YAML cancels them: no write is ever sent for a YAML that is not valid.
-    with Reads(client, config.scope.contains, with_sources=check_references) as reads:
+    with Reads(client, SCHEDULES, config.scope.contains, with_sources=check_references) as reads:
         desired = load_desired(config, paths, cached=cached)
         unmatched = scope.selection.unmatched(d.key for d in desired)
         if unmatched:
@@ -193,6 +196,7 @@ def _make_plan(
         the_plan = plan(
             desired,
             remote,
+            kind=SCHEDULES,
             prune=scope.prune,
             ignored=config.ignore.for_key,
             removed=removed,
@@ -202,7 +206,7 @@ def _make_plan(
         sources: dict[SourceKey, Source] = {}
         if check_references:
             sources = reads.sources(keys)
-            problems = reference_problems(desired, sources)
+            problems = reference_problems(desired, sources, SCHEDULES)
             if problems:
                 raise InvalidSchedules(problems)
             deleted = {k for k in (source_key(c.remote or {}) for c in the_plan.changes) if k is not None}

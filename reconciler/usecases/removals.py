@@ -14,10 +14,10 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from reconciler.core.plan import Removal
+from reconciler.core.model import Removal
 from reconciler.desired.yamlread import load
 from reconciler.errors import UserError
-from reconciler.kinds.models import DesiredSchedule
+from reconciler.kinds.entries import DesiredSchedule
 from reconciler.problems import InvalidSchedules
 
 _SUFFIX = re.compile(r"\.ya?ml$", re.IGNORECASE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.core.plan import Action, Plan
+from reconciler.core.model import Action, Plan
 from reconciler.views.plan_words import Titles, brief_dict, replacement_note, source_label
 
 JSON_FORMAT_VERSION = 2  # 2: unmanaged schedules are objects; replacements, reasons, ignored differences

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from reconciler.core.plan import Action, Change, Plan
+from reconciler.core.model import Action, Change, Plan
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.views.plan_words import (
     SHOWN,

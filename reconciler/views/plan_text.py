@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-from reconciler.core.plan import Action, Change, Plan
+from reconciler.core.model import Action, Change, Plan
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.views.plan_words import (
     SHOWN,

@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.core.plan import SOURCE_FIELDS, Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
+from reconciler.core.model import Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
+from reconciler.kinds.schedules import SOURCE_FIELDS
 from reconciler.views.cron_words import cron_in_words, dst_warnings, when_line
 
 Titles = Mapping[tuple[str, int], str]  # the title of each (source type, source id), read once per source

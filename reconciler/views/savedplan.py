@@ -18,9 +18,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
-from reconciler.core.plan import Action, Change, FieldDiff, Match, Plan, normalize
+from reconciler.core.compare import normalize
+from reconciler.core.model import Action, Change, FieldDiff, Match, Plan
 from reconciler.errors import UserError
-from reconciler.kinds.models import Id
+from reconciler.kinds.schedules import SCHEDULES
+from reconciler.kinds.schedules.models import Id
 from reconciler.views.plan_words import Titles
 
 SAVED_PLAN_VERSION = 2  # 1: the JSON view plus an appendix (before the format had its own shape)
@@ -41,7 +43,7 @@ def yaml_fingerprints(files: Iterable[Path]) -> dict[str, str]:
 
 def remote_fingerprints(remote: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     # normalised, so a server reordering recipients does not make a plan stale
-    return {str(r["id"]): digest(normalize(r)) for r in remote}
+    return {str(r["id"]): digest(normalize(r, SCHEDULES)) for r in remote}
 
 
 def dumps(

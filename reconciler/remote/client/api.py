@@ -1,4 +1,5 @@
-"""`HolisticsClient`: the endpoints data schedules need, over one thread-safe session.
+"""`HolisticsClient`: the endpoints each kind needs (list, get, create, update, delete, submit, by
+the kind's path and wrapper), jobs and sources, over one thread-safe session.
 
 The pieces it is built from, each in its own module: `urls` (where the key may be sent), `rates`
 (pacing shared by the workers), `transport` (one attempt, classified), `retry` (whether and how long
@@ -14,6 +15,8 @@ on only redacted replies and redacted exceptions, and every event is redacted to
 
 from __future__ import annotations
 
+import builtins
+import functools
 import random
 import threading
 import time
@@ -26,6 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from reconciler import __version__
+from reconciler.kinds import Kind
 from reconciler.remote.client import listing
 from reconciler.remote.client.errors import AuthError, Cancelled, ConfigError, UnexpectedResponse
 from reconciler.remote.client.failures import Reply, settle
@@ -65,7 +69,7 @@ def _pooled_session(pool_maxsize: int) -> requests.Session:
 
 
 class HolisticsClient:
-    """Thread-safe client for the parts of Holistics API v2 that data schedules need."""
+    """Thread-safe client for the parts of Holistics API v2 that the kinds need."""
 
     def __init__(
         self,
@@ -167,62 +171,59 @@ class HolisticsClient:
 
     # -- endpoints ---------------------------------------------------------------------------------
 
-    def list_schedules(self, **filters: str | int | Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every data schedule matching `filters`, following `cursors.next` (sent as `after`).
+    def list(self, kind: Kind, **filters: str | int | Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every item of `kind` matching `filters`, following `cursors.next` (sent as `after`).
 
         Filters are the spec's query parameters (source_type, source_id, dest_type, sort, ...);
         `limit` defaults to the maximum, 100. Offset paging (`page`) and `before` are not supported
         because they cannot be combined with following `after` cursors.
 
         Without a `sort`, the list is read from both ends at once (ascending, and `sort=id_desc` in a
-        second thread) until the two walks meet, and comes in ascending id order, each schedule once,
+        second thread) until the two walks meet, and comes in ascending id order, each item once,
         as one walk gives it; where the server does not support that, it is one walk (see `listing`).
-        The first page is read alone, and so is a one-page workspace. The ascending walk's schedules
+        The first page is read alone, and so is a one-page workspace. The ascending walk's items
         come as they are read, the descending walk's after them.
         """
         for name in ("page", "before"):
             if name in filters:
-                raise ValueError(f"list_schedules follows `after` cursors; {name!r} is not supported")
-        yield from listing.list_schedules(self._list_page, {"limit": 100, **filters})
+                raise ValueError(f"list follows `after` cursors; {name!r} is not supported")
+        yield from listing.list_schedules(functools.partial(self._list_page, kind), {"limit": 100, **filters})
 
-    def _list_page(self, params: listing.ListParams, stop: threading.Event | None) -> listing.Page:
-        reply = self._request("GET", listing.PATH, params=params, stop=stop)
-        data = self._json_object(reply, "GET", listing.PATH)
-        return listing.Page(self._list_field(data, "data_schedules", "GET", listing.PATH), data, reply.redacted)
+    def _list_page(self, kind: Kind, params: listing.ListParams, stop: threading.Event | None) -> listing.Page:
+        reply = self._request("GET", kind.path, params=params, stop=stop)
+        data = self._json_object(reply, "GET", kind.path)
+        return listing.Page(self._list_field(data, kind.list_key, "GET", kind.path), data, reply.redacted)
 
-    def list_schedules_all(self, **filters: str | int | Sequence[str]) -> list[dict[str, Any]]:
-        return list(self.list_schedules(**filters))
+    def get(self, kind: Kind, item_id: int) -> dict[str, Any]:
+        path = f"{kind.path}/{int(item_id)}"
+        return self._object_field(self._request_json("GET", path), kind.wrapper, "GET", path)
 
-    def get_schedule(self, schedule_id: int) -> dict[str, Any]:
-        path = f"/data_schedules/{int(schedule_id)}"
-        return self._object_field(self._request_json("GET", path), "data_schedule", "GET", path)
+    def create(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a new item. Raises OutcomeUnknown when it may or may not have been created."""
+        data = self._request_json("POST", kind.path, json={kind.wrapper: dict(body)})
+        return self._object_field(data, kind.wrapper, "POST", kind.path)
 
-    def create_schedule(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a new schedule. Raises OutcomeUnknown when it may or may not have been created."""
-        data = self._request_json("POST", "/data_schedules", json={"data_schedule": dict(body)})
-        return self._object_field(data, "data_schedule", "POST", "/data_schedules")
+    def update(self, kind: Kind, item_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the whole item (the API has no PATCH)."""
+        path = f"{kind.path}/{int(item_id)}"
+        data = self._request_json("PUT", path, json={kind.wrapper: dict(body)})
+        return self._object_field(data, kind.wrapper, "PUT", path)
 
-    def update_schedule(self, schedule_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the whole schedule (the API has no PATCH)."""
-        path = f"/data_schedules/{int(schedule_id)}"
-        data = self._request_json("PUT", path, json={"data_schedule": dict(body)})
-        return self._object_field(data, "data_schedule", "PUT", path)
+    def delete(self, kind: Kind, item_id: int) -> None:
+        self._request("DELETE", f"{kind.path}/{int(item_id)}")
 
-    def delete_schedule(self, schedule_id: int) -> None:
-        self._request("DELETE", f"/data_schedules/{int(schedule_id)}")
-
-    def submit_execute(self, schedule_id: int) -> dict[str, Any]:
-        """Run a saved schedule now; returns the `job` object to poll with get_job()."""
-        path = f"/data_schedules/{int(schedule_id)}/submit_execute"
+    def submit(self, kind: Kind, item_id: int) -> dict[str, Any]:
+        """Run a saved item now; returns the `job` object to poll with get_job()."""
+        path = f"{kind.path}/{int(item_id)}/submit_execute"
         return self._object_field(self._request_json("POST", path), "job", "POST", path)
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         path = f"/jobs/{int(job_id)}"
         return self._object_field(self._request_json("GET", path), "job", "GET", path)
 
-    def get_job_logs(self, job_id: int) -> list[dict[str, Any]]:
+    def get_job_logs(self, job_id: int) -> builtins.list[dict[str, Any]]:
         path = f"/jobs/{int(job_id)}/logs"
-        return list(self._list_field(self._request_json("GET", path), "job_logs", "GET", path))
+        return builtins.list(self._list_field(self._request_json("GET", path), "job_logs", "GET", path))
 
     def get_dashboard(self, dashboard_id: int) -> dict[str, Any]:
         path = f"/dashboards/{int(dashboard_id)}"
@@ -244,7 +245,7 @@ class HolisticsClient:
         return value
 
     @staticmethod
-    def _list_field(data: dict[str, Any], key: str, method: str, path: str) -> list[dict[str, Any]]:
+    def _list_field(data: dict[str, Any], key: str, method: str, path: str) -> builtins.list[dict[str, Any]]:
         value = data.get(key)
         if not isinstance(value, list):
             raise UnexpectedResponse(

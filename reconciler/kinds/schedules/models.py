@@ -6,11 +6,8 @@ left out of the YAML is not managed: plan ignores it and an update keeps the wor
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import cache
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
@@ -189,78 +186,3 @@ class DataScheduleSpec(Model):
         """The fields this entry manages, in API shape (without `id`)."""
         fields: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True, exclude={"id"})
         return fields
-
-
-def nearest_line(field_lines: Mapping[str, int], path: str, default: int) -> int:
-    """The line of a dotted field path, or of its nearest written parent, or `default`."""
-    parts = path.split(".") if path else []
-    while parts:
-        line = field_lines.get(".".join(parts))
-        if line is not None:
-            return line
-        parts.pop()
-    return default
-
-
-class LineMap(Mapping[str, int]):
-    """The line of each field path of one entry, kept small: entries written in the same shape share
-    one index of their paths, and the lines are an array. As a dict per entry the lines were most of
-    a plan's memory (2.4 KB an entry: 49 MB of 20,000); like this they take about 150 bytes."""
-
-    __slots__ = ("_index", "_lines")
-    _shapes: ClassVar[dict[tuple[str, ...], dict[str, int]]] = {}
-
-    def __init__(self, lines: Mapping[str, int]) -> None:
-        paths = tuple(lines)
-        index = LineMap._shapes.get(paths)
-        if index is None:
-            index = LineMap._shapes.setdefault(paths, {path: i for i, path in enumerate(paths)})
-        self._index = index
-        self._lines = array("L", lines.values())
-
-    def __getitem__(self, path: str) -> int:
-        return self._lines[self._index[path]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __repr__(self) -> str:
-        return f"LineMap({dict(self)!r})"
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where an entry was written: its file, the line of its key, and the line of each field path."""
-
-    file: str
-    line: int
-    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def line_of(self, path: str) -> int:
-        return nearest_line(self.field_lines, path, self.line)
-
-
-@dataclass(frozen=True)
-class DesiredSchedule:
-    """One validated YAML entry: the schedule `key` wants, with where each field was written."""
-
-    key: str
-    id: int | None
-    fields: Mapping[str, Any]
-    file: str
-    line: int
-    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.field_lines, LineMap):
-            object.__setattr__(self, "field_lines", LineMap(self.field_lines))
-
-    @property
-    def location(self) -> Location:
-        return Location(self.file, self.line, self.field_lines)
-
-    def line_of(self, path: str) -> int:
-        return self.location.line_of(path)

@@ -1,0 +1,196 @@
+"""Comparing an entry with a remote item: one canonical form for both sides, the part of the remote
+item the YAML manages, the field-level differences, and the full body an update sends.
+
+Both sides are normalised the same way before comparing, so nothing the server adds or reorders
+shows up as a change. A field the YAML leaves out is not managed: it is neither compared nor
+changed (an update sends the workspace's value back).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.core.model import ABSENT, FieldDiff
+from reconciler.kinds import Kind
+
+# lists whose items the spec leaves free-form (a Slack channel is "an object"): a server may enrich
+# them (`is_member`, a display name), so only the keys the YAML writes in its items are compared
+FREE_FORM_ITEMS = frozenset({"slack_channels"})
+
+
+def normalize(item: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
+    """One canonical form for both sides: server-assigned and read-only fields dropped, documented
+    defaults filled in, order-free lists sorted."""
+    out = kind.without_server_fields(item)
+    if isinstance(out.get("dynamic_filter_presets"), list):
+        presets = [_normalize_preset(p) for p in out["dynamic_filter_presets"]]
+        out["dynamic_filter_presets"] = sorted(presets, key=_canonical)
+    if isinstance(out.get("dest"), Mapping):
+        out["dest"] = _normalize_dest(out["dest"])
+    return out
+
+
+def _normalize_dest(dest: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(dest)
+    if isinstance(out.get("recipients"), list):
+        out["recipients"] = sorted({str(r).strip().lower() for r in out["recipients"]})
+    if isinstance(out.get("options"), Mapping):
+        options = dict(out["options"])
+        if isinstance(options.get("attachment_formats"), list):
+            options["attachment_formats"] = sorted(set(options["attachment_formats"]))
+        out["options"] = options
+    if isinstance(out.get("slack_channels"), list):
+        out["slack_channels"] = sorted(out["slack_channels"], key=_canonical)
+    return out
+
+
+def _normalize_preset(preset: Any) -> Any:
+    if not isinstance(preset, Mapping):
+        return preset
+    out = dict(preset)
+    if out.get("public_hidden") is None:
+        out["public_hidden"] = False  # the spec's documented default
+    filter_id = out.get("dynamic_filter_id")
+    if isinstance(filter_id, str) and filter_id.isdigit():
+        out["dynamic_filter_id"] = int(filter_id)  # the spec allows "7" and 7 for one filter
+    condition = out.get("preset_condition")
+    if isinstance(condition, Mapping):
+        condition = {"modifier": None, **condition}
+        condition["values"] = condition.get("values") or []
+        out["preset_condition"] = condition
+    return out
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def project(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `remote` that `desired` manages (only the fields it sets, recursively).
+
+    A dest of another type is taken whole: its fields do not carry over to the new type.
+    """
+    out: dict[str, Any] = {}
+    for key, want in desired.items():
+        if key not in remote:
+            continue
+        have = remote[key]
+        if key in FREE_FORM_ITEMS and _objects(have) and _objects(want):
+            out[key] = _project_items(have, want)
+        else:
+            out[key] = project(have, want) if _field_by_field(key, have, want) else have
+    return out
+
+
+def _objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, Mapping) for item in value)
+
+
+def _project_items(have: list[Mapping[str, Any]], want: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    keys = {k for item in want for k in item}
+    return sorted(({k: item[k] for k in item if k in keys} for item in have), key=_canonical)
+
+
+def _field_by_field(key: str, have: Any, want: Any) -> bool:
+    """Whether two values are compared and merged field by field: both mappings, and not a dest
+    changing type (a new type's fields replace the old ones whole)."""
+    if not (isinstance(have, Mapping) and isinstance(want, Mapping)):
+        return False
+    return key != "dest" or have.get("type") == want.get("type")
+
+
+def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind) -> tuple[FieldDiff, ...]:
+    """Field-level differences between what the YAML manages and the remote item."""
+    return normalized_differences(normalize(desired, kind), normalize(remote, kind))
+
+
+def normalized_differences(new: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """`differences` of two items already normalised."""
+    old = project(remote, new)
+    if old == new:
+        return ()
+    from deepdiff import DeepDiff  # here: most schedules are equal and never need it
+
+    paths: dict[str, None] = {}
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
+    for items in tree.values():
+        for item in items:
+            parts = item.path(output_format="list")
+            # a list is one field (recipients, presets): report it whole, not item by item
+            cut = next((i for i, p in enumerate(parts) if isinstance(p, int)), len(parts))
+            paths[".".join(str(p) for p in parts[:cut])] = None
+    return tuple(FieldDiff(path, _get(old, path), _get(new, path)) for path in sorted(paths))
+
+
+def _get(data: Mapping[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return ABSENT
+        node = node[part]
+    return node
+
+
+def update_body(remote: Mapping[str, Any], desired: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
+    """The full object a PUT sends: the remote item with the YAML's fields laid over it."""
+    return _overlay(kind.without_server_fields(remote), desired)
+
+
+def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        have = out.get(key)
+        out[key] = _overlay(have, value) if have is not None and _field_by_field(key, have, value) else value
+    return out
+
+
+def is_content(value: Any) -> bool:
+    """Whether a value says something of its own. Booleans and nulls do not (servers fill those in as
+    defaults), nor empty strings, lists or mappings: leaving one out never stops an entry without an
+    id from adopting its schedule, and import may leave them out."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, Mapping):
+        return any(is_content(v) for v in value.values())
+    if isinstance(value, list | str):
+        return len(value) > 0
+    return True
+
+
+def only(fields: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The part of `fields` at the dotted `paths` that it sets (with their parents), nothing else."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        *parents, last = path.split(".")
+        node = _parent(fields, parents)
+        if not isinstance(node, Mapping) or last not in node:
+            continue
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = copy.deepcopy(node[last])
+    return out
+
+
+def without(fields: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """`fields` less the dotted `paths` (a copy; empty parents are kept, meaning "manage nothing here")."""
+    paths = list(paths)
+    if not paths:
+        return dict(fields)  # the common case: nothing ignored, nothing to copy deeply
+    out = copy.deepcopy(dict(fields))
+    for path in paths:
+        *parents, last = path.split(".")
+        node = _parent(out, parents)
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
+
+
+def _parent(fields: Mapping[str, Any], parents: Iterable[str]) -> Any:
+    node: Any = fields
+    for part in parents:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node

@@ -1,0 +1,152 @@
+"""The plan as data: what `plan()` answers and what every view, saved plan and apply reads.
+
+A `Plan` holds the changes (create, update, delete, replace), the entries it matched to remote
+schedules, and what it leaves alone and why; nothing here computes one (see `core.build`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reconciler.kinds import Kind
+from reconciler.kinds.entries import nearest_line
+
+ABSENT: Any = None  # how a field missing on one side is shown in a diff
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"  # delete, then create: a schedule's source cannot be changed in place
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    path: str  # dotted, e.g. "dest.recipients"
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    key: str | None  # None: a remote schedule no YAML declares (a prune)
+    id: int | None  # None: not created yet
+    diff: tuple[FieldDiff, ...]
+    body: Mapping[str, Any] | None = None  # what apply sends: POST or full PUT object
+    remote: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    file: str | None = None
+    line: int | None = None
+    field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    reason: str | None = None  # why this change, when the diff alone does not say (a deleted id, a removal)
+    stale_id: int | None = None  # the id the YAML entry holds now and apply overwrites (deleted, replaced)
+
+    @property
+    def title(self) -> str | None:
+        for side in (self.body, self.remote):
+            if side and side.get("title"):
+                return str(side["title"])
+        return None
+
+    @property
+    def source(self) -> tuple[str, int] | None:
+        side = self.body or self.remote
+        if side and "source_type" in side and "source_id" in side:
+            return str(side["source_type"]), int(side["source_id"])
+        return None
+
+    def line_of(self, path: str) -> int | None:
+        if self.line is None:
+            return None
+        return nearest_line(self.field_lines, path, self.line)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A YAML entry and the remote schedule it is; `recorded` when the YAML already holds the id."""
+
+    key: str
+    id: int
+    file: str
+    recorded: bool
+    stale_id: int | None = None  # an id the entry holds that the workspace no longer has
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What a plan says of a remote schedule it leaves alone: enough for a reviewer to know which."""
+
+    id: int
+    title: str | None
+    source: tuple[str, int] | None
+    dest_type: str | None
+
+    @classmethod
+    def of(cls, schedule: Mapping[str, Any], kind: Kind) -> Brief:
+        dest = schedule.get("dest")
+        title = schedule.get("title")
+        return cls(
+            int(schedule["id"]),
+            str(title) if title else None,
+            kind.source_key(schedule),
+            str(dest.get("type")) if isinstance(dest, Mapping) else None,
+        )
+
+
+@dataclass(frozen=True)
+class IgnoredDifference:
+    """A field an ignore rule hands to the workspace, whose YAML value differs from the workspace's."""
+
+    key: str
+    path: str
+    yaml: Any
+    workspace: Any
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Removal:
+    """An entry that held `id` at an earlier commit and is gone from the schedule files now."""
+
+    id: int
+    key: str
+    file: str
+    commit: str | None  # the commit that removed it, None while the removal is not committed
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    matches: tuple[Match, ...]  # every YAML entry that has a remote schedule, changed or not
+    unmanaged: tuple[int, ...]  # remote ids no YAML declares and that are left alone (undeclarable ones too)
+    remote_ids: frozenset[int] = frozenset()  # every id read: what "already existed" means to apply
+    prune: bool = False
+    unsafe: str | None = None  # why apply should refuse this plan without --force
+    # remote ids of a kind the YAML cannot declare (an Adls2Dest): never pruned, never counted as managed
+    undeclarable: tuple[int, ...] = ()
+    briefs: Mapping[int, Brief] = field(default_factory=dict, compare=False)  # of unmanaged schedules
+    ignored_differences: tuple[IgnoredDifference, ...] = ()
+    partial: str | None = None  # the --target/--exclude selection, when the plan covers only some entries
+    timezone: str = "UTC"  # the zone `schedule.repeat` is read in (an assumption the config states)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        changed = {c.key for c in self.changes if c.action in (Action.UPDATE, Action.REPLACE)}
+        counts["unchanged"] = sum(1 for m in self.matches if m.key not in changed)
+        counts["unmanaged"] = len(self.unmanaged)
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def of(self, action: Action) -> list[Change]:
+        return [c for c in self.changes if c.action is action]

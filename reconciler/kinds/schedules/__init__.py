@@ -1,0 +1,94 @@
+"""Data schedules as a `Kind`: everything the pipeline knows only of schedules, in one place.
+
+The facts plan, apply, import, config and the sandbox must agree on are each written once here: what
+the server assigns, how schedules are bucketed for matching, the source key, what the YAML can
+declare. The YAML format itself, as pydantic models, is `kinds.schedules.models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, get_args
+
+from reconciler.kinds import Bucket, Kind, SourceKey
+from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec, SourceType
+
+SOURCE_FIELDS = ("source_type", "source_id")  # Holistics cannot change a schedule's source in place
+
+SERVER_ASSIGNED_TOP = frozenset({"id"})
+READ_ONLY_SCHEDULE = frozenset({"is_archived"})  # inside `schedule`
+SERVER_ASSIGNED_PRESET = frozenset({"id"})  # inside each of `dynamic_filter_presets`
+
+
+def without_server_fields(schedule: Mapping[str, Any], *, keep_id: bool = False) -> dict[str, Any]:
+    """A shallow copy of `schedule` less the fields the server assigns (ids, is_archived, preset ids);
+    `keep_id` keeps the schedule's own id (import writes it into the YAML)."""
+    dropped = frozenset() if keep_id else SERVER_ASSIGNED_TOP
+    out = {k: v for k, v in schedule.items() if k not in dropped}
+    if isinstance(out.get("schedule"), Mapping):
+        out["schedule"] = {k: v for k, v in out["schedule"].items() if k not in READ_ONLY_SCHEDULE}
+    if isinstance(out.get("dynamic_filter_presets"), list):
+        out["dynamic_filter_presets"] = [
+            {k: v for k, v in p.items() if k not in SERVER_ASSIGNED_PRESET} if isinstance(p, Mapping) else p
+            for p in out["dynamic_filter_presets"]
+        ]
+    return out
+
+
+def bucket(schedule: Mapping[str, Any]) -> Bucket:
+    """(source type, source id, dest type): entries are only ever matched to remote schedules of their
+    own bucket, and apply runs the creates of one bucket one after another; both use this."""
+    dest = schedule.get("dest")
+    return (
+        schedule.get("source_type"),
+        schedule.get("source_id"),
+        dest.get("type") if isinstance(dest, Mapping) else None,
+    )
+
+
+def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
+    """The dashboard or report a schedule delivers, or None when the fields do not name one."""
+    try:
+        return str(fields["source_type"]), int(fields["source_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
+
+
+def declarable(schedule: Mapping[str, Any], *, values: bool = True) -> bool:
+    """Whether the YAML can hold this schedule at all: a source and destination type it can declare,
+    and (with `values`) values it accepts (a `@daily` cron or a malformed address made in the UI it
+    cannot). What it cannot hold, it cannot keep from a prune either, so such a schedule is never
+    deleted. The values check validates the whole schedule: callers keep it to deletion candidates."""
+    dest = schedule.get("dest")
+    dest_type = dest.get("type") if isinstance(dest, Mapping) else None
+    if schedule.get("source_type") not in SOURCE_TYPES or dest_type not in DEST_TYPES:
+        return False
+    if not values:
+        return True
+    try:
+        DataScheduleSpec.model_validate(without_server_fields(schedule, keep_id=True))
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return False
+    return True
+
+
+SCHEDULES = Kind(
+    yaml_key="schedules",
+    path="/data_schedules",
+    wrapper="data_schedule",
+    list_key="data_schedules",
+    schema="DataSchedule",
+    model=DataScheduleSpec,
+    source_types=SOURCE_TYPES,
+    dest_types=DEST_TYPES,
+    immutable=SOURCE_FIELDS,
+    listing_sorts=True,
+    listing_counts=True,
+    without_server_fields=without_server_fields,
+    bucket=bucket,
+    source_key=source_key,
+    declarable=declarable,
+)
