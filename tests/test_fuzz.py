@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -165,6 +165,52 @@ def alias_bomb(depth: int, fanout: int) -> str:
     return "\n".join(lines)
 
 
+def _swap(draw: st.DrawFn, lines: list[str], i: int) -> list[str]:
+    j = draw(st.integers(0, len(lines) - 1))
+    lines[i], lines[j] = lines[j], lines[i]
+    return lines
+
+
+def _value(draw: st.DrawFn, lines: list[str], i: int) -> list[str]:
+    head, sep, _ = lines[i].partition(": ")
+    if not sep:
+        head, sep = lines[i].rstrip(":"), ": "
+    lines[i] = head + sep + draw(st.sampled_from(VALUES))
+    return lines
+
+
+def _indent(draw: st.DrawFn, lines: list[str], i: int) -> list[str]:
+    stripped = lines[i].lstrip(" ")
+    spaces = max(0, len(lines[i]) - len(stripped) + draw(st.integers(-3, 3)))
+    lines[i] = draw(st.sampled_from([" " * spaces, "\t", " \t"])) + stripped
+    return lines
+
+
+def _bomb(draw: st.DrawFn, lines: list[str], i: int) -> list[str]:
+    depth, fanout = draw(st.integers(1, 4)), draw(st.integers(2, 8))
+    lines.insert(0, alias_bomb(depth, fanout))
+    target = draw(st.sampled_from(["title", "recipients", "message"]))
+    return [re.sub(rf"^(\s+{target}): .*$", rf"\1: *b{depth}", line) for line in lines]
+
+
+def _truncate(draw: st.DrawFn, lines: list[str], i: int) -> list[str]:
+    text = "\n".join(lines)
+    return text[: draw(st.integers(0, len(text)))].split("\n")
+
+
+MUTATIONS: dict[str, Callable[[st.DrawFn, list[str], int], list[str]]] = {
+    "delete": lambda draw, lines, i: lines[:i] + lines[i + 1 :],
+    "duplicate": lambda draw, lines, i: [*lines[:i], lines[i], *lines[i:]],
+    "swap": _swap,
+    "value": _value,
+    "indent": _indent,
+    "insert": lambda draw, lines, i: [*lines[:i], draw(st.sampled_from(LINES)), *lines[i:]],
+    "text": lambda draw, lines, i: [*lines[:i], draw(st.text(max_size=40)), *lines[i:]],
+    "bomb": _bomb,
+    "truncate": _truncate,
+}
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
     lines = VALID.splitlines()
@@ -172,37 +218,7 @@ def mutated(draw: st.DrawFn) -> bytes:
         if not lines:
             lines = [""]
         i = draw(st.integers(0, len(lines) - 1))
-        op = draw(
-            st.sampled_from(["delete", "duplicate", "swap", "value", "indent", "insert", "text", "bomb", "truncate"])
-        )
-        if op == "delete":
-            del lines[i]
-        elif op == "duplicate":
-            lines.insert(i, lines[i])
-        elif op == "swap":
-            j = draw(st.integers(0, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        elif op == "value":
-            head, sep, _ = lines[i].partition(": ")
-            if not sep:
-                head, sep = lines[i].rstrip(":"), ": "
-            lines[i] = head + sep + draw(st.sampled_from(VALUES))
-        elif op == "indent":
-            stripped = lines[i].lstrip(" ")
-            spaces = max(0, len(lines[i]) - len(stripped) + draw(st.integers(-3, 3)))
-            lines[i] = draw(st.sampled_from([" " * spaces, "\t", " \t"])) + stripped
-        elif op == "insert":
-            lines.insert(i, draw(st.sampled_from(LINES)))
-        elif op == "text":
-            lines.insert(i, draw(st.text(max_size=40)))
-        elif op == "bomb":
-            depth, fanout = draw(st.integers(1, 4)), draw(st.integers(2, 8))
-            lines.insert(0, alias_bomb(depth, fanout))
-            target = draw(st.sampled_from(["title", "recipients", "message"]))
-            lines = [re.sub(rf"^(\s+{target}): .*$", rf"\1: *b{depth}", line) for line in lines]
-        else:
-            text = "\n".join(lines)
-            lines = text[: draw(st.integers(0, len(text)))].split("\n")
+        lines = MUTATIONS[draw(st.sampled_from(list(MUTATIONS)))](draw, lines, i)
     text = "\n".join(lines) + draw(st.sampled_from(["\n", "", "\r\n"]))
     data = text.encode("utf-8", "surrogatepass")
     if draw(st.integers(0, 9)) == 0:  # now and then, raw bytes somewhere in the file

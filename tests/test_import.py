@@ -31,7 +31,7 @@ from reconciler.kinds.schedules.models import DataScheduleSpec
 from reconciler.remote.client import NotFound
 from reconciler.remote.reads import Source
 from reconciler.sandbox import Sandbox
-from reconciler.sandbox.state import normalize as server_normalize
+from reconciler.sandbox.records import stored_form as server_normalize
 from reconciler.usecases import importing
 from tests.test_e2e import cli, writes
 

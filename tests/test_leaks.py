@@ -204,6 +204,17 @@ def u_escaped(text: str) -> str:
 # Gathering every string a caller could show
 
 
+def _exception_strings(exc: BaseException, seen: set[int]) -> Iterator[str]:
+    yield str(exc)
+    yield repr(exc)
+    yield "".join(traceback.format_exception(exc))  # what HOLISTICS_DEBUG=1 prints
+    yield from strings_of(exc.args, seen)
+    yield from strings_of(vars(exc), seen)
+    for linked in (exc.__cause__, exc.__context__):
+        if linked is not None:
+            yield from strings_of(linked, seen)
+
+
 def strings_of(obj: Any, seen: set[int] | None = None) -> Iterator[str]:
     """Every string reachable from `obj`: texts, reprs, exception attributes, causes, dict keys."""
     seen = set() if seen is None else seen
@@ -222,14 +233,7 @@ def strings_of(obj: Any, seen: set[int] | None = None) -> Iterator[str]:
         for item in obj:
             yield from strings_of(item, seen)
     elif isinstance(obj, BaseException):
-        yield str(obj)
-        yield repr(obj)
-        yield "".join(traceback.format_exception(obj))  # what HOLISTICS_DEBUG=1 prints
-        yield from strings_of(obj.args, seen)
-        yield from strings_of(vars(obj), seen)
-        for linked in (obj.__cause__, obj.__context__):
-            if linked is not None:
-                yield from strings_of(linked, seen)
+        yield from _exception_strings(obj, seen)
     elif obj is not None:
         yield repr(obj)
 

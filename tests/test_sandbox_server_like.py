@@ -17,7 +17,7 @@ import requests
 
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import Fault
-from reconciler.sandbox.state import failure_message
+from reconciler.sandbox.jobs import failure_message
 from reconciler.sandbox.validation import split_documented
 from reconciler.spec import dest_branches
 

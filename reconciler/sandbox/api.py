@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import spec
-from reconciler.sandbox.state import USER_ID, NotFound, RecordInvalid, State
+from reconciler.sandbox.jobs import USER_ID
+from reconciler.sandbox.records import NoSuchRecord, RecordRefused
+from reconciler.sandbox.state import State
 from reconciler.sandbox.validation import split_documented
 
 API_PREFIX = "/api/v2"
@@ -266,9 +268,9 @@ class Api:
             if match and route_method == method:
                 try:
                     return handler(*match.groups(), query=query, body=body)
-                except NotFound as exc:
+                except NoSuchRecord as exc:
                     raise ApiError(404, "BaseError", str(exc)) from None
-                except RecordInvalid as exc:
+                except RecordRefused as exc:
                     raise ApiError(422, "RecordError", str(exc), record=exc.record) from None
         raise ApiError(404, "BaseError", f"No route matches {method} {API_PREFIX}{path}")
 
@@ -335,7 +337,7 @@ class Api:
             return body
         documented, extras = split_documented(body)
         if extras and self.options.strict_input:
-            raise RecordInvalid({path: [UNPERMITTED] for path in extras})  # a 422 RecordError, per field
+            raise RecordRefused({path: [UNPERMITTED] for path in extras})  # a 422 RecordError, per field
         return documented if self.options.server_like else body
 
     def create_schedule(self, *, query: Query, body: bytes) -> Reply:
@@ -377,11 +379,11 @@ class Api:
     def get_dashboard(self, ident: str, *, query: Query, body: bytes) -> Reply:
         dashboard = self.state.dashboard(_path_id(ident))
         if dashboard is None:
-            raise NotFound("Dashboard", ident)
+            raise NoSuchRecord("Dashboard", ident)
         return Reply(200, {"dashboard": dashboard})
 
     def get_query_report(self, ident: str, *, query: Query, body: bytes) -> Reply:
         report = self.state.query_report(_path_id(ident))
         if report is None:
-            raise NotFound("QueryReport", ident)
+            raise NoSuchRecord("QueryReport", ident)
         return Reply(200, {"query_report": report})

@@ -1,163 +1,30 @@
-"""The sandbox's workspace: data schedules, jobs, and the dashboards and reports they point at.
+"""The sandbox's workspace: data schedules, the dashboards and reports they point at, and its jobs.
 
 All access goes through one lock, so the threaded server sees consistent state. With a `state_file`
-the whole workspace is written after every change (to a temporary file, then renamed over the old one,
-so a crash never leaves half a file) and read back at start, so it survives restarts.
+the whole workspace is written after every change (see `statefile`) and read back at start, so it
+survives restarts. How a schedule is stored is `records`'; how jobs move on, `jobs`'.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import os
-import re
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from functools import cache
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler import spec
+from reconciler.sandbox.jobs import FIRST_JOB_ID, Jobs
+from reconciler.sandbox.records import (
+    NoSuchRecord,
+    RecordRefused,
+    missing_at_field,
+    server_time,
+    stored_form,
+    without_read_only,
+)
 from reconciler.sandbox.seed import Workspace
+from reconciler.sandbox.statefile import read_state_file, write_state_file
 from reconciler.sandbox.validation import validate_data_schedule
-
-STATE_FORMAT = "holistics-sandbox-state/1"
-UNFINISHED = frozenset({"created", "queued", "running"})
-FIRST_JOB_ID = 70001  # far from schedule ids, so a client mixing the two up fails loudly
-USER_ID = 1  # the user the sandbox key belongs to
-
-# why a job fails when a test asks for failing jobs: by what the destination type delivers to, so a
-# type the spec adds gets a message without a list of types here to keep up to date
-_FAILURES_BY_MEDIUM = {
-    "Email": "Failed to send email: 550 5.1.1 recipient mailbox unavailable",
-    "Slack": "Slack API error: channel_not_found",
-    "Sftp": "SFTP upload failed: Permission denied",
-    "Gsheet": "Google Sheets API error: The caller does not have permission",
-}
-
-
-def failure_message(dest_type: str) -> str:
-    for medium, message in _FAILURES_BY_MEDIUM.items():
-        if dest_type.startswith(medium):
-            return message
-    return f"Delivery to {dest_type} failed"
-
-
-class NotFound(Exception):
-    def __init__(self, kind: str, ident: object) -> None:
-        super().__init__(f"Couldn't find {kind} with 'id'={ident}")
-
-
-class RecordInvalid(Exception):
-    def __init__(self, record: dict[str, list[str]]) -> None:
-        self.record = record
-        fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in record.items())
-        super().__init__(f"Data schedule is invalid: {fields}")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# ---- what the server fills in for fields the client left out ----
-
-
-def _is_nullable(node: Mapping[str, Any]) -> bool:
-    if node.get("nullable"):
-        # OpenAPI 3.0.3: an enum must list null itself for null to be valid (SftpDest.separator doesn't)
-        return "enum" not in node or None in node["enum"]
-    refs = [b["$ref"].rsplit("/", 1)[-1] for b in node.get("anyOf", []) if "$ref" in b]
-    return any(spec.schema(name).get("nullable") for name in refs)
-
-
-@cache
-def _spec_defaults(schema_name: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, node in spec.properties(spec.schema(schema_name)).items():
-        if "default" in node:
-            out[name] = node["default"]
-        elif _is_nullable(node):
-            out[name] = None
-    return out
-
-
-def _defaults(schema_name: str) -> dict[str, Any]:
-    """Absent properties as a serializer would render them: the spec's `default`, else null when
-    nullable. Fields without either are left absent (the spec gives no value to invent)."""
-    return copy.deepcopy(_spec_defaults(schema_name))
-
-
-def normalize(
-    body: Mapping[str, Any],
-    *,
-    schedule_id: int,
-    preset_id: Callable[[Any], int],
-    is_archived: bool = False,
-) -> dict[str, Any]:
-    """A data schedule as the server stores and returns it: `id`, preset ids and
-    `schedule.is_archived` set by the server, absent nullable fields null, everything else as sent.
-    Unknown top-level keys are dropped (as strong parameters would); `dest` keeps all it was sent.
-    `preset_id(sent_id)` decides each preset's id."""
-    top = _defaults("DataSchedule")
-    out: dict[str, Any] = {
-        "id": schedule_id,
-        "title": body.get("title", top.get("title")),
-        "source_type": body.get("source_type"),
-        "source_id": body.get("source_id"),
-    }
-    schedule = {k: v for k, v in dict(body.get("schedule") or {}).items() if k != "is_archived"}
-    out["schedule"] = {**schedule, "is_archived": is_archived}
-    preset_defaults = _defaults("DynamicFilterPreset")
-    condition_defaults = _defaults("Condition")
-    presets = []
-    for sent in body.get("dynamic_filter_presets") or []:
-        if not isinstance(sent, Mapping):
-            continue
-        preset = {k: v for k, v in sent.items() if k != "id"}
-        condition = dict(preset.get("preset_condition") or {})
-        for key, value in condition_defaults.items():
-            condition.setdefault(key, value)
-        stored = {"id": preset_id(sent.get("id")), **preset, "preset_condition": condition}
-        for key, value in preset_defaults.items():
-            stored.setdefault(key, value)
-        presets.append(stored)
-    out["dynamic_filter_presets"] = presets
-    dest = dict(body.get("dest") or {})
-    branch = spec.dest_branches().get(str(dest.get("type")))
-    if branch is not None:
-        dest = {**_defaults(branch), **dest}
-    out["dest"] = {"type": dest.pop("type", None), **dest}
-    return out
-
-
-def _strip_read_only(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The client's body without what the server assigns (a real server ignores these)."""
-    out = {k: copy.deepcopy(v) for k, v in body.items() if k != "id"}
-    if isinstance(out.get("schedule"), dict):
-        out["schedule"].pop("is_archived", None)
-    for preset in out.get("dynamic_filter_presets") or []:
-        if isinstance(preset, dict):
-            preset.pop("id", None)
-    return out
-
-
-_REQUIRED = re.compile(r"'([^']+)' is a required property")
-
-
-def _missing_at_field(errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """A missing required field is reported under its own path (`schedule.paused: is required`)
-    rather than its parent's, as a client would show it next to the field."""
-    out: dict[str, list[str]] = {}
-    for path, messages in errors.items():
-        for message in messages:
-            if match := _REQUIRED.fullmatch(message):
-                key = match[1] if path == "base" else f"{path}.{match[1]}"
-                out.setdefault(key, []).append("is required")
-            else:
-                out.setdefault(path, []).append(message)
-    return out
 
 
 class State:
@@ -165,10 +32,7 @@ class State:
         self._lock = threading.RLock()
         self._state_file = state_file
         self._schedules: dict[int, dict[str, Any]] = {}
-        self._jobs: dict[int, dict[str, Any]] = {}
-        self._job_schedule: dict[int, int | None] = {}
-        self._job_logs: dict[int, list[dict[str, Any]]] = {}
-        self._failing: set[int] = set()
+        self._jobs = Jobs(lambda: self._take_id("job"))
         self._snapshot: list[dict[str, Any]] | None = None  # sorted by id; dropped on every write
         # per schedule: created_at, updated_at, last_run_at (what a server-like sandbox shows beside the
         # spec's fields; kept in any mode, so switching modes shows true times)
@@ -188,18 +52,11 @@ class State:
 
     def _load(self, path: Path) -> None:
         try:
-            data = json.loads(path.read_text())
-            if data.get("format") != STATE_FORMAT:
-                raise ValueError(f"not a sandbox state file ({STATE_FORMAT})")
+            data = read_state_file(path)
             self._dashboards = {int(d["id"]): d for d in data["dashboards"]}
             self._reports = {int(r["id"]): r for r in data["query_reports"]}
             self._schedules = {int(s["id"]): s for s in data["data_schedules"]}
-            for entry in data["jobs"]:
-                job_id = int(entry["job"]["id"])
-                self._jobs[job_id] = entry["job"]
-                self._job_schedule[job_id] = entry["schedule_id"]
-                self._job_logs[job_id] = entry["logs"]
-            self._failing = set(data["failing_schedules"])
+            self._jobs.load(data["jobs"], data["failing_schedules"])
             self._next = {k: int(v) for k, v in data["next_ids"].items()}
             # files written before the stamps were kept have none: they start now
             stamps = {int(k): v for k, v in data.get("stamps", {}).items()}
@@ -212,29 +69,15 @@ class State:
         if self._state_file is None:
             return
         data = {
-            "format": STATE_FORMAT,
             "next_ids": self._next,
             "dashboards": list(self._dashboards.values()),
             "query_reports": list(self._reports.values()),
             "data_schedules": [self._schedules[i] for i in sorted(self._schedules)],
-            "jobs": [
-                {"job": self._jobs[i], "schedule_id": self._job_schedule[i], "logs": self._job_logs[i]}
-                for i in sorted(self._jobs)
-            ],
-            "failing_schedules": sorted(self._failing),
+            "jobs": self._jobs.saved(),
+            "failing_schedules": sorted(self._jobs.failing),
             "stamps": {str(i): self._stamps[i] for i in sorted(self._stamps)},
         }
-        path = self._state_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # no fsync: the file must survive a restart of the sandbox, not a power cut
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_state_file(self._state_file, data)
 
     # ---- ids ----
 
@@ -250,7 +93,7 @@ class State:
 
     @staticmethod
     def _fresh_stamps() -> dict[str, str | None]:
-        now = _now()
+        now = server_time()
         return {"created_at": now, "updated_at": now, "last_run_at": None}
 
     def stamps(self, ids: Iterable[int]) -> dict[int, dict[str, str | None]]:
@@ -284,8 +127,8 @@ class State:
         must exist, and a dashboard's presets must name filters it has."""
         if not isinstance(body, dict):
             return {"base": ["data_schedule must be an object"]}
-        body = _strip_read_only(body)
-        errors = _missing_at_field(validate_data_schedule(body))
+        body = without_read_only(body)
+        errors = missing_at_field(validate_data_schedule(body))
         source_type, source_id = body.get("source_type"), body.get("source_id")
         if "source_type" in errors or "source_id" in errors or source_type is None or source_id is None:
             return errors
@@ -324,15 +167,15 @@ class State:
     def get_schedule(self, ident: int) -> dict[str, Any]:
         with self._lock:
             if ident not in self._schedules:
-                raise NotFound("DataSchedule", ident)
+                raise NoSuchRecord("DataSchedule", ident)
             return copy.deepcopy(self._schedules[ident])
 
     def create(self, body: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
         if validate and (errors := self.validate(body)):
-            raise RecordInvalid(errors)
+            raise RecordRefused(errors)
         with self._lock:
-            stored = normalize(
-                _strip_read_only(body), schedule_id=self._take_id("data_schedule"), preset_id=self._fresh_preset_id
+            stored = stored_form(
+                without_read_only(body), schedule_id=self._take_id("data_schedule"), preset_id=self._fresh_preset_id
             )
             self._schedules[stored["id"]] = stored
             self._stamps[stored["id"]] = self._fresh_stamps()
@@ -344,12 +187,12 @@ class State:
         in `immutable` may not take another value than the stored one."""
         with self._lock:
             if ident not in self._schedules:
-                raise NotFound("DataSchedule", ident)
+                raise NoSuchRecord("DataSchedule", ident)
         if errors := self.validate(body):
-            raise RecordInvalid(errors)
+            raise RecordRefused(errors)
         with self._lock:
             if ident not in self._schedules:  # deleted meanwhile
-                raise NotFound("DataSchedule", ident)
+                raise NoSuchRecord("DataSchedule", ident)
             current = self._schedules[ident]
             changed = {
                 name: [
@@ -359,20 +202,20 @@ class State:
                 if body.get(name) != current.get(name)
             }
             if changed:
-                raise RecordInvalid(changed)
+                raise RecordRefused(changed)
             archived = bool(current["schedule"].get("is_archived", False))
-            stored = normalize(
-                _strip_read_only(body), schedule_id=ident, preset_id=self._fresh_preset_id, is_archived=archived
+            stored = stored_form(
+                without_read_only(body), schedule_id=ident, preset_id=self._fresh_preset_id, is_archived=archived
             )
             self._schedules[ident] = stored
-            self._stamps[ident] = {**self._stamps.get(ident, self._fresh_stamps()), "updated_at": _now()}
+            self._stamps[ident] = {**self._stamps.get(ident, self._fresh_stamps()), "updated_at": server_time()}
             self._save()
             return copy.deepcopy(stored)
 
     def delete(self, ident: int) -> None:
         with self._lock:
             if self._schedules.pop(ident, None) is None:
-                raise NotFound("DataSchedule", ident)
+                raise NoSuchRecord("DataSchedule", ident)
             self._stamps.pop(ident, None)
             self._save()
 
@@ -418,7 +261,7 @@ class State:
                 schedule = item.get("schedule")
                 archived = isinstance(schedule, dict) and bool(schedule.get("is_archived", False))
                 stored.append(
-                    normalize(
+                    stored_form(
                         item,
                         schedule_id=ident if isinstance(ident, int) else self._take_id("data_schedule"),
                         preset_id=preset_id,
@@ -433,7 +276,7 @@ class State:
     def add_schedule(self, body: Mapping[str, Any], *, validate: bool = True) -> dict[str, Any]:
         try:
             return self.create(body, validate=validate)
-        except RecordInvalid as exc:
+        except RecordRefused as exc:
             raise ValueError(str(exc)) from None
 
     # ---- jobs ----
@@ -441,91 +284,40 @@ class State:
     def submit_execute(self, schedule_id: int) -> dict[str, Any]:
         with self._lock:
             if schedule_id not in self._schedules:
-                raise NotFound("DataSchedule", schedule_id)
-            running = [
-                j for j, s in self._job_schedule.items() if s == schedule_id and self._jobs[j]["status"] in UNFINISHED
-            ]
-            job_id = self._take_id("job")
-            job: dict[str, Any] = {
-                "id": job_id,
-                "user_id": USER_ID,
-                "status": "queued",
-                "start_time": None,
-                "end_time": None,
-                "cancellable": True,
-                "last_error_log": None,
-                "data_source_stats": None,
-                "source": {"type": "DataSchedule", "id": schedule_id, "action": "execute", "details": None},
-                "existing_job_id": None,
-            }
-            if running:
-                job.update(status="already_existed", existing_job_id=running[0], cancellable=False)
-                logs = [self._log("INFO", f"Job #{running[0]} for this data schedule is still running")]
-            else:
-                logs = [self._log("INFO", f"Job queued for DataSchedule #{schedule_id}")]
-            self._jobs[job_id] = job
-            self._job_schedule[job_id] = schedule_id
-            self._job_logs[job_id] = logs
-            if not running:
+                raise NoSuchRecord("DataSchedule", schedule_id)
+            job = self._jobs.submit(schedule_id)
+            if job["status"] != "already_existed":
                 self._stamps[schedule_id] = {
                     **self._stamps.get(schedule_id, self._fresh_stamps()),
-                    "last_run_at": _now(),
+                    "last_run_at": server_time(),
                 }
             self._save()
-            return copy.deepcopy(job)
-
-    @staticmethod
-    def _log(level: str, message: str) -> dict[str, Any]:
-        return {"level": level, "message": message, "timestamp": _now()}
+            return job
 
     def advance_job(self, job_id: int) -> dict[str, Any]:
-        """One step of the job per look: queued -> running -> success (or failure when the schedule's
-        jobs were set to fail). Deterministic, so tests need no timers."""
+        """One step of the job per look (see `Jobs.advance`)."""
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise NotFound("Job", job_id)
-            logs = self._job_logs[job_id]
-            schedule_id = self._job_schedule[job_id]
-            if job["status"] in ("created", "queued"):
-                job.update(status="running", start_time=_now())
-                logs.append(self._log("INFO", f"Running DataSchedule #{schedule_id}"))
-            elif job["status"] == "running":
-                job.update(end_time=_now(), cancellable=False)
-                if schedule_id in self._failing:
-                    schedule = self._schedules.get(schedule_id) or {}
-                    dest_type = str((schedule.get("dest") or {}).get("type"))
-                    message = failure_message(dest_type)
-                    job.update(status="failure", last_error_log=message)
-                    logs.append(self._log("ERROR", message))
-                else:
-                    job.update(status="success")
-                    logs.append(self._log("INFO", "Data schedule delivered"))
-            else:
-                return copy.deepcopy(job)
-            self._save()
-            return copy.deepcopy(job)
+            job, changed = self._jobs.advance(job_id, self._schedules)
+            if changed:
+                self._save()
+            return job
 
     def job(self, job_id: int) -> dict[str, Any]:
         with self._lock:
-            if job_id not in self._jobs:
-                raise NotFound("Job", job_id)
-            return copy.deepcopy(self._jobs[job_id])
+            return self._jobs.get(job_id)
 
     def jobs(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(self._jobs[i]) for i in sorted(self._jobs)]
+            return self._jobs.all()
 
     def job_logs(self, job_id: int) -> list[dict[str, Any]]:
         with self._lock:
-            if job_id not in self._jobs:
-                raise NotFound("Job", job_id)
-            return copy.deepcopy(self._job_logs[job_id])
+            return self._jobs.logs(job_id)
 
     def fail_jobs(self, schedule_id: int, fail: bool = True) -> None:
         with self._lock:
             if fail:
-                self._failing.add(schedule_id)
+                self._jobs.failing.add(schedule_id)
             else:
-                self._failing.discard(schedule_id)
+                self._jobs.failing.discard(schedule_id)
             self._save()

@@ -194,74 +194,86 @@ class _TwoWalks:
             yield from reversed(self._desc_part())
 
     def _ascend(self) -> Iterator[dict[str, Any]]:
-        walk = self._asc
         while True:
-            try:
-                page = self._fetch(walk.params, self._asc_stop)
-            except Cancelled:
-                if self._met or self._desc_error is not None:
-                    return  # stopped by the descending walk: met, or failed (raised by rest)
-                raise
-            in_order = walk.continues(page.items)
-            with self._lock:
-                if self._met or self._desc_error is not None:
-                    return  # decided while this page was on its way; it is not needed
-                if self._together and not in_order:
-                    self._drop_descending()  # not sorted by id: the plain walk, as the server orders it
-                cursor = walk.follow(page)
-                if self._together and cursor is not None and len(page.items) < 2:
-                    self._drop_descending()
-                if self._together:
-                    self._note_total(page)
-                    self._asc_count += len(page.items)
-                    if page.items:
-                        walk.edge = page.items[-1]["id"]
-                if cursor is None:
-                    self._done = True
-                elif self._together:
-                    self._conclude()
-                finished = self._done or self._met
+            page = self._next_ascending_page()
+            finished = None if page is None else self._take_ascending(page)
+            if page is None or finished is None:
+                return  # stopped by the descending walk, or decided while this page was on its way
             if finished:
                 self._desc_stop.set()  # before yielding: the consumer may take its time
             yield from page.items
             if finished:
                 return
 
-    def _descend(self) -> None:
-        walk = self._desc
+    def _next_ascending_page(self) -> Page | None:
+        """The ascending walk's next page; None when the descending walk stopped it (met, or failed:
+        raised by `rest`)."""
         try:
-            while True:
-                try:
-                    page = self._fetch(walk.params, self._desc_stop)
-                except (InvalidParameters, RecordInvalid):
-                    with self._lock:
-                        self._drop_descending()  # sort=id_desc is not supported here
-                    return
-                in_order = walk.continues(page.items) and (walk.edge is not None or self._starts_above(page))
-                with self._lock:
-                    if not self._together or self._met or self._done:
-                        return
-                    if not in_order:
-                        self._drop_descending()
-                        return
-                    cursor = walk.follow(page)
-                    if cursor is not None and len(page.items) < 2:
-                        self._drop_descending()
-                        return
-                    self._note_total(page)
-                    walk.taken.extend(page.items)
-                    if page.items:
-                        walk.edge = page.items[-1]["id"]
-                    walk.ended = cursor is None
-                    if self._conclude():
-                        self._asc_stop.set()
-                    if self._met or not self._together:
-                        return
+            return self._fetch(self._asc.params, self._asc_stop)
+        except Cancelled:
+            if self._met or self._desc_error is not None:
+                return None
+            raise
+
+    def _take_ascending(self, page: Page) -> bool | None:
+        """What `page` of the ascending walk decides: whether the listing is finished with it, or None
+        when it was decided while the page was on its way (it is not needed)."""
+        walk = self._asc
+        in_order = walk.continues(page.items)
+        with self._lock:
+            if self._met or self._desc_error is not None:
+                return None
+            if self._together and not in_order:
+                self._drop_descending()  # not sorted by id: the plain walk, as the server orders it
+            cursor = walk.follow(page)
+            if self._together and cursor is not None and len(page.items) < 2:
+                self._drop_descending()
+            if self._together:
+                self._note_total(page)
+                self._asc_count += len(page.items)
+                if page.items:
+                    walk.edge = page.items[-1]["id"]
+            if cursor is None:
+                self._done = True
+            elif self._together:
+                self._conclude()
+            return self._done or self._met
+
+    def _descend(self) -> None:
+        try:
+            while self._descend_one_page():
+                pass
         except BaseException as exc:  # handed to the caller's thread, which raises it
             with self._lock:
                 if self._together and not (self._met or self._done or self._desc_stop.is_set()):
                     self._desc_error = exc
                     self._asc_stop.set()
+
+    def _descend_one_page(self) -> bool:
+        """Reads and takes the descending walk's next page; whether the walk goes on."""
+        walk = self._desc
+        try:
+            page = self._fetch(walk.params, self._desc_stop)
+        except (InvalidParameters, RecordInvalid):
+            with self._lock:
+                self._drop_descending()  # sort=id_desc is not supported here
+            return False
+        in_order = walk.continues(page.items) and (walk.edge is not None or self._starts_above(page))
+        with self._lock:
+            if not self._together or self._met or self._done:
+                return False
+            cursor = walk.follow(page) if in_order else None
+            if not in_order or (cursor is not None and len(page.items) < 2):
+                self._drop_descending()
+                return False
+            self._note_total(page)
+            walk.taken.extend(page.items)
+            if page.items:
+                walk.edge = page.items[-1]["id"]
+            walk.ended = cursor is None
+            if self._conclude():
+                self._asc_stop.set()
+            return self._together and not self._met
 
     def _starts_above(self, page: Page) -> bool:
         """Whether the descending walk's first page starts above the ascending walk's first page, as it
