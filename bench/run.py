@@ -100,6 +100,7 @@ def run_cli(sandbox: Sandbox, argv: Sequence[str], cwd: Path) -> Run:
         "HOLISTICS_API_KEY": sandbox.key,
         "PYTHONPATH": str(ROOT),
         "NO_COLOR": "1",
+        "HOLISTICS_SCHEDULES_CACHE_DIR": str(cwd / ".cache"),  # the cache bench_plan empties for a cold run
     }
     cmd = [sys.executable, "-m", "bench.child", str(out), "--", *argv]
     started, cpu = time.perf_counter(), time.process_time()

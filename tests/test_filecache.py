@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import reconciler
 from bench import workload
-from reconciler.desired import filecache, yamlread
+from reconciler.desired import cachesecret, filecache, yamlread
 from reconciler.desired.filecache import FileCache
 from reconciler.kinds.entries import DesiredSchedule
 from reconciler.problems import InvalidSchedules
@@ -34,6 +34,7 @@ from reconciler.usecases.planning import load_desired
 
 REPO = Path(__file__).resolve().parents[1]
 FINGERPRINT = filecache.fingerprint
+SECRET = b"0" * 64
 
 GOOD = """\
 schedules:
@@ -107,7 +108,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
 
 @pytest.fixture
 def store(tmp_path: Path) -> FileCache:
-    return FileCache(tmp_path / "cache")
+    return FileCache(tmp_path / "cache", tmp_path / "key")
 
 
 def entries(cache: FileCache) -> list[Path]:
@@ -211,7 +212,7 @@ def schedule_files(draw: st.DrawFn) -> str:
 def test_a_hit_is_exactly_a_miss_for_generated_files(text: str, reads: Reads) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp) / "f.yml", text)
-        cache = FileCache(Path(tmp) / "cache")
+        cache = FileCache(Path(tmp) / "cache", Path(tmp) / "key")
         try:
             missed = yamlread.load([path], cache=False)
         except InvalidSchedules as invalid:
@@ -239,14 +240,14 @@ def test_a_value_json_would_change_is_not_stored(tmp_path: Path) -> None:
         pass
 
     good = DesiredSchedule("k", 1, {"a": [1, 2.0, True, None, "x"]}, "f.yml", 2, {"a": 3})
-    assert filecache.encode_entry("0" * 64, "f.yml", [good]) is not None
+    assert filecache.encode_entry("0" * 64, "f.yml", [good], SECRET) is not None
     for fields in ({"a": (1, 2)}, {"a": Label("x")}, {1: "x"}, {"a": {"b": {2: 3}}}, {"a": float("nan")}):
         bad = DesiredSchedule("k", 1, fields, "f.yml", 2, {})
-        assert filecache.encode_entry("0" * 64, "f.yml", [bad]) is None, fields
+        assert filecache.encode_entry("0" * 64, "f.yml", [bad], SECRET) is None, fields
     with pytest.raises(TypeError):  # a line that is not an int cannot even be held (models.LineMap)
         DesiredSchedule("k", 1, {}, "f.yml", 2, {"a": 3.0})
-    assert filecache.encode_entry("0" * 64, "other.yml", [good]) is None  # another file's schedules
-    assert filecache.encode_entry("0" * 64, "f.yml", [DesiredSchedule("k", True, {}, "f.yml", 2, {})]) is None
+    assert filecache.encode_entry("0" * 64, "other.yml", [good], SECRET) is None  # another file's schedules
+    assert filecache.encode_entry("0" * 64, "f.yml", [DesiredSchedule("k", True, {}, "f.yml", 2, {})], SECRET) is None
 
 
 # ---- what makes another key ----
@@ -379,7 +380,7 @@ def test_the_fingerprint_names_every_library_validation_imports() -> None:
 
 
 def test_a_key_is_every_part_of_what_decides_the_reading() -> None:
-    store = FileCache(Path("unused"))
+    store = FileCache(Path("unused"), Path("unused-key"))
     base = store.key("a.yml", b"schedules: {}\n")
     assert len(base) == 64 and int(base, 16) >= 0
     assert store.key("a.yml", b"schedules: {}\n") == base
@@ -403,7 +404,7 @@ def corruptions(blob: bytes) -> dict[str, bytes]:
         "a flipped byte": blob[:-5] + bytes([blob[-5] ^ 1]) + blob[-4:],
         "header only": head,
         "payload only": payload,
-        "another format": blob.replace(b"format 1", b"format 2", 1),
+        "another format": blob.replace(b"format 2", b"format 3", 1),
         "not rows, checksum right": forged,
         "binary junk": os.urandom(300),
         "a pickle": b"\x80\x04\x95" + os.urandom(40),
@@ -436,7 +437,9 @@ def test_an_entry_moved_under_another_key_is_a_miss(tmp_path: Path, store: FileC
     reads.take()
     loaded = yamlread.load([b], cache=store)
     assert reads.take() == [str(b)] and {s.key for s in loaded} == {"monthly", "sheet"}
-    assert filecache.decode_entry(store.path(key_b).read_bytes(), key_b, str(b)) is not None
+    secret = cachesecret.machine_secret(store.key_file)
+    assert secret is not None
+    assert filecache.decode_entry(store.path(key_b).read_bytes(), key_b, str(b), secret) is not None
 
 
 def test_something_else_where_an_entry_belongs_is_a_miss_and_no_error(tmp_path: Path, store: FileCache) -> None:
@@ -517,33 +520,35 @@ def test_checks_across_files_the_scope_and_the_ignore_rules_run_on_a_warm_cache(
 # ---- where it lives, and when it is not written ----
 
 
-def test_by_default_it_is_under_the_working_directory_and_git_never_sees_it(
+def test_by_default_it_is_in_the_users_cache_directory_not_the_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    """Where pip and pre-commit keep theirs: $XDG_CACHE_HOME (when absolute), else ~/.cache."""
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
     monkeypatch.delenv(filecache.CACHE_DIR_ENV)
-    write(tmp_path / "schedules" / "a.yml", GOOD)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "schedules"], check=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    write(Path("schedules") / "a.yml", GOOD)
     yamlread.load([Path("schedules")])
-    cache = tmp_path / ".cache" / "holistics-schedules"
-    assert len(list(cache.glob("*.entry"))) == 1
-    assert "*" in (cache / ".gitignore").read_text().splitlines()
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], capture_output=True, text=True)
-    assert status.stdout == ""
-    subprocess.run([*git, "add", "-A"], check=True)  # not even `git add -A` takes it
-    assert subprocess.run(["git", "diff", "--cached", "--name-only"], capture_output=True, text=True).stdout == ""
+    home = tmp_path / "xdg" / "holistics-schedules"
+    assert len(list(home.glob("*.entry"))) == 1
+    assert (home / "key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in Path.cwd().rglob("*")) == ["a.yml", "schedules"]
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/xdg")  # not absolute: ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    yamlread.load([Path("schedules")])
+    assert len(list((tmp_path / "home" / ".cache" / "holistics-schedules").glob("*.entry"))) == 1
+    assert not Path("relative").exists()
 
 
 def test_the_environment_moves_it_or_turns_it_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path / "schedules" / "a.yml", GOOD)
     monkeypatch.setenv(filecache.CACHE_DIR_ENV, "elsewhere/cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     yamlread.load([Path("schedules")])
     assert len(list((tmp_path / "elsewhere" / "cache").glob("*.entry"))) == 1
-    assert not (tmp_path / ".cache").exists()
+    assert [p.name for p in (tmp_path / "xdg" / "holistics-schedules").iterdir()] == ["key"]  # the key stays home
     for off in ("1", "true", "yes"):
         monkeypatch.setenv(filecache.NO_CACHE_ENV, off)
         assert filecache.default() is None
@@ -556,7 +561,7 @@ def test_a_directory_moved_onto_other_files_gets_no_gitignore(tmp_path: Path) ->
     """`HOLISTICS_SCHEDULES_CACHE_DIR=.` must not write `*` into a project's own .gitignore."""
     project = tmp_path / "project"
     path = write(project / "a.yml", GOOD)
-    yamlread.load([path], cache=FileCache(project))
+    yamlread.load([path], cache=FileCache(project, tmp_path / "key"))
     assert len(list(project.glob("*.entry"))) == 1 and not (project / ".gitignore").exists()
 
 
@@ -566,7 +571,7 @@ def test_an_unwritable_location_reads_without_a_cache_and_says_nothing(
     blocker = write(tmp_path / "a-file", "not a directory")
     path = write(tmp_path / "a.yml", GOOD)
     for directory in (blocker / "cache", blocker):
-        store = FileCache(directory)
+        store = FileCache(directory, tmp_path / "key")
         assert len(yamlread.load([path], cache=store)) == 2
         assert len(yamlread.load([path], cache=store)) == 2
     assert capfd.readouterr() == ("", "")
@@ -599,10 +604,12 @@ def test_entries_unread_for_a_week_are_deleted_when_one_is_written(tmp_path: Pat
     for path in (used_entry, unused_entry, partial, stranger):
         os.utime(path, (week_ago, week_ago))
 
-    yamlread.load([used], cache=FileCache(store.directory))  # a hit: marks the entry used, deletes nothing
+    yamlread.load(
+        [used], cache=FileCache(store.directory, store.key_file)
+    )  # a hit: marks the entry used, deletes nothing
     assert used_entry.stat().st_mtime > week_ago + 3600 and unused_entry.exists()
     new = write(tmp_path / "new.yml", GOOD.replace("weekly", "n"))
-    yamlread.load([new], cache=FileCache(store.directory))  # a write: prunes
+    yamlread.load([new], cache=FileCache(store.directory, store.key_file))  # a write: prunes
     assert used_entry.exists() and not unused_entry.exists() and not partial.exists()
     assert stranger.exists()  # only what the cache made is ever deleted
     assert len(entries(store)) == 2
@@ -618,6 +625,11 @@ FIXED_CLOCK = (
 )
 
 
+def user_cache(project: Path) -> Path:
+    """The user's cache directory of the commands `run_cli` runs in `project`: beside it, not in it."""
+    return project.parent / f"{project.name}.xdg" / "holistics-schedules"
+
+
 def run_cli(*args: str, cwd: Path, sb: Sandbox | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     """The real command in a subprocess, its clock fixed so that next runs in a plan do not move."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
@@ -626,7 +638,7 @@ def run_cli(*args: str, cwd: Path, sb: Sandbox | None = None, **env: str) -> sub
     return subprocess.run(
         [sys.executable, "-c", FIXED_CLOCK, *args],
         cwd=cwd,
-        env={**base, "NO_COLOR": "1", **env},
+        env={**base, "NO_COLOR": "1", "XDG_CACHE_HOME": str(user_cache(cwd).parent), **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -645,7 +657,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Path, example_sandbox: Sandbox) -> None:
-    cache = project / ".cache" / "holistics-schedules"
+    cache = user_cache(project)
     cold = run_cli("plan", cwd=project, sb=example_sandbox)
     assert cold.returncode == 0, cold.stderr
     assert "Plan: 4 to create, 3 to update, 0 to delete." in cold.stdout
@@ -671,13 +683,13 @@ def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Pat
 def test_no_cache_writes_nothing(args: tuple[str, ...], env: dict[str, str], project: Path) -> None:
     done = run_cli(*args, cwd=project, **env)
     assert done.returncode == 0 and "OK: 15 schedule(s) in 3 file(s) are valid." in done.stdout, done.stderr
-    assert not (project / ".cache").exists()
+    assert not user_cache(project).exists()
     assert run_cli("validate", cwd=project).stdout == done.stdout
-    assert len(list((project / ".cache" / "holistics-schedules").glob("*.entry"))) == 3
+    assert len(list(user_cache(project).glob("*.entry"))) == 3
 
 
 def test_validate_in_a_read_only_place_works_quietly(project: Path) -> None:
-    write(project / ".cache", "a file where the cache's directory would go")
+    write(user_cache(project).parent, "a file where the user's cache directory would go")
     done = run_cli("validate", cwd=project)
     assert (done.returncode, done.stderr) == (0, "") and "OK: 15 schedule(s)" in done.stdout
 
@@ -690,7 +702,8 @@ def test_the_documented_actions_cache_step_keeps_the_directory_the_tool_writes()
     (block,) = re.findall(r"^```yaml\n(.*?)^```$", section.split("\n## ")[0], flags=re.M | re.S)
     (step,) = YAML(typ="safe").load(block)
     assert step["uses"].startswith("actions/cache@")
-    assert step["with"]["path"] == filecache.DEFAULT_DIRECTORY.as_posix()
+    assert step["with"]["path"] == "~/.cache/holistics-schedules"  # user_cache_directory() without XDG_CACHE_HOME
+    assert Path(step["with"]["path"]).name == filecache.APP_DIRECTORY
     assert step["with"]["key"].startswith(step["with"]["restore-keys"])
 
 
@@ -700,7 +713,7 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
     """An entry written on purpose, checksum and all (what a poisoned CI cache could hold): plan
     shows it, which is the documented limit of a cache; apply parses the YAML itself."""
     assert run_cli("validate", cwd=project).returncode == 0
-    cache = FileCache(project / ".cache" / "holistics-schedules")
+    cache = FileCache(user_cache(project), user_cache(project) / filecache.KEY_FILE)
     forged_any = False
     for file in sorted((project / "schedules").glob("*.yml")):
         name = str(file.relative_to(project))
@@ -722,3 +735,151 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
     assert all(s.get("title") != "FORGED" for s in example_sandbox.control.schedules())
     sent = [r for r in example_sandbox.control.requests() if r["method"] in ("POST", "PUT")]
     assert sent, "apply had changes to make"
+
+
+# ---- only what this machine's validation wrote is ever used ----
+
+
+def forged_entries(store: FileCache, path: Path, secret: bytes | None) -> bytes:
+    """An entry for `path` saying what its YAML does not (a recipient it never names): signed with
+    `secret`, or with None carrying the sha256 checksum of format 1, recomputed."""
+    name = str(path)
+    key = store.key(name, path.read_bytes())
+    assert key is not None
+    (weekly, *rest) = yamlread.load([path], cache=False)
+    fields = {**weekly.fields, "dest": {**weekly.fields["dest"], "recipients": ["attacker@example.com"]}}
+    forged = [DesiredSchedule(weekly.key, weekly.id, fields, name, weekly.line, weekly.field_lines), *rest]
+    blob = filecache.encode_entry(key, name, forged, secret or b"x" * 64)
+    assert blob is not None
+    if secret is None:
+        magic, key_line, _, payload = blob.split(b"\n", 3)
+        blob = b"\n".join([magic, key_line, hashlib.sha256(payload).hexdigest().encode(), payload])
+    return blob
+
+
+def recipients(schedules: list[DesiredSchedule]) -> list[Any]:
+    return [s.fields["dest"].get("recipients") for s in schedules]
+
+
+@pytest.mark.parametrize("how", ["checksum recomputed", "another machine's key"])
+def test_an_entry_this_machine_did_not_write_is_a_miss(
+    how: str, tmp_path: Path, store: FileCache, reads: Reads
+) -> None:
+    path = write(tmp_path / "a.yml", GOOD)
+    honest = as_read(yamlread.load([path], cache=False))
+    other_secret = cachesecret.machine_secret(tmp_path / "other-machine" / "key")
+    assert other_secret is not None and other_secret != cachesecret.machine_secret(store.key_file)
+    blob = forged_entries(store, path, None if how == "checksum recomputed" else other_secret)
+    key = store.key(str(path), path.read_bytes())
+    assert key is not None
+    if how == "another machine's key":  # a good entry there: only the key tells it apart
+        assert recipients(filecache.decode_entry(blob, key, str(path), other_secret) or [])[0] == [
+            "attacker@example.com"
+        ]
+    store.directory.mkdir(parents=True)
+    store.path(key).write_bytes(blob)
+    reads.take()
+    assert as_read(yamlread.load([path], cache=store)) == honest
+    assert reads.take() == [str(path)]  # read and validated, not taken from the entry
+    assert as_read(yamlread.load([path], cache=store)) == honest and reads.take() == []  # written anew, by us
+
+
+def test_an_entry_copied_from_another_cache_is_a_miss(tmp_path: Path, reads: Reads) -> None:
+    path = write(tmp_path / "a.yml", GOOD)
+    theirs = FileCache(tmp_path / "theirs", tmp_path / "their-home" / "key")
+    ours = FileCache(tmp_path / "ours", tmp_path / "our-home" / "key")
+    yamlread.load([path], cache=theirs)
+    (entry,) = entries(theirs)
+    ours.directory.mkdir()
+    shutil.copy(entry, ours.directory / entry.name)
+    reads.take()
+    yamlread.load([path], cache=ours)
+    assert reads.take() == [str(path)]
+    assert (ours.directory / entry.name).read_bytes() != entry.read_bytes()  # rewritten under our key
+
+
+def test_an_entry_committed_into_the_checkout_changes_no_plan(project: Path, example_sandbox: Sandbox) -> None:
+    """The attack of issue 18: an entry for the PR's YAML, committed with `git add -f`. By default the
+    cache is not in the checkout at all; pointed there (HOLISTICS_SCHEDULES_CACHE_DIR), a committed
+    entry is still not this machine's, so the plan is the one the YAML says."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    planted = project / ".cache" / "holistics-schedules"
+    attacker = FileCache(planted, project.parent / "attacker" / "key")
+    attacker_secret = cachesecret.machine_secret(attacker.key_file)
+    assert attacker_secret is not None
+    for file in sorted((project / "schedules").glob("*.yml")):
+        relative = file.relative_to(project)
+        key = attacker.key(str(relative), file.read_bytes())
+        schedules = yamlread.load([file], cache=False)
+        assert key is not None and schedules
+        forged = [
+            DesiredSchedule(s.key, s.id, {**s.fields, "title": "FORGED"}, str(relative), s.line, s.field_lines)
+            for s in schedules
+        ]
+        blob = filecache.encode_entry(key, str(relative), forged, attacker_secret)
+        assert blob is not None
+        write(attacker.path(key), "")
+        attacker.path(key).write_bytes(blob)
+    subprocess.run([*git, "add", "-f", "."], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "poisoned"], cwd=project, check=True)
+    honest = run_cli("plan", "--json", "--no-cache", cwd=project, sb=example_sandbox)
+    assert honest.returncode == 0 and "FORGED" not in honest.stdout
+    for env in ({}, {filecache.CACHE_DIR_ENV: str(planted)}):
+        assert run_cli("plan", "--json", cwd=project, sb=example_sandbox, **env).stdout == honest.stdout, env
+
+
+def test_plan_and_apply_write_nothing_into_the_checkout_but_the_ids(project: Path, example_sandbox: Sandbox) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "."], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "schedules"], cwd=project, check=True)
+    assert run_cli("plan", cwd=project, sb=example_sandbox).returncode == 0
+    applied = run_cli("apply", "--auto-approve", cwd=project, sb=example_sandbox)
+    assert applied.returncode == 0, applied.stderr
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert status and all(re.fullmatch(r" M schedules/[^/]+\.ya?ml", line) for line in status), status
+    assert len(list(user_cache(project).glob("*.entry"))) == 3
+
+
+def test_a_directory_where_one_entry_belongs_costs_that_entry_only(
+    tmp_path: Path, store: FileCache, reads: Reads
+) -> None:
+    a = write(tmp_path / "a.yml", GOOD)
+    b = write(
+        tmp_path / "b.yml", GOOD.replace("weekly", "other").replace("id: 7", "id: 8").replace("  sheet:", "  s2:")
+    )
+    key_a = store.key(str(a), a.read_bytes())
+    assert key_a is not None
+    store.path(key_a).mkdir(parents=True)
+    yamlread.load([a, b], cache=store)
+    written = [p.name for p in entries(store) if p.is_file()]
+    assert written == [store.path(store.key(str(b), b.read_bytes()) or "").name]
+    reads.take()
+    yamlread.load([a, b], cache=store)
+    assert reads.take() == [str(a)]  # b was a hit
+
+
+def test_the_key_is_made_once_private_and_a_damaged_one_is_made_anew(tmp_path: Path, reads: Reads) -> None:
+    key_file = tmp_path / "home" / "key"
+    path = write(tmp_path / "a.yml", GOOD)
+    yamlread.load([path], cache=FileCache(tmp_path / "cache", key_file))
+    first = key_file.read_bytes()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and re.fullmatch(rb"[0-9a-f]{64}\n", first)
+    reads.take()
+    yamlread.load([path], cache=FileCache(tmp_path / "cache", key_file))
+    assert reads.take() == [] and key_file.read_bytes() == first  # kept, and the entry a hit
+    for damage in (b"", first[:10], b"z" * 64):
+        key_file.write_bytes(damage)
+        yamlread.load([path], cache=FileCache(tmp_path / "cache", key_file))
+        assert reads.take() == [str(path)] and re.fullmatch(rb"[0-9a-f]{64}\n", key_file.read_bytes())
+    made = key_file.read_bytes()
+    key_file.chmod(0o644)  # readable by others: no secret, made anew
+    yamlread.load([path], cache=FileCache(tmp_path / "cache", key_file))
+    assert reads.take() == [str(path)] and key_file.read_bytes() != made

@@ -14,17 +14,25 @@ without reinstalling it, is the one change this cannot see). Nothing is ever inv
 changes any of that looks elsewhere. Only a file that read with no problems is stored, so problems
 are always found afresh, with today's messages.
 
-An entry is data only (JSON, never pickle: a cache restored in CI cannot run code), repeats its key
-and carries the sha256 of its payload; anything else found under its name (truncated, foreign,
-corrupted) is a miss and is written anew. Writes go to a temporary file renamed into place, so two
-runs at once never read half an entry. A location that cannot be written is no cache at all, not an
-error. Entries unread for a week are deleted when a new one is written.
+An entry is used only when this machine's own validation wrote it: it is data only (JSON, never
+pickle: a cache restored in CI cannot run code), repeats its key, and carries an HMAC of its key and
+payload under a random secret made once per user (`key`, mode 0600, in the user's cache directory,
+never in the checkout). An entry forged or committed into a repository, copied from another
+machine's cache or damaged is a miss and is written anew: what the cache gives is what this
+machine's validation gave. Writes go to a temporary file renamed into place, so two runs at once
+never read half an entry. A location that cannot be written is no cache at all, not an error; a
+directory where one entry belongs costs that entry only. Entries unread for a week are deleted when
+a new one is written.
+
+The cache lives outside the checkout, in the user's cache directory (`$XDG_CACHE_HOME`, else
+`~/.cache`, as pip and pre-commit keep theirs), so `plan` and `apply` write nothing into it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -39,9 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import reconciler
+from reconciler.desired.cachesecret import mac, machine_secret
 from reconciler.kinds.entries import DesiredSchedule, LineMap
 
-DEFAULT_DIRECTORY = Path(".cache") / "holistics-schedules"  # under the working directory, as ruff's and mypy's
+APP_DIRECTORY = "holistics-schedules"  # in the user's cache directory
+KEY_FILE = "key"  # the secret that authenticates entries, beside them in APP_DIRECTORY
 NO_CACHE_ENV = "HOLISTICS_SCHEDULES_NO_CACHE"
 CACHE_DIR_ENV = "HOLISTICS_SCHEDULES_CACHE_DIR"
 UNUSED_FOR = 7 * 24 * 3600  # an entry not read for this long is deleted (when another is written)
@@ -49,7 +59,7 @@ TOUCH_AFTER = 24 * 3600  # a hit marks its entry used at most once a day: no wri
 PARTIAL_FOR = 3600  # a temporary file this old was left by a run that died while writing
 GITIGNORE = "# Made by holistics-schedules: a cache, never committed.\n*\n"
 
-_MAGIC = b"holistics-schedules validated file, format 1\n"
+_MAGIC = b"holistics-schedules validated file, format 2\n"  # 2: an HMAC, not a checksum
 _SUFFIX = ".entry"
 _PARTIAL = ".partial"
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{64}\.entry$")
@@ -60,16 +70,25 @@ _log = logging.getLogger(__name__)
 
 def default() -> FileCache | None:
     """The cache the environment asks for: HOLISTICS_SCHEDULES_NO_CACHE=1 turns it off (as does
-    `--no-cache`, which sets it), HOLISTICS_SCHEDULES_CACHE_DIR moves it. None when it is off, or
-    when the code that validates cannot be fingerprinted."""
+    `--no-cache`, which sets it), HOLISTICS_SCHEDULES_CACHE_DIR moves its entries (the key stays in
+    the user's cache directory). None when it is off, when there is no home to keep it in, or when
+    the code that validates cannot be fingerprinted."""
     if os.environ.get(NO_CACHE_ENV, "").strip() not in ("", "0"):
         return None
     if fingerprint() is None:
         return None
     try:
-        return FileCache(Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_DIRECTORY))
-    except OSError:  # the working directory was deleted under us: no place to be relative to
+        home = user_cache_directory()
+        return FileCache(Path(os.environ.get(CACHE_DIR_ENV) or home), home / KEY_FILE)
+    except (OSError, RuntimeError):  # no home directory, or the working directory was deleted under us
         return None
+
+
+def user_cache_directory() -> Path:
+    """Where this tool keeps its cache for this user: `$XDG_CACHE_HOME/holistics-schedules` (an
+    absolute XDG_CACHE_HOME only, as the XDG spec says), else `~/.cache/holistics-schedules`."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / APP_DIRECTORY
 
 
 @cache
@@ -140,10 +159,18 @@ class FileCache:
     """The entries in one directory. Reads and writes never raise: a problem is a miss, and a
     directory that cannot be written is not written to again by this instance."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, key_file: Path) -> None:
         self.directory = Path(os.path.abspath(directory))  # fixed now: a later chdir changes nothing
+        self.key_file = Path(os.path.abspath(key_file))
+        self._secret: bytes | None = None
         self._writable = True
         self._prepared = False
+
+    def _mac_secret(self) -> bytes:
+        """The secret entries are authenticated with, read (or made) once; b"" when there is none."""
+        if self._secret is None:
+            self._secret = machine_secret(self.key_file) or b""
+        return self._secret
 
     def key(self, name: str, raw: bytes) -> str | None:
         """The entry's key: the file's name and bytes under the fingerprint of the code (None, no
@@ -168,7 +195,8 @@ class FileCache:
             blob, modified = _read_regular(path)
         except OSError:
             return None
-        schedules = decode_entry(blob, key, name)
+        secret = self._mac_secret()
+        schedules = decode_entry(blob, key, name, secret) if secret else None
         if schedules is not None and time.time() - modified > TOUCH_AFTER:
             with contextlib.suppress(OSError):
                 os.utime(path)  # still in use: not pruned
@@ -178,12 +206,17 @@ class FileCache:
         """Store what reading the file `name` gave, when it is data that JSON gives back exactly."""
         if not self._writable:
             return
-        blob = encode_entry(key, name, schedules)
+        secret = self._mac_secret()
+        blob = encode_entry(key, name, schedules, secret) if secret else None
         if blob is None:
             return
+        path = self.path(key)
         try:
             self._prepare()
-            _write_atomically(self.path(key), blob)
+            if _occupied(path):  # a directory or FIFO where this entry belongs: this entry only is skipped
+                _log.debug("schedule cache entry not written: %s is not a regular file", path)
+                return
+            _write_atomically(path, blob)
         except OSError as exc:
             self._writable = False
             _log.debug("schedule cache not written in %s: %s", self.directory, exc)
@@ -218,7 +251,15 @@ def _ours(name: str) -> bool:
     return _ENTRY_NAME.match(name) is not None or (name.startswith(".tmp-") and name.endswith(_PARTIAL))
 
 
-def encode_entry(key: str, name: str, schedules: Sequence[DesiredSchedule]) -> bytes | None:
+def _occupied(path: Path) -> bool:
+    """Whether something other than a regular file (or nothing) is at `path`."""
+    try:
+        return not stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def encode_entry(key: str, name: str, schedules: Sequence[DesiredSchedule], secret: bytes) -> bytes | None:
     """The entry for these schedules; None when they hold anything JSON would not give back as it
     is (a tuple, an int subclass, a non-string key), so that a hit is always exactly a miss.
 
@@ -236,16 +277,17 @@ def encode_entry(key: str, name: str, schedules: Sequence[DesiredSchedule]) -> b
         payload = json.dumps([[*map(list, paths)], rows], separators=(",", ":"), allow_nan=False).encode("ascii")
     except ValueError:
         return None
-    return b"".join((_MAGIC, key.encode(), b"\n", hashlib.sha256(payload).hexdigest().encode(), b"\n", payload))
+    return b"".join((_MAGIC, key.encode(), b"\n", mac(secret, key, payload), b"\n", payload))
 
 
-def decode_entry(blob: bytes, key: str, name: str) -> list[DesiredSchedule] | None:
-    """The schedules an entry holds, or None when it is not a whole, intact entry for `key`."""
+def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[DesiredSchedule] | None:
+    """The schedules an entry holds, or None when it is not a whole, intact entry for `key` made
+    with `secret` (an entry whose HMAC does not check was not written here, or was damaged)."""
     parts = blob.split(b"\n", 3)
     if len(parts) != 4 or parts[0] + b"\n" != _MAGIC or parts[1] != key.encode():
         return None
     payload = parts[3]
-    if hashlib.sha256(payload).hexdigest().encode() != parts[2]:
+    if not hmac.compare_digest(mac(secret, key, payload), parts[2]):
         return None
     try:
         paths, rows = json.loads(payload)
