@@ -128,7 +128,8 @@ def test_each_request_is_the_one_requests_would_prepare(clean_env: None) -> None
     def answer(request: requests.PreparedRequest) -> Any:
         if request.method == "GET" and "/data_schedules?" in (request.url or ""):
             first = "after=" not in (request.url or "")
-            return {"data_schedules": [SCHEDULE], "cursors": {"next": cursor if first else None}}
+            page = [SCHEDULE] if first else [{**SCHEDULE, "id": 8}]  # a schedule read twice would be an error
+            return {"data_schedules": page, "cursors": {"next": cursor if first else None}}
         if "/jobs/" in (request.url or ""):
             return {"job_logs": []} if (request.url or "").endswith("/logs") else {"job": {"id": 3}}
         return {"data_schedule": SCHEDULE}

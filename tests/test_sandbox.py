@@ -903,3 +903,28 @@ def test_a_fault_given_the_full_api_path_fires(sandbox: Sandbox) -> None:
     sandbox.control.add_fault(method="GET", path="/api/v2/data_schedules", status=503, count=1)
     response = requests.get(sandbox.base_url + "/data_schedules", headers={"X-Holistics-Key": sandbox.key}, timeout=10)
     assert response.status_code == 503
+
+
+README_STYLE_ENTRY = """\
+title: Weekly sales
+source_type: Dashboard
+source_id: 1234
+schedule: {repeat: "0 8 * * 1"}
+dest:
+  type: EmailDest
+  recipients: [sales@example.com]
+"""
+
+
+@pytest.mark.parametrize("route", ["schedules", "state"])
+def test_the_control_routes_take_a_schedule_as_the_yaml_has_it(sandbox: Sandbox, route: str) -> None:
+    # an entry as the README writes it: `schedule.paused` left out, false by the YAML's default
+    entry = YAML(typ="safe").load(README_STYLE_ENTRY)
+    if route == "schedules":
+        resp = requests.post(f"{sandbox.url}/_sandbox/schedules", json=entry, timeout=5)
+    else:
+        resp = requests.put(f"{sandbox.url}/_sandbox/state", json={"data_schedules": [entry]}, timeout=5)
+    assert resp.status_code in (200, 201), resp.text
+    (stored,) = sandbox.control.schedules()
+    assert stored["schedule"] == {"repeat": "0 8 * * 1", "paused": False, "is_archived": False}
+    assert DataScheduleSpec.model_validate(entry).api_fields()["schedule"] == {"repeat": "0 8 * * 1", "paused": False}

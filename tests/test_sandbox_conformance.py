@@ -32,22 +32,46 @@ from reconciler.sandbox.validation import split_documented
 SPEC_ENV = "HOLISTICS_OPENAPI_SPEC"
 
 
+SUBSET = Path(__file__).parents[1] / "reconciler/spec_subset.json"
+
+
 def spec_path() -> Path:
     override = os.environ.get(SPEC_ENV)
     return Path(override) if override else Path(__file__).parents[2] / "shared/reference/holistics-openapi-v2.yml"
 
 
+def _with_descriptions(node: Any) -> Any:
+    """The subset without its prose lacks what OpenAPI requires of a response: a description."""
+    if isinstance(node, dict):
+        out = {key: _with_descriptions(value) for key, value in node.items()}
+        if "responses" in node and isinstance(node["responses"], dict):
+            out["responses"] = {code: {"description": "", **r} for code, r in out["responses"].items()}
+        return out
+    if isinstance(node, list):
+        return [_with_descriptions(item) for item in node]
+    return node
+
+
 @pytest.fixture(scope="module")
 def spec_document() -> dict[str, Any]:
+    """The official spec when it is beside the checkout (../shared) or named by HOLISTICS_OPENAPI_SPEC;
+    else the subset the package ships (schedules and jobs: the tests of other paths say they skip)."""
     path = spec_path()
     if not path.is_file():
-        pytest.skip(
-            f"Holistics OpenAPI spec file not found: looked for {path} "
-            f"(set {SPEC_ENV} to the path of holistics-openapi-v2.yml to run the conformance tests)"
-        )
+        subset = json.loads(SUBSET.read_text())
+        subset.pop("servers", None)  # plain URLs in the subset; each test names the sandbox's
+        return {**_with_descriptions(subset), "info": {"title": "spec_subset.json", "version": "subset"}}
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the 7000 lines 10x faster
     data: dict[str, Any] = yaml.load(path.read_text(), Loader=loader)
     return data
+
+
+def needs_path(document: dict[str, Any], path: str) -> None:
+    if path not in document["paths"]:
+        pytest.skip(
+            f"{path} is not in the shipped spec subset and the full spec was not found at {spec_path()} "
+            f"(set {SPEC_ENV} to the path of holistics-openapi-v2.yml)"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +211,7 @@ def test_jobs_and_logs(api: Checked, sb: Sandbox) -> None:
 
 
 def test_dashboards_and_query_reports(api: Checked) -> None:
+    needs_path(api.document, "/dashboards/{id}")
     for dashboard_id in (1234, 1240, 1251, 1262, 1277):
         api.call("GET", f"/dashboards/{dashboard_id}", 200)
     for report_id in (5301, 5302, 5303, 5304, 5305, 5306):

@@ -306,11 +306,20 @@ def _release_late_writes(control: Control, request: _Request) -> Reply:
     return Reply(200, {"released": released, "late_writes": control.late_writes()})
 
 
+def _as_the_yaml_reads(item: Any) -> Any:
+    """A schedule written as in the tool's YAML, with the default the YAML gives (`schedule.paused`
+    false), so an entry copied from a schedule file is stored as apply would create it."""
+    if isinstance(item, dict) and isinstance(item.get("schedule"), dict) and "paused" not in item["schedule"]:
+        return {**item, "schedule": {**item["schedule"], "paused": False}}
+    return item
+
+
 def _put_state(control: Control, request: _Request) -> Reply:
     data = request.data
     items = data.get("data_schedules") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise invalid('expected {"data_schedules": [...]} or a list of schedules')
+    items = [_as_the_yaml_reads(item) for item in items]
     return Reply(200, {"data_schedules": control.put_schedules(items, validate=request.validate)})
 
 
@@ -319,7 +328,7 @@ def _add_schedule(control: Control, request: _Request) -> Reply:
     item = data.get("data_schedule", data) if isinstance(data, dict) else None
     if not isinstance(item, dict):
         raise invalid("expected a data schedule object")
-    return Reply(201, {"data_schedule": control.add_schedule(item, validate=request.validate)})
+    return Reply(201, {"data_schedule": control.add_schedule(_as_the_yaml_reads(item), validate=request.validate)})
 
 
 def _fail_jobs(control: Control, request: _Request) -> Reply:

@@ -9,23 +9,33 @@ hide it, as an offset would.
 Why it is exact: ids are integers, and a page of a cursor walk holds the first `limit` ids past its
 cursor that existed when it was read. So a schedule that exists throughout the listing is in the
 ascending walk's pages if its id is at most that walk's highest, and in the descending walk's if it
-is at least that walk's lowest. Once highest + 1 >= lowest, every id is one or the other (or the
-descending walk reached its end, which covers everything below it): the result is the ascending
-walk's schedules, then the descending walk's above the ascending walk's highest. That is ascending
-id order, each schedule once, as one walk gives. A schedule created or deleted meanwhile may or may
-not be in it, as with one walk. When the ascending walk reaches its end first, it alone is the result.
+is at least that walk's lowest, provided the descending walk started at the top. Once highest + 1 >=
+lowest, every id is one or the other (or the descending walk reached its end, which covers everything
+below it): the result is the ascending walk's schedules, then the descending walk's above the
+ascending walk's highest. That is ascending id order, each schedule once, as one walk gives.
 
-Why the walks are checked: the meeting is concluded only from pages known to be in order. A server
-that ignores `sort` answers the descending walk with ascending pages, whose "lowest id" is the very
-first schedule: trusted, it would end the listing after one page. So every id of a walk must be an
-integer strictly past the one before it, across pages; a page that claims more pages must hold at
-least two ids (one id shows no order); the descending walk's first id must be above the ascending
-walk's first page (which said there was more); and when every page gave the same `total_count`
-(the spec's "records matching the query"), the merged listing must hold exactly that many, which
-catches a descending walk that is in order but not from the top. A descending walk that fails any
-of this, or whose request is refused (400 or 422), is dropped, and the ascending walk goes on alone.
-An ascending walk that fails it goes on alone too, as a plain walk: the server's order, whatever it
-is, as today. Either fallback costs nothing in exactness, only the time the second walk would save.
+Why the walks are checked: the meeting is concluded only from pages known to be in order and from a
+descending walk known to start at the top. A server that ignores `sort` answers the descending walk
+with ascending pages, whose "lowest id" is the very first schedule: trusted, it would end the listing
+after one page. So every id of a walk must be an integer strictly past the one before it, across
+pages; a page that claims more pages must hold at least two ids (one id shows no order); the
+descending walk's first id must be above every id the ascending walk has read. Nothing but the
+count shows that the descending walk started at the top, so every page of both walks must give the
+same `total_count` (the spec's "records matching the query") and the merged listing must hold
+exactly that many. Totals that differ (schedules came or went meanwhile) prove nothing, so they end
+the descending walk too. A descending walk that fails any of this, or whose request is refused (400
+or 422), is dropped, and the ascending walk goes on alone, as one walk in the server's order: either
+fallback costs nothing in exactness, only the time the second walk would save.
+
+Why every walk ends: a server may lead its cursors anywhere, with fresh tokens each time. A walk
+(either one, or the one walk) raises `UnexpectedResponse` as soon as it meets a schedule it already
+read, or a cursor it already followed, or `MAX_EMPTY_PAGES` pages in a row that promise more but hold
+nothing, or more schedules than the workspace can hold: twice the largest `total_count` a page gave
+plus a margin for edits meanwhile, and `MAX_SCHEDULES` whatever a page says (data alerts' listings
+give no count). So a walk reads at most about that many schedules, and keeps only their ids beside
+them. One walk is checked as the two are: when every page gave the same `total_count`, a listing
+holding fewer schedules skipped some, which is an error (Holistics gives a new schedule an id above
+every other, so edits meanwhile only add to a walk, never take from it below that count).
 
 Two walks only when the caller left `sort` alone (an explicit sort is the caller's order) and a page
 can hold two schedules. The first page is read alone: when it is the last one, the listing costs
@@ -45,6 +55,10 @@ from reconciler.remote.client.redact import REDACTED
 PATH = "/data_schedules"
 ListParams = dict[str, str | int | Sequence[str]]
 
+MAX_SCHEDULES = 100_000  # far more than a workspace holds; what a listing without a count may read
+MAX_EMPTY_PAGES = 3  # pages in a row that promise more but hold nothing
+EDIT_MARGIN = 1_000  # schedules created and deleted while a listing runs, beyond twice its count
+
 
 @dataclass(frozen=True)
 class Page:
@@ -60,6 +74,10 @@ class Page:
 FetchPage = Callable[[ListParams, threading.Event | None], Page]
 
 
+def _broken(message: str) -> UnexpectedResponse:
+    return UnexpectedResponse(f"GET {PATH} {message}", status=200, method="GET", path=PATH)
+
+
 def next_cursor(data: Mapping[str, Any], seen: set[str], redacted: bool) -> str | None:
     """The `after` of the next page (None on the last), remembered in `seen`. `redacted`: the key was
     taken out of this page, so a cursor showing *** held it and cannot be followed."""
@@ -69,32 +87,37 @@ def next_cursor(data: Mapping[str, Any], seen: set[str], redacted: bool) -> str 
         return None
     cursor = str(nxt)
     if redacted and REDACTED in cursor:
-        raise UnexpectedResponse(
-            "GET /data_schedules returned a next-page cursor that holds the API key; stopping rather "
-            "than sending it back in a URL (check what answers at the base URL)",
-            status=200,
-            method="GET",
-            path=PATH,
+        raise _broken(
+            "returned a next-page cursor that holds the API key; stopping rather than sending it back "
+            "in a URL (check what answers at the base URL)"
         )
     if cursor in seen:  # a server bug must not turn into an endless loop
-        raise UnexpectedResponse(
-            f"GET /data_schedules returned cursor {cursor!r} twice; stopping to avoid a loop",
-            status=200,
-            method="GET",
-            path=PATH,
-        )
+        raise _broken(f"returned cursor {cursor!r} twice; stopping to avoid a loop")
     seen.add(cursor)
     return cursor
 
 
+def _id_of(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
+
+
+def _total_of(page: Page) -> int | None:
+    total = page.data.get("total_count")
+    return total if type(total) is int else None
+
+
 class _Walk:
     """One walk's requests and how far it got: `edge` is the last id it took (its highest, ascending;
-    its lowest, descending)."""
+    its lowest, descending). Every page it takes is counted, and the ids it read kept (see `take`)."""
 
     def __init__(self, params: ListParams, *, descending: bool) -> None:
         self.params: ListParams = {**params, "sort": "id_desc"} if descending else dict(params)
         self.descending = descending
         self.seen: set[str] = set()
+        self.ids: set[Any] = set()
+        self.count = 0  # schedules taken, all distinct
+        self.totals: set[int | None] = set()  # the total_count of each page taken (None: none given)
+        self.empty_run = 0
         self.edge: int | None = None
         self.taken: list[dict[str, Any]] = []  # the descending walk's schedules, in the order read
         self.ended = False  # its last page was read
@@ -104,7 +127,7 @@ class _Walk:
         one before (the last page's last included)."""
         last = self.edge
         for item in items:
-            ident = item.get("id") if isinstance(item, dict) else None
+            ident = _id_of(item)
             if type(ident) is not int:
                 return False
             if last is not None and (ident >= last if self.descending else ident <= last):
@@ -112,12 +135,41 @@ class _Walk:
             last = ident
         return True
 
-    def follow(self, page: Page) -> str | None:
-        """The cursor of the page after `page` (None: it was the last), checked; the next request asks for it."""
+    def take(self, page: Page) -> str | None:
+        """Counts `page` in, and returns the cursor of the page after it (None: it was the last), which
+        the next request asks for. Raises when the walk shows it would not end (see the module)."""
+        self._count(page)
         cursor = next_cursor(page.data, self.seen, page.redacted)
+        self.empty_run = self.empty_run + 1 if cursor is not None and not page.items else 0
+        if self.empty_run > MAX_EMPTY_PAGES:
+            raise _broken(f"returned {self.empty_run} empty pages in a row that each promised more; stopping")
         if cursor is not None:
             self.params["after"] = cursor
+        if page.items and type(last := _id_of(page.items[-1])) is int:
+            self.edge = last
         return cursor
+
+    def _count(self, page: Page) -> None:
+        for item in page.items:
+            ident = _id_of(item)
+            if isinstance(ident, int | str):
+                if ident in self.ids:
+                    raise _broken(f"returned schedule {ident!r} twice; stopping (the pages loop or overlap)")
+                self.ids.add(ident)
+        self.count += len(page.items)
+        self.totals.add(_total_of(page))
+        counted = [t for t in self.totals if t is not None]
+        ceiling = min(MAX_SCHEDULES, 2 * max(counted) + EDIT_MARGIN) if counted else MAX_SCHEDULES
+        if self.count > ceiling:
+            raise _broken(f"returned more than {ceiling} schedules; stopping (more than the workspace can hold)")
+
+    def check_complete(self) -> None:
+        """At the end of one walk: when every page gave the same count, no fewer schedules than that."""
+        if len(self.totals) == 1 and (total := next(iter(self.totals))) is not None and self.count < total:
+            raise _broken(
+                f"pages hold {self.count} schedules but every page counted {total}; the server skipped "
+                "some (run again; if this persists, its paging is broken)"
+            )
 
 
 def _can_show_order(params: Mapping[str, Any]) -> bool:
@@ -136,22 +188,25 @@ def list_schedules(fetch: FetchPage, params: ListParams) -> Iterator[dict[str, A
         return
     page = fetch(ascending.params, None)
     in_order = ascending.continues(page.items) and len(page.items) >= 2
+    cursor = ascending.take(page)
     yield from page.items
-    if ascending.follow(page) is None:
+    if cursor is None:
+        ascending.check_complete()
         return
-    if not in_order:
+    if not in_order or _total_of(page) is None:
         yield from _plain(fetch, ascending)
         return
-    ascending.edge = page.items[-1]["id"]
-    yield from _TwoWalks(fetch, ascending, _Walk(params, descending=True), page).rest()
+    yield from _TwoWalks(fetch, ascending, _Walk(params, descending=True)).rest()
 
 
 def _plain(fetch: FetchPage, walk: _Walk) -> Iterator[dict[str, Any]]:
     """One walk to its end, its pages as they come: what the listing always was."""
     while True:
         page = fetch(walk.params, None)
+        cursor = walk.take(page)
         yield from page.items
-        if walk.follow(page) is None:
+        if cursor is None:
+            walk.check_complete()
             return
 
 
@@ -162,16 +217,11 @@ class _TwoWalks:
     its own event (set when the other walk makes it unnecessary, or fails), which the client also sets
     on `cancel()`: a walk waiting out a Retry-After wakes at once."""
 
-    def __init__(self, fetch: FetchPage, ascending: _Walk, descending: _Walk, first: Page) -> None:
+    def __init__(self, fetch: FetchPage, ascending: _Walk, descending: _Walk) -> None:
         self._fetch = fetch
         self._asc = ascending
         self._desc = descending
-        assert ascending.edge is not None  # its first page, `first`, was read before
-        self._floor: int = ascending.edge
-        self._asc_count = len(first.items)  # the ascending walk's schedules so far, all distinct
-        self._totals: set[int] | None = set()  # each page's total_count; None: some page had none
         self._lock = threading.Lock()
-        self._note_total(first)
         self._asc_stop = threading.Event()
         self._desc_stop = threading.Event()
         self._together = True  # False: the descending walk was dropped, the ascending goes on alone
@@ -192,6 +242,8 @@ class _TwoWalks:
             raise self._desc_error
         if self._met:
             yield from reversed(self._desc_part())
+        else:
+            self._asc.check_complete()
 
     def _ascend(self) -> Iterator[dict[str, Any]]:
         while True:
@@ -225,14 +277,9 @@ class _TwoWalks:
                 return None
             if self._together and not in_order:
                 self._drop_descending()  # not sorted by id: the plain walk, as the server orders it
-            cursor = walk.follow(page)
-            if self._together and cursor is not None and len(page.items) < 2:
+            cursor = walk.take(page)
+            if self._together and ((cursor is not None and len(page.items) < 2) or not self._totals_agree()):
                 self._drop_descending()
-            if self._together:
-                self._note_total(page)
-                self._asc_count += len(page.items)
-                if page.items:
-                    walk.edge = page.items[-1]["id"]
             if cursor is None:
                 self._done = True
             elif self._together:
@@ -258,35 +305,32 @@ class _TwoWalks:
             with self._lock:
                 self._drop_descending()  # sort=id_desc is not supported here
             return False
-        in_order = walk.continues(page.items) and (walk.edge is not None or self._starts_above(page))
         with self._lock:
             if not self._together or self._met or self._done:
                 return False
-            cursor = walk.follow(page) if in_order else None
-            if not in_order or (cursor is not None and len(page.items) < 2):
+            in_order = walk.continues(page.items) and (walk.edge is not None or self._starts_above(page))
+            cursor = walk.take(page) if in_order else None
+            if not in_order or (cursor is not None and len(page.items) < 2) or not self._totals_agree():
                 self._drop_descending()
                 return False
-            self._note_total(page)
             walk.taken.extend(page.items)
-            if page.items:
-                walk.edge = page.items[-1]["id"]
             walk.ended = cursor is None
             if self._conclude():
                 self._asc_stop.set()
             return self._together and not self._met
 
     def _starts_above(self, page: Page) -> bool:
-        """Whether the descending walk's first page starts above the ascending walk's first page, as it
-        must when that one said there is more (a server ignoring the sort answers with the very first
-        schedules; one sorting a page after cutting it, with those schedules reversed)."""
-        return bool(page.items) and page.items[0]["id"] > self._floor
+        """Whether the descending walk's first page starts above every id the ascending walk read, as
+        it must when that one said there is more (a server ignoring the sort answers with the very
+        first schedules; one sorting a page after cutting it, with those schedules reversed).
+        Called under the lock."""
+        top = self._asc.edge
+        return bool(page.items) and top is not None and page.items[0]["id"] > top
 
-    def _note_total(self, page: Page) -> None:
-        total = page.data.get("total_count")
-        if self._totals is not None and type(total) is int:
-            self._totals.add(total)
-        else:
-            self._totals = None
+    def _totals_agree(self) -> bool:
+        """Whether every page of both walks gave one and the same total_count. Called under the lock."""
+        totals = self._asc.totals | self._desc.totals
+        return len(totals) == 1 and None not in totals
 
     def _desc_part(self) -> list[dict[str, Any]]:
         """The descending walk's schedules above the ascending walk's (highest first)."""
@@ -298,17 +342,16 @@ class _TwoWalks:
         """Whether the walks now cover every id between them (or the descending one reached its end,
         which covers everything below it); then they met. Called under the lock.
 
-        When every page said the same total_count, the merged listing must hold exactly that many:
-        if it does not, the descending walk was not what it seemed (not from the top, say) and is
-        dropped. Differing totals mean schedules came or went meanwhile, which the walks allow for."""
+        Every page said the same total_count (else the descending walk was dropped): the merged
+        listing must hold exactly that many, or the descending walk was not what it seemed (not from
+        the top, say) and is dropped."""
         low, high = self._desc.edge, self._asc.edge
         if low is None or high is None or not (self._desc.ended or high + 1 >= low):
             return False
-        if self._totals is not None and len(self._totals) == 1:
-            (total,) = self._totals
-            if self._asc_count + len(self._desc_part()) != total:
-                self._drop_descending()
-                return False
+        (total,) = self._asc.totals
+        if self._asc.count + len(self._desc_part()) != total:
+            self._drop_descending()
+            return False
         self._met = True
         return True
 
