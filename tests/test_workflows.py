@@ -1458,7 +1458,7 @@ def test_the_runner_reads_expressions_as_github_does() -> None:
 def test_the_cli_output_forms_the_script_parses_are_the_clis() -> None:
     """The forms parse_apply and problems_in read, checked against the CLI's source, so that a
     rewording there fails here (and not silently in a repository's apply)."""
-    source = (ROOT / "reconciler" / "cli" / "__init__.py").read_text() + (
+    source = (ROOT / "reconciler" / "views" / "apply_view.py").read_text() + (
         ROOT / "reconciler" / "usecases" / "applying.py"
     ).read_text()
     for form in (

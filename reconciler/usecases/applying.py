@@ -49,6 +49,11 @@ class Report:
     def failed(self) -> list[Result]:
         return [r for r in self.results if not r.ok]
 
+    @property
+    def done(self) -> int:
+        """How many changes were made."""
+        return sum(r.ok for r in self.results)
+
 
 def apply(
     plan: Plan,
