@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from reconciler.cli import walkthrough
 from reconciler.views.console import stdout
 
 
@@ -15,5 +14,7 @@ from reconciler.views.console import stdout
 @click.pass_context
 def demo_command(ctx: click.Context) -> None:
     """Try it with no account: a seeded sandbox, then validate, plan, apply, plan on a copy of schedules/."""
+    from reconciler.cli import walkthrough  # rich and the sandbox: only the demo needs them
+
     group = ctx.find_root().command  # the walkthrough runs the very commands this one belongs to
     sys.exit(walkthrough.run(stdout(), group))
