@@ -119,4 +119,3 @@ def test_a_subprocess_prints_json_lines_without_importing_rich_or_ruamel(sandbox
     objects = [json.loads(line) for line in lines]
     assert [o["type"] for o in objects] == ["change", "change", "recorded", "recorded", "summary"]
     assert objects[-1]["applied"] == 2 and len(sandbox.control.schedules()) == 2
-

@@ -75,7 +75,9 @@ def plan_command(
     """Show what apply would do. Reads every remote schedule; writes nothing remotely."""
     fmt = "json" if as_json else fmt
     with connect() as client:
-        result = plan_for(client, project_config(), paths, scope)
+        # a saved plan holds nothing the cache produced: apply sends what it carries
+        saving = out is not None and out.suffix == ".json"
+        result = plan_for(client, project_config(), paths, scope, cached=not saving)
     if result.undocumented and verbose():
         stderr().print(
             "note: the server returned fields the spec does not document; they are kept out of diffs, "

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from reconciler.core.plan import Plan, SafetyPolicy, plan, unsafe_reason
+from reconciler.core.plan import Action, Change, Plan, SafetyPolicy, plan, unsafe_reason, update_body, without
 from reconciler.desired.yamlread import discover, gc_paused, load
 from reconciler.diagnostics import InvalidSchedules, Problem, escape_controls
 from reconciler.errors import CommandFailed, UserError
@@ -249,6 +249,7 @@ def plan_to_apply(
     validates every file itself: the cache (restorable from CI caches) never decides a write."""
     if saved is not None:
         loaded = saved_plan_still_valid(client, saved)
+        refuse_bodies_not_in_yaml(config, loaded, saved)
         return ToApply(loaded.plan, dict(loaded.titles), project_files(config), saved=True)  # not the plan's own text
     result = plan_for(client, config, paths, scope, cached=False)
     return ToApply(result.plan, result.titles, result.files, saved=False)
@@ -267,3 +268,36 @@ def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.Sav
     if reasons:
         raise CommandFailed(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
     return saved
+
+
+def refuse_bodies_not_in_yaml(config: ProjectConfig, saved: savedplan.SavedPlan, path: Path) -> None:
+    """Each body a saved plan would send is what the YAML says now, read anew (no cache): equal bytes
+    are not enough, since a plan made from a cache entry this machine did not write (restored,
+    committed, forged) carries what the entry said. Each body is made again as the plan makes it:
+    a create or a replacement from the entry alone, an update laid over the remote schedule the
+    plan read (which `saved_plan_still_valid` found unchanged)."""
+    entries = {(d.file, d.key): d for d in load_desired(config, saved.paths, cached=False)}
+    differ = []
+    for change in saved.plan.changes:
+        if change.body is None:
+            continue
+        entry = entries.get((str(change.file), str(change.key)))
+        wanted = None if entry is None else _body_of(change, entry, config)
+        if wanted is None or savedplan.digest(wanted) != savedplan.digest(change.body):
+            differ.append(str(change.key))
+    if differ:
+        listed = ", ".join(differ[:5]) + (", ..." if len(differ) > 5 else "")
+        raise CommandFailed(
+            escape_controls(
+                f"the saved plan {path} would send what the YAML does not say for {listed} (read again without "
+                "the cache); nothing was sent: run plan again"
+            )
+        )
+
+
+def _body_of(change: Change, entry: DesiredSchedule, config: ProjectConfig) -> dict[str, Any]:
+    """The body `core.plan` makes for `change` from `entry`."""
+    if change.action is Action.CREATE:
+        return dict(entry.fields)
+    managed = without(entry.fields, config.ignore.for_key(entry.key))  # the workspace owns ignored fields
+    return managed if change.action is Action.REPLACE else update_body(change.remote or {}, managed)
