@@ -72,6 +72,7 @@ def test_one_object_per_change_then_the_ids_then_the_summary(
             "failed": 0,
             "recorded": 0,
             "unrecorded": 0,
+            "partial": 0,
             "complete": True,
             "by_action": {},
         }
@@ -119,3 +120,65 @@ def test_a_subprocess_prints_json_lines_without_importing_rich_or_ruamel(sandbox
     objects = [json.loads(line) for line in lines]
     assert [o["type"] for o in objects] == ["change", "change", "recorded", "recorded", "summary"]
     assert objects[-1]["applied"] == 2 and len(sandbox.control.schedules()) == 2
+
+
+def test_a_replacement_refused_halfway_says_what_no_longer_delivers_and_the_next_plan_creates_it(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18: delete first, then create; when the create is refused the delete still happened,
+    and the summary, the JSON and the next plan all say so."""
+    write_schedules(tmp_path, EMAIL)
+    assert apply_json(sandbox, tmp_path, monkeypatch, capsys)[0] == 0
+    path = tmp_path / "schedules" / "main.yml"
+    old_id = next(s["id"] for s in sandbox.control.schedules() if s["source_id"] == 1234)
+    path.write_text(path.read_text().replace("source_id: 1234", "source_id: 1262"))  # a new source: a replacement
+    sandbox.control.add_fault("POST", "/data_schedules", status=422, count=1)
+
+    code, objects, err = apply_json(sandbox, tmp_path, monkeypatch, capsys)
+    assert code == 1 and err == ""
+    change = next(o for o in objects if o["type"] == "change")
+    assert change["action"] == "replace" and change["outcome"] == "partial" and change["deleted_id"] == old_id
+    assert change["old_id"] == old_id and change["id"] is None and "delivers nothing" in change["message"]
+    summary = objects[-1]
+    assert summary["changes"] == 1 and summary["applied"] == 0 and summary["failed"] == 1 and summary["partial"] == 1
+    assert old_id not in {s["id"] for s in sandbox.control.schedules()}, "the delete happened"
+
+    # the text form names the schedule that no longer delivers
+    sandbox.control.add_fault("POST", "/data_schedules", status=422, count=1)
+    monkeypatch.setenv("NO_COLOR", "1")
+    with pytest.raises(SystemExit):
+        main(["plan", "--json"])
+    planned = json.loads(capsys.readouterr().out)
+    (again,) = planned["changes"]
+    assert again["action"] == "create" and again["key"] == "weekly-sales" and str(old_id) in again["reason"]
+    with pytest.raises(SystemExit) as exited:
+        main(["apply", "--auto-approve"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 1 and "Apply incomplete: 0 of 1 change(s) made, 1 failed." in out
+    sandbox.control.clear_faults()
+
+    code, objects, err = apply_json(sandbox, tmp_path, monkeypatch, capsys)  # the next apply creates it
+    assert code == 0 and objects[0]["action"] == "create" and objects[0]["outcome"] == "applied"
+    assert any(s["source_id"] == 1262 and s["id"] == objects[0]["id"] for s in sandbox.control.schedules())
+
+
+def test_the_text_summary_counts_the_delete_of_a_replacement_that_failed_halfway(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_schedules(tmp_path, EMAIL)
+    assert apply_json(sandbox, tmp_path, monkeypatch, capsys)[0] == 0
+    path = tmp_path / "schedules" / "main.yml"
+    old_id = next(s["id"] for s in sandbox.control.schedules() if s["source_id"] == 1234)
+    path.write_text(path.read_text().replace("source_id: 1234", "source_id: 1262"))
+    sandbox.control.add_fault("POST", "/data_schedules", status=422, count=1)
+    monkeypatch.setenv("NO_COLOR", "1")
+    with pytest.raises(SystemExit) as exited:
+        main(["apply", "--auto-approve"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 1
+    assert (
+        "Apply incomplete: 0 of 1 change(s) made, 1 failed "
+        "(1 of them half made: the old schedule deleted, the new one not created)." in out
+    )
+    assert f"weekly-sales: schedule {old_id} was deleted and its replacement was not created" in out
+    assert f"deleted {old_id}, but the new schedule was not made" in err

@@ -40,6 +40,8 @@ class Outcome(Protocol):
     def message(self) -> str: ...
     @property
     def errors(self) -> tuple[Problem, ...]: ...
+    @property
+    def deleted(self) -> int | None: ...
 
 
 class Outcomes(Protocol):
@@ -55,6 +57,8 @@ class Outcomes(Protocol):
     def ok(self) -> bool: ...
     @property
     def done(self) -> int: ...
+    @property
+    def half_done(self) -> Sequence[Outcome]: ...
 
 
 OnResult = Callable[[Outcome], None]
@@ -108,7 +112,13 @@ class TextView:
         missed = f", {len(report.unrecorded)} id(s) not recorded" if report.unrecorded else ""
         # "complete" only when every change was made: a reader of a CI log stops at that word
         verdict = "Apply complete" if report.ok else "Apply incomplete"
-        stdout().print(f"{verdict}: {report.done} of {len(report.results)} change(s) made, {failed} failed{missed}.")
+        half = len(report.half_done)
+        deleted = f" ({half} of them half made: the old schedule deleted, the new one not created)" if half else ""
+        stdout().print(
+            f"{verdict}: {report.done} of {len(report.results)} change(s) made, {failed} failed{deleted}{missed}."
+        )
+        for result in report.half_done:
+            stdout().print(diagnostics.escape_controls(no_longer_delivers(result)), markup=False)
         self._unrecorded(report)
 
     def error(self, error: Exception) -> None:
@@ -151,6 +161,14 @@ def _print_result(result: Outcome, ok_sink: Any) -> None:
             click.echo(problem.github(), err=True)
 
 
+def no_longer_delivers(result: Outcome) -> str:
+    """What a replacement that failed halfway left: a schedule that no longer delivers."""
+    return (
+        f"{result.change.key}: schedule {result.deleted} was deleted and its replacement was not created, so "
+        "it no longer delivers; fix what failed and apply again: the next plan creates it"
+    )
+
+
 # ---- apply --json -------------------------------------------------------------------------------
 
 
@@ -169,13 +187,15 @@ def change_object(result: Outcome) -> dict[str, Any]:
         "name": render.change_name(change),
         "action": change.action.value,
         "id": result.id,
-        "outcome": "applied" if result.ok else "failed",
+        "outcome": "applied" if result.ok else "partial" if result.deleted is not None else "failed",
         "message": result.message,
         "file": change.file,
         "line": change.line,
     }
     if change.action is Action.REPLACE:
         obj["old_id"] = change.id  # the schedule a replacement deletes; `id` is the new one
+    if result.deleted is not None:
+        obj["deleted_id"] = result.deleted  # a replacement that failed halfway: this one delivers no more
     if result.errors:
         obj["errors"] = [p.as_json() for p in result.errors]
     return obj
@@ -229,6 +249,7 @@ def summary_object(report: Outcomes) -> dict[str, Any]:
         "failed": len(results) - report.done,
         "recorded": sum(len(ids) for ids in report.recorded.values()),
         "unrecorded": len(report.unrecorded),
+        "partial": len(report.half_done),
         "complete": report.ok and not report.unrecorded,
         "by_action": _by_action(results),
     }
