@@ -741,6 +741,18 @@ def apply_json(step: Step, args: Sequence[str]) -> tuple[int, str, str]:
     return code_, "".join(lines), err
 
 
+def failure_commands(parsed: ApplyOutput, cwd: Path, workspace: Path) -> list[str]:
+    """An `::error` per field the API rejected, at its YAML line, and one per failure that points at
+    no line (a 403, a timeout); every text in them from the server made inert first."""
+    commands = []
+    for failure in parsed.failures:
+        for p in failure.problems:
+            commands.append(_located(p.file, p.line, inert(p.title), inert(p.message), cwd, workspace).command())
+        if not failure.problems:
+            commands.append(Problem(None, None, inert(failure.name), inert(failure.message)).command())
+    return commands
+
+
 def run_apply(step: Step) -> None:
     report = step.out / "report.md"
     step.outputs["report-file"] = str(report)
@@ -759,13 +771,8 @@ def run_apply(step: Step) -> None:
     if code_ != 0 and not parsed.errors and parsed.total is None:
         # stopped before saying why in JSON (a usage error, an older CLI): its last words, inert
         parsed.errors.extend(inert(line) for line in tail(err, 5).splitlines() if line.strip())
-    for failure in parsed.failures:
-        for problem in failure.problems:
-            print(
-                _located(problem.file, problem.line, problem.title, problem.message, step.cwd, step.workspace).command()
-            )
-        if not failure.problems:  # nothing points into the YAML (a 403, a timeout): say it all the same
-            print(Problem(None, None, failure.name, failure.message).command(), flush=True)
+    for command in failure_commands(parsed, step.cwd, step.workspace):
+        print(command, flush=True)
     body = report_markdown(parsed, code_)
     report.write_text(body, encoding="utf-8")
     step.summary.append(body)

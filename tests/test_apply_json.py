@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.sandbox import Sandbox
-from tests.test_e2e import EMAIL, write_schedules
+from tests.test_e2e import EMAIL, REPO, write_schedules
 
 
 def apply_json(sb: Sandbox, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
@@ -182,3 +182,50 @@ def test_the_text_summary_counts_the_delete_of_a_replacement_that_failed_halfway
     )
     assert f"weekly-sales: schedule {old_id} was deleted and its replacement was not created" in out
     assert f"deleted {old_id}, but the new schedule was not made" in err
+
+
+HOSTILE = "Q\n::warning title=pwn::owned\r\n::stop-commands::x\u2028\x1b[31mred\u202e"
+
+
+def test_hostile_titles_stay_inert_in_the_json_and_in_what_the_action_prints(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18: text from the server (here an unmanaged schedule's title, which --prune deletes or
+    fails to) is one JSON string on one ASCII line, and the action's log lines and annotations made
+    from it hold no line break, no control character and no leading `::`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("action_run_inert", REPO / "scripts" / "action-run.py")
+    assert spec is not None and spec.loader is not None
+    ar = importlib.util.module_from_spec(spec)
+    sys.modules["action_run_inert"] = ar
+    spec.loader.exec_module(ar)
+
+    write_schedules(tmp_path, EMAIL)
+    template = {"source_type": "Dashboard", "source_id": 1234, "schedule": {"repeat": "0 8 * * *", "paused": False}}
+    for n in range(2):
+        dest = {"type": "EmailDest", "recipients": [f"x{n}@example.com"], "title": HOSTILE}
+        sandbox.control.add_schedule({**template, "title": HOSTILE, "dest": dest})
+    sandbox.control.add_fault("DELETE", "/data_schedules/*", status=403, count=1)  # one delete fails
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"HOLISTICS_BASE_URL": sandbox.base_url, "HOLISTICS_API_KEY": sandbox.key}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOLISTICS_RATE_LIMIT", "none")
+    with pytest.raises(SystemExit):
+        main(["apply", "--auto-approve", "--json", "--prune"])
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert all(line.isascii() and line.startswith("{") for line in lines)
+    deletes = [o for o in map(json.loads, lines) if o["type"] == "change" and o["action"] == "delete"]
+    assert len(deletes) == 2 and all("::warning title=pwn" in d["name"] for d in deletes)
+    assert {d["outcome"] for d in deletes} == {"applied", "failed"}
+
+    parsed = ar.parse_apply(out)
+    shown = [ar.log_line(json.loads(line)) for line in lines] + ar.failure_commands(parsed, tmp_path, tmp_path)
+    for text in filter(None, shown):
+        assert "\n" not in text and "\r" not in text and "\x1b" not in text and "\u2028" not in text
+        assert "\u202e" not in text
+    assert not any(text.lstrip().startswith("::") for text in filter(None, shown[: len(lines)]))
+    (command,) = ar.failure_commands(parsed, tmp_path, tmp_path)
+    assert command.startswith("::error title=") and len(command.splitlines()) == 1, "one command, its own"
