@@ -353,20 +353,23 @@ def report_markdown(parsed: ApplyOutput, exit_code: int, *, listed: int = LISTED
     return body[:COMMENT_BUDGET]
 
 
+def _heading(parsed: ApplyOutput, exit_code: int) -> str:
+    """The report's first line: the counts from the summary object, else from the change objects."""
+    total = parsed.total if parsed.total is not None else len(parsed.outcomes)
+    done = parsed.done if parsed.done is not None else len(parsed.made)
+    failed = parsed.failed if parsed.failed is not None else len(parsed.failures)
+    if exit_code == 0 and not parsed.outcomes:
+        return "### Holistics schedules applied: no changes were needed\n"
+    if exit_code == 0:
+        return f"### Holistics schedules applied: {done} change(s) made\n"
+    if parsed.outcomes or parsed.total is not None:
+        return f"### Holistics schedules apply failed: {done} of {total} change(s) made, {failed} failed\n"
+    return "### Holistics schedules apply failed before making any change\n"
+
+
 def _report(parsed: ApplyOutput, exit_code: int, listed: int) -> str:
     made, failures = parsed.made, parsed.failures
-    total = parsed.total if parsed.total is not None else len(parsed.outcomes)
-    done = parsed.done if parsed.done is not None else len(made)
-    failed = parsed.failed if parsed.failed is not None else len(failures)
-    out: list[str] = []
-    if exit_code == 0 and not parsed.outcomes:
-        out.append("### Holistics schedules applied: no changes were needed\n")
-    elif exit_code == 0:
-        out.append(f"### Holistics schedules applied: {done} change(s) made\n")
-    elif parsed.outcomes or parsed.total is not None:
-        out.append(f"### Holistics schedules apply failed: {done} of {total} change(s) made, {failed} failed\n")
-    else:
-        out.append("### Holistics schedules apply failed before making any change\n")
+    out: list[str] = [_heading(parsed, exit_code)]
 
     def section(title: str, items: Sequence[Outcome], line: Any) -> None:
         if not items:
@@ -404,17 +407,23 @@ def _report(parsed: ApplyOutput, exit_code: int, listed: int) -> str:
         return "\n".join(lines)
 
     section("Failed", failures, failure)
+    return "\n".join(out + _closing(parsed))
+
+
+def _closing(parsed: ApplyOutput) -> list[str]:
+    """Why it stopped, where the new ids went, and what to do about failures."""
+    out = []
     if parsed.errors:
         out.append(fenced("\n".join(f"Error: {e}" for e in parsed.errors)))
     if parsed.recorded:
         files = ", ".join(f"{code(file)} ({count})" for file, count in parsed.recorded)
         out.append(f"New ids recorded in {files}.\n")
-    if failures:
+    if parsed.failures:
         out.append(
             "Fix what failed in a new pull request, or re-run the apply if the failure was temporary; "
             "the next plan shows what is left to do.\n"
         )
-    return "\n".join(out)
+    return out
 
 
 # ---- running the command -----------------------------------------------------------------------

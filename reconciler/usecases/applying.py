@@ -67,7 +67,6 @@ def apply(
     *,
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
-    write_ids: bool = True,
     settle_waits: Sequence[float] = SETTLE_WAITS,
     schedule_files: Collection[Path] | None = None,
 ) -> Report:
@@ -104,9 +103,7 @@ def apply(
         raise
     finally:
         pool.shutdown(wait=True)
-        # ids are recorded even when the run is cut short, so the next plan names them
-        if write_ids:
-            _record(plan, report, schedule_files)
+        _record(plan, report, schedule_files)  # even when the run is cut short, so the next plan names them
     return report
 
 

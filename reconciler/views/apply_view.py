@@ -59,6 +59,8 @@ class Outcomes(Protocol):
     def done(self) -> int: ...
     @property
     def half_done(self) -> Sequence[Outcome]: ...
+    @property
+    def failed(self) -> Sequence[Outcome]: ...
 
 
 OnResult = Callable[[Outcome], None]
@@ -108,7 +110,7 @@ class TextView:
 
     def finish(self, report: Outcomes) -> None:
         self._recorded(report)
-        failed = len(report.results) - report.done
+        failed = len(report.failed)
         missed = f", {len(report.unrecorded)} id(s) not recorded" if report.unrecorded else ""
         # "complete" only when every change was made: a reader of a CI log stops at that word
         verdict = "Apply complete" if report.ok else "Apply incomplete"
@@ -246,7 +248,7 @@ def summary_object(report: Outcomes) -> dict[str, Any]:
         "kind": KIND,
         "changes": len(results),
         "applied": report.done,
-        "failed": len(results) - report.done,
+        "failed": len(report.failed),
         "recorded": sum(len(ids) for ids in report.recorded.values()),
         "unrecorded": len(report.unrecorded),
         "partial": len(report.half_done),
