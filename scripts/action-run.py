@@ -6,11 +6,13 @@ plan comment's error and of the report on the merged pull request.
 
     action-run.py run                  # action.yml's step: reads its inputs from HS_* variables
     action-run.py annotate [--cwd D]   # CLI output on stdin -> one ::error line per problem
-    action-run.py report               # `apply` output on stdin -> the markdown report
+    action-run.py report               # `apply --json` output on stdin -> the markdown report
 
 Standard library only, and no import of the tool: it drives the tool's command line
 (`python -m reconciler`, the interpreter running this file) exactly as a person would, so the
-action depends on nothing but the CLI's printed forms, each parsed below with a test.
+action depends on nothing but the CLI's documented outputs: `validate --format github` (or its
+`file:line: key.path: message` form) and `apply --json`, whose objects it reads, never its English.
+Everything from the network it prints to the log is made inert first (see `inert`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,26 +153,17 @@ def _located(file: str | None, line: int | None, title: str, message: str, cwd: 
     return Problem(relative, line or None, title, message)
 
 
-# ---- what `apply` printed ----------------------------------------------------------------------
+# ---- what `apply --json` said -------------------------------------------------------------------
 
-_KEY = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # yamlread.KEY_PATTERN
-_NAME = (
-    r'(?:unmanaged schedule id (?P<uid>\d+)(?: (?P<title>"(?:[^"\\]|\\.)*"))?'
-    rf"|(?P<key>{_KEY})(?: \(id (?P<id>\d+)\))?)"
-)
-_RESULT = re.compile(rf"^(?P<mark>[✓✗]) {_NAME}: (?P<message>.*)$")
-_PLANNED = re.compile(
-    rf"^\s*# {_NAME} (?P<verb>will be created|will be updated in place|will be deleted|must be replaced)\b"
-)
-_SUMMARY = re.compile(r"^Apply\b[^:]*: (?P<done>\d+) of (?P<total>\d+) change\(s\) made, (?P<failed>\d+) failed")
-_RECORDED = re.compile(r"^Recorded (?P<count>\d+) id\(s\) in (?P<file>.+)$")
-_ERROR = re.compile(r"^Error: (?P<message>.+)$")
-_VERBS = {
-    "will be created": "create",
-    "will be updated in place": "update",
-    "will be deleted": "delete",
-    "must be replaced": "replace",
-}
+_KINDS = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(text: str) -> str:
+    """Text from the network for the log: every control, line break and bidi mark as an escape, and
+    no leading `::`, so no title or message can become a workflow command or a line of its own."""
+    text = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return " " + text if text.lstrip().startswith("::") else text
 
 
 @dataclass
@@ -181,9 +175,10 @@ class Outcome:
     name: str  # the key, or `unmanaged schedule id N "title"`
     id: int | None  # the schedule's id: the new one for a create or a replacement
     message: str
-    planned: str | None = None  # create | update | delete | replace, from the plan printed first
+    planned: str | None = None  # create | update | delete | replace
     old_id: int | None = None  # a replacement's deleted schedule
     details: list[str] = field(default_factory=list)  # a failure's `file:line: key.field: message` lines
+    problems: list[Problem] = field(default_factory=list)  # the same, to annotate
 
     @property
     def key_named(self) -> bool:
@@ -193,11 +188,11 @@ class Outcome:
 @dataclass
 class ApplyOutput:
     outcomes: list[Outcome] = field(default_factory=list)
-    done: int | None = None  # from the closing summary line, when there was one
+    done: int | None = None  # from the summary object, when there was one
     total: int | None = None
     failed: int | None = None
     recorded: list[tuple[str, int]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # `Error: ...`: the command stopped
+    errors: list[str] = field(default_factory=list)  # the command stopped
 
     @property
     def made(self) -> list[Outcome]:
@@ -208,64 +203,88 @@ class ApplyOutput:
         return [o for o in self.outcomes if not o.ok]
 
 
-def parse_apply(output: str) -> ApplyOutput:
-    """The results `holistics-schedules apply` printed (reconciler/cli.py, `execute`): one
-    `✓ NAME: message` or `✗ NAME: message` line per change, a failure's detail lines indented under
-    it, `Recorded N id(s) in FILE`, and `Apply ...: D of T change(s) made, F failed.` Lines in any
-    order (stdout and stderr interleave), colour or not; the summary line may be missing or worded
-    otherwise, and then is counted from the result lines."""
-    parsed = ApplyOutput()
-    planned: dict[str, str] = {}
-    current: Outcome | None = None
-    for raw in output.splitlines():
-        line = plain(raw)
-        if current is not None and line.startswith((" ", "\t")) and line.strip():
-            current.details.append(line.strip())
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def json_objects(output: str) -> list[dict[str, Any]]:
+    """The objects of JSON Lines output; any other line (a warning on a merged stream) is skipped."""
+    objects = []
+    for line in output.splitlines():
+        if not line.startswith("{"):
             continue
-        current = None
-        if match := _PLANNED.match(line):
-            planned[_name(match)] = _VERBS[match.group("verb")]
-        elif match := _RESULT.match(line):
-            current = _outcome(match, planned)
-            parsed.outcomes.append(current)
-        elif match := _SUMMARY.match(line):
-            parsed.done, parsed.total, parsed.failed = (int(match.group(k)) for k in ("done", "total", "failed"))
-        elif match := _RECORDED.match(line):
-            parsed.recorded.append((match.group("file"), int(match.group("count"))))
-        elif match := _ERROR.match(line):
-            parsed.errors.append(match.group("message"))
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            objects.append(obj)
+    return objects
+
+
+def _change(obj: Mapping[str, Any]) -> Outcome:
+    ok = obj.get("outcome") == "applied"
+    action = _text(obj.get("action"))
+    problems = [
+        Problem(_text(e.get("file")) or None, _int(e.get("line")), _text(e.get("path")), _text(e.get("message")))
+        for e in obj.get("errors") or []
+        if isinstance(e, dict)
+    ]
+    return Outcome(
+        ok=ok,
+        kind=_KINDS.get(action, "done") if ok else "failed",
+        name=_text(obj.get("key") or obj.get("name")),  # an unmanaged schedule has no key: its name
+        id=_int(obj.get("id")),
+        message=_text(obj.get("message")),
+        planned=action or None,
+        old_id=_int(obj.get("old_id")),
+        details=[f"{p.file}:{p.line}: {p.title}: {p.message}" for p in problems],
+        problems=problems,
+    )
+
+
+def parse_apply(output: str) -> ApplyOutput:
+    """What `holistics-schedules apply --json` said (reconciler/views/apply_view.py): an object per
+    change (`type: change`), per id recorded (`recorded`) and not (`unrecorded`), the error that
+    stopped it (`error`), and the counts last (`summary`, which may be missing: then the change
+    objects are counted). Nothing of it is parsed from English."""
+    parsed = ApplyOutput()
+    recorded: dict[str, int] = {}
+    for obj in json_objects(output):
+        kind = obj.get("type")
+        if kind == "change":
+            parsed.outcomes.append(_change(obj))
+        elif kind == "summary":
+            parsed.done, parsed.total, parsed.failed = (_int(obj.get(k)) for k in ("applied", "changes", "failed"))
+        elif kind == "recorded":
+            file = _text(obj.get("file"))
+            recorded[file] = recorded.get(file, 0) + 1
+        elif kind == "error":
+            parsed.errors.append(_text(obj.get("message")))
+    parsed.recorded = list(recorded.items())
     return parsed
 
 
-def _name(match: re.Match[str]) -> str:
-    if match.group("uid"):
-        title = f" {match.group('title')}" if match.group("title") else ""
-        return f"unmanaged schedule id {match.group('uid')}{title}"
-    return match.group("key")
-
-
-def _outcome(match: re.Match[str], planned: Mapping[str, str]) -> Outcome:
-    name, message = _name(match), match.group("message")
-    named_id = match.group("id") or match.group("uid")
-    schedule_id = int(named_id) if named_id else None
-    ok = match.group("mark") == "✓"
-    outcome = Outcome(ok, "failed", name, schedule_id, message, planned.get(name))
-    if not ok:
-        return outcome
-    lowered = message.lower()
-    if lowered.startswith("replaced"):
-        numbers = re.findall(r"\d+", message)
-        outcome.kind, outcome.old_id = "replaced", schedule_id
-        outcome.id = int(numbers[-1]) if len(numbers) >= 2 else None
-    elif lowered.startswith(("created", "already created")) or "adopted" in lowered:
-        outcome.kind = "created"
-    elif lowered.startswith("updated"):
-        outcome.kind = "updated"
-    elif lowered.startswith(("deleted", "already deleted")):
-        outcome.kind = "deleted"
-    else:
-        outcome.kind = "done"
-    return outcome
+def log_line(obj: Mapping[str, Any]) -> str | None:
+    """An object of apply --json as one line of the log, every string from it made inert."""
+    kind = obj.get("type")
+    if kind == "change":
+        mark = "✓" if obj.get("outcome") == "applied" else "✗"
+        ident = f" (id {obj['id']})" if _int(obj.get("id")) is not None else ""
+        return inert(f"{mark} {_text(obj.get('name'))}{ident}: {_text(obj.get('message'))}")
+    if kind == "recorded":
+        return inert(f"recorded id {obj.get('id')} for {_text(obj.get('key'))} in {_text(obj.get('file'))}")
+    if kind == "unrecorded":
+        return inert(f"not recorded: id {obj.get('id')} for {_text(obj.get('key'))} ({_text(obj.get('reason'))})")
+    if kind == "summary":
+        return f"{obj.get('applied')} of {obj.get('changes')} change(s) made, {obj.get('failed')} failed"
+    if kind == "error":
+        return inert(f"error: {_text(obj.get('message'))}")
+    return None
 
 
 # ---- markdown ----------------------------------------------------------------------------------
@@ -334,20 +353,23 @@ def report_markdown(parsed: ApplyOutput, exit_code: int, *, listed: int = LISTED
     return body[:COMMENT_BUDGET]
 
 
+def _heading(parsed: ApplyOutput, exit_code: int) -> str:
+    """The report's first line: the counts from the summary object, else from the change objects."""
+    total = parsed.total if parsed.total is not None else len(parsed.outcomes)
+    done = parsed.done if parsed.done is not None else len(parsed.made)
+    failed = parsed.failed if parsed.failed is not None else len(parsed.failures)
+    if exit_code == 0 and not parsed.outcomes:
+        return "### Holistics schedules applied: no changes were needed\n"
+    if exit_code == 0:
+        return f"### Holistics schedules applied: {done} change(s) made\n"
+    if parsed.outcomes or parsed.total is not None:
+        return f"### Holistics schedules apply failed: {done} of {total} change(s) made, {failed} failed\n"
+    return "### Holistics schedules apply failed before making any change\n"
+
+
 def _report(parsed: ApplyOutput, exit_code: int, listed: int) -> str:
     made, failures = parsed.made, parsed.failures
-    total = parsed.total if parsed.total is not None else len(parsed.outcomes)
-    done = parsed.done if parsed.done is not None else len(made)
-    failed = parsed.failed if parsed.failed is not None else len(failures)
-    out: list[str] = []
-    if exit_code == 0 and not parsed.outcomes:
-        out.append("### Holistics schedules applied: no changes were needed\n")
-    elif exit_code == 0:
-        out.append(f"### Holistics schedules applied: {done} change(s) made\n")
-    elif parsed.outcomes or parsed.total is not None:
-        out.append(f"### Holistics schedules apply failed: {done} of {total} change(s) made, {failed} failed\n")
-    else:
-        out.append("### Holistics schedules apply failed before making any change\n")
+    out: list[str] = [_heading(parsed, exit_code)]
 
     def section(title: str, items: Sequence[Outcome], line: Any) -> None:
         if not items:
@@ -385,17 +407,23 @@ def _report(parsed: ApplyOutput, exit_code: int, listed: int) -> str:
         return "\n".join(lines)
 
     section("Failed", failures, failure)
+    return "\n".join(out + _closing(parsed))
+
+
+def _closing(parsed: ApplyOutput) -> list[str]:
+    """Why it stopped, where the new ids went, and what to do about failures."""
+    out = []
     if parsed.errors:
         out.append(fenced("\n".join(f"Error: {e}" for e in parsed.errors)))
     if parsed.recorded:
         files = ", ".join(f"{code(file)} ({count})" for file, count in parsed.recorded)
         out.append(f"New ids recorded in {files}.\n")
-    if failures:
+    if parsed.failures:
         out.append(
             "Fix what failed in a new pull request, or re-run the apply if the failure was temporary; "
             "the next plan shows what is left to do.\n"
         )
-    return "\n".join(out)
+    return out
 
 
 # ---- running the command -----------------------------------------------------------------------
@@ -682,6 +710,58 @@ def planned(step: Step, name: str, prune: Sequence[str]) -> None:
     step.finish("changes" if code_ == 2 else "no-changes", has_changes=code_ == 2)
 
 
+def apply_json(step: Step, args: Sequence[str]) -> tuple[int, str, str]:
+    """Run `holistics-schedules apply --json`: its JSON Lines (stdout) read object by object and
+    shown in the log as one inert line each; its stderr (an error that stopped it) shown with every
+    line made inert, inside a stop-commands block. Returns the exit code, stdout and stderr."""
+    print(f"$ holistics-schedules {shlex.join(args)}", flush=True)
+    token = secrets.token_hex(16)
+    print(f"::stop-commands::{token}", flush=True)
+    env = {**step.env, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=step.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        errors: list[str] = []
+        stderr = proc.stderr
+
+        def drain() -> None:  # read apart, so neither pipe fills while the other is read
+            errors.append(stderr.read().decode("utf-8", "replace"))
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        lines = []
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            lines.append(line)
+            for obj in json_objects(line):
+                if (shown := log_line(obj)) is not None:
+                    print(shown, flush=True)
+        reader.join()
+        code_ = proc.wait()
+    err = "".join(errors)
+    for line in err.splitlines():
+        print(inert(plain(line)), flush=True)
+    print(f"::{token}::", flush=True)
+    return code_, "".join(lines), err
+
+
+def failure_commands(parsed: ApplyOutput, cwd: Path, workspace: Path) -> list[str]:
+    """An `::error` per field the API rejected, at its YAML line, and one per failure that points at
+    no line (a 403, a timeout); every text in them from the server made inert first."""
+    commands = []
+    for failure in parsed.failures:
+        for p in failure.problems:
+            commands.append(_located(p.file, p.line, inert(p.title), inert(p.message), cwd, workspace).command())
+        if not failure.problems:
+            commands.append(Problem(None, None, inert(failure.name), inert(failure.message)).command())
+    return commands
+
+
 def run_apply(step: Step) -> None:
     report = step.out / "report.md"
     step.outputs["report-file"] = str(report)
@@ -694,13 +774,14 @@ def run_apply(step: Step) -> None:
         return
     if not has_key(step):
         raise ActionError("no API key: set the HOLISTICS_API_KEY secret (on the environment apply runs in)")
-    args = ["apply", *step.paths, "--auto-approve", *prune_since(step), *step.args]
-    code_, output = cli(step, args)
-    annotate(step, output)
+    args = ["apply", *step.paths, "--auto-approve", "--json", *prune_since(step), *step.args]
+    code_, output, err = apply_json(step, args)
     parsed = parse_apply(output)
-    for failure in parsed.failures:
-        if not failure.details:  # nothing points into the YAML (a 403, a timeout): say it all the same
-            print(Problem(None, None, failure.name, failure.message).command(), flush=True)
+    if code_ != 0 and not parsed.errors and parsed.total is None:
+        # stopped before saying why in JSON (a usage error, an older CLI): its last words, inert
+        parsed.errors.extend(inert(line) for line in tail(err, 5).splitlines() if line.strip())
+    for command in failure_commands(parsed, step.cwd, step.workspace):
+        print(command, flush=True)
     body = report_markdown(parsed, code_)
     report.write_text(body, encoding="utf-8")
     step.summary.append(body)
@@ -745,7 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     annotate_cmd = sub.add_parser("annotate", help="CLI output on stdin -> ::error lines")
     annotate_cmd.add_argument("--cwd", type=Path, default=Path.cwd(), help="where the CLI ran")
     annotate_cmd.add_argument("--workspace", type=Path, default=None, help="the repository root")
-    report_cmd = sub.add_parser("report", help="apply output on stdin -> markdown report")
+    report_cmd = sub.add_parser("report", help="`apply --json` output on stdin -> markdown report")
     report_cmd.add_argument("--exit-code", type=int, default=0)
     options = parser.parse_args(argv)
     if options.what == "run":

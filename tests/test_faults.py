@@ -30,10 +30,11 @@ from reconciler.desired.yamlread import load
 from reconciler.remote.client import HolisticsClient
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.faults import When
-from reconciler.usecases import importing
+from reconciler.usecases import import_entries
 from reconciler.usecases.applying import Report, apply
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.planning import Planned, make_plan
+from reconciler.views import imported_yaml
 
 KEY = "faults-test-key"
 NEW_CRON = "15 7 * * 1-5"
@@ -65,7 +66,7 @@ def fast_client(
 
 def entry(schedule: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """The YAML form of a remote schedule, with some fields changed (`cron=`, `title=`, `id=`)."""
-    data = importing.entry(schedule)
+    data = import_entries.entry(schedule)
     cron = changes.pop("cron", None)
     if cron is not None:
         data["schedule"] = {**data["schedule"], "repeat": cron}
@@ -97,7 +98,7 @@ def remote_with_ids(count: int, first_id: int = 5001) -> list[dict[str, Any]]:
 def write_yaml(directory: Path, entries: Mapping[str, Mapping[str, Any]], name: str = "team.yml") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
-    path.write_text(importing.render(entries), encoding="utf-8")
+    path.write_text(imported_yaml.render(entries), encoding="utf-8")
     return path
 
 
@@ -439,7 +440,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         how = draw(st.sampled_from(["omit", "same-id", "same-no-id", "changed-id", "changed-no-id"]))
         if how == "omit":
             continue
-        data = importing.entry(schedule)
+        data = import_entries.entry(schedule)
         if how.startswith("changed"):
             field = draw(st.sampled_from(["cron", "paused", "title"]))
             if field == "cron":
@@ -452,7 +453,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             data.pop("id", None)
         entries[f"r{n}"] = data
     for n, i in enumerate(draw(st.lists(st.integers(0, len(EXAMPLE) - 1), max_size=5))):
-        data = importing.entry(EXAMPLE[i])
+        data = import_entries.entry(EXAMPLE[i])
         data.pop("id", None)
         if draw(st.booleans()):
             data["title"] = f"Brand new {n}"

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from reconciler.desired import discovery, yamlentries, yamlread
 from reconciler.sandbox import Sandbox
-from reconciler.usecases import importing
+from reconciler.usecases import import_entries
 from tests.test_e2e import writes
 
 
@@ -331,7 +331,7 @@ def test_import_skips_what_cannot_read_back_the_same() -> None:
         },
         {**base, "id": 3, "title": "fine", "dest": dest},
     ]
-    reasons = importing.unrepresentable(remote)
+    reasons = import_entries.unrepresentable(remote)
     assert set(reasons) == {1, 2}
     assert "lone surrogate" in reasons[1] and reasons[1].startswith("title: ")
     assert reasons[2] == "dynamic_filter_presets.0.preset_condition.values.0: nan is not a finite number"
@@ -380,7 +380,7 @@ def remotes_and_taken(draw: st.DrawFn) -> tuple[list[dict[str, Any]], set[str]]:
         for ident in idents
     ]
     # keys already taken: some of the very keys these schedules would want, their suffixed forms, and noise
-    wanted = [importing.base_key(r) for r in remote]
+    wanted = [import_entries.base_key(r) for r in remote]
     near = wanted + [f"{k}-{r['id']}" for k, r in zip(wanted, remote, strict=True)] + [f"{k}-2" for k in wanted]
     taken = set(draw(st.lists(st.sampled_from(near), max_size=10))) if near else set()
     return remote, taken | set(draw(st.lists(st.text(max_size=8), max_size=3)))
@@ -390,17 +390,17 @@ def remotes_and_taken(draw: st.DrawFn) -> tuple[list[dict[str, Any]], set[str]]:
 @given(case=remotes_and_taken())
 def test_import_keys_are_unique_valid_and_apart_from_taken_ones(case: tuple[list[dict[str, Any]], set[str]]) -> None:
     remote, taken = case
-    keys = importing.unique_keys(remote, taken)
+    keys = import_entries.unique_keys(remote, taken)
     assert set(keys) == {int(r["id"]) for r in remote}, "one key for every schedule"
     assert len(set(keys.values())) == len(keys), "no two schedules share a key"
     assert not set(keys.values()) & taken
     assert all(yamlentries.KEY_PATTERN.match(k) for k in keys.values())
     # stable: a schedule whose wanted key no other wants, and that is not taken, gets exactly it
-    wanted = [importing.base_key(r) for r in remote]
+    wanted = [import_entries.base_key(r) for r in remote]
     for r, key in zip(remote, wanted, strict=True):
         if wanted.count(key) == 1 and key not in taken:
             assert keys[int(r["id"])] == key
-    entries = importing.entries(remote, taken)
+    entries = import_entries.entries(remote, taken)
     assert len(entries) == len(remote) and set(entries) == set(keys.values())
 
 

@@ -32,7 +32,8 @@ from reconciler.remote.client import NotFound
 from reconciler.remote.reads import Source
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.records import stored_form as server_normalize
-from reconciler.usecases import importing
+from reconciler.usecases import import_entries, importing
+from reconciler.views import imported_yaml
 from tests.test_e2e import cli, writes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,10 +173,10 @@ def test_the_schema_reference_stays_one_token_whatever_the_directory_names(tmp_p
     root = tmp_path / "my repo\nx"
     root.mkdir()
     out = tmp_path / "else where"
-    reference = importing.schema_reference(out, root)
+    reference = imported_yaml.schema_reference(out, root)
     assert reference == "../my%20repo%0Ax/schedules.schema.json"
     assert (out / unquote(reference)).resolve() == (root / "schedules.schema.json").resolve()
-    assert importing.schema_reference(root / "schedules", root) == "../schedules.schema.json"
+    assert imported_yaml.schema_reference(root / "schedules", root) == "../schedules.schema.json"
 
 
 def test_a_missing_schema_file_gets_a_hint(example: Sandbox, tmp_path: Path) -> None:
@@ -226,7 +227,7 @@ def test_hostile_titles_neither_break_the_yaml_nor_add_keys(tmp_path: Path) -> N
         expected = {s["id"] for s in sb.control.schedules()}
     written = entries_of(tmp_path / "schedules")
     assert {d["id"] for d in written.values()} == expected  # every entry, and no key injected
-    assert all(set(d) <= set(importing.FIELD_ORDER) for d in written.values())
+    assert all(set(d) <= set(import_entries.FIELD_ORDER) for d in written.values())
     text = "".join(p.read_bytes().decode("utf-8") for p in (tmp_path / "schedules").glob("*.yml"))  # strict UTF-8
     comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
     assert all(c.isprintable() for c in comments)
@@ -234,7 +235,7 @@ def test_hostile_titles_neither_break_the_yaml_nor_add_keys(tmp_path: Path) -> N
     assert titled[1234] == "Sales\\n  injected: 1\\nschedules:\\n  evil:\\n    id: 1"
     assert titled[1240] == 'Funnel # \\"quoted\\" \\\\ back\\\\slash'
     assert titled[1251] == "\\x1b[31mred\\x1b[0m\\u2028sep\\x85nel\\u202eevil\\ufeff\\x00\\x7f"
-    assert titled[1262] == ("long " * 100)[: importing.TITLE_LIMIT] + "..."
+    assert titled[1262] == ("long " * 100)[: imported_yaml.TITLE_LIMIT] + "..."
     assert titled[1277] == HOSTILE[1277]
 
 
@@ -513,8 +514,8 @@ def server_schedules(draw: st.DrawFn) -> dict[str, Any]:
 def test_the_concise_entry_means_what_the_full_one_does(remote: dict[str, Any]) -> None:
     """For any schedule a server returns: no null is written, every value that is content is kept,
     the next plan finds no difference, and adoption by content still takes this schedule."""
-    full = importing.entry(remote)
-    assume(not importing.unrepresentable([remote]))
+    full = import_entries.entry(remote)
+    assume(not import_entries.unrepresentable([remote]))
     short = importing.concise(full)
     assert all(v is not None for path, v in leaves(short) if "slack_channels" not in path)  # those kept whole
     for path, value in scalars(full):
@@ -533,7 +534,7 @@ def test_the_concise_entry_means_what_the_full_one_does(remote: dict[str, Any]) 
 
 def test_a_comment_is_one_line_whatever_the_title() -> None:
     for title in [*HOSTILE.values(), LONE_SURROGATE, "\r\n", "\u2029", "\t", "a\\", '"']:
-        text = importing.comment(
+        text = imported_yaml.comment(
             {"source_type": "Dashboard", "source_id": 1}, {("Dashboard", 1): Source("Dashboard", 1, True, title)}
         )
         assert text is not None and text.isprintable() and text.encode("utf-8")

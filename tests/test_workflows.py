@@ -382,39 +382,44 @@ def test_other_lines_are_not_problems(tree: Path, line: str) -> None:
     assert ar.problems_in(line, tree / "infra", tree) == []
 
 
-# ---- the script: what apply printed ------------------------------------------------------------
-
-APPLY_OUTPUT = """\
-holistics-schedules will perform the following actions:
-
-  # ops-sheet will be created — report 5301 "Daily Orders Export"  (schedules/main.yml:11)
-    + source_type: "QueryReport"
-
-  # weekly-sales will be created — dashboard 1234 "Sales Performance"  (schedules/main.yml:2)
-    + title: "Weekly sales (e2e)"
-
-  # ops-digest (id 7) will be updated in place — dashboard 1234  (schedules/main.yml:20)
-  # old-one (id 3) will be deleted — dashboard 1234
-  # swap (id 8) must be replaced — dashboard 1234  (schedules/main.yml:30)
-  # unmanaged schedule id 12 "Q: 3, plan" will be deleted — dashboard 1
-
-Plan: 2 to create, 1 to update, 2 to delete. (0 unchanged, 0 unmanaged)
-
-\x1b[32m✓ \x1b[0mweekly-sales (id 41): created
-✗ ops-sheet: the data schedule was rejected by POST /data_schedules (InvalidOperationError: forced 422)
-    schedules/main.yml:11: ops-sheet: Sandbox fault: forced 422 response
-✓ ops-digest (id 7): updated
-✓ old-one (id 3): already deleted
-✓ swap (id 8): replaced: deleted 8, created 42
-✓ unmanaged schedule id 12 "Q: 3, plan": deleted
-✗ unmanaged schedule id 13 "x": HTTP 403 Forbidden: not yours
-✓ late (id 44): already created (found made since the plan): adopted, not created again
-Recorded 2 id(s) in schedules/main.yml
-Apply complete: 6 of 8 change(s) made, 2 failed.
-"""
+# ---- the script: what apply --json said --------------------------------------------------------
 
 
-def test_the_apply_output_is_parsed_line_by_line() -> None:
+def change(name: str, action: str, outcome: str, message: str, id: int | None = None, **more: Any) -> str:
+    key = None if name.startswith("unmanaged") else name.split(" (id")[0]
+    obj = {"type": "change", "kind": "schedule", "key": key, "name": name, "action": action, "id": id}
+    return json.dumps({**obj, "outcome": outcome, "message": message, **more}) + "\n"
+
+
+APPLY_OUTPUT = (
+    change("weekly-sales", "create", "applied", "created", 41)
+    + change(
+        "ops-sheet",
+        "create",
+        "failed",
+        "the data schedule was rejected by POST /data_schedules (InvalidOperationError: forced 422)",
+        errors=[
+            {
+                "file": "schedules/main.yml",
+                "line": 11,
+                "path": "ops-sheet",
+                "message": "Sandbox fault: forced 422 response",
+            }
+        ],
+    )
+    + change("ops-digest (id 7)", "update", "applied", "updated", 7)
+    + change("old-one (id 3)", "delete", "applied", "already deleted", 3)
+    + change("swap (id 8)", "replace", "applied", "replaced: deleted 8, created 42", 42, old_id=8)
+    + change('unmanaged schedule id 12 "Q: 3, plan"', "delete", "applied", "deleted", 12)
+    + change('unmanaged schedule id 13 "x"', "delete", "failed", "HTTP 403 Forbidden: not yours", 13)
+    + change("late", "create", "applied", "already created (found made since the plan): adopted, not created again", 44)
+    + '{"type": "recorded", "kind": "schedule", "file": "schedules/main.yml", "key": "late", "id": 44}\n'
+    + '{"type": "recorded", "kind": "schedule", "file": "schedules/main.yml", "key": "weekly-sales", "id": 41}\n'
+    + '{"type": "summary", "kind": "schedule", "changes": 8, "applied": 6, "failed": 2, "complete": false}\n'
+)
+
+
+def test_the_apply_output_is_parsed_object_by_object() -> None:
     parsed = ar.parse_apply(APPLY_OUTPUT)
     summary = [(o.ok, o.kind, o.name, o.id) for o in parsed.outcomes]
     assert summary == [
@@ -437,15 +442,15 @@ def test_the_apply_output_is_parsed_line_by_line() -> None:
     assert parsed.recorded == [("schedules/main.yml", 2)]
 
 
-def test_the_apply_parser_does_without_the_summary_line_or_with_other_words() -> None:
+def test_the_apply_parser_does_without_the_summary_and_skips_other_lines() -> None:
     lines = APPLY_OUTPUT.splitlines()
-    without = "\n".join(line for line in lines if not line.startswith("Apply complete"))
+    without = "\n".join(line for line in lines if '"summary"' not in line)
     parsed = ar.parse_apply(without)
     assert parsed.total is None and len(parsed.made) == 6 and len(parsed.failures) == 2
     assert "6 of 8 change(s) made, 2 failed" in ar.report_markdown(parsed, 1)
-    reworded = ar.parse_apply(APPLY_OUTPUT.replace("Apply complete:", "Apply finished with failures:"))
-    assert (reworded.done, reworded.total, reworded.failed) == (6, 8, 2)
-    # stdout and stderr interleave: a result after the summary still counts
+    # a stray line on the same stream, or a change saying `✓ x: created` in English, is no object
+    noisy = ar.parse_apply("warning: something\n✓ fake (id 1): created\n{not json\n" + APPLY_OUTPUT)
+    assert (noisy.done, noisy.total, noisy.failed) == (6, 8, 2) and len(noisy.outcomes) == 8
     moved = "\n".join([*lines[-1:], *lines[:-1]])
     assert len(ar.parse_apply(moved).outcomes) == 8
 
@@ -461,9 +466,12 @@ def test_the_report_names_ids_and_failures_and_is_safe_to_post() -> None:
     assert "  - `schedules/main.yml:11: ops-sheet: Sandbox fault: forced 422 response`" in body
     assert "New ids recorded in `schedules/main.yml` (2)." in body
 
-    hostile = (
-        "✗ k: <img src=x onerror=alert(1)> @octocat [x](javascript:alert(1)) `tick` vp@example.com\n"
-        "    schedules/a.yml:3: k: ``` vp@example.com\n"
+    hostile = change(
+        "k",
+        "create",
+        "failed",
+        "<img src=x onerror=alert(1)> @octocat [x](javascript:alert(1)) `tick` vp@example.com",
+        errors=[{"file": "schedules/a.yml", "line": 3, "path": "k", "message": "``` vp@example.com"}],
     )
     text = ar.report_markdown(ar.parse_apply(hostile), 1)
     assert "<img" not in text and "&lt;img" in text
@@ -473,15 +481,28 @@ def test_the_report_names_ids_and_failures_and_is_safe_to_post() -> None:
 
 
 def test_the_report_fits_a_comment_and_says_what_is_left_out() -> None:
-    many = "".join(f"✓ entry-{i:05d} (id {i}): created\n" for i in range(5000))
-    body = ar.report_markdown(ar.parse_apply(many + "Apply complete: 5000 of 5000 change(s) made, 0 failed.\n"), 0)
+    many = "".join(change(f"entry-{i:05d}", "create", "applied", "created", i) for i in range(5000))
+    summary = '{"type": "summary", "changes": 5000, "applied": 5000, "failed": 0}\n'
+    body = ar.report_markdown(ar.parse_apply(many + summary), 0)
     assert len(body) <= ar.COMMENT_BUDGET
     assert body.startswith("### Holistics schedules applied: 5000 change(s) made")
     assert "and 4900 more (see the run's log)" in body
-    assert ar.report_markdown(ar.parse_apply("Plan: 0 to create\n"), 0).startswith(
+    assert ar.report_markdown(ar.parse_apply('{"type": "summary", "changes": 0}\n'), 0).startswith(
         "### Holistics schedules applied: no changes were needed"
     )
-    assert "before making any change" in ar.report_markdown(ar.parse_apply("Error: refusing an unsafe plan\n"), 1)
+    stopped = ar.parse_apply('{"type": "error", "message": "refusing an unsafe plan"}\n')
+    assert "before making any change" in ar.report_markdown(stopped, 1)
+
+
+def test_server_text_reaches_the_log_inert() -> None:
+    """A title or a message from the server is one line of the log, never a workflow command."""
+    hostile = change(
+        'unmanaged schedule id 9 "a\n::warning title=pwn::x"', "delete", "failed", "::stop-commands::t\r\nz", 9
+    )
+    shown = ar.log_line(json.loads(hostile))
+    assert shown is not None and "\n" not in shown and "\r" not in shown
+    assert not any(line.lstrip().startswith("::") for line in shown.splitlines())
+    assert ar.inert("::error::x").startswith(" ") and ar.inert("a\u2028b") == "a\\u2028b"
 
 
 def test_the_summary_is_cut_to_a_mebibyte_at_a_line_with_blocks_closed() -> None:
@@ -1455,22 +1476,31 @@ def test_the_runner_reads_expressions_as_github_does() -> None:
     assert condition("${{ !cancelled() }}", {**ctx, "failed": True}) and not condition("true", {**ctx, "failed": True})
 
 
-def test_the_cli_output_forms_the_script_parses_are_the_clis() -> None:
-    """The forms parse_apply and problems_in read, checked against the CLI's source, so that a
-    rewording there fails here (and not silently in a repository's apply)."""
-    source = (ROOT / "reconciler" / "cli" / "__init__.py").read_text() + (
-        ROOT / "reconciler" / "usecases" / "applying.py"
-    ).read_text()
-    for form in (
-        '("✓ ", "green")',
-        '("✗ ", "red")',
-        'f"{name}{target}: {result.message}"',
-        "Recorded {len(ids)} id(s) in {file}",
-    ):
-        assert form in source, form
-    assert (
-        'f"{self.file}:{self.line}: {self.path}: {self.message}"' in (ROOT / "reconciler" / "problems.py").read_text()
+def test_the_json_the_script_reads_is_what_apply_json_writes(empty_sandbox: Sandbox, tmp_path: Path) -> None:
+    """The contract between `apply --json` and the script: the objects of a real apply (a create,
+    a failed create, an unrecorded id none here) parsed into the outcomes the report shows."""
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "a.yml").write_text(THREE, encoding="utf-8")
+    env = {**os.environ, "HOLISTICS_API_KEY": empty_sandbox.key, "HOLISTICS_BASE_URL": empty_sandbox.base_url}
+    env["HOLISTICS_RATE_LIMIT"] = "none"
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "--auto-approve", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+    assert done.returncode == 0, done.stderr
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {o["type"] for o in objects} == {"change", "recorded", "summary"} and objects[-1]["type"] == "summary"
+    changes = [o for o in objects if o["type"] == "change"]
+    assert all(o["kind"] == "schedule" and o["action"] == "create" and o["outcome"] == "applied" for o in changes)
+    parsed = ar.parse_apply(done.stdout)
+    assert [o.kind for o in parsed.outcomes] == ["created"] * len(changes) and all(o.id for o in parsed.outcomes)
+    assert (parsed.done, parsed.total, parsed.failed) == (len(changes), len(changes), 0)
+    assert parsed.recorded == [("schedules/a.yml", len(changes))]
+    assert {o["key"] for o in changes} == {o.name for o in parsed.outcomes}
 
 
 # ---- the setup the docs and the README show ----

@@ -41,9 +41,7 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _run(console: Console, args: Sequence[str]) -> int:
-    from reconciler.cli import cli
-
+def _run(console: Console, cli: click.Command, args: Sequence[str]) -> int:
     console.print(Rule(style="cyan"))
     console.print(Text(f"$ holistics-schedules {' '.join(args)}", style="bold cyan"))
     try:
@@ -59,7 +57,8 @@ def _run(console: Console, args: Sequence[str]) -> int:
     return code
 
 
-def run(console: Console, example: Path | None = None) -> int:
+def run(console: Console, cli: click.Command, example: Path | None = None) -> int:
+    """Run the steps with `cli`, the command group (passed in: this module is one of its commands')."""
     example = example_schedules() if example is None else example
     if not example.is_dir():
         console.print(
@@ -90,7 +89,7 @@ def run(console: Console, example: Path | None = None) -> int:
                 (["plan", "--detailed-exitcode"], {0}),
             ]
             for args, ok in steps:
-                if _run(console, args) not in ok:
+                if _run(console, cli, args) not in ok:
                     console.print("[red]The demo stopped at a failing step.[/red]")
                     return ExitCode.ERROR
     console.print(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.errors import CommandFailed
 from reconciler.sandbox import DEFAULT_KEY, DEFAULT_PORT
 
 
@@ -74,8 +75,5 @@ def _cannot_start(message: str) -> Exception:
     if ctx.parent is None:
         # run on its own: click's usage error, exit 2, as the argparse entry point this replaced exited
         return click.UsageError(message, ctx)
-    # under holistics-schedules: its one-line error and exit 1 (its exit 2 means "changes"); imported
-    # here, as the CLI imports this module
-    from reconciler.cli import Failure
-
-    return Failure(message)
+    # under holistics-schedules: its one-line error and exit 1 (its exit 2 means "changes")
+    return CommandFailed(message)

@@ -35,6 +35,7 @@ class Result:
     id: int | None
     message: str
     errors: tuple[Problem, ...] = ()  # per field, at its file and line (printed `file:line: key.field: message`)
+    deleted: int | None = None  # a failed replacement's old schedule, deleted all the same: it delivers no more
 
 
 @dataclass
@@ -51,6 +52,16 @@ class Report:
     def failed(self) -> list[Result]:
         return [r for r in self.results if not r.ok]
 
+    @property
+    def half_done(self) -> list[Result]:
+        """Replacements that deleted the old schedule but could not create the new one."""
+        return [r for r in self.results if not r.ok and r.deleted is not None]
+
+    @property
+    def done(self) -> int:
+        """How many changes were made."""
+        return sum(r.ok for r in self.results)
+
 
 def apply(
     plan: Plan,
@@ -58,7 +69,6 @@ def apply(
     *,
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
-    write_ids: bool = True,
     settle_waits: Sequence[float] = SETTLE_WAITS,
     schedule_files: Collection[Path] | None = None,
 ) -> Report:
@@ -95,9 +105,7 @@ def apply(
         raise
     finally:
         pool.shutdown(wait=True)
-        # ids are recorded even when the run is cut short, so the next plan names them
-        if write_ids:
-            _record(plan, report, schedule_files)
+        _record(plan, report, schedule_files)  # even when the run is cut short, so the next plan names them
     return report
 
 
@@ -173,18 +181,24 @@ def _execute(change: Change, run: _Run) -> Result:
         except NotFound:
             return Result(change, True, change.id, "already deleted")
         return Result(change, True, change.id, "deleted")
-    except NotFound as exc:
-        if change.id is None:  # a create: what is missing is what it points at, not the schedule
+    except HolisticsError as exc:
+        return _failure(change, exc, creating=change.id is None)
+
+
+def _failure(change: Change, exc: HolisticsError, *, creating: bool) -> Result:
+    """A refused or failed request as a result; `creating`: the request was a POST."""
+    schedule_id = None if creating else change.id
+    if isinstance(exc, NotFound):
+        if creating:  # what is missing is what it points at, not the schedule
             return Result(change, False, None, str(exc), _field_errors(change, exc))
         message = f"schedule {change.id} no longer exists (deleted since the plan was made)"
         return Result(change, False, change.id, message)
-    except APIError as exc:
+    if isinstance(exc, APIError):
         errors = _field_errors(change, exc)
         if any(exc.record.values()):  # the lines below carry the details; the summary need not repeat them
-            return Result(change, False, change.id, f"rejected by the API ({exc.status} {exc.error_type})", errors)
-        return Result(change, False, change.id, str(exc), errors)
-    except HolisticsError as exc:
-        return Result(change, False, change.id, str(exc))
+            return Result(change, False, schedule_id, f"rejected by the API ({exc.status} {exc.error_type})", errors)
+        return Result(change, False, schedule_id, str(exc), errors)
+    return Result(change, False, schedule_id, str(exc))
 
 
 def _create(change: Change, run: _Run) -> Result:
@@ -221,14 +235,22 @@ def _create(change: Change, run: _Run) -> Result:
 
 
 def _replace(change: Change, run: _Run) -> Result:
-    """Delete, then create (Terraform's default order): two deliveries of one entry never exist. If
-    the create fails, the entry's id names a deleted schedule and the next plan creates it again."""
+    """Delete, then create (Terraform's default order; README, "How it decides"): two deliveries of
+    one entry never exist. If the create fails, the result says the old schedule was deleted all the
+    same (`deleted`): the entry's id names a deleted schedule, and the next plan creates it again."""
     assert change.id is not None
     with contextlib.suppress(NotFound):  # already gone: the create is all that is left to do
         run.client.delete(SCHEDULES, change.id)
-    created = _create(change, run)
+    try:
+        created = _create(change, run)
+    except HolisticsError as exc:  # the delete happened: the result must say so
+        created = _failure(change, exc, creating=True)
     if not created.ok:
-        return Result(change, False, None, f"deleted {change.id}, but the new schedule was not made: {created.message}")
+        message = (
+            f"deleted {change.id}, but the new schedule was not made: {created.message}; "
+            "it delivers nothing until the next apply creates it"
+        )
+        return Result(change, False, None, message, created.errors, deleted=change.id)
     return Result(change, True, created.id, f"replaced: deleted {change.id}, {created.message} {created.id}")
 
 

@@ -1,26 +1,21 @@
 """`import`: an existing workspace as YAML, ids included, so that the next plan shows no changes.
 
-What is written reads like YAML a person wrote: no nulls and no values the next read fills in the
-same way (see `concise`), the editor's schema line at the top, and each entry under a comment naming
-its dashboard or report by title (see `comment`). Each file is read back before it is written.
+Which schedules (all in scope, the ones no YAML declares, or the ids given), then each as an entry
+(`import_entries`) written as a person would write it: no nulls and no values the next read fills
+in the same way (see `concise`), laid out by `views.imported_yaml`. Each file is read back before
+it is written.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from functools import cache
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import spec
 from reconciler.core.compare import FREE_FORM_ITEMS, differences, is_content
@@ -29,24 +24,16 @@ from reconciler.desired import yamlentries
 from reconciler.desired.yamlwrite import atomic_write
 from reconciler.errors import UserError
 from reconciler.kinds import SourceKey
-from reconciler.kinds.schedules import SCHEDULES, source_key, without_server_fields
-from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec, Schedule
+from reconciler.kinds.schedules import SCHEDULES, source_key
+from reconciler.kinds.schedules.models import DataScheduleSpec, Schedule
 from reconciler.problems import escape_controls
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
-from reconciler.remote.reads import RemoteSchedules, Source, read_sources
-
-# dest type -> (file stem, short name for keys made without a title), for every type the YAML holds
-_NAMES = {
-    "EmailDest": ("email", "email"),
-    "EmailSubscriptionDest": ("email-subscription", "subscription"),
-    "SlackDest": ("slack", "slack"),
-    "SftpDest": ("sftp", "sftp"),
-    "GsheetDest": ("gsheet", "gsheet"),
-}
-assert set(_NAMES) == set(DEST_TYPES), "every destination type the YAML can declare has an import file"
-FILE_BY_DEST = {dest: f"{_NAMES[dest][0]}.yml" for dest in DEST_TYPES}
-_SHORT_DEST = {dest: _NAMES[dest][1] for dest in DEST_TYPES}
-FIELD_ORDER = ("id", "title", "source_type", "source_id", "schedule", "dynamic_filter_presets", "dest")
+from reconciler.remote.reads import RemoteSchedules, Source, list_remote, read_sources
+from reconciler.usecases import lock
+from reconciler.usecases.config import ProjectConfig
+from reconciler.usecases.import_entries import FILE_BY_DEST, entries, unrepresentable
+from reconciler.usecases.planning import make_plan, schedule_paths
+from reconciler.views.imported_yaml import SCHEMA_FILE, comment, render, schema_reference, source_kind
 
 
 class ImportConflict(UserError):
@@ -113,122 +100,75 @@ def read_titles(
         try:
             sources.update(read_sources(client, [key]))
         except (APIError, UnexpectedResponse) as exc:
-            kind = _SOURCE_KINDS.get(key[0], _safe(key[0]))
+            kind = source_kind(key[0])
             warn(escape_controls(f"could not read the title of {kind} {key[1]} ({exc}); its entries have no title"))
     return sources
 
 
-def slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].rstrip("-")
+@dataclass
+class Found:
+    """What `import` will write: the schedules, their sources' titles, and what it left out."""
+
+    remote: list[dict[str, Any]]
+    sources: dict[SourceKey, Source] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)  # id -> why the YAML format cannot hold it
+    taken: set[str] = field(default_factory=set)  # keys the existing files declare (--unmanaged)
 
 
-def base_key(schedule: Mapping[str, Any]) -> str:
-    """The key a schedule would like: its title as a slug, else its destination and source. Always
-    valid (`yamlentries.KEY_PATTERN`), whatever the server sent; not yet unique (see `entries`)."""
-    slug = slugify(str(schedule.get("title") or ""))
-    if slug:
-        return slug
-    dest = schedule.get("dest")
-    short = _SHORT_DEST.get(str(dest.get("type") if isinstance(dest, Mapping) else None), "schedule")
-    return slugify(f"{short} {schedule.get('source_type', 'source')} {schedule.get('source_id')}") or "schedule"
+def find(
+    client: HolisticsClient,
+    config: ProjectConfig,
+    wanted: Sequence[int],
+    *,
+    unmanaged: bool,
+    warn: Callable[[str], None],
+) -> Found:
+    """The schedules to import: every one in scope, or with `unmanaged` those no YAML declares,
+    narrowed to `wanted` ids when given; those the format cannot hold are warned about and left out."""
+    taken: set[str] = set()
+    declared: dict[int, str] = {}
+    if unmanaged:
+        result = make_plan(client, config, [], check_references=False)
+        left = set(result.plan.unmanaged)
+        listed = result.remote
+        taken = {d.key for d in result.desired}
+        declared = {m.id: f"{m.key} in {m.file}" for m in result.plan.matches}
+        remote = [r for r in listed if int(r["id"]) in left]
+    else:
+        listed = list_remote(client, SCHEDULES).schedules
+        remote = [r for r in listed if config.scope.contains(r)]
+    if wanted:
+        remote = select(client, listed, wanted, in_scope=config.scope.contains, declared=declared)
+    skipped = unrepresentable(remote)
+    for schedule_id, why in sorted(skipped.items()):
+        warn(f"skipped schedule {schedule_id}: the YAML format cannot hold it ({why})")
+    remote = [r for r in remote if int(r["id"]) not in skipped]
+    return Found(remote, read_titles(client, remote, warn), skipped, taken)
 
 
-def unique_keys(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()) -> dict[int, str]:
-    """id -> key for each schedule: unique among them and apart from `taken`, by construction.
-
-    A schedule whose wanted key (`base_key`) no other schedule wants and that is not taken gets it.
-    The others take their id as a suffix (`weekly-1001`), not a counter, so a key does not change
-    when another schedule comes or goes. Only when that too is in use (a schedule titled "Weekly
-    1001", or a taken key) does a counter follow (`weekly-1001-2`). Every key is checked against
-    all those given out before it, so no two are ever the same.
-    """
-    schedules = sorted(remote, key=lambda r: int(r["id"]))
-    wanted = {int(s["id"]): base_key(s) for s in schedules}
-    demand: dict[str, int] = {}
-    for key in wanted.values():
-        demand[key] = demand.get(key, 0) + 1
-    used = set(taken)
-    keys: dict[int, str] = {}
-    for ident, key in wanted.items():  # first, every key that only one schedule wants
-        if demand[key] == 1 and key not in used and ident not in keys:
-            keys[ident] = key
-            used.add(key)
-    for ident, key in wanted.items():
-        if ident in keys:
-            continue
-        candidate, counter = f"{key}-{ident}", 2  # a valid key, a hyphen and digits: valid too
-        while candidate in used:
-            candidate, counter = f"{key}-{ident}-{counter}", counter + 1
-        keys[ident] = candidate
-        used.add(candidate)
-    return keys
+def write_found(
+    found: Found, config: ProjectConfig, *, out_dir: Path | None, force: bool, unmanaged: bool, by_id: bool
+) -> dict[Path, int]:
+    """Write what `find` found, one import at a time per checkout; file -> schedules written."""
+    target = out_dir or schedule_paths(config, [])[0]
+    root = Path.cwd()
+    hint = "; with IDs, --force would leave each file with just those: use --out or --unmanaged" if by_id else ""
+    with lock.exclusive(lock.checkout_root(root), "import"):
+        return write(
+            found.remote,
+            target,
+            force=force,
+            taken=found.taken,
+            new_files_only=unmanaged,
+            sources=found.sources,
+            schema=schema_reference(target, root),
+            hint=hint if not unmanaged else "",
+        )
 
 
-def unrepresentable(remote: Iterable[Mapping[str, Any]]) -> dict[int, str]:
-    """id -> why, for remote schedules the YAML format cannot hold (a destination type the spec
-    documents no fields for, such as Adls2Dest, or values the API accepted but the format refuses):
-    written out, they would make the next validate fail."""
-    reasons = {}
-    for schedule in remote:
-        data = entry(schedule)
-        if why := _unwritable(data):
-            reasons[int(schedule["id"])] = why
-            continue
-        try:
-            DataScheduleSpec.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"] if p not in FILE_BY_DEST)
-            reasons[int(schedule["id"])] = f"{where}: {first['msg']}"
-    return reasons
-
-
-def entries(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()) -> dict[str, dict[str, Any]]:
-    """key -> YAML entry for each remote schedule, keys unique and none of `taken` (the keys of
-    entries that already exist elsewhere); see `unique_keys`."""
-    schedules = list(remote)
-    keys = unique_keys(schedules, taken)
-    return {keys[int(s["id"])]: entry(s) for s in sorted(schedules, key=lambda r: int(r["id"]))}
-
-
-def entry(schedule: Mapping[str, Any]) -> dict[str, Any]:
-    """The YAML form of a remote schedule: server-assigned and unknown fields dropped."""
-    data = without_server_fields({k: schedule[k] for k in FIELD_ORDER if k in schedule}, keep_id=True)
-    if isinstance(data.get("dynamic_filter_presets"), list):
-        data["dynamic_filter_presets"] = [p for p in data["dynamic_filter_presets"] if isinstance(p, Mapping)]
-    # fields the API returns that the YAML format does not know (newer API versions) are left out
-    for _ in range(20):
-        try:
-            DataScheduleSpec.model_validate(data)
-            break
-        except ValidationError as exc:
-            extras = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
-            if not extras:
-                break
-            for loc in extras:
-                _drop(data, [p for p in loc if p not in FILE_BY_DEST])
-    return data
-
-
-def _drop(data: Any, loc: list[Any]) -> None:
-    for part in loc[:-1]:
-        data = data[part]
-    data.pop(loc[-1], None)
-
-
-def _unwritable(value: Any, path: str = "") -> str | None:
-    """Why a value cannot be written as YAML that reads back the same, or None: a lone surrogate
-    (JSON can carry one, UTF-8 cannot) or a non-finite number (the reader refuses them)."""
-    if isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value):
-        return f"{path or 'a value'}: text with a lone surrogate cannot be written as UTF-8"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{path or 'a value'}: {value} is not a finite number"
-    children = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
-    for name, child in children:
-        if why := _unwritable(child, f"{path}.{name}" if path else str(name)):
-            return why
-    return None
+def schema_missing() -> bool:
+    """Whether the schema file the written files name is still to be made."""
+    return not (Path.cwd() / SCHEMA_FILE).exists()
 
 
 # ---- the concise form: what a person would write ----
@@ -293,99 +233,6 @@ def _no_worse(full: Mapping[str, Any], short: Mapping[str, Any], remote: Mapping
     if differences(want, remote, SCHEDULES) and not differences(want_full, remote, SCHEDULES):
         return False
     return adoptable(want, remote, SCHEDULES) or not adoptable(want_full, remote, SCHEDULES)
-
-
-# ---- the comments: the file's schema line, each entry's source ----
-
-_SOURCE_KINDS = {"Dashboard": "dashboard", "QueryReport": "query report"}
-TITLE_LIMIT = 120  # characters of a title shown in a comment; the rest is elided
-
-
-def comment(schedule: Mapping[str, Any], sources: Mapping[SourceKey, Source]) -> str | None:
-    """`dashboard 1234 "Sales Performance"`: the source an entry delivers, by title when it could be
-    read. The title is the workspace's text: quoted, with `"` and `\\` escaped and every character
-    that is not printable (a line break, a control, a bidi override) written as its escape, so it
-    can neither end the comment nor add a key."""
-    key = source_key(schedule)
-    if key is None:
-        return None
-    kind = _SOURCE_KINDS.get(key[0], _safe(key[0]))
-    text = f"{kind} {key[1]}"
-    source = sources.get(key)
-    if source is not None and not source.exists:
-        return f"{text} (not found)"
-    if source is not None and source.title:
-        return f'{text} "{_safe(str(source.title), TITLE_LIMIT)}"'
-    return text
-
-
-def _safe(text: str, limit: int | None = None) -> str:
-    """`text` escaped for a comment, cut to `limit` characters (then "...")."""
-    if limit is not None and len(text) > limit:
-        return "".join(map(_escape, text[:limit])) + "..."
-    return "".join(map(_escape, text))
-
-
-@cache
-def _escape(char: str) -> str:
-    """A quote and a backslash escaped; anything not printable as Python writes it (`\\n`, `\\x1b`, `\\u2028`)."""
-    if char in '\\"':
-        return "\\" + char
-    return char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-
-
-SCHEMA_FILE = "schedules.schema.json"  # `holistics-schedules schema > schedules.schema.json`, at the project root
-
-
-def schema_reference(out_dir: Path, root: Path) -> str:
-    """The `$schema` a file in `out_dir` names: the project's schema file, relative to the file
-    (`../schedules.schema.json` for `schedules/`), as a URI reference (a space or a line break in a
-    directory name is percent-encoded, so the modeline stays one line and one token)."""
-    target = Path(os.path.abspath(root / SCHEMA_FILE))
-    try:
-        relative = Path(os.path.relpath(target, os.path.abspath(out_dir))).as_posix()
-    except ValueError:  # another drive
-        relative = target.as_posix()
-    return quote(relative, safe="/._-~")
-
-
-def _quoted_where_needed(value: Any) -> Any:
-    """Strings holding anything but printable characters go in double quotes, with YAML's escapes
-    (\\N, \\L, \\e, \\t): written raw, NEL and line separators are line breaks to libyaml, and a
-    title would read back changed (the next plan a diff, the next apply an update)."""
-    if isinstance(value, str):
-        return value if value.isprintable() else DoubleQuotedScalarString(value)
-    if isinstance(value, Mapping):
-        return {k: _quoted_where_needed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_quoted_where_needed(v) for v in value]
-    return value
-
-
-HEADER = "# Imported from the Holistics workspace by `holistics-schedules import`."
-
-
-def render(
-    schedules: Mapping[str, Mapping[str, Any]],
-    *,
-    comments: Mapping[str, str | None] | None = None,
-    schema: str | None = None,
-) -> str:
-    """A schedule file: the schema line (when `schema` is given), then each entry under its comment
-    (`comments`: key -> text), a blank line between entries. Each entry is dumped on its own, so
-    where one starts is known, not guessed from the text."""
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    parts = [f"# yaml-language-server: $schema={schema}\n" if schema is not None else "", HEADER + "\n", "schedules:\n"]
-    for n, (key, data) in enumerate(schedules.items()):
-        out = io.StringIO()
-        yaml.dump({"schedules": {key: _quoted_where_needed(dict(data))}}, out)
-        text = out.getvalue().removeprefix("schedules:\n")
-        note = (comments or {}).get(key)
-        parts += ["\n" if n else "", f"  # {note}\n" if note else "", text]
-    return "".join(parts)
 
 
 def write(

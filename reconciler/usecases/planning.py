@@ -1,4 +1,6 @@
-"""A project: its config, its schedule files and a connection, turned into a plan.
+"""What `plan` does: a project (its config, its schedule files and a connection) turned into a
+plan, and which plan `apply` makes (a fresh one, or a saved one still true to the YAML and the
+workspace).
 
 This is the one place that reads both sides (files and workspace) before the pure core runs; the
 CLI calls it and renders what it returns.
@@ -15,19 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.build import plan
-from reconciler.core.model import Plan
+from reconciler.core.compare import update_body, without
+from reconciler.core.model import Action, Change, Plan
 from reconciler.core.safety import SafetyPolicy, unsafe_reason
 from reconciler.desired.discovery import discover
 from reconciler.desired.yamlread import gc_paused, load
-from reconciler.errors import UserError
+from reconciler.errors import CommandFailed, UserError
 from reconciler.kinds import SourceKey
 from reconciler.kinds.entries import DesiredSchedule
 from reconciler.kinds.schedules import SCHEDULES, source_key
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.client import HolisticsClient
-from reconciler.remote.reads import Reads, Source, reference_problems
+from reconciler.remote.reads import Reads, Source, list_remote, read_sources, reference_problems
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.removals import removals_since
+from reconciler.views import savedplan
 
 
 class PlanRefused(UserError):
@@ -215,3 +219,91 @@ def _make_plan(
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
     the_plan = replace(the_plan, unsafe=unsafe_reason(the_plan, policy), timezone=config.timezone)
     return Planned(the_plan, desired, remote, files, the_paths, sources, read.undocumented)
+
+
+def plan_for(
+    client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], scope: Scope, *, cached: bool = True
+) -> Planned:
+    """The plan of `paths` within `scope`, once the options are known to mean what they say."""
+    if reason := scope.refusal(config, paths):
+        raise CommandFailed(reason)
+    return make_plan(client, config, paths, scope=scope, cached=cached)
+
+
+def check_references(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> None:
+    """`validate --remote`: every dashboard, report and dynamic filter the entries name exists."""
+    keys = [k for k in (source_key(d.fields) for d in desired) if k is not None]
+    problems = reference_problems(desired, read_sources(client, keys), SCHEDULES)
+    if problems:
+        raise InvalidSchedules(problems, what="with references")
+
+
+@dataclass(frozen=True)
+class ToApply:
+    """The plan apply makes, and where it may write ids."""
+
+    plan: Plan
+    titles: dict[SourceKey, str]
+    files: list[Path]
+    saved: bool  # a saved plan was reviewed: applying it is the approval
+
+
+def plan_to_apply(
+    client: HolisticsClient, config: ProjectConfig, paths: Sequence[Path], scope: Scope, saved: Path | None
+) -> ToApply:
+    """A saved plan still true to the workspace and the YAML, else a fresh plan of `paths`. Apply
+    validates every file itself: the cache (restorable from CI caches) never decides a write."""
+    if saved is not None:
+        loaded = saved_plan_still_valid(client, saved)
+        refuse_bodies_not_in_yaml(config, loaded, saved)
+        return ToApply(loaded.plan, dict(loaded.titles), project_files(config), saved=True)  # not the plan's own text
+    result = plan_for(client, config, paths, scope, cached=False)
+    return ToApply(result.plan, result.titles, result.files, saved=False)
+
+
+def project_files(config: ProjectConfig) -> list[Path]:
+    """The project's schedule files, from its config: where the ids of a saved plan may be written."""
+    existing = [p for p in schedule_paths(config, []) if os.path.lexists(p)]
+    return discover(existing)
+
+
+def saved_plan_still_valid(client: HolisticsClient, path: Path) -> savedplan.SavedPlan:
+    saved = savedplan.load(path)
+    remote = list_remote(client, SCHEDULES).schedules
+    reasons = savedplan.stale_reasons(saved, client.base_url, discover(saved.paths), remote)
+    if reasons:
+        raise CommandFailed(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
+    return saved
+
+
+def refuse_bodies_not_in_yaml(config: ProjectConfig, saved: savedplan.SavedPlan, path: Path) -> None:
+    """Each body a saved plan would send is what the YAML says now, read anew (no cache): equal bytes
+    are not enough, since a plan made from a cache entry this machine did not write (restored,
+    committed, forged) carries what the entry said. Each body is made again as the plan makes it:
+    a create or a replacement from the entry alone, an update laid over the remote schedule the
+    plan read (which `saved_plan_still_valid` found unchanged)."""
+    entries = {(d.file, d.key): d for d in load_desired(config, saved.paths, cached=False)}
+    differ = []
+    for change in saved.plan.changes:
+        if change.body is None:
+            continue
+        entry = entries.get((str(change.file), str(change.key)))
+        wanted = None if entry is None else _body_of(change, entry, config)
+        if wanted is None or savedplan.digest(wanted) != savedplan.digest(change.body):
+            differ.append(str(change.key))
+    if differ:
+        listed = ", ".join(differ[:5]) + (", ..." if len(differ) > 5 else "")
+        raise CommandFailed(
+            escape_controls(
+                f"the saved plan {path} would send what the YAML does not say for {listed} (read again without "
+                "the cache); nothing was sent: run plan again"
+            )
+        )
+
+
+def _body_of(change: Change, entry: DesiredSchedule, config: ProjectConfig) -> dict[str, Any]:
+    """The body `core.plan` makes for `change` from `entry`."""
+    if change.action is Action.CREATE:
+        return dict(entry.fields)
+    managed = without(entry.fields, config.ignore.for_key(entry.key))  # the workspace owns ignored fields
+    return managed if change.action is Action.REPLACE else update_body(change.remote or {}, managed, SCHEDULES)

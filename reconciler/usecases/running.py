@@ -1,15 +1,46 @@
-"""`run`: execute a schedule now and follow its job to the end, to test a delivery after an apply."""
+"""`run`: which schedule a key or an id names, then execute it now and follow its job to the end, to
+test a delivery after an apply."""
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from reconciler.errors import CommandFailed
 from reconciler.remote.client import HolisticsClient
+from reconciler.usecases.config import ProjectConfig
+from reconciler.usecases.planning import load_desired, make_plan, schedule_paths
 
 FINAL = {"success", "failure", "cancelled"}
+
+
+def resolve_target(
+    config: ProjectConfig, target: str, paths: Sequence[Path], connect: Callable[[], HolisticsClient]
+) -> tuple[int, str]:
+    """The schedule `target` names, and how it was named. A YAML key wins over an id: `run 7` runs
+    the entry keyed "7" when there is one; an id is only taken when no schedule file declares it."""
+    numeric = re.fullmatch(r"[0-9]+", target) is not None  # not str.isdigit: "٧" is a digit too
+    if numeric and not any(p.exists() for p in schedule_paths(config, paths)):
+        return int(target), "by id"
+    desired = load_desired(config, paths)
+    entry = next((d for d in desired if d.key == target), None)
+    if entry is None:
+        if numeric:
+            return int(target), "by id"
+        raise CommandFailed(f"no schedule with key {target!r} in {', '.join(map(str, schedule_paths(config, paths)))}")
+    named = f"key {target!r} in {entry.file}:{entry.line}"
+    if entry.id is not None:
+        return entry.id, named
+    with connect() as client:
+        result = make_plan(client, config, paths, check_references=False)
+    match = next((m for m in result.plan.matches if m.key == target), None)
+    if match is None:
+        raise CommandFailed(f"{target!r} does not exist in the workspace yet; apply it first")
+    return match.id, named
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,50 @@
+"""`import` (a keyword, hence the module's name): write YAML for remote schedules, ids included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.options import Connect, connection_options, project_config
+from reconciler.views.console import stderr, stdout
+
+
+@click.command("import")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Directory for the YAML (default: schedules/).")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--unmanaged", is_flag=True, help="Only the schedules no YAML declares, into new files.")
+@connection_options
+def import_command(ids: tuple[str, ...], out_dir: Path | None, force: bool, unmanaged: bool, connect: Connect) -> None:
+    """Write YAML for every remote schedule in scope (or just the IDs given), ids included, so that
+    plan shows no changes. Entries leave out nulls and defaults and carry their source's title.
+
+    With --unmanaged, only the schedules no YAML declares, into new files (existing files are never
+    touched), with keys unique across the existing ones: UI schedules come under code bit by bit.
+    With IDs too, each must be one no YAML declares (an id already declared is an error).
+    """
+    # ruamel.yaml, which only writing needs, comes with these
+    from reconciler.usecases import importing
+    from reconciler.views.imported_yaml import SCHEMA_FILE
+
+    wanted = importing.parse_ids(ids)  # first: a typo is said before any request
+    config = project_config()
+    err = stderr()
+    with connect() as client:
+        found = importing.find(
+            client, config, wanted, unmanaged=unmanaged, warn=lambda m: err.print(f"warning: {m}", markup=False)
+        )
+    written = importing.write_found(
+        found, config, out_dir=out_dir, force=force, unmanaged=unmanaged, by_id=bool(wanted)
+    )
+    out = stdout()
+    for path, count in written.items():
+        out.print(f"wrote {count} schedule(s) to {path}", markup=False)
+    note = f"; {len(found.skipped)} skipped (see the warnings above)" if found.skipped else ""
+    out.print(f"Imported {sum(written.values())} schedule(s){note}.")
+    if written and importing.schema_missing():
+        out.print(
+            f"The files name ./{SCHEMA_FILE} for editors: make it with `holistics-schedules schema > {SCHEMA_FILE}`.",
+            markup=False,
+        )

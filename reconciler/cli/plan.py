@@ -1,0 +1,94 @@
+"""`plan`: what apply would do, as text, markdown or JSON, and optionally saved for `apply FILE`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli.options import Connect, connection_options, paths_argument, project_config, scope_options, verbose
+from reconciler.desired import yamlwrite
+from reconciler.errors import ExitCode
+from reconciler.usecases.planning import Planned, Scope, plan_for
+from reconciler.views import plan_json, plan_markdown, plan_text, savedplan
+from reconciler.views.console import printable, stderr, stdout
+
+
+def _rendered(result: Planned, fmt: str, *, show_sensitive: bool, whole: bool = False) -> str:
+    if fmt == "json":
+        return plan_json.to_json(result.plan, result.titles)
+    if fmt == "markdown":
+        # printed: sized for a pull-request comment; written to a file: the whole plan (job summary)
+        limit = None if whole else plan_markdown.GITHUB_COMMENT_LIMIT
+        return plan_markdown.markdown(result.plan, result.titles, show_sensitive=show_sensitive, limit=limit)
+    return plan_text.text(result.plan, result.titles).plain
+
+
+def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, workspace: str) -> None:
+    """`--out FILE`: FILE.json is a saved plan for apply; FILE.md the whole markdown plan."""
+    if out.suffix == ".json":
+        content = savedplan.dumps(
+            result.plan,
+            paths=result.paths,
+            files=result.files,
+            remote=result.remote,
+            workspace=workspace,
+            titles=result.titles,
+        )
+    else:
+        content = _rendered(
+            result, "markdown" if out.suffix == ".md" else fmt, show_sensitive=show_sensitive, whole=True
+        )
+    yamlwrite.atomic_write(out, content)
+    if out.suffix == ".json":
+        stderr().print(
+            f"Saved the plan to {out}: review it with `holistics-schedules show {out}`, "
+            f"apply exactly it with `holistics-schedules apply {out}`.",
+            markup=False,
+        )
+    else:
+        stderr().print(f"Wrote the plan to {out}.", markup=False)
+
+
+@click.command("plan")
+@paths_argument
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Also write the plan: FILE.json is a saved plan for apply."
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
+@scope_options
+@click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
+@connection_options
+def plan_command(
+    paths: tuple[Path, ...],
+    fmt: str,
+    as_json: bool,
+    out: Path | None,
+    detailed_exitcode: bool,
+    scope: Scope,
+    show_sensitive: bool,
+    connect: Connect,
+) -> None:
+    """Show what apply would do. Reads every remote schedule; writes nothing remotely."""
+    fmt = "json" if as_json else fmt
+    with connect() as client:
+        # a saved plan holds nothing the cache produced: apply sends what it carries
+        saving = out is not None and out.suffix == ".json"
+        result = plan_for(client, project_config(), paths, scope, cached=not saving)
+    if result.undocumented and verbose():
+        stderr().print(
+            "note: the server returned fields the spec does not document; they are kept out of diffs, "
+            f"adoption and updates (worth reporting): {', '.join(sorted(result.undocumented))}",
+            markup=False,
+        )
+    if fmt == "text":
+        stdout().print(plan_text.text(result.plan, result.titles))
+    else:
+        click.echo(printable(_rendered(result, fmt, show_sensitive=show_sensitive)), nl=False)
+    if out is not None:
+        _write(out, result, fmt, show_sensitive=show_sensitive, workspace=client.base_url)
+    if detailed_exitcode and result.plan.has_changes:
+        sys.exit(ExitCode.CHANGES)
