@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.core.compare import differences, normalize, only, update_body, without
+from reconciler.core.compare import differences, leaves, only, removal_diff, update_body, without
+from reconciler.core.duplicates import probable_duplicates
 from reconciler.core.matching import Ignored, match
 from reconciler.core.model import (
     ABSENT,
@@ -22,7 +23,9 @@ from reconciler.core.model import (
     IgnoredDifference,
     Match,
     Plan,
+    ProbableDuplicate,
     Removal,
+    ordered,
 )
 from reconciler.kinds import Kind
 from reconciler.kinds.entries import DesiredSchedule
@@ -44,6 +47,7 @@ class _Outcome:
     changes: list[Change] = field(default_factory=list)
     matches: list[Match] = field(default_factory=list)
     noticed: list[IgnoredDifference] = field(default_factory=list)
+    duplicates: tuple[ProbableDuplicate, ...] = ()
 
 
 def plan(
@@ -81,10 +85,13 @@ def plan(
     outcome.changes += deletions
     deleted = {c.id for c in deletions}
     left = tuple(i for i in unclaimed if i not in deleted)
+    # only what the plan leaves alone and the YAML could declare: a deletion or an Adls2Dest is no copy
+    candidates = sorted(set(left) - set(undeclarable))
+    outcome.duplicates = probable_duplicates(managed, matched, candidates, remote_by_id, kind, sides.skip)
     if selected is not None:
         outcome = _selected(outcome, selected)
     return Plan(
-        changes=_ordered(outcome.changes),
+        changes=ordered(outcome.changes),
         matches=tuple(outcome.matches),
         unmanaged=left,
         remote_ids=frozenset(remote_by_id),
@@ -93,6 +100,7 @@ def plan(
         briefs={i: Brief.of(remote_by_id[i], kind) for i in left},
         ignored_differences=tuple(outcome.noticed),
         partial=selection if selected is not None else None,
+        probable_duplicates=outcome.duplicates,
     )
 
 
@@ -144,19 +152,13 @@ def _selected(outcome: _Outcome, selected: Callable[[str], bool]) -> _Outcome:
         [c for c in outcome.changes if c.key is not None and selected(c.key)],
         [m for m in outcome.matches if selected(m.key)],
         [n for n in outcome.noticed if selected(n.key)],
+        tuple(d for d in outcome.duplicates if selected(d.key)),
     )
-
-
-_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3}
-
-
-def _ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
-    return tuple(sorted(changes, key=lambda c: (_ORDER[c.action], c.key or "", c.id or 0)))
 
 
 def _create(original: DesiredSchedule, entry: DesiredSchedule, gone: frozenset[int]) -> Change:
     body = dict(original.fields)
-    diff = tuple(FieldDiff(p, ABSENT, v) for p, v in _leaves(body))
+    diff = tuple(FieldDiff(p, ABSENT, v) for p, v in leaves(body))
     reason = (
         f"schedule {original.id} was deleted in the workspace; it will be created again"
         if original.id in gone
@@ -200,7 +202,7 @@ def _deletions(ids: Sequence[int], sides: _Sides, prune: bool, removed: Sequence
 
 def _deletion(item_id: int, sides: _Sides, removal: Removal | None) -> Change:
     have = sides.remote_by_id[item_id]
-    diff = tuple(FieldDiff(p, v, ABSENT) for p, v in _leaves(normalize(have, sides.kind)))
+    diff = removal_diff(have, sides.kind)
     if removal is None:
         return Change(Action.DELETE, None, item_id, diff, remote=have)
     when = f"in {removal.commit}" if removal.commit else "in the working tree (not committed yet)"
@@ -223,12 +225,3 @@ def _ignored_differences(
 
 def _where(entry: DesiredSchedule) -> dict[str, Any]:
     return {"file": entry.file, "line": entry.line, "field_lines": entry.field_lines}
-
-
-def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            yield from _leaves(value, f"{path}.")
-        else:
-            yield path, value

@@ -147,6 +147,21 @@ def _overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def removal_diff(item: Mapping[str, Any], kind: Kind) -> tuple[FieldDiff, ...]:
+    """What deleting `item` takes away: each of its fields, from its value to nothing."""
+    return tuple(FieldDiff(p, v, ABSENT) for p, v in leaves(normalize(item, kind)))
+
+
+def leaves(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(dotted path, value) of each field that is not a non-empty mapping."""
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from leaves(value, f"{path}.")
+        else:
+            yield path, value
+
+
 def is_content(value: Any) -> bool:
     """Whether a value says something of its own. Booleans and nulls do not (servers fill those in as
     defaults), nor empty strings, lists or mappings: leaving one out never stops an entry without an

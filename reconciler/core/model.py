@@ -6,7 +6,7 @@ schedules, and what it leaves alone and why; nothing here computes one (see `cor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -120,6 +120,18 @@ class Removal:
 
 
 @dataclass(frozen=True)
+class ProbableDuplicate:
+    """A remote item no entry claims whose content is a managed entry's, by the comparison adoption
+    uses: made twice (two applies at once, a create whose answer was lost and landed after the next
+    listing). Holistics has no idempotency key to prevent that; the next plan sees it."""
+
+    id: int
+    key: str  # the entry it copies
+    of: int  # the id of that entry's own item
+    remote: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
     matches: tuple[Match, ...]  # every YAML entry that has a remote schedule, changed or not
@@ -133,6 +145,8 @@ class Plan:
     ignored_differences: tuple[IgnoredDifference, ...] = ()
     partial: str | None = None  # the --target/--exclude selection, when the plan covers only some entries
     timezone: str = "UTC"  # the zone `schedule.repeat` is read in (an assumption the config states)
+    # unmanaged items that copy a matched entry (see ProbableDuplicate); `duplicates.pruning_duplicates` deletes them
+    probable_duplicates: tuple[ProbableDuplicate, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -150,3 +164,11 @@ class Plan:
 
     def of(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]
+
+
+_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3}
+
+
+def ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """Changes in the order apply makes them: deletions first (they free what a create may need)."""
+    return tuple(sorted(changes, key=lambda c: (_ORDER[c.action], c.key or "", c.id or 0)))

@@ -1,0 +1,70 @@
+"""Duplicates the tool cannot prevent, it heals: remote items no entry claims whose content is a
+managed entry's, and the deletions that would remove exactly those.
+
+Two applies from two clones at once, or a create whose answer was lost and landed after the next
+listing, leave a second item with an entry's content. Holistics has no idempotency key, so nothing
+stops that; but the next plan sees it, by the comparison adoption uses (`matching.adoptable`, with
+the entry's ignored fields left out on both sides), and names it as data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from reconciler.core.compare import removal_diff
+from reconciler.core.matching import Ignored, adoptable
+from reconciler.core.model import Action, Change, Plan, ProbableDuplicate, ordered
+from reconciler.kinds import Bucket, Kind
+from reconciler.kinds.entries import DesiredSchedule
+
+
+def probable_duplicates(
+    managed: Sequence[DesiredSchedule],
+    matched: Mapping[str, int],
+    candidates: Iterable[int],
+    remote_by_id: Mapping[int, Mapping[str, Any]],
+    kind: Kind,
+    ignored: Ignored,
+) -> tuple[ProbableDuplicate, ...]:
+    """Each of `candidates` (items the plan leaves alone, in scope and declarable) whose content an
+    entry with an item of its own would adopt: a copy of that entry. `managed` are the entries less
+    their ignored fields; an item that copies two entries is named once, for the first key."""
+    owners: dict[Bucket, list[tuple[DesiredSchedule, int]]] = {}
+    for entry in sorted(managed, key=lambda e: e.key):
+        own = matched.get(entry.key)
+        if own is not None:
+            owners.setdefault(kind.bucket(entry.fields), []).append((entry, own))
+    found = []
+    for item_id in candidates:
+        have = remote_by_id[item_id]
+        for entry, own in owners.get(kind.bucket(have), []):
+            if adoptable(entry.fields, have, kind, ignored(entry.key)):
+                found.append(ProbableDuplicate(item_id, entry.key, own, have))
+                break
+    return tuple(found)
+
+
+def pruning_duplicates(plan: Plan, kind: Kind) -> Plan:
+    """`plan` that also deletes its probable duplicates, and only those: they leave the unmanaged
+    items and join the changes as deletions, so the safety threshold counts them like any other."""
+    if not plan.probable_duplicates:
+        return plan
+    gone = {d.id for d in plan.probable_duplicates}
+    deletions = [_deletion(d, kind) for d in plan.probable_duplicates]
+    return replace(
+        plan,
+        changes=ordered([*plan.changes, *deletions]),
+        unmanaged=tuple(i for i in plan.unmanaged if i not in gone),
+        briefs={i: brief for i, brief in plan.briefs.items() if i not in gone},
+    )
+
+
+def _deletion(duplicate: ProbableDuplicate, kind: Kind) -> Change:
+    reason = (
+        f"a probable duplicate of {duplicate.key} (schedule {duplicate.of}): no entry claims it "
+        "and its content is that entry's"
+    )
+    diff = removal_diff(duplicate.remote, kind)
+    return Change(Action.DELETE, None, duplicate.id, diff, remote=duplicate.remote, reason=reason)
