@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from reconciler.usecases import importing
+from reconciler.usecases import import_entries
 
 FIRST_ID = 100_001
 ENTRIES_PER_FILE = 1_000
@@ -71,14 +71,14 @@ def write_desired(
         if unmanaged_every and i % unmanaged_every == unmanaged_every - 1:
             unmanaged += 1
             continue
-        entry = importing.entry(schedule)
+        entry = import_entries.entry(schedule)
         if update_every and i % update_every == 0:
             entry["schedule"] = {**entry["schedule"], "repeat": "30 6 * * 1-5"}
             updates += 1
         entries[f"s{schedule['id']}"] = entry
     base = example_schedules()
     for i in range(creates):
-        entry = importing.entry(base[i % len(base)])
+        entry = import_entries.entry(base[i % len(base)])
         entry.pop("id", None)
         entry["title"] = f"New schedule {i}"
         entries[f"new-{i}"] = entry

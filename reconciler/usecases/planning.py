@@ -282,12 +282,13 @@ def refuse_bodies_not_in_yaml(config: ProjectConfig, saved: savedplan.SavedPlan,
     committed, forged) carries what the entry said. Each body is made again as the plan makes it:
     a create or a replacement from the entry alone, an update laid over the remote schedule the
     plan read (which `saved_plan_still_valid` found unchanged)."""
-    entries = {(d.file, d.key): d for d in load_desired(config, saved.paths, cached=False)}
+    # by key alone (unique across the files): where an id is written is checked apart (`applying`)
+    entries = {d.key: d for d in load_desired(config, saved.paths, cached=False)}
     differ = []
     for change in saved.plan.changes:
         if change.body is None:
             continue
-        entry = entries.get((str(change.file), str(change.key)))
+        entry = entries.get(str(change.key))
         wanted = None if entry is None else _body_of(change, entry, config)
         if wanted is None or savedplan.digest(wanted) != savedplan.digest(change.body):
             differ.append(str(change.key))
