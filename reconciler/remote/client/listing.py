@@ -152,7 +152,7 @@ class _Walk:
     def _count(self, page: Page) -> None:
         for item in page.items:
             ident = _id_of(item)
-            if isinstance(ident, int | str):
+            if type(ident) in (int, str):  # not a bool: True would be taken for schedule 1
                 if ident in self.ids:
                     raise _broken(f"returned schedule {ident!r} twice; stopping (the pages loop or overlap)")
                 self.ids.add(ident)
