@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -46,6 +47,11 @@ def _errors_shown_by(view: TextView | JsonView) -> Iterator[None]:
 @paths_argument
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
 @scope_options
+@click.option(
+    "--prune-duplicates",
+    is_flag=True,
+    help="Also delete the probable duplicates: schedules no entry claims whose content is an entry's.",
+)
 @click.option("--force", is_flag=True, help="Apply a plan marked unsafe (it changes too much at once).")
 @click.option(
     "--parallelism",
@@ -66,18 +72,24 @@ def apply_command(
     paths: tuple[Path, ...],
     auto_approve: bool,
     scope: Scope,
+    prune_duplicates: bool,
     force: bool,
     parallelism: int,
     as_json: bool,
     connect: Connect,
 ) -> None:
-    """Make the plan's calls: POST to create, PUT to update, DELETE only with --prune.
+    """Make the plan's calls: POST to create, PUT to update, DELETE only with --prune (or
+    --prune-since, --prune-duplicates).
 
     Given one FILE.json written by `plan --out`, applies exactly that plan, and refuses it when the
     YAML or a remote schedule it touches has changed since.
     """
     view = JsonView() if as_json else TextView()
     saved = _saved_plan(paths)
+    if saved is not None and prune_duplicates:
+        # a saved plan is applied as it was reviewed: what it deletes was decided when it was made
+        raise click.UsageError("a saved plan is applied as it was made: give --prune-duplicates to `plan --out`")
+    scope = replace(scope, prune_duplicates=prune_duplicates)
     # one run at a time per checkout: two would both create what neither had seen made yet
     with _errors_shown_by(view), lock.exclusive(lock.checkout_root(Path.cwd()), "apply"), connect() as client:
         todo = plan_to_apply(client, project_config(), paths, scope, saved)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -60,6 +61,11 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @scope_options
+@click.option(
+    "--prune-duplicates",
+    is_flag=True,
+    help="Also delete the probable duplicates: schedules no entry claims whose content is an entry's.",
+)
 @click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
 @connection_options
 def plan_command(
@@ -69,11 +75,13 @@ def plan_command(
     out: Path | None,
     detailed_exitcode: bool,
     scope: Scope,
+    prune_duplicates: bool,
     show_sensitive: bool,
     connect: Connect,
 ) -> None:
     """Show what apply would do. Reads every remote schedule; writes nothing remotely."""
     fmt = "json" if as_json else fmt
+    scope = replace(scope, prune_duplicates=prune_duplicates)
     with connect() as client:
         # a saved plan holds nothing the cache produced: apply sends what it carries
         saving = out is not None and out.suffix == ".json"

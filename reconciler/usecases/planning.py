@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler.core.build import plan
 from reconciler.core.compare import update_body, without
+from reconciler.core.duplicates import pruning_duplicates
 from reconciler.core.model import Action, Change, Plan
 from reconciler.core.safety import SafetyPolicy, unsafe_reason
 from reconciler.desired.discovery import discover
@@ -129,15 +130,24 @@ class Selection:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a plan covers: which deletions (--prune, --prune-since) and which entries (--target, --exclude)."""
+    """What a plan covers: which deletions (--prune, --prune-since, --prune-duplicates) and which
+    entries (--target, --exclude)."""
 
     prune: bool = False
     prune_since: str | None = None
     selection: Selection = field(default_factory=Selection)
+    prune_duplicates: bool = False
 
     def refusal(self, config: ProjectConfig, paths: Sequence[Path]) -> str | None:
-        """Why these options cannot be planned safely, said before any request is made."""
-        flag = "--prune" if self.prune else "--prune-since" if self.prune_since is not None else None
+        """Why these options cannot be planned safely, said before any request is made. Deleting
+        duplicates is refused as pruning is: a partial plan deletes nothing, and over part of the
+        files an entry left out could hold the very schedule that looks like a copy."""
+        deleting = (
+            ("--prune", self.prune),
+            ("--prune-since", self.prune_since is not None),
+            ("--prune-duplicates", self.prune_duplicates),
+        )
+        flag = next((name for name, given in deleting if given), None)
         if self.prune_since is not None and not self.prune_since.strip():
             return "--prune-since needs a git REF (it was given an empty one: is a CI variable unset?)"
         if self.prune and self.prune_since is not None:
@@ -207,6 +217,8 @@ def _make_plan(
             selected=scope.selection if scope.selection else None,
             selection=scope.selection.describe(),
         )
+        if scope.prune_duplicates:  # before the titles are read: the deletions get theirs
+            the_plan = pruning_duplicates(the_plan, SCHEDULES)
         sources: dict[SourceKey, Source] = {}
         if check_references:
             sources = reads.sources(keys)

@@ -8,7 +8,9 @@ from typing import Any
 from reconciler.core.model import Action, Plan
 from reconciler.views.plan_words import Titles, brief_dict, replacement_note, source_label
 
-JSON_FORMAT_VERSION = 2  # 2: unmanaged schedules are objects; replacements, reasons, ignored differences
+# 2: unmanaged schedules are objects; replacements, reasons, ignored differences. A field added since
+# (timezone, probable_duplicates) keeps the version: readers ignore what they do not know.
+JSON_FORMAT_VERSION = 2
 
 
 def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
@@ -41,9 +43,17 @@ def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
             {"key": d.key, "path": d.path, "yaml": d.yaml, "workspace": d.workspace, "file": d.file, "line": d.line}
             for d in plan.ignored_differences
         ],
+        "probable_duplicates": [
+            {"id": d.id, "key": d.key, "of": d.of, "title": _title(d.remote.get("title"))}
+            for d in plan.probable_duplicates
+        ],
         "partial": plan.partial,
         "timezone": plan.timezone,
     }
+
+
+def _title(title: Any) -> str | None:
+    return str(title) if title else None
 
 
 def to_json(plan: Plan, titles: Titles | None = None) -> str:

@@ -119,7 +119,7 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
 
 def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
     """Collapsed lists of what the plan leaves alone or takes over, for reviewers who want them."""
-    out: list[str] = []
+    out = _md_duplicates(plan, show_sensitive)
     prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
     if prunable:
         rows = [
@@ -155,6 +155,26 @@ def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
         line = ignored_line(item, CONFIG_FILE)
         out += [f"> [!NOTE]\n> {_inline(line if show_sensitive else mask_emails(line))}", ""]
     return out
+
+
+def _md_duplicates(plan: Plan, show_sensitive: bool) -> list[str]:
+    """Copies of an entry's schedule, in plain sight: each delivers what its entry delivers, again."""
+    if not plan.probable_duplicates:
+        return []
+    masked = (lambda text: text) if show_sensitive else mask_emails
+    deleted = {c.id for c in plan.of(Action.DELETE)}
+    lines = [
+        f"> [!WARNING]\n> **{len(plan.probable_duplicates)} probable duplicate(s):** no entry claims them, "
+        "their content is an entry's."
+    ]
+    for d in plan.probable_duplicates:
+        title = d.remote.get("title")
+        named = f"schedule {d.id}" + (f" {_inline(masked(value(title)))}" if title else "")
+        fate = "this plan deletes it" if d.id in deleted else "<code>apply --prune-duplicates</code> deletes it"
+        lines.append(
+            f"> - {named} looks like a duplicate of <code>{_md(d.key)}</code> (schedule {d.of}, same content); {fate}"
+        )
+    return ["\n".join(lines), ""]
 
 
 _LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")

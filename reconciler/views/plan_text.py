@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-from reconciler.core.model import Action, Change, Plan
+from reconciler.core.model import Action, Change, Plan, ProbableDuplicate
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.views.plan_words import (
     SHOWN,
@@ -102,6 +102,7 @@ def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None
             out.append(f"  ... and {len(prunable) - SHOWN} more (plan --json lists them all)\n", style="dim")
     if plan.undeclarable:
         out.append(f"{not_manageable(plan)}\n", style="dim")
+    _text_duplicates(out, plan)
     adopted = [m for m in plan.matches if not m.recorded]
     if adopted:
         out.append(
@@ -118,3 +119,23 @@ def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None
         out.append(f"Partial plan: only the entries selected by {plan.partial}; nothing is deleted.\n", style="bold")
     if plan.unsafe:
         out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
+
+
+def _text_duplicates(out: Text, plan: Plan) -> None:
+    """Copies of an entry's schedule (two applies at once, a create that landed late): each by id,
+    title and the entry it copies, and what deletes it."""
+    if not plan.probable_duplicates:
+        return
+    deleted = {c.id for c in plan.of(Action.DELETE)}
+    out.append(
+        f"{len(plan.probable_duplicates)} probable duplicate(s): no entry claims them, their content is an entry's:\n"
+    )
+    for duplicate in plan.probable_duplicates:
+        fate = "this plan deletes it" if duplicate.id in deleted else "`apply --prune-duplicates` deletes it"
+        out.append(f"  {_duplicate_line(duplicate)}; {fate}\n", style="yellow")
+
+
+def _duplicate_line(duplicate: ProbableDuplicate) -> str:
+    title = duplicate.remote.get("title")
+    named = f"schedule {duplicate.id}" + (f" {value(title)}" if title else "")
+    return f"{named} looks like a duplicate of {duplicate.key} (schedule {duplicate.of}, same content)"

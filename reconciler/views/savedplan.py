@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from reconciler.core.compare import normalize
-from reconciler.core.model import Action, Change, FieldDiff, Match, Plan
+from reconciler.core.model import Action, Change, FieldDiff, Match, Plan, ProbableDuplicate
 from reconciler.errors import UserError
 from reconciler.kinds.schedules import SCHEDULES
 from reconciler.kinds.schedules.models import Id
@@ -60,8 +60,8 @@ def dumps(
     `summary` is for people and tools that peek (derived, never read back); everything apply reads
     is under `saved_plan`: its `version`, the `workspace` (API base URL) it was made for, the `paths`
     planned, fingerprints of the `yaml` files and of every `remote` schedule read, `remote_ids`,
-    source `titles`, and the plan itself (`prune`, `unsafe`, `unmanaged`, `matches`, and each change
-    once, with the body apply sends).
+    source `titles`, and the plan itself (`prune`, `unsafe`, `unmanaged`, `matches`, each change
+    once, with the body apply sends, and the `probable_duplicates` it names, deleted or not).
     """
     saved = {
         "version": SAVED_PLAN_VERSION,
@@ -80,6 +80,10 @@ def dumps(
             for m in plan.matches
         ],
         "changes": [_change_data(c) for c in plan.changes],
+        # added within version 2: a plan saved before has none, and reads as naming none
+        "probable_duplicates": [
+            {"id": d.id, "key": d.key, "of": d.of, "remote": d.remote} for d in plan.probable_duplicates
+        ],
     }
     return json.dumps({"summary": plan.summary, "saved_plan": saved}, indent=2, ensure_ascii=False, default=str) + "\n"
 
@@ -162,6 +166,13 @@ class _Match(_Strict):
     stale_id: Id | None = None
 
 
+class _Duplicate(_Strict):
+    id: Id
+    key: StrictStr
+    of: Id
+    remote: dict[str, Any]
+
+
 class _SavedPlan(_Strict):
     version: StrictInt
     workspace: StrictStr
@@ -176,6 +187,7 @@ class _SavedPlan(_Strict):
     unmanaged: list[Id]
     matches: list[_Match]
     changes: list[_Change]
+    probable_duplicates: list[_Duplicate] = []
 
 
 @dataclass(frozen=True)
@@ -218,6 +230,7 @@ def load(path: Path) -> SavedPlan:
         prune=model.prune,
         unsafe=model.unsafe,  # a saved plan is as unsafe as when it was made: apply needs --force
         timezone=model.timezone,
+        probable_duplicates=tuple(ProbableDuplicate(d.id, d.key, d.of, d.remote) for d in model.probable_duplicates),
     )
     titles = {(kind, source_id): title for kind, source_id, title in model.titles}
     return SavedPlan(plan, model.workspace, tuple(Path(p) for p in model.paths), model.yaml, model.remote, titles)
@@ -245,14 +258,16 @@ def _yaml_reasons(was: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
 
 
 def _remote_reasons(saved: SavedPlan, now: Mapping[str, str]) -> list[str]:
-    """A schedule the plan touches that changed or went since: its diff and body are out of date."""
+    """A schedule the plan touches that changed or went since: its diff and body are out of date.
+    For a duplicate the plan deletes, the schedule it copies too: without it, it is no copy."""
+    touched = [(c.id, c.key or "unmanaged") for c in saved.plan.changes if c.id is not None]
+    deleted = {c.id for c in saved.plan.of(Action.DELETE)}
+    copied = [(d.of, f"{d.key}, which {d.id} copies") for d in saved.plan.probable_duplicates if d.id in deleted]
     reasons = []
-    for change in saved.plan.changes:
-        if change.id is None:
-            continue
-        name = f"remote schedule {change.id} ({change.key or 'unmanaged'})"
-        if str(change.id) not in now:
+    for schedule_id, what in touched + copied:
+        name = f"remote schedule {schedule_id} ({what})"
+        if str(schedule_id) not in now:
             reasons.append(f"{name} was deleted")
-        elif saved.remote.get(str(change.id)) != now[str(change.id)]:
+        elif saved.remote.get(str(schedule_id)) != now[str(schedule_id)]:
             reasons.append(f"{name} changed")
     return reasons
