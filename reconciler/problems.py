@@ -43,6 +43,22 @@ def escape_controls(text: str) -> str:
     return _MAYBE_HIDDEN.sub(lambda m: _escaped_char(m.group()), text)
 
 
+# what a GitHub runner reads as a workflow command: `::` opening a line, after the whitespace it
+# trims, and the older `##[command]` form anywhere in a line (actions/runner `ActionCommand.TryParse`)
+_COMMAND_START = re.compile(r"^(\s*)::")
+_LEGACY_COMMAND = "##["
+
+
+def inert(text: str) -> str:
+    """Text from the network as any output may show it: on one line, every control, format or
+    separator character as its escape (`escape_controls`), a leading `::` as `\\:\\:` and `##[` as
+    `##\\[`, so that no title or message can become a GitHub workflow command (`::warning`,
+    `::stop-commands::`, `::add-mask::`) wherever it lands. Display only: what is sent back to the
+    server is the server's own text, never this."""
+    one_line = escape_controls(text).replace(_LEGACY_COMMAND, "##\\[")
+    return _COMMAND_START.sub(r"\1\\:\\:", one_line)
+
+
 def in_github_actions() -> bool:
     """GitHub sets GITHUB_ACTIONS=true in every job: there, problems are also printed as annotations."""
     return os.environ.get("GITHUB_ACTIONS") == "true"
@@ -90,7 +106,7 @@ class Problem:
 
     def text(self) -> str:
         """`file:line: path: message`, safe for a terminal: what people and editors read."""
-        return escape_controls(f"{self.file}:{self.line}: {self.path}: {self.message}")
+        return inert(f"{self.file}:{self.line}: {self.path}: {self.message}")
 
     def github(self, title: str | None = None) -> str:
         """A GitHub `::error` workflow command, which annotates the line in the pull request's diff
@@ -112,7 +128,8 @@ def problems_json(problems: Iterable[Problem], error: str | None = None) -> str:
     report: dict[str, Any] = {"valid": not listed and error is None, "problems": listed}
     if error is not None:
         report["error"] = error
-    return json.dumps(report, indent=2) + "\n"
+    # the runner finds `##[command]` anywhere in a line, inside a JSON string too: `\u0023` is a `#` to JSON
+    return json.dumps(report, indent=2).replace("##[", "#\\u0023[") + "\n"
 
 
 def _count(n: int, noun: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredSchedule
-from reconciler.problems import Problem
+from reconciler.problems import Problem, inert
 from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 
 
@@ -31,7 +31,9 @@ class RemoteSchedules:
     undocumented: set[str] = field(default_factory=set)  # dotted paths, e.g. "created_at", "dest.owner"
 
     def add(self, schedule: Any, how: str) -> None:
-        self.schedules.append(self.kind.view(_checked(schedule, how, self.kind), self.undocumented))
+        extras: set[str] = set()
+        self.schedules.append(self.kind.view(_checked(schedule, how, self.kind), extras))
+        self.undocumented.update(inert(path) for path in extras)  # the server's keys, shown by -v: display only
 
 
 def _checked(schedule: Any, how: str, kind: Kind) -> dict[str, Any]:
@@ -81,7 +83,7 @@ class Source:
     source_type: str
     source_id: int
     exists: bool
-    title: str | None = None
+    title: str | None = None  # the workspace's text: shown through `views.plan_words.source_text` (inert)
     filter_ids: frozenset[str] | None = None  # dashboards only
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import CommandFailed
+from reconciler.problems import inert
 from reconciler.remote.client import HolisticsClient
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.planning import load_desired, make_plan, schedule_paths
@@ -90,5 +91,6 @@ def follow(
     if status == "success":
         return JobOutcome(job_id, status)
     logs = client.get_job_logs(job_id)
-    errors = tuple(str(entry.get("message")) for entry in logs if entry.get("level") == "ERROR")
-    return JobOutcome(job_id, status, errors, job.get("last_error_log"))
+    errors = tuple(inert(str(entry.get("message"))) for entry in logs if entry.get("level") == "ERROR")
+    last_error = job.get("last_error_log")
+    return JobOutcome(job_id, status, errors, inert(str(last_error)) if last_error else None)

@@ -22,7 +22,7 @@ from reconciler.errors import UserError
 from reconciler.kinds import SourceKey
 from reconciler.problems import Problem
 from reconciler.views import plan_text, plan_words
-from reconciler.views.console import stderr, stdout
+from reconciler.views.console import printable, stderr, stdout
 
 KIND = "schedule"  # the `kind` of every object; data alerts will be another
 
@@ -175,8 +175,9 @@ def no_longer_delivers(result: Outcome) -> str:
 
 
 def _emit(obj: Mapping[str, Any]) -> None:
-    """One JSON object, one line. ASCII only: a line break or a control in any string is an escape."""
-    click.echo(json.dumps(obj, ensure_ascii=True, separators=(",", ":")))  # flushed: seen as it completes
+    """One JSON object, one line. ASCII only: a line break or a control in any string is an escape;
+    `printable` escapes the `#` of any `##[` (a runner's command anywhere in a line) as JSON does."""
+    click.echo(printable(json.dumps(obj, ensure_ascii=True, separators=(",", ":"))))  # flushed: seen as it completes
 
 
 def change_object(result: Outcome) -> dict[str, Any]:

@@ -2,7 +2,11 @@
 list items, cron in words, the summary line and the schedules a plan leaves alone.
 
 The text, markdown and JSON views of a plan (`plan_text`, `plan_markdown`, `plan_json`) are built
-from these, so the three say the same thing the same way.
+from these, so the three say the same thing the same way. They are also where the workspace's text
+becomes display text: a value (titles, recipients, channels, hosts, presets) through `value`, a
+source's title through `source_text`, both made inert (`reconciler.problems.inert`: one line, no
+control character, no workflow command). The plan's data is never altered: a PUT sends the server's
+own text, and `plan --json` carries it as JSON strings.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from reconciler.core.model import Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
 from reconciler.kinds.schedules import SOURCE_FIELDS
+from reconciler.problems import inert
 from reconciler.views.cron_words import cron_in_words, dst_warnings, when_line
 
 Titles = Mapping[tuple[str, int], str]  # the title of each (source type, source id), read once per source
@@ -31,8 +36,9 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 
 
 def value(v: Any) -> str:
-    """A field value as the plan shows it: JSON, so strings are quoted and null is null."""
-    return json.dumps(v, ensure_ascii=False, default=str)
+    """A field value as the plan shows it: JSON, so strings are quoted and null is null; and inert,
+    since most values (titles, recipients, channels, presets) are the workspace's text."""
+    return inert(json.dumps(v, ensure_ascii=False, default=str))
 
 
 def mask_emails(text: str) -> str:
@@ -54,8 +60,8 @@ def source_label(change: Change, titles: Titles) -> str | None:
 
 def source_text(source: tuple[str, int], titles: Titles) -> str:
     kind = "dashboard" if source[0] == "Dashboard" else "report"
-    title = titles.get(source)
-    return f'{kind} {source[1]} "{title}"' if title else f"{kind} {source[1]}"
+    title = titles.get(source)  # the workspace's text, or a saved plan's copy of it: made inert here
+    return f'{kind} {source[1]} "{inert(str(title))}"' if title else f"{kind} {source[1]}"
 
 
 def cron_note(diff: FieldDiff, timezone: str = "UTC") -> str:
@@ -132,7 +138,7 @@ def brief_line(brief: Brief, titles: Titles) -> str:
     if brief.source is not None:
         parts.append(source_text(brief.source, titles))
     if brief.dest_type:
-        parts.append(brief.dest_type)
+        parts.append(inert(brief.dest_type))
     return " — ".join(parts)
 
 
@@ -159,4 +165,5 @@ def brief_dict(plan: Plan, schedule_id: int, titles: Titles) -> dict[str, Any]:
     if brief is None:
         return {"id": schedule_id, "title": None, "source": None, "dest_type": None}
     source = source_text(brief.source, titles) if brief.source else None
-    return {"id": brief.id, "title": brief.title, "source": source, "dest_type": brief.dest_type}
+    dest_type = inert(brief.dest_type) if brief.dest_type else brief.dest_type
+    return {"id": brief.id, "title": brief.title, "source": source, "dest_type": dest_type}

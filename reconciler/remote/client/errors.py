@@ -26,12 +26,16 @@ from collections.abc import Mapping
 from typing import ClassVar, Final, Self
 
 from reconciler.errors import UserError
+from reconciler.problems import inert
 
 
 class HolisticsError(UserError):
-    """Base of every error this client raises. Messages are meant for humans and never hold the key."""
+    """Base of every error this client raises. Messages are meant for humans and never hold the key.
+    They quote the server (its message, debug_id, field errors) and the network's own errors, so each
+    is made inert here, once: one line, no control character, no workflow command."""
 
     def __init__(self, message: str) -> None:
+        message = inert(message)
         super().__init__(message)
         self.message = message
 
@@ -140,7 +144,10 @@ class APIError(HolisticsError):
         debug_id: str | None,
         attempts: int,
     ) -> Self:
-        """The error for an answer already read (and scrubbed of the key), worded by this class."""
+        """The error for an answer already read (and scrubbed of the key), worded by this class. The
+        server's words are display text only (never sent back), so they are kept inert too."""
+        error_type, api_message = inert(error_type), inert(api_message)
+        debug_id = inert(debug_id) if debug_id else debug_id
         detail = f"{error_type}: {api_message}" if api_message else error_type
         text = cls.template.format(
             status=status, method=method, path=path, what=describe_path(path), detail=detail, attempts=attempts
