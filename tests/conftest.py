@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sandbox_fixtures import example_sandbox, sandbox
+from tests.helpers import example_sandbox, sandbox
 
 __all__ = ["example_sandbox", "sandbox"]
 
