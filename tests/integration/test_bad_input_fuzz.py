@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from reconciler import cli
 from reconciler.sandbox import Sandbox
 
+pytestmark = pytest.mark.slow  # hypothesis feeds hundreds of mutated files to the CLI
+
 KEY = "fuzz-test-key"
 
 VALID = """\

@@ -29,6 +29,8 @@ from reconciler.usecases.lock import LockHeld
 from tests.helpers import FAULT_KEY as KEY
 from tests.helpers import fast_client, new_entries, plan_of, write_yaml
 
+pytestmark = pytest.mark.slow  # a property test: many applies per example
+
 # long enough for a late create of LATE_MS to be seen by its own run, short enough for many examples
 SETTLE = (0.05, 0.1, 0.2, 0.4)
 LATE_MS = 300

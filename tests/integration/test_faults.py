@@ -33,6 +33,8 @@ from tests.helpers import EXAMPLE, cli, cli_env, fast_client, new_entries, plan_
 from tests.helpers import FAULT_KEY as KEY
 from tests.helpers import yaml_entry as entry
 
+pytestmark = pytest.mark.slow  # retry storms, a killed apply and a property test over random faults
+
 NEW_CRON = "15 7 * * 1-5"
 
 
