@@ -92,6 +92,7 @@ def test_an_error_that_stops_the_apply_is_an_object_too(
     assert sandbox.control.schedules() == []
 
 
+@pytest.mark.slow
 def test_a_subprocess_prints_json_lines_without_importing_rich_or_ruamel(sandbox: Sandbox, tmp_path: Path) -> None:
     write_schedules(tmp_path, EMAIL)
     probe = (

@@ -73,6 +73,7 @@ def _expected_now_lines(expression: str, zone: str) -> tuple[str, ...]:
     return tuple(cron_words.when_line(expression, zone, after=instant + timedelta(minutes=m)) for m in (0, 1))
 
 
+@pytest.mark.slow
 def test_plan_shows_the_zone_next_runs_and_dst_warning_end_to_end(sandbox: Sandbox, tmp_path: Path) -> None:
     write_schedules(tmp_path, NIGHTLY)
     (tmp_path / "holistics-schedules.yml").write_text("timezone: Europe/Berlin\n")

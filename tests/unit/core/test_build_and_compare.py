@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -272,6 +273,7 @@ def states(draw: st.DrawFn) -> tuple[list[DesiredSchedule], list[dict[str, Any]]
     return entries, remote
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(states(), st.booleans(), st.booleans())
 def test_apply_then_plan_is_empty(state: Any, prune: bool, keep_ids: bool) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,6 +135,7 @@ def workspaces(draw: st.DrawFn) -> tuple[list[DesiredSchedule], list[dict[str, A
     return entries, remote
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(workspaces())
 def test_duplicates_are_exactly_the_unclaimed_copies_of_a_matched_entry(workspace: Any) -> None:

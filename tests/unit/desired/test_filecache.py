@@ -206,6 +206,7 @@ def schedule_files(draw: st.DrawFn) -> str:
     return workload.render(body["schedules"])  # block style, as a person or `import` writes
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=schedule_files())
 def test_a_hit_is_exactly_a_miss_for_generated_files(text: str, reads: Reads) -> None:
@@ -638,6 +639,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Path, example_sandbox: Sandbox) -> None:
     cache = user_cache(project)
     cold = run_cli("plan", cwd=project, sb=example_sandbox)
@@ -654,6 +656,7 @@ def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Pat
     assert as_json == run_cli("--no-cache", "plan", "--json", cwd=project, sb=example_sandbox).stdout != ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env"),
     [
@@ -670,6 +673,7 @@ def test_no_cache_writes_nothing(args: tuple[str, ...], env: dict[str, str], pro
     assert len(list(user_cache(project).glob("*.entry"))) == 3
 
 
+@pytest.mark.slow
 def test_validate_in_a_read_only_place_works_quietly(project: Path) -> None:
     write(user_cache(project).parent, "a file where the user's cache directory would go")
     done = run_cli("validate", cwd=project)
@@ -689,6 +693,7 @@ def test_the_documented_actions_cache_step_keeps_the_directory_the_tool_writes()
     assert step["with"]["key"].startswith(step["with"]["restore-keys"])
 
 
+@pytest.mark.slow
 def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspace(
     project: Path, example_sandbox: Sandbox
 ) -> None:
@@ -780,6 +785,7 @@ def test_an_entry_copied_from_another_cache_is_a_miss(tmp_path: Path, reads: Rea
     assert (ours.directory / entry.name).read_bytes() != entry.read_bytes()  # rewritten under our key
 
 
+@pytest.mark.slow
 def test_an_entry_committed_into_the_checkout_changes_no_plan(project: Path, example_sandbox: Sandbox) -> None:
     """The attack of issue 18: an entry for the PR's YAML, committed with `git add -f`. By default the
     cache is not in the checkout at all; pointed there (HOLISTICS_SCHEDULES_CACHE_DIR), a committed
@@ -811,6 +817,7 @@ def test_an_entry_committed_into_the_checkout_changes_no_plan(project: Path, exa
         assert run_cli("plan", "--json", cwd=project, sb=example_sandbox, **env).stdout == honest.stdout, env
 
 
+@pytest.mark.slow
 def test_plan_and_apply_write_nothing_into_the_checkout_but_the_ids(project: Path, example_sandbox: Sandbox) -> None:
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "init", "-q"], cwd=project, check=True)

@@ -335,6 +335,7 @@ def own_data(text: str) -> dict[str | None, Any]:
     return {e.key: e.data for e in parsed.entries}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=styled_files())
 def test_fuzz_ids_land_on_their_keys_and_nothing_else_changes(tmp_path: Path, case: tuple[str, dict[str, int]]) -> None:

@@ -181,6 +181,7 @@ SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(ids=workspaces, limit=limits, edits=edit_lists, sort=st.sampled_from([None, "id_asc"]))
 def test_an_honest_server_is_listed_exactly_while_schedules_come_and_go(
@@ -201,6 +202,7 @@ faults = st.builds(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(ids=workspaces, limit=limits, edits=edit_lists, fault=faults)
 def test_a_dishonest_server_gets_an_exact_listing_or_a_clear_error(
@@ -213,6 +215,7 @@ def test_a_dishonest_server_gets_an_exact_listing_or_a_clear_error(
     check(server, set(ids), run(server))
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=25)  # each example walks up to a thousand made-up pages
 @given(ids=st.lists(st.integers(1, 400), min_size=31, max_size=80, unique=True).map(sorted), limit=limits)
 def test_a_server_that_never_ends_is_an_error(ids: list[int], limit: int) -> None:

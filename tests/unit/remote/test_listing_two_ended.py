@@ -195,6 +195,7 @@ class Editor:
             self.edits += 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_creations_and_deletions_between_pages_lose_nothing_and_repeat_nothing(sb: Sandbox, seed: int) -> None:
     initial = {s["id"] for s in stored(sb, 1000, step=3)}  # gaps, so schedules can appear in between
@@ -210,6 +211,7 @@ def test_creations_and_deletions_between_pages_lose_nothing_and_repeat_nothing(s
     assert set(got) <= initial | editor.created
 
 
+@pytest.mark.slow
 def test_deleting_the_next_schedule_of_each_walk_hides_no_other(sb: Sandbox) -> None:
     # what breaks offset paging: every page starts one schedule later than it would have
     initial = {s["id"] for s in stored(sb, 1000)}

@@ -90,11 +90,13 @@ def apply_under_quota(sb: Sandbox, tmp_path: Path, *flags: str) -> int:
     return sum(1 for r in sb.control.requests() if r["status"] == 429)
 
 
+@pytest.mark.slow
 def test_paced_apply_stays_under_the_servers_quota(tmp_path: Path) -> None:
     with Sandbox(seed="empty", rate_limit=(10, 0.5)) as sb:
         assert apply_under_quota(sb, tmp_path, "--rate-limit", "10/0.5", "--parallelism", "4") == 0
 
 
+@pytest.mark.slow
 def test_unpaced_apply_meets_429s_and_still_lands_everything(tmp_path: Path) -> None:
     with Sandbox(seed="empty", rate_limit=(10, 0.5)) as sb:
         assert apply_under_quota(sb, tmp_path, "--rate-limit", "none", "--parallelism", "4") > 0

@@ -224,6 +224,7 @@ _HOURS = st.one_of(st.integers(0, 23).map(str), st.sampled_from(["1-3", "*/2", "
 _DAYS = st.sampled_from(["*", "0", "0,6", "1-5"])
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(minute=_MINUTES, hour=_HOURS, dow=_DAYS, zone=st.sampled_from(ZONES_WITH_DST))
 def test_dst_warnings_match_what_a_years_runs_show(minute: str, hour: str, dow: str, zone: str) -> None:
