@@ -139,7 +139,8 @@ SEEN: set[str] = set()  # what the examples exercised, so the property cannot pa
 def _faults_were_exercised() -> Iterator[None]:
     yield
     # after every example (derandomized: the same ones each run): each kind of fault and outcome was hit.
-    # A run locked out by its twin depends on timing; tests/test_promises.py holds the lock deterministically
+    # A run locked out by its twin depends on timing; tests/e2e/test_no_duplicates_and_saved_plans.py holds
+    # the lock deterministically
     assert {"POST 504", "GET 503", "left for the next run", "ok"} <= SEEN, SEEN
     assert any(s in SEEN for s in ("POST 500", "POST 502")), SEEN
     assert any(s.endswith(" 429") for s in SEEN), SEEN

@@ -1,8 +1,8 @@
 """Tests of reconciler.remote.client: recorded HTTP (vcrpy cassettes) plus requests-level fakes and loopback sockets.
 
-Replay (the default) runs against tests/cassettes/ with record_mode "none". With HOLISTICS_RECORD=1 and
+Replay (the default) runs against tests/unit/remote/cassettes/ with record_mode "none". With HOLISTICS_RECORD=1 and
 HOLISTICS_API_KEY set, the cassettes in RECORDABLE are re-recorded against the real API (record_mode
-"all"); see tests/cassettes/README.md. No test ever really sleeps: waits go to an injected fake clock.
+"all"); see tests/unit/remote/cassettes/README.md. No test ever really sleeps: waits go to an injected fake clock.
 """
 
 from __future__ import annotations
