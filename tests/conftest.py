@@ -1,8 +1,12 @@
+"""Every test's: the sandbox fixtures (tests/helpers.py), a cache outside the checkout, and the `slow`
+marker on every end-to-end test (`pytest -m "not slow"` is the subset to run while working)."""
+
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.sandbox_fixtures import example_sandbox, sandbox
+from tests.helpers import example_sandbox, sandbox
 
 __all__ = ["example_sandbox", "sandbox"]
 
@@ -16,3 +20,13 @@ def _schedule_cache_out_of_the_checkout(tmp_path_factory: pytest.TempPathFactory
     patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))  # the key, not the user's own
     yield
     patch.undo()
+
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A subprocess per command, git repos, the release built: tests/e2e/ is slow as a whole."""
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.slow)

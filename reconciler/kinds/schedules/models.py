@@ -1,6 +1,6 @@
 """The YAML schedule format: the API's own `DataSchedule`, field for field, as pydantic models.
 
-Field names and enums are those of the spec (`tests/test_models.py` checks them against it). A field
+Field names and enums are those of the spec (`tests/unit/kinds/test_schedule_models.py` checks them against it). A field
 left out of the YAML is not managed: plan ignores it and an update keeps the workspace's value.
 """
 
