@@ -22,7 +22,7 @@ from reconciler.cli import main
 from reconciler.desired.yamlread import load
 from reconciler.sandbox import Sandbox
 from reconciler.usecases import applying
-from tests.test_e2e import cli, write_schedules
+from tests.helpers import cli, write_schedules
 
 WEEKLY = """\
 schedules:
