@@ -22,6 +22,7 @@ from reconciler.sandbox import Sandbox
 from reconciler.sandbox import http as sandbox_http
 from reconciler.sandbox import jobs as sandbox_jobs
 from reconciler.sandbox.api import ApiError
+from tests.helpers import REPO
 
 HOSTILE = [
     "x\n::warning title=pwn::owned",
@@ -38,7 +39,7 @@ HOSTILE = [
 # the tool's own annotations are the only workflow commands it writes
 OWN = re.compile(r"::error (file=[^:]*,)?(line=\d+,)?title=[^:]*::")
 FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-EXAMPLE = json.loads((Path(__file__).resolve().parents[1] / "reconciler/sandbox/example.json").read_text())
+EXAMPLE = json.loads((REPO / "reconciler/sandbox/example.json").read_text())
 
 
 def hostile(i: int) -> str:
