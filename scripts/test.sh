@@ -7,6 +7,10 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip 2> >(grep -v 'is ignored: it is neither' >&2)
 .venv/bin/python -m pip install --quiet -e '.[dev]' 2> >(grep -v 'is ignored: it is neither' >&2)
 echo "== ruff";  .venv/bin/ruff check . && .venv/bin/ruff format --check --quiet .
+echo "== size"   # no module of the package over 400 lines: split it by what it holds
+if long=$(find reconciler -name "*.py" -exec wc -l {} + | awk '$2 != "total" && $1 > 400') && [ -n "$long" ]; then
+  echo "modules over 400 lines:" >&2; echo "$long" >&2; exit 1
+fi
 echo "== mypy";  .venv/bin/mypy
 echo "== imports"
 if ! contracts=$(.venv/bin/lint-imports --no-cache 2>&1); then echo "$contracts" >&2; exit 1; fi

@@ -11,7 +11,7 @@ import copy
 import json
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -466,6 +466,30 @@ def test_free_form_items_are_kept_whole() -> None:
 _CHOICES: st.SearchStrategy[Any] = st.sampled_from([None, "absent", False, True, "", []])
 
 
+Setting = Callable[..., None]
+
+
+def _email_options(draw: st.DrawFn, dest: dict[str, Any], setting: Setting) -> None:
+    setting(dest, "title", st.sampled_from([None, "absent", "", "Subject"]))
+    options = dest.setdefault("options", {})
+    for name in ("preview", "include_header", "include_filters", "dont_send_when_empty"):
+        setting(options, name, st.sampled_from([None, "absent", False, True]))
+    setting(options, "body_text", st.sampled_from([None, "absent", "", "Hello"]))
+    setting(options, "selected_values", st.sampled_from([None, "absent", []]))
+    if draw(st.booleans()):
+        dest["options"] = {}
+
+
+def _slack_options(draw: st.DrawFn, dest: dict[str, Any], setting: Setting) -> None:
+    for name in ("title", "message"):
+        setting(dest, name, st.sampled_from([None, "absent", "", "Text"]))
+    setting(dest, "hide_filters", st.sampled_from([None, "absent", False, True]))
+    if draw(st.booleans()):
+        dest["slack_channels"] = [*dest["slack_channels"], {"id": "C0EXTRA", "name": "x", "type": "public_channel"}]
+    for channel in dest["slack_channels"]:  # free-form items: a null inside is kept, as sent
+        setting(channel, "name", st.sampled_from([None, "absent", "general"]))
+
+
 @st.composite
 def server_schedules(draw: st.DrawFn) -> dict[str, Any]:
     """An example schedule with its optional fields drawn (null, left out, a boolean, empty), as a
@@ -487,22 +511,9 @@ def server_schedules(draw: st.DrawFn) -> dict[str, Any]:
         setting(preset, "public_hidden", st.sampled_from([None, "absent", False, True]))
     dest = body["dest"]
     if dest["type"] in ("EmailDest", "EmailSubscriptionDest"):
-        setting(dest, "title", st.sampled_from([None, "absent", "", "Subject"]))
-        options = dest.setdefault("options", {})
-        for name in ("preview", "include_header", "include_filters", "dont_send_when_empty"):
-            setting(options, name, st.sampled_from([None, "absent", False, True]))
-        setting(options, "body_text", st.sampled_from([None, "absent", "", "Hello"]))
-        setting(options, "selected_values", st.sampled_from([None, "absent", []]))
-        if draw(st.booleans()):
-            dest["options"] = {}
+        _email_options(draw, dest, setting)
     elif dest["type"] == "SlackDest":
-        for name in ("title", "message"):
-            setting(dest, name, st.sampled_from([None, "absent", "", "Text"]))
-        setting(dest, "hide_filters", st.sampled_from([None, "absent", False, True]))
-        if draw(st.booleans()):
-            dest["slack_channels"] = [*dest["slack_channels"], {"id": "C0EXTRA", "name": "x", "type": "public_channel"}]
-        for channel in dest["slack_channels"]:  # free-form items: a null inside is kept, as sent
-            setting(channel, "name", st.sampled_from([None, "absent", "general"]))
+        _slack_options(draw, dest, setting)
     preset_ids = iter(range(1, 100))
     stored = server_normalize(body, schedule_id=draw(st.integers(1, 10**6)), preset_id=lambda sent: next(preset_ids))
     return SCHEDULES.view(stored)

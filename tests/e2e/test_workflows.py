@@ -604,70 +604,75 @@ _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\)
 def evaluate(expr: str, ctx: dict[str, Any]) -> Any:
     tokens = [m for m in _TOKEN.finditer(expr) if m.group().strip()]
     assert "".join(m.group().strip() for m in tokens) == re.sub(r"\s+", "", expr), f"cannot read {expr!r}"
-    pos = 0
+    parser = _Expression(tokens, ctx)
+    value = parser.either()
+    assert parser.pos == len(tokens), f"cannot read {expr!r}"
+    return value
 
-    def peek() -> str | None:
-        return tokens[pos].group().strip() if pos < len(tokens) else None
 
-    def take() -> re.Match[str]:
-        nonlocal pos
-        pos += 1
-        return tokens[pos - 1]
+class _Expression:
+    """A recursive-descent reader of one expression: `||` over `&&` over `!`/`==`/`!=` over operands."""
 
-    def either() -> Any:
-        value = both()
-        while peek() == "||":
-            take()
-            right = both()
+    def __init__(self, tokens: list[re.Match[str]], ctx: dict[str, Any]) -> None:
+        self.tokens, self.ctx, self.pos = tokens, ctx, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos].group().strip() if self.pos < len(self.tokens) else None
+
+    def take(self) -> re.Match[str]:
+        self.pos += 1
+        return self.tokens[self.pos - 1]
+
+    def either(self) -> Any:
+        value = self.both()
+        while self.peek() == "||":
+            self.take()
+            right = self.both()
             value = value if truthy(value) else right
         return value
 
-    def both() -> Any:
-        value = unary()
-        while peek() == "&&":
-            take()
-            right = unary()
+    def both(self) -> Any:
+        value = self.unary()
+        while self.peek() == "&&":
+            self.take()
+            right = self.unary()
             value = right if truthy(value) else value
         return value
 
-    def unary() -> Any:
-        if peek() == "!":
-            take()
-            return not truthy(unary())
-        left = primary()
-        if peek() in ("==", "!="):
-            op = take().group().strip()
-            right = primary()
+    def unary(self) -> Any:
+        if self.peek() == "!":
+            self.take()
+            return not truthy(self.unary())
+        left = self.primary()
+        if self.peek() in ("==", "!="):
+            op = self.take().group().strip()
+            right = self.primary()
             same = str(left if left is not None else "").lower() == str(right if right is not None else "").lower()
             return same if op == "==" else not same
         return left
 
-    def primary() -> Any:
-        token = take()
+    def primary(self) -> Any:
+        token = self.take()
         if token.group("str"):
             return token.group("str")[1:-1].replace("''", "'")
         if token.group().strip() == "(":
-            value = either()
-            assert take().group().strip() == ")"
+            value = self.either()
+            assert self.take().group().strip() == ")"
             return value
         name = token.group("id")
-        if peek() == "(":
-            take()
-            assert take().group().strip() == ")"
+        if self.peek() == "(":
+            self.take()
+            assert self.take().group().strip() == ")"
             return {
-                "success": not ctx["failed"],
-                "failure": ctx["failed"],
+                "success": not self.ctx["failed"],
+                "failure": self.ctx["failed"],
                 "always": True,
                 "cancelled": False,
             }[name]
-        node: Any = ctx
+        node: Any = self.ctx
         for part in name.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         return node
-
-    value = either()
-    assert pos == len(tokens), f"cannot read {expr!r}"
-    return value
 
 
 def truthy(value: Any) -> bool:

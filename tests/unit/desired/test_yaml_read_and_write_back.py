@@ -280,53 +280,66 @@ def styled_files(draw: st.DrawFn) -> tuple[str, dict[str, int]]:
     anchored: list[str] = []
     ids: dict[str, int] = {}
     for i in range(count):
-        key = f"e{i}"
-        spelled = draw(st.sampled_from([key, f"'{key}'", f'"{key}"']))
-        title = '"' + "".join(draw(st.lists(_TITLE_CHARS, max_size=8))) + '"'
-        fields = [("title", title), ("dest", "{type: EmailDest, recipients: [a@example.com]}")]
-        merge = draw(st.sampled_from(["", "*base", *(f"*{a}" for a in anchored)]))
-        if merge:
-            fields.insert(0, ("<<", merge))
-        else:
-            fields += [("source_id", str(draw(st.integers(1, 10**6)))), ("schedule", "{repeat: '0 8 * * 1'}")]
-        has_id = draw(st.booleans())
-        if has_id:
-            fields.insert(draw(st.integers(0, len(fields))), ("id", str(900 + i)))
-        elif draw(st.booleans()):
-            ids[key] = 10_000 + i
-        if draw(st.booleans()) and merge:
-            fields = fields[:1]  # an entry made only of its merge key
-        style = draw(st.sampled_from(["block", "flow", "flow-lines", "explicit"]))
-        props = ""
-        if style != "explicit":
-            anchor = f"a{i}"
-            if draw(st.booleans()):
-                props += f"&{anchor} "
-                anchored.append(anchor)
-            if draw(st.booleans()):
-                props += "!!map "
-        inner = indent + " " * draw(st.sampled_from([1, 2, 3]))
-        comment = draw(st.sampled_from(["", "  # note", " #{"]))
-        if style == "block":
-            lines.append(f"{indent}{spelled}: {props}".rstrip() + comment)
-            for name, value in fields:
-                if draw(st.integers(0, 4)) == 0:
-                    lines.append(inner + "# a comment between fields")
-                lines.append(f"{inner}{name}: {value}")
-        elif style == "flow":
-            pairs = ", ".join(f"{n}: {v}" for n, v in fields)
-            lines.append(f"{indent}{spelled}: {props}{{{pairs}}}{comment}")
-        elif style == "flow-lines":
-            lines.append(f"{indent}{spelled}: {props}{{")
-            lines += [f"{inner}{n}: {v}," for n, v in fields]
-            lines.append(f"{inner}}}{comment}")
-        else:
-            lines += [f"{indent}? {spelled}{comment}", f"{indent}: {fields[0][0]}: {fields[0][1]}"]
-            lines += [f"{indent}  {n}: {v}" for n, v in fields[1:]]
+        fields = _entry_fields(draw, i, anchored, ids)
+        lines += _entry_lines(draw, i, fields, indent, anchored)
     text = "BOM" if draw(st.booleans()) else ""
     for line in lines:
         text += line + draw(st.sampled_from(BREAKS))
     return text.replace("BOM", yamlentries.BOM, 1), ids
+
+
+def _entry_fields(draw: st.DrawFn, i: int, anchored: list[str], ids: dict[str, int]) -> list[tuple[str, str]]:
+    """Entry `e{i}`'s fields: a merge of an earlier anchor or its own source, maybe an id (or one to record)."""
+    title = '"' + "".join(draw(st.lists(_TITLE_CHARS, max_size=8))) + '"'
+    fields = [("title", title), ("dest", "{type: EmailDest, recipients: [a@example.com]}")]
+    merge = draw(st.sampled_from(["", "*base", *(f"*{a}" for a in anchored)]))
+    if merge:
+        fields.insert(0, ("<<", merge))
+    else:
+        fields += [("source_id", str(draw(st.integers(1, 10**6)))), ("schedule", "{repeat: '0 8 * * 1'}")]
+    has_id = draw(st.booleans())
+    if has_id:
+        fields.insert(draw(st.integers(0, len(fields))), ("id", str(900 + i)))
+    elif draw(st.booleans()):
+        ids[f"e{i}"] = 10_000 + i
+    if draw(st.booleans()) and merge:
+        fields = fields[:1]  # an entry made only of its merge key
+    return fields
+
+
+def _entry_lines(draw: st.DrawFn, i: int, fields: list[tuple[str, str]], indent: str, anchored: list[str]) -> list[str]:
+    """Entry `e{i}` written in a drawn style: block, flow, flow over lines, or an explicit key."""
+    key = f"e{i}"
+    spelled = draw(st.sampled_from([key, f"'{key}'", f'"{key}"']))
+    style = draw(st.sampled_from(["block", "flow", "flow-lines", "explicit"]))
+    props = ""
+    if style != "explicit":
+        anchor = f"a{i}"
+        if draw(st.booleans()):
+            props += f"&{anchor} "
+            anchored.append(anchor)
+        if draw(st.booleans()):
+            props += "!!map "
+    inner = indent + " " * draw(st.sampled_from([1, 2, 3]))
+    comment = draw(st.sampled_from(["", "  # note", " #{"]))
+    lines: list[str] = []
+    if style == "block":
+        lines.append(f"{indent}{spelled}: {props}".rstrip() + comment)
+        for name, value in fields:
+            if draw(st.integers(0, 4)) == 0:
+                lines.append(inner + "# a comment between fields")
+            lines.append(f"{inner}{name}: {value}")
+    elif style == "flow":
+        pairs = ", ".join(f"{n}: {v}" for n, v in fields)
+        lines.append(f"{indent}{spelled}: {props}{{{pairs}}}{comment}")
+    elif style == "flow-lines":
+        lines.append(f"{indent}{spelled}: {props}{{")
+        lines += [f"{inner}{n}: {v}," for n, v in fields]
+        lines.append(f"{inner}}}{comment}")
+    else:
+        lines += [f"{indent}? {spelled}{comment}", f"{indent}: {fields[0][0]}: {fields[0][1]}"]
+        lines += [f"{indent}  {n}: {v}" for n, v in fields[1:]]
+    return lines
 
 
 def own_data(text: str) -> dict[str | None, Any]:
