@@ -10,11 +10,11 @@ the entry's ignored fields left out on both sides), and names it as data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler.core.compare import removal_diff
-from reconciler.core.matching import Ignored, adoptable
+from reconciler.core.compare import normalize, removal_diff, without
+from reconciler.core.matching import Ignored, agrees
 from reconciler.core.model import Action, Change, Plan, ProbableDuplicate, ordered
 from reconciler.kinds import Bucket, Kind
 from reconciler.kinds.entries import DesiredSchedule
@@ -31,19 +31,34 @@ def probable_duplicates(
     """Each of `candidates` (items the plan leaves alone, in scope and declarable) whose content an
     entry with an item of its own would adopt: a copy of that entry. `managed` are the entries less
     their ignored fields; an item that copies two entries is named once, for the first key."""
-    owners: dict[Bucket, list[tuple[DesiredSchedule, int]]] = {}
+    owners: dict[Bucket, list[_Owner]] = {}
     for entry in sorted(managed, key=lambda e: e.key):
         own = matched.get(entry.key)
         if own is not None:
-            owners.setdefault(kind.bucket(entry.fields), []).append((entry, own))
+            paths = ignored(entry.key)
+            want = normalize(without(entry.fields, paths), kind)  # once per entry, not per pair
+            owners.setdefault(kind.bucket(entry.fields), []).append(_Owner(entry.key, own, paths, want))
     found = []
     for item_id in candidates:
         have = remote_by_id[item_id]
-        for entry, own in owners.get(kind.bucket(have), []):
-            if adoptable(entry.fields, have, kind, ignored(entry.key)):
-                found.append(ProbableDuplicate(item_id, entry.key, own, have))
+        seen: dict[frozenset[str], Mapping[str, Any]] = {}  # the item normalised once per set of ignored paths
+        for owner in owners.get(kind.bucket(have), []):
+            if owner.ignored not in seen:
+                seen[owner.ignored] = normalize(without(have, owner.ignored), kind)
+            if agrees(owner.want, seen[owner.ignored]):
+                found.append(ProbableDuplicate(item_id, owner.key, owner.id, have))
                 break
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """A matched entry, ready to compare: its key, its own item's id, and its content normalised."""
+
+    key: str
+    id: int
+    ignored: frozenset[str]
+    want: Mapping[str, Any]
 
 
 def pruning_duplicates(plan: Plan, kind: Kind) -> Plan:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.core.compare import is_content, normalize, normalized_differences, without
+from reconciler.core.compare import is_content, normalize, project, without
 from reconciler.kinds import Bucket, Kind
 from reconciler.kinds.entries import DesiredSchedule
 
@@ -46,9 +46,13 @@ def adoptable(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind,
     a body text; see `is_content`). `ignored` paths are the workspace's to set, so they are left out
     on both sides."""
     ignored = tuple(ignored)
-    # normalised once: this runs for every candidate pair
-    want, have = normalize(without(desired, ignored), kind), normalize(without(remote, ignored), kind)
-    return not normalized_differences(want, have) and not _unmentioned(have, want)
+    return agrees(normalize(without(desired, ignored), kind), normalize(without(remote, ignored), kind))
+
+
+def agrees(want: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
+    """`adoptable` of two items already normalised (less their ignored fields). Plain equality of the
+    projection, not a field-by-field diff: this runs for every candidate pair, and only needs yes or no."""
+    return project(have, want) == want and not _unmentioned(have, want)
 
 
 def _unmentioned(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
