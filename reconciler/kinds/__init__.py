@@ -3,14 +3,13 @@
 Everything specific to a kind (its YAML key, API path and wrapper, models, schema, source and
 destination types, matching bucket, server-assigned fields) is one `Kind` value in its own module
 (`kinds.schedules`); the core, the remote side and the use cases take the kind and ask it. A new kind
-(data alerts) is one more such module and one more line in `registry`.
+(data alerts) is one more such module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler import spec
@@ -70,11 +69,3 @@ def _dotted(path: spec.PathParts) -> str:
     for part in path:
         text += "[]" if isinstance(part, int) else f".{part}" if text else part
     return text
-
-
-@cache
-def registry() -> Mapping[str, Kind]:
-    """Every kind, by its YAML key."""
-    from reconciler.kinds.schedules import SCHEDULES  # here: that module builds its value on this one's type
-
-    return {kind.yaml_key: kind for kind in (SCHEDULES,)}

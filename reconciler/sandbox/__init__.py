@@ -1,8 +1,7 @@
 """A local sandbox of the Holistics API v2 (see `server.py`).
 
 Nothing is imported eagerly: `reconciler.cli` imports the `sandbox` command (`command.py`) at every
-start, which must not load the server, and `python -m reconciler.sandbox.server` must not find the
-server module imported before it runs. `Sandbox` is loaded on first use.
+start, which must not load the server, and `Sandbox` is loaded on first use.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_KEY", "DEFAULT_PORT", "Sandbox"]
 
-# the command's defaults and the library's, in one place
-DEFAULT_KEY = "sandbox-key"
-DEFAULT_PORT = 8765
+from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from reconciler.errors import CommandFailed
-from reconciler.sandbox import DEFAULT_KEY, DEFAULT_PORT
+from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

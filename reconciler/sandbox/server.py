@@ -16,9 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reconciler.sandbox import DEFAULT_KEY, DEFAULT_PORT
 from reconciler.sandbox.api import API_PREFIX
 from reconciler.sandbox.control import CONTROL_PREFIX, ErrorShape, RetryAfterFormat, Settings, parse_rate_limit
+from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
 from reconciler.sandbox.faults import Fault, Faults, RequestLog
 from reconciler.sandbox.http import App, Server
 from reconciler.sandbox.seed import SeedArg, load_seed
@@ -194,11 +194,3 @@ def serve(
         echo("Sandbox stopped.")
     finally:
         sandbox._app.late.cancel()
-
-
-if __name__ == "__main__":
-    # `python -m reconciler.sandbox.server`, the command's older name; the command imports this file
-    # again as `reconciler.sandbox.server`, which is harmless: no state lives at module level
-    from reconciler.sandbox.command import sandbox
-
-    sandbox()

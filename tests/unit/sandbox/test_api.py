@@ -862,7 +862,7 @@ def test_cli_runs_until_interrupted() -> None:
         [
             sys.executable,
             "-m",
-            "reconciler.sandbox.server",
+            "reconciler.sandbox",
             "--port",
             "0",
             "--seed",
