@@ -31,34 +31,59 @@ def probable_duplicates(
     """Each of `candidates` (items the plan leaves alone, in scope and declarable) whose content an
     entry with an item of its own would adopt: a copy of that entry. `managed` are the entries less
     their ignored fields; an item that copies two entries is named once, for the first key."""
-    owners: dict[Bucket, list[_Owner]] = {}
+    owners: dict[Bucket, dict[object, list[_Owner]]] = {}
     for entry in sorted(managed, key=lambda e: e.key):
         own = matched.get(entry.key)
         if own is not None:
             paths = ignored(entry.key)
-            want = normalize(without(entry.fields, paths), kind)  # once per entry, not per pair
-            owners.setdefault(kind.bucket(entry.fields), []).append(_Owner(entry.key, own, paths, want))
+            fields = without(entry.fields, paths)  # normalising leaves a title as it is: indexed before it
+            by_title = owners.setdefault(kind.bucket(entry.fields), {})
+            by_title.setdefault(_title_key(fields, _ANY), []).append(_Owner(entry.key, own, paths, fields))
     found = []
     for item_id in candidates:
         have = remote_by_id[item_id]
+        by_title = owners.get(kind.bucket(have), {})
+        # only entries with the item's title (or none of their own) can agree with it: a lookup, not a scan
+        title = _title_key(normalize(have, kind), None)
+        near = [*by_title.get(title, []), *by_title.get(_ANY, [])] if title is not _ANY else by_title.get(_ANY, [])
         seen: dict[frozenset[str], Mapping[str, Any]] = {}  # the item normalised once per set of ignored paths
-        for owner in owners.get(kind.bucket(have), []):
+        for owner in sorted(near, key=lambda o: o.key):
             if owner.ignored not in seen:
                 seen[owner.ignored] = normalize(without(have, owner.ignored), kind)
-            if agrees(owner.want, seen[owner.ignored]):
+            if agrees(owner.want(kind), seen[owner.ignored]):
                 found.append(ProbableDuplicate(item_id, owner.key, owner.id, have))
                 break
     return tuple(found)
 
 
-@dataclass(frozen=True)
+_ANY = object()  # an entry that sets no title (or an unhashable one) may agree with an item of any title
+
+
+def _title_key(item: Mapping[str, Any], absent: object) -> object:
+    """The item's title as an index key: `absent` when it has none, `_ANY` when it cannot be hashed."""
+    title = item.get("title", absent)
+    try:
+        hash(title)
+    except TypeError:
+        return _ANY
+    return title
+
+
+@dataclass
 class _Owner:
-    """A matched entry, ready to compare: its key, its own item's id, and its content normalised."""
+    """A matched entry to compare with: its key, its own item's id, and its content, normalised only
+    if an item of its title comes along (most never do)."""
 
     key: str
     id: int
     ignored: frozenset[str]
-    want: Mapping[str, Any]
+    fields: Mapping[str, Any]
+    _want: Mapping[str, Any] | None = None
+
+    def want(self, kind: Kind) -> Mapping[str, Any]:
+        if self._want is None:
+            self._want = normalize(self.fields, kind)
+        return self._want
 
 
 def pruning_duplicates(plan: Plan, kind: Kind) -> Plan:
