@@ -11,29 +11,7 @@ import pytest
 
 from reconciler.desired.yamlread import load
 from reconciler.sandbox import Sandbox
-from tests.helpers import cli, write_schedules, writes
-
-THREE = """\
-schedules:
-  sales-weekly:
-    title: Sales weekly
-    source_type: Dashboard
-    source_id: 1234
-    schedule: {repeat: "0 8 * * 1"}
-    dest: {type: EmailDest, recipients: [sales@example.com]}
-  orders-sheet:
-    title: Orders sheet
-    source_type: QueryReport
-    source_id: 5301
-    schedule: {repeat: "0 6 * * *"}
-    dest: {type: GsheetDest, sheet_url: "https://docs.google.com/spreadsheets/d/x", sheet_title: Orders}
-  ops-digest:
-    title: Ops digest
-    source_type: Dashboard
-    source_id: 1234
-    schedule: {repeat: "0 7 * * *"}
-    dest: {type: EmailDest, recipients: [ops@example.com]}
-"""
+from tests.helpers import THREE, cli, write_schedules, writes
 
 
 def git(repo: Path, *args: str) -> str:

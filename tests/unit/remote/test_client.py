@@ -52,6 +52,7 @@ from reconciler.remote.client import (
     resolve_base_url,
 )
 from reconciler.sandbox.validation import validate_data_schedule
+from tests.helpers import loopback_server
 
 CASSETTES = Path(__file__).parent / "cassettes"
 TEST_KEY = "hk_test_9f8e7d6c5b4a39281706"  # a fake key: must never be written to a cassette
@@ -529,18 +530,6 @@ class _EchoKeyHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-@contextmanager
-def loopback_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v2"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_recording_redacts_the_key(tmp_path: Path) -> None:
