@@ -28,7 +28,7 @@ from reconciler.core.model import (
     ordered,
 )
 from reconciler.kinds import Kind
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class _Outcome:
 
 
 def plan(
-    desired: Sequence[DesiredSchedule],
+    desired: Sequence[DesiredEntry],
     remote: Iterable[Mapping[str, Any]],
     *,
     kind: Kind,
@@ -91,7 +91,7 @@ def plan(
     if selected is not None:
         outcome = _selected(outcome, selected)
     return Plan(
-        changes=ordered(outcome.changes),
+        changes=ordered(replace(c, kind=kind.yaml_key) for c in outcome.changes),
         matches=tuple(outcome.matches),
         unmanaged=left,
         remote_ids=frozenset(remote_by_id),
@@ -101,6 +101,7 @@ def plan(
         ignored_differences=tuple(outcome.noticed),
         partial=selection if selected is not None else None,
         probable_duplicates=outcome.duplicates,
+        kind=kind.yaml_key,
     )
 
 
@@ -108,14 +109,14 @@ def _nothing_ignored(key: str) -> frozenset[str]:
     return frozenset()
 
 
-def _managed(desired: Sequence[DesiredSchedule], sides: _Sides) -> list[DesiredSchedule]:
+def _managed(desired: Sequence[DesiredEntry], sides: _Sides) -> list[DesiredEntry]:
     """The entries as matching sees them: an id the workspace lacks cleared, ignored fields left out."""
     entries = [replace(e, id=None) if e.id in sides.gone else e for e in desired]
     return [replace(e, fields=without(e.fields, sides.skip(e.key))) for e in entries]
 
 
 def _entry_changes(
-    desired: Sequence[DesiredSchedule], managed: Sequence[DesiredSchedule], matched: Mapping[str, int], sides: _Sides
+    desired: Sequence[DesiredEntry], managed: Sequence[DesiredEntry], matched: Mapping[str, int], sides: _Sides
 ) -> _Outcome:
     """Each entry's create, update or replacement, and the match of each entry that has an item."""
     outcome = _Outcome()
@@ -156,7 +157,7 @@ def _selected(outcome: _Outcome, selected: Callable[[str], bool]) -> _Outcome:
     )
 
 
-def _create(original: DesiredSchedule, entry: DesiredSchedule, gone: frozenset[int]) -> Change:
+def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int]) -> Change:
     body = dict(original.fields)
     diff = tuple(FieldDiff(p, ABSENT, v) for p, v in leaves(body))
     reason = (
@@ -168,7 +169,7 @@ def _create(original: DesiredSchedule, entry: DesiredSchedule, gone: frozenset[i
     return Change(Action.CREATE, entry.key, None, diff, body=body, reason=reason, stale_id=stale, **_where(entry))
 
 
-def _change_of(entry: DesiredSchedule, item_id: int, have: Mapping[str, Any], kind: Kind) -> Change | None:
+def _change_of(entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind: Kind) -> Change | None:
     """The update, or the replacement when an immutable field moves (the source of a schedule)."""
     diff = differences(entry.fields, have, kind)
     if not diff:
@@ -211,7 +212,7 @@ def _deletion(item_id: int, sides: _Sides, removal: Removal | None) -> Change:
 
 
 def _ignored_differences(
-    entry: DesiredSchedule, paths: frozenset[str], have: Mapping[str, Any], kind: Kind
+    entry: DesiredEntry, paths: frozenset[str], have: Mapping[str, Any], kind: Kind
 ) -> list[IgnoredDifference]:
     if not paths:
         return []
@@ -223,5 +224,5 @@ def _ignored_differences(
     ]
 
 
-def _where(entry: DesiredSchedule) -> dict[str, Any]:
+def _where(entry: DesiredEntry) -> dict[str, Any]:
     return {"file": entry.file, "line": entry.line, "field_lines": entry.field_lines}

@@ -17,11 +17,11 @@ from reconciler.core.compare import normalize, removal_diff, without
 from reconciler.core.matching import Ignored, agrees
 from reconciler.core.model import Action, Change, Plan, ProbableDuplicate, ordered
 from reconciler.kinds import Bucket, Kind
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 
 
 def probable_duplicates(
-    managed: Sequence[DesiredSchedule],
+    managed: Sequence[DesiredEntry],
     matched: Mapping[str, int],
     candidates: Iterable[int],
     remote_by_id: Mapping[int, Mapping[str, Any]],
@@ -103,8 +103,8 @@ def pruning_duplicates(plan: Plan, kind: Kind) -> Plan:
 
 def _deletion(duplicate: ProbableDuplicate, kind: Kind) -> Change:
     reason = (
-        f"a probable duplicate of {duplicate.key} (schedule {duplicate.of}): no entry claims it "
+        f"a probable duplicate of {duplicate.key} ({kind.noun} {duplicate.of}): no entry claims it "
         "and its content is that entry's"
     )
     diff = removal_diff(duplicate.remote, kind)
-    return Change(Action.DELETE, None, duplicate.id, diff, remote=duplicate.remote, reason=reason)
+    return Change(Action.DELETE, None, duplicate.id, diff, remote=duplicate.remote, reason=reason, kind=kind.yaml_key)

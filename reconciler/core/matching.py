@@ -9,13 +9,13 @@ from typing import Any
 
 from reconciler.core.compare import is_content, normalize, project, without
 from reconciler.kinds import Bucket, Kind
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 
 Ignored = Callable[[str], frozenset[str]]  # key -> the dotted fields the workspace owns for that entry
 
 
 def match(
-    desired: Sequence[DesiredSchedule],
+    desired: Sequence[DesiredEntry],
     remote: Sequence[Mapping[str, Any]],
     kind: Kind,
     ignored: Ignored | None = None,
@@ -31,7 +31,7 @@ def match(
     for item in sorted(remote, key=lambda r: int(r["id"])):
         if int(item["id"]) not in claimed:
             buckets.setdefault(kind.bucket(item), []).append(item)
-    unmatched: dict[Bucket, list[DesiredSchedule]] = {}
+    unmatched: dict[Bucket, list[DesiredEntry]] = {}
     for entry in desired:
         if entry.id is None:
             unmatched.setdefault(kind.bucket(entry.fields), []).append(entry)
@@ -66,7 +66,7 @@ def _unmentioned(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
 
 
 def _max_matching(
-    entries: Sequence[DesiredSchedule],
+    entries: Sequence[DesiredEntry],
     candidates: Sequence[Mapping[str, Any]],
     kind: Kind,
     ignored: Ignored | None,

@@ -44,6 +44,7 @@ class Change:
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     reason: str | None = None  # why this change, when the diff alone does not say (a deleted id, a removal)
     stale_id: int | None = None  # the id the YAML entry holds now and apply overwrites (deleted, replaced)
+    kind: str = "schedules"  # the kind's YAML key: `schedules`, `alerts`
 
     @property
     def title(self) -> str | None:
@@ -147,6 +148,7 @@ class Plan:
     timezone: str = "UTC"  # the zone `schedule.repeat` is read in (an assumption the config states)
     # unmanaged items that copy a matched entry (see ProbableDuplicate); `duplicates.pruning_duplicates` deletes them
     probable_duplicates: tuple[ProbableDuplicate, ...] = ()
+    kind: str = "schedules"  # the kind every change, match and id of this plan is of
 
     @property
     def summary(self) -> dict[str, int]:
@@ -161,6 +163,37 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    def of(self, action: Action) -> list[Change]:
+        return [c for c in self.changes if c.action is action]
+
+
+@dataclass(frozen=True)
+class WorkspacePlan:
+    """The plan of every kind, one `Plan` per kind in the order of `kinds.known.KINDS`: ids are only
+    unique within a kind, so each kind's matches, ids and unmanaged items stay in its own `Plan`."""
+
+    plans: tuple[Plan, ...]
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(change for part in self.plans for change in part.changes)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(part.has_changes for part in self.plans)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Each count summed over the kinds (`Plan.summary` of each kind for its own)."""
+        total: dict[str, int] = {}
+        for part in self.plans:
+            for name, count in part.summary.items():
+                total[name] = total.get(name, 0) + count
+        return total
+
+    def of_kind(self, yaml_key: str) -> Plan | None:
+        return next((part for part in self.plans if part.kind == yaml_key), None)
 
     def of(self, action: Action) -> list[Change]:
         return [c for c in self.changes if c.action is action]

@@ -1,7 +1,7 @@
 """A cache of validated schedule files: an unchanged file is not parsed and validated again.
 
 Reading 10,000 schedules costs about 1.6 s of CPU, nearly all of it libyaml's scan and pydantic;
-an entry holds what reading one file gave (its `DesiredSchedule`s) and is read back in a fraction
+an entry holds what reading one file gave (its `DesiredEntry`s) and is read back in a fraction
 of that. Only the per-file work is cached: the checks across files, the scope and the config's
 ignore rules run on every load.
 
@@ -48,7 +48,7 @@ from typing import Any
 
 import reconciler
 from reconciler.desired.cachesecret import mac, machine_secret
-from reconciler.kinds.entries import DesiredSchedule, LineMap
+from reconciler.kinds.entries import DesiredEntry, LineMap
 
 APP_DIRECTORY = "holistics-schedules"  # in the user's cache directory
 KEY_FILE = "key"  # the secret that authenticates entries, beside them in APP_DIRECTORY
@@ -188,7 +188,7 @@ class FileCache:
     def path(self, key: str) -> Path:
         return self.directory / f"{key}{_SUFFIX}"
 
-    def get(self, key: str, name: str) -> list[DesiredSchedule] | None:
+    def get(self, key: str, name: str) -> list[DesiredEntry] | None:
         """The schedules stored under `key` for the file `name`, or None (a miss)."""
         path = self.path(key)
         try:
@@ -202,7 +202,7 @@ class FileCache:
                 os.utime(path)  # still in use: not pruned
         return schedules
 
-    def put(self, key: str, name: str, schedules: Sequence[DesiredSchedule]) -> None:
+    def put(self, key: str, name: str, schedules: Sequence[DesiredEntry]) -> None:
         """Store what reading the file `name` gave, when it is data that JSON gives back exactly."""
         if not self._writable:
             return
@@ -259,7 +259,7 @@ def _occupied(path: Path) -> bool:
         return False
 
 
-def encode_entry(key: str, name: str, schedules: Sequence[DesiredSchedule], secret: bytes) -> bytes | None:
+def encode_entry(key: str, name: str, schedules: Sequence[DesiredEntry], secret: bytes) -> bytes | None:
     """The entry for these schedules; None when they hold anything JSON would not give back as it
     is (a tuple, an int subclass, a non-string key), so that a hit is always exactly a miss.
 
@@ -280,7 +280,7 @@ def encode_entry(key: str, name: str, schedules: Sequence[DesiredSchedule], secr
     return b"".join((_MAGIC, key.encode(), b"\n", mac(secret, key, payload), b"\n", payload))
 
 
-def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[DesiredSchedule] | None:
+def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[DesiredEntry] | None:
     """The schedules an entry holds, or None when it is not a whole, intact entry for `key` made
     with `secret` (an entry whose HMAC does not check was not written here, or was damaged)."""
     parts = blob.split(b"\n", 3)
@@ -297,13 +297,13 @@ def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[Desire
     except (ValueError, TypeError, RecursionError):
         return None
     return [
-        DesiredSchedule(entry, id_, fields, name, line, dict(zip(shapes[shape], lines, strict=True)))
+        DesiredEntry(entry, id_, fields, name, line, dict(zip(shapes[shape], lines, strict=True)))
         for entry, id_, fields, line, shape, lines in rows
     ]
 
 
 def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
-    """[key, id, fields, line, shape, lines], each of the type a DesiredSchedule read from YAML has."""
+    """[key, id, fields, line, shape, lines], each of the type a DesiredEntry read from YAML has."""
     if type(row) is not list or len(row) != 6:
         return False
     key, schedule_id, fields, line, shape, lines = row
@@ -323,7 +323,7 @@ def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _exact(schedule: DesiredSchedule, name: str) -> bool:
+def _exact(schedule: DesiredEntry, name: str) -> bool:
     """Whether the schedule, written as JSON and read back, is `schedule` again, type for type and
     in order (and of the file `name`)."""
     s = schedule

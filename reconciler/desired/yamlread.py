@@ -20,7 +20,7 @@ from reconciler.desired.discovery import read_regular, scan
 from reconciler.desired.filecache import FileCache
 from reconciler.desired.validation_messages import validation_problems
 from reconciler.desired.yamlentries import Unreadable, decode, parse
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.schedules.models import DataScheduleSpec
 from reconciler.problems import InvalidSchedules, Problem
 
@@ -38,14 +38,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load(paths: Iterable[Path], *, cache: FileCache | bool = True) -> list[DesiredSchedule]:
+def load(paths: Iterable[Path], *, cache: FileCache | bool = True) -> list[DesiredEntry]:
     """Read and validate every schedule file; raise InvalidSchedules listing all problems.
 
     `cache`: True, the cache the environment asks for (`filecache.default`, on unless turned off);
     False, none; or that one. Only each file's own reading is cached; the checks across files run
     on every load."""
     file_cache = cache if isinstance(cache, FileCache) else filecache.default() if cache else None
-    schedules: list[DesiredSchedule] = []
+    schedules: list[DesiredEntry] = []
     with gc_paused():
         files, problems = scan(paths)  # what cannot be read is listed with the problems of the rest
         for file in files:
@@ -58,7 +58,7 @@ def load(paths: Iterable[Path], *, cache: FileCache | bool = True) -> list[Desir
     return schedules
 
 
-def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[DesiredSchedule], list[Problem]]:
+def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[DesiredEntry], list[Problem]]:
     """One file's schedules and problems; from `cache` when it holds these very bytes under this name."""
     name = str(file)
     try:
@@ -77,13 +77,13 @@ def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[Desired
     return schedules, problems
 
 
-def _read_file(name: str, raw: bytes) -> tuple[list[DesiredSchedule], list[Problem]]:
+def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]]:
     try:
         parsed = parse(name, decode(name, raw))
     except Unreadable as unreadable:
         return [], unreadable.problems
     problems = list(parsed.problems)
-    schedules: list[DesiredSchedule] = []
+    schedules: list[DesiredEntry] = []
     for entry in parsed.entries:
         if entry.data is None or entry.key is None:
             problems += entry.problems
@@ -93,17 +93,17 @@ def _read_file(name: str, raw: bytes) -> tuple[list[DesiredSchedule], list[Probl
         except ValidationError as exc:
             problems += validation_problems(name, entry.key, entry.line, entry.data, entry.lines, exc)
             continue
-        schedules.append(DesiredSchedule(entry.key, model.id, model.api_fields(), name, entry.line, entry.lines))
+        schedules.append(DesiredEntry(entry.key, model.id, model.api_fields(), name, entry.line, entry.lines))
     return schedules, problems
 
 
 # ---- across files ----
 
 
-def _cross_file_problems(schedules: Sequence[DesiredSchedule]) -> list[Problem]:
+def _cross_file_problems(schedules: Sequence[DesiredEntry]) -> list[Problem]:
     problems: list[Problem] = []
-    first_by_key: dict[str, DesiredSchedule] = {}
-    first_by_id: dict[int, DesiredSchedule] = {}
+    first_by_key: dict[str, DesiredEntry] = {}
+    first_by_id: dict[int, DesiredEntry] = {}
     for s in schedules:
         if s.key in first_by_key:
             other = first_by_key[s.key]

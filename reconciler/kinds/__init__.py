@@ -33,7 +33,8 @@ class Declarable(Protocol):
 class Kind:
     """One kind of resource, as the YAML, the API and the spec know it."""
 
-    yaml_key: str  # the schedule files' top-level key: `schedules`
+    yaml_key: str  # the schedule files' top-level key, and the kind's name in plans: `schedules`
+    noun: str  # one of them, in messages: `schedule`
     path: str  # the API collection: `/data_schedules`
     wrapper: str  # the key a request or reply wraps one in: `data_schedule`
     list_key: str  # the key of a listing page's items: `data_schedules`

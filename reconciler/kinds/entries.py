@@ -63,8 +63,9 @@ class Location:
 
 
 @dataclass(frozen=True)
-class DesiredSchedule:
-    """One validated YAML entry: the schedule `key` wants, with where each field was written."""
+class DesiredEntry:
+    """One validated YAML entry: the item of `kind` (a kind's YAML key: `schedules`, `alerts`) that
+    `key` wants, with where each field was written."""
 
     key: str
     id: int | None
@@ -72,6 +73,7 @@ class DesiredSchedule:
     file: str
     line: int
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    kind: str = "schedules"
 
     def __post_init__(self) -> None:
         if not isinstance(self.field_lines, LineMap):

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from reconciler.kinds import Kind, SourceKey
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import Problem, inert
 from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 
@@ -59,9 +59,7 @@ def list_remote(client: HolisticsClient, kind: Kind, **filters: Any) -> RemoteSc
     return remote
 
 
-def add_unlisted(
-    client: HolisticsClient, desired: Sequence[DesiredSchedule], remote: RemoteSchedules
-) -> RemoteSchedules:
+def add_unlisted(client: HolisticsClient, desired: Sequence[DesiredEntry], remote: RemoteSchedules) -> RemoteSchedules:
     """The listing plus each id the YAML names that it left out (the default listing omits schedules
     made by embed users), read by id. An id the workspace does not have at all (deleted in the UI)
     stays missing: the plan creates that entry again, or adopts an identical schedule."""
@@ -198,7 +196,7 @@ class Reads:
                     self._workers.append(worker)
                     worker.start()
 
-    def remote(self, desired: Sequence[DesiredSchedule]) -> RemoteSchedules:
+    def remote(self, desired: Sequence[DesiredEntry]) -> RemoteSchedules:
         """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
         Asked for once the YAML is valid: what the reads had to say (-v) is said from here on."""
         self._client.release_events(show=True)
@@ -212,7 +210,7 @@ class Reads:
 
 
 def reference_problems(
-    desired: Sequence[DesiredSchedule], sources: Mapping[SourceKey, Source], kind: Kind
+    desired: Sequence[DesiredEntry], sources: Mapping[SourceKey, Source], kind: Kind
 ) -> list[Problem]:
     """Each entry's dashboard or report exists, and each preset's filter belongs to that dashboard."""
     problems = []

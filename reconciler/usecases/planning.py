@@ -25,7 +25,7 @@ from reconciler.desired.discovery import discover
 from reconciler.desired.yamlread import gc_paused, load
 from reconciler.errors import CommandFailed, UserError
 from reconciler.kinds import SourceKey
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.schedules import SCHEDULES, source_key
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.client import HolisticsClient
@@ -42,7 +42,7 @@ class PlanRefused(UserError):
 @dataclass
 class Planned:
     plan: Plan
-    desired: list[DesiredSchedule]
+    desired: list[DesiredEntry]
     remote: list[dict[str, Any]]  # the in-scope remote schedules the plan was made from
     files: list[Path]
     paths: list[Path]
@@ -58,7 +58,7 @@ def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
     return list(paths) or config.schedule_paths
 
 
-def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool = True) -> list[DesiredSchedule]:
+def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool = True) -> list[DesiredEntry]:
     """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare).
     `cached`: files already validated may come from the cache of validated files (`filecache`)."""
     desired = load(schedule_paths(config, paths), cache=cached)
@@ -242,7 +242,7 @@ def plan_for(
     return make_plan(client, config, paths, scope=scope, cached=cached)
 
 
-def check_references(client: HolisticsClient, desired: Sequence[DesiredSchedule]) -> None:
+def check_references(client: HolisticsClient, desired: Sequence[DesiredEntry]) -> None:
     """`validate --remote`: every dashboard, report and dynamic filter the entries name exists."""
     keys = [k for k in (source_key(d.fields) for d in desired) if k is not None]
     problems = reference_problems(desired, read_sources(client, keys), SCHEDULES)
@@ -314,7 +314,7 @@ def refuse_bodies_not_in_yaml(config: ProjectConfig, saved: savedplan.SavedPlan,
         )
 
 
-def _body_of(change: Change, entry: DesiredSchedule, config: ProjectConfig) -> dict[str, Any]:
+def _body_of(change: Change, entry: DesiredEntry, config: ProjectConfig) -> dict[str, Any]:
     """The body `core.plan` makes for `change` from `entry`."""
     if change.action is Action.CREATE:
         return dict(entry.fields)

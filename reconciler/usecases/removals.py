@@ -17,7 +17,7 @@ from pathlib import Path
 from reconciler.core.model import Removal
 from reconciler.desired.yamlread import load
 from reconciler.errors import UserError
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules
 
 _SUFFIX = re.compile(r"\.ya?ml$", re.IGNORECASE)
@@ -27,7 +27,7 @@ class GitStateError(UserError):
     """--prune-since cannot be answered: not a git checkout, an unknown REF, git missing."""
 
 
-def removals_since(ref: str, paths: Sequence[Path], desired: Iterable[DesiredSchedule]) -> list[Removal]:
+def removals_since(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry]) -> list[Removal]:
     """The entries of the schedule files under `paths` that held an id at `ref` and are gone now."""
     root = _toplevel(paths[0] if paths else Path.cwd())
     commit = _commit(root, ref)
@@ -73,7 +73,7 @@ def _files_at(root: Path, commit: str, paths: Sequence[Path]) -> list[str]:
     return sorted(name for name in listed.split("\0") if name and _SUFFIX.search(name))
 
 
-def _entries_at(root: Path, commit: str, name: str) -> list[DesiredSchedule]:
+def _entries_at(root: Path, commit: str, name: str) -> list[DesiredEntry]:
     """The entries of one file at `commit`, read by the same reader as the working tree. A file that
     was invalid then has no entries to compare (it could not have been applied either)."""
     text = _git(root, "show", f"{commit}:{name}")

@@ -77,6 +77,7 @@ def declarable(schedule: Mapping[str, Any], *, values: bool = True) -> bool:
 
 SCHEDULES = Kind(
     yaml_key="schedules",
+    noun="schedule",
     path="/data_schedules",
     wrapper="data_schedule",
     list_key="data_schedules",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from reconciler.core import build, compare
 from reconciler.core.model import Action
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.schedules import SCHEDULES
 
 # the kind every test here plans: data schedules
@@ -24,8 +24,8 @@ normalize = functools.partial(compare.normalize, kind=SCHEDULES)
 update_body = functools.partial(compare.update_body, kind=SCHEDULES)
 
 
-def desired(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredSchedule:
-    return DesiredSchedule(key, schedule_id, dict(fields), "schedules/x.yml", 1)
+def desired(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredEntry:
+    return DesiredEntry(key, schedule_id, dict(fields), "schedules/x.yml", 1)
 
 
 def email(recipients: list[str], **extra: Any) -> dict[str, Any]:
@@ -254,7 +254,7 @@ schedules = st.fixed_dictionaries(
 
 
 @st.composite
-def states(draw: st.DrawFn) -> tuple[list[DesiredSchedule], list[dict[str, Any]]]:
+def states(draw: st.DrawFn) -> tuple[list[DesiredEntry], list[dict[str, Any]]]:
     remote = [server_view(body, i + 1) for i, body in enumerate(draw(st.lists(schedules, max_size=6)))]
     ids = [r["id"] for r in remote]
     entries = []

@@ -16,7 +16,7 @@ from reconciler.core.duplicates import pruning_duplicates
 from reconciler.core.matching import adoptable
 from reconciler.core.model import Action, Plan
 from reconciler.core.safety import SafetyPolicy, unsafe_reason
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import HolisticsClient
 from reconciler.sandbox import Sandbox
@@ -24,12 +24,12 @@ from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.planning import make_plan
 
 
-def plan(entries: list[DesiredSchedule], remote: list[dict[str, Any]], **options: Any) -> Plan:
+def plan(entries: list[DesiredEntry], remote: list[dict[str, Any]], **options: Any) -> Plan:
     return build.plan(entries, remote, kind=SCHEDULES, **options)
 
 
-def entry(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredSchedule:
-    return DesiredSchedule(key, schedule_id, dict(fields), "schedules/x.yml", 1)
+def entry(key: str, fields: Mapping[str, Any], schedule_id: int | None = None) -> DesiredEntry:
+    return DesiredEntry(key, schedule_id, dict(fields), "schedules/x.yml", 1)
 
 
 def body(recipients: tuple[str, ...] = ("a@x.com",), source_id: int = 1, title: str | None = None) -> dict[str, Any]:
@@ -118,7 +118,7 @@ contents = st.builds(
 
 
 @st.composite
-def workspaces(draw: st.DrawFn) -> tuple[list[DesiredSchedule], list[dict[str, Any]]]:
+def workspaces(draw: st.DrawFn) -> tuple[list[DesiredEntry], list[dict[str, Any]]]:
     """Entries, each with its schedule (id recorded or not) or none, and schedules copied from them
     or made in the UI, in any order of ids."""
     bodies = draw(st.lists(contents, max_size=4))

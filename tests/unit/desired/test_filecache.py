@@ -25,7 +25,7 @@ import reconciler
 from bench import workload
 from reconciler.desired import cachesecret, filecache, yamlread
 from reconciler.desired.filecache import FileCache
-from reconciler.kinds.entries import DesiredSchedule
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules
 from reconciler.sandbox import Sandbox
 from reconciler.usecases.config import ProjectConfig
@@ -68,8 +68,8 @@ def exact(value: Any) -> Any:
     return (type(value).__name__, repr(value))
 
 
-def as_read(schedules: list[DesiredSchedule]) -> Any:
-    """Everything a DesiredSchedule holds (its equality leaves out the field lines)."""
+def as_read(schedules: list[DesiredEntry]) -> Any:
+    """Everything a DesiredEntry holds (its equality leaves out the field lines)."""
     return exact([[type(s).__name__, s.key, s.id, s.fields, s.file, s.line, s.field_lines] for s in schedules])
 
 
@@ -239,15 +239,15 @@ def test_a_value_json_would_change_is_not_stored(tmp_path: Path) -> None:
     class Label(str):
         pass
 
-    good = DesiredSchedule("k", 1, {"a": [1, 2.0, True, None, "x"]}, "f.yml", 2, {"a": 3})
+    good = DesiredEntry("k", 1, {"a": [1, 2.0, True, None, "x"]}, "f.yml", 2, {"a": 3})
     assert filecache.encode_entry("0" * 64, "f.yml", [good], SECRET) is not None
     for fields in ({"a": (1, 2)}, {"a": Label("x")}, {1: "x"}, {"a": {"b": {2: 3}}}, {"a": float("nan")}):
-        bad = DesiredSchedule("k", 1, fields, "f.yml", 2, {})
+        bad = DesiredEntry("k", 1, fields, "f.yml", 2, {})
         assert filecache.encode_entry("0" * 64, "f.yml", [bad], SECRET) is None, fields
     with pytest.raises(TypeError):  # a line that is not an int cannot even be held (models.LineMap)
-        DesiredSchedule("k", 1, {}, "f.yml", 2, {"a": 3.0})
+        DesiredEntry("k", 1, {}, "f.yml", 2, {"a": 3.0})
     assert filecache.encode_entry("0" * 64, "other.yml", [good], SECRET) is None  # another file's schedules
-    assert filecache.encode_entry("0" * 64, "f.yml", [DesiredSchedule("k", True, {}, "f.yml", 2, {})], SECRET) is None
+    assert filecache.encode_entry("0" * 64, "f.yml", [DesiredEntry("k", True, {}, "f.yml", 2, {})], SECRET) is None
 
 
 # ---- what makes another key ----
@@ -709,7 +709,7 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
         schedules = cache.get(key, name)
         assert schedules is not None, f"{name} was cached by validate"
         forged = [
-            DesiredSchedule(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines)
+            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines)
             for s in schedules
         ]
         cache.put(key, name, forged)
@@ -735,7 +735,7 @@ def forged_entries(store: FileCache, path: Path, secret: bytes | None) -> bytes:
     assert key is not None
     (weekly, *rest) = yamlread.load([path], cache=False)
     fields = {**weekly.fields, "dest": {**weekly.fields["dest"], "recipients": ["attacker@example.com"]}}
-    forged = [DesiredSchedule(weekly.key, weekly.id, fields, name, weekly.line, weekly.field_lines), *rest]
+    forged = [DesiredEntry(weekly.key, weekly.id, fields, name, weekly.line, weekly.field_lines), *rest]
     blob = filecache.encode_entry(key, name, forged, secret or b"x" * 64)
     assert blob is not None
     if secret is None:
@@ -744,7 +744,7 @@ def forged_entries(store: FileCache, path: Path, secret: bytes | None) -> bytes:
     return blob
 
 
-def recipients(schedules: list[DesiredSchedule]) -> list[Any]:
+def recipients(schedules: list[DesiredEntry]) -> list[Any]:
     return [s.fields["dest"].get("recipients") for s in schedules]
 
 
@@ -802,7 +802,7 @@ def test_an_entry_committed_into_the_checkout_changes_no_plan(project: Path, exa
         schedules = yamlread.load([file], cache=False)
         assert key is not None and schedules
         forged = [
-            DesiredSchedule(s.key, s.id, {**s.fields, "title": "FORGED"}, str(relative), s.line, s.field_lines)
+            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, str(relative), s.line, s.field_lines)
             for s in schedules
         ]
         blob = filecache.encode_entry(key, str(relative), forged, attacker_secret)
