@@ -74,6 +74,9 @@ class DesiredEntry:
     line: int
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     kind: str = "schedules"
+    # field path (dotted, as in diffs) -> the `${NAME}` expression written there: its value comes from
+    # the environment and is never shown (`desired.envvalues`)
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.field_lines, LineMap):
