@@ -65,7 +65,12 @@ class Location:
 @dataclass(frozen=True)
 class DesiredEntry:
     """One validated YAML entry: the item of `kind` (a kind's YAML key: `schedules`, `alerts`) that
-    `key` wants, with where each field was written."""
+    `key` wants, with where each field was written.
+
+    `env`: each dotted field path whose YAML value uses a variable (`${NAME}`), with that value as
+    written. As read, such a field holds the expression itself; `desired.envvalues.resolve` gives the
+    entries with the values from the environment (and keeps `env`, so that every output can show the
+    expression instead of the value)."""
 
     key: str
     id: int | None
@@ -74,6 +79,7 @@ class DesiredEntry:
     line: int
     field_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     kind: str = "schedules"
+    env: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.field_lines, LineMap):

@@ -404,7 +404,7 @@ def corruptions(blob: bytes) -> dict[str, bytes]:
         "a flipped byte": blob[:-5] + bytes([blob[-5] ^ 1]) + blob[-4:],
         "header only": head,
         "payload only": payload,
-        "another format": blob.replace(b"format 2", b"format 3", 1),
+        "another format": blob.replace(b"format 3", b"format 4", 1),
         "not rows, checksum right": forged,
         "binary junk": os.urandom(300),
         "a pickle": b"\x80\x04\x95" + os.urandom(40),
