@@ -171,7 +171,7 @@ def _reason(message: str, secrets: set[str]) -> str:
     """pydantic's message up to where it would quote the value (`not a valid email address: '...'`),
     and nothing at all when what is left still holds a value from the environment."""
     text = message.removeprefix("Value error, ")
-    text = re.split(r"[:(]", text, maxsplit=1)[0].strip()
+    text = re.split(r": | \(", text, maxsplit=1)[0].strip()
     if not text or any(secret in text for secret in secrets):
         return ""
     return f": {text}"

@@ -314,9 +314,8 @@ def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
         return False
     key, schedule_id, fields, line, shape, lines, kind, env = row
     return (
-        type(kind) is str
+        type(kind) is str is type(key)
         and _str_to_str(env)
-        and type(key) is str
         and (schedule_id is None or type(schedule_id) is int)
         and type(fields) is dict
         and type(line) is int
