@@ -709,8 +709,7 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
         schedules = cache.get(key, name)
         assert schedules is not None, f"{name} was cached by validate"
         forged = [
-            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines)
-            for s in schedules
+            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines) for s in schedules
         ]
         cache.put(key, name, forged)
         forged_any = True
