@@ -54,7 +54,7 @@ def test_a_listing_that_sorts_reads_from_both_ends_when_it_can() -> None:
 
 def test_a_listing_without_a_count_is_complete_in_one_walk() -> None:
     ids = list(range(1, 251))
-    sent, fetch = pages_of(ids, 100)
+    _sent, fetch = pages_of(ids, 100)
     assert [item["id"] for item in list_schedules(fetch, {"limit": 100}, sorts=False)] == ids
 
 
