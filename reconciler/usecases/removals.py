@@ -31,12 +31,13 @@ def removals_since(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEnt
     """The entries of the schedule files under `paths` that held an id at `ref` and are gone now."""
     root = _toplevel(paths[0] if paths else Path.cwd())
     commit = _commit(root, ref)
-    held_now = {d.id for d in desired if d.id is not None}
+    held_now = {(d.kind, d.id) for d in desired if d.id is not None}  # ids are unique within a kind
     removals = []
     for name in _files_at(root, commit, paths):
         for entry in _entries_at(root, commit, name):
-            if entry.id is not None and entry.id not in held_now:
-                removals.append(Removal(entry.id, entry.key, name, _removed_in(root, commit, name, entry.id)))
+            if entry.id is not None and (entry.kind, entry.id) not in held_now:
+                removed_in = _removed_in(root, commit, name, entry.id)
+                removals.append(Removal(entry.id, entry.key, name, removed_in, kind=entry.kind))
     return sorted(removals, key=lambda r: (r.file, r.key))
 
 
