@@ -669,7 +669,7 @@ def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Pat
 )
 def test_no_cache_writes_nothing(args: tuple[str, ...], env: dict[str, str], project: Path) -> None:
     done = run_cli(*args, cwd=project, **env)
-    assert done.returncode == 0 and "OK: 15 schedule(s) in 3 file(s) are valid." in done.stdout, done.stderr
+    assert done.returncode == 0 and "OK: 15 schedule(s) and 3 alert(s) in 4 file(s) are valid." in done.stdout, done.stderr
     assert not user_cache(project).exists()
     assert run_cli("validate", cwd=project).stdout == done.stdout
     assert len(list(user_cache(project).glob("*.entry"))) == 3
