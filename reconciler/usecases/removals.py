@@ -1,9 +1,10 @@
 """`--prune-since REF`: git already holds the state a deletion needs.
 
 The schedule files as they were at REF are read with git (never checked out) and compared with the
-working tree: every entry that had an id at REF and whose id no entry holds now was removed, and is
-planned as a delete, named by its key and the commit that removed it. An entry moved to another
-file, or renamed with its id kept, still holds the id: not a removal.
+working tree: every entry that had an id at REF and whose id no entry of its kind holds now was
+removed, and is planned as a delete of that kind (an alert's removal deletes an alert), named by its
+key and the commit that removed it. An entry moved to another file, or renamed with its id kept,
+still holds the id: not a removal. Ids are only unique within a kind: alert 7 and schedule 7 are two.
 """
 
 from __future__ import annotations
@@ -27,17 +28,26 @@ class GitStateError(UserError):
     """--prune-since cannot be answered: not a git checkout, an unknown REF, git missing."""
 
 
-def removals_since(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry]) -> list[Removal]:
-    """The entries of the schedule files under `paths` that held an id at `ref` and are gone now."""
+def removals_since(
+    ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry], kind: str = "schedules"
+) -> list[Removal]:
+    """The entries of `kind` (a kind's YAML key) under `paths` that held an id at `ref` and are gone now."""
+    return removals_by_kind(ref, paths, desired).get(kind, [])
+
+
+def removals_by_kind(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry]) -> dict[str, list[Removal]]:
+    """kind (`schedules`, `alerts`) -> the entries of that kind under `paths` that held an id at
+    `ref` and whose id no entry of the kind holds now; git is asked once for every kind."""
     root = _toplevel(paths[0] if paths else Path.cwd())
     commit = _commit(root, ref)
-    held_now = {d.id for d in desired if d.id is not None}
-    removals = []
+    held_now = {(d.kind, d.id) for d in desired if d.id is not None}
+    removals: dict[str, list[Removal]] = {}
     for name in _files_at(root, commit, paths):
         for entry in _entries_at(root, commit, name):
-            if entry.id is not None and entry.id not in held_now:
-                removals.append(Removal(entry.id, entry.key, name, _removed_in(root, commit, name, entry.id)))
-    return sorted(removals, key=lambda r: (r.file, r.key))
+            if entry.id is not None and (entry.kind, entry.id) not in held_now:
+                removal = Removal(entry.id, entry.key, name, _removed_in(root, commit, name, entry.id))
+                removals.setdefault(entry.kind, []).append(removal)
+    return {kind: sorted(found, key=lambda r: (r.file, r.key)) for kind, found in removals.items()}
 
 
 def _git(root: Path, *args: str) -> str:
