@@ -94,7 +94,9 @@ class Workspace:
             if kind is ALERTS:
                 assert "sort" not in filters, "the alert listing has no sort"
                 if filters.get("dest_type") not in (None, "EmailDest", "SlackDest"):
-                    raise InvalidParameters("dest_type must be EmailDest or SlackDest", method="GET", path=kind.path)
+                    raise InvalidParameters(
+                        "bad dest_type", status=400, error_type="", api_message="", method="GET", path=kind.path
+                    )
             self._land_late(kind)
             found = [
                 copy.deepcopy(item)
