@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.kinds import SourceKey
+from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import source_key
 from reconciler.remote.reads import Source
 
@@ -33,9 +34,11 @@ def comment(schedule: Mapping[str, Any], sources: Mapping[SourceKey, Source]) ->
     read. The title is the workspace's text: quoted, with `"` and `\\` escaped and every character
     that is not printable (a line break, a control, a bidi override) written as its escape, so it
     can neither end the comment nor add a key."""
+    if schedule.get("source_type") in ALERTS.source_types:
+        return _alert_source(schedule)
     key = source_key(schedule)
     if key is None:
-        return _alert_source(schedule)
+        return None
     text = f"{source_kind(key[0])} {key[1]}"
     source = sources.get(key)
     if source is not None and not source.exists:
