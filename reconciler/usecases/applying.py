@@ -19,13 +19,14 @@ from typing import Any
 
 from reconciler.core.compare import differences
 from reconciler.core.model import Action, Change, Plan, WorkspacePlan
-from reconciler.desired.yamlwrite import Unrecorded, record_ids
+from reconciler.desired.yamlwrite import Unrecorded
 from reconciler.errors import CommandFailed
 from reconciler.kinds import Bucket, Kind
 from reconciler.kinds.known import BY_YAML_KEY
 from reconciler.problems import Problem, escape_controls
 from reconciler.remote.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.remote.reads import list_remote
+from reconciler.usecases import recording
 
 # (kind, source type, source id as a query string carries it): the listing one source's creates look in
 Lookup = tuple[str, str, str]
@@ -158,33 +159,10 @@ def apply(
 
 
 def _record(parts: Sequence[Plan], report: Report, schedule_files: Collection[Path] | None) -> None:
-    """Record the ids of what was made or adopted, each into its entry (keys are unique across the
-    kinds). Never raises: after remote writes, whatever goes wrong with a file (edited meanwhile, a
-    full disk) ends as an `Unrecorded` line, and the run still ends with its summary."""
-    report.kinds = {c.key: c.kind for part in parts for c in part.changes if c.key}
-    report.kinds |= {m.key: part.kind for part in parts for m in part.matches}
-    wanted = _ids_to_record(parts, report.results)
-    lines = _planned_lines(parts)
-    writable = schedule_files if schedule_files is not None else [Path(f) for f in wanted]
-    try:
-        report.unrecorded = record_ids(wanted, writable, lines=lines, replacing=_stale_ids(parts))
-    except Exception as exc:  # record_ids returns its failures; this is the last line of defence
-        report.unrecorded = [
-            Unrecorded(file, key, new_id, lines.get((file, key), 0), f"unexpected error: {exc!r}")
-            for file, ids in wanted.items()
-            for key, new_id in ids.items()
-        ]
-    missed = {(u.file, u.key) for u in report.unrecorded}
-    report.recorded = {
-        file: kept
-        for file, ids in wanted.items()
-        if (kept := {key: new_id for key, new_id in ids.items() if (file, key) not in missed})
-    }
-
-
-def _planned_lines(parts: Sequence[Plan]) -> dict[tuple[str, str], int]:
-    """(file, key) -> the line of the entry as planned: where to add an id the file no longer shows."""
-    return {(c.file, c.key): c.line for part in parts for c in part.changes if c.file and c.key and c.line}
+    """Record the ids of what was made or adopted (see `recording`); never raises."""
+    made = [(r.change, r.id) for r in report.results if r.ok and r.id is not None]
+    done = recording.record(parts, made, schedule_files)
+    report.recorded, report.unrecorded, report.kinds = done.recorded, done.unrecorded, done.kinds
 
 
 @dataclass
@@ -375,25 +353,3 @@ def _field_errors(change: Change, exc: APIError) -> tuple[Problem, ...]:
         where = f"{change.key}.{field_path}" if field_path else str(change.key)
         problems += [Problem(change.file, line, where, str(message)) for message in messages]
     return tuple(dict.fromkeys(problems))  # the same message for the same field, once
-
-
-def _ids_to_record(parts: Sequence[Plan], results: Sequence[Result]) -> dict[str, dict[str, int]]:
-    ids: dict[str, dict[str, int]] = {}
-    for result in results:
-        change = result.change
-        made = change.action in (Action.CREATE, Action.REPLACE)
-        if result.ok and made and change.file and change.key and result.id is not None:
-            ids.setdefault(change.file, {})[change.key] = result.id
-    for match in (m for part in parts for m in part.matches):
-        if not match.recorded:
-            ids.setdefault(match.file, {})[match.key] = match.id
-    return ids
-
-
-def _stale_ids(parts: Sequence[Plan]) -> dict[tuple[str, str], int]:
-    """(file, key) -> the id an entry holds that apply overwrites: an item deleted in the
-    workspace, or one replaced. Only that exact id is ever written over."""
-    changes = [c for part in parts for c in part.changes]
-    matches = [m for part in parts for m in part.matches]
-    stale = {(c.file, c.key): c.stale_id for c in changes if c.file and c.key and c.stale_id is not None}
-    return stale | {(m.file, m.key): m.stale_id for m in matches if m.stale_id is not None}
