@@ -6,12 +6,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from reconciler.cli.options import Connect, connection_options, paths_argument, project_config, scope_options
+from reconciler.cli.options import (
+    Connect,
+    connection_options,
+    env_key,
+    paths_argument,
+    project_config,
+    scope_options,
+)
 from reconciler.errors import CommandFailed, ExitCode, UserError
 from reconciler.usecases import applying, lock
 from reconciler.usecases.planning import Scope, plan_to_apply
@@ -47,11 +53,6 @@ def _errors_shown_by(view: TextView | JsonView) -> Iterator[None]:
 @paths_argument
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
 @scope_options
-@click.option(
-    "--prune-duplicates",
-    is_flag=True,
-    help="Also delete the probable duplicates: schedules no entry claims whose content is an entry's.",
-)
 @click.option("--force", is_flag=True, help="Apply a plan marked unsafe (it changes too much at once).")
 @click.option(
     "--parallelism",
@@ -72,7 +73,6 @@ def apply_command(
     paths: tuple[Path, ...],
     auto_approve: bool,
     scope: Scope,
-    prune_duplicates: bool,
     force: bool,
     parallelism: int,
     as_json: bool,
@@ -86,13 +86,12 @@ def apply_command(
     """
     view = JsonView() if as_json else TextView()
     saved = _saved_plan(paths)
-    if saved is not None and prune_duplicates:
+    if saved is not None and scope.prune_duplicates:
         # a saved plan is applied as it was reviewed: what it deletes was decided when it was made
         raise click.UsageError("a saved plan is applied as it was made: give --prune-duplicates to `plan --out`")
-    scope = replace(scope, prune_duplicates=prune_duplicates)
     # one run at a time per checkout: two would both create what neither had seen made yet
     with _errors_shown_by(view), lock.exclusive(lock.checkout_root(Path.cwd()), "apply"), connect() as client:
-        todo = plan_to_apply(client, project_config(), paths, scope, saved)
+        todo = plan_to_apply(client, project_config(), paths, scope, saved, env_key=env_key)
         view.plan(todo.plan, todo.titles)
         if not todo.plan.has_changes:
             report = applying.apply(todo.plan, client, schedule_files=todo.files)  # ids matched by content

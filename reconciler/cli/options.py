@@ -117,6 +117,7 @@ def connection_options(func: F) -> F:
         ctx = click.get_current_context()
         verbose = verbose or bool(ctx.find_root().params.get("verbose"))  # -v before or after the command
         ctx.meta["verbose"] = verbose
+        ctx.meta[_ENV_KEY] = api_key  # read only by `env_key`, which derives the fingerprint key from it
         env = click.core.ParameterSource.ENVIRONMENT
         region_flag = region is not None and ctx.get_parameter_source("region") != env
         if region_flag and ctx.get_parameter_source("base_url") == env:
@@ -126,21 +127,41 @@ def connection_options(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_ENV_KEY = "holistics_schedules_api_key"
+
+
+def env_key() -> bytes | None:
+    """The key that fingerprints values from the environment in a saved plan, derived from the API key
+    (`desired.envvalues.fingerprint_key`), or None without one. The resolver is imported only here."""
+    api_key = click.get_current_context().meta.get(_ENV_KEY)
+    if not api_key:
+        return None
+    from reconciler.desired import envvalues
+
+    key: bytes = envvalues.fingerprint_key(api_key)
+    return key
+
+
 def paths_argument(func: F) -> F:
     return click.argument("paths", nargs=-1, type=click.Path(path_type=Path))(func)
 
 
 def scope_options(func: F) -> F:
-    """--prune, --prune-since, --target, --exclude: passed on as one `scope`."""
+    """--prune, --prune-since, --target, --exclude, --prune-duplicates: passed on as one `scope`."""
 
-    @click.option("--prune", is_flag=True, help="Delete remote schedules no YAML declares.")
+    @click.option("--prune", is_flag=True, help="Delete remote schedules and alerts no YAML declares.")
     @click.option(
         "--prune-since",
         metavar="REF",
-        help="Delete only the schedules whose entries were removed from the YAML since git REF.",
+        help="Delete only the schedules and alerts whose entries were removed from the YAML since git REF.",
     )
     @click.option("--target", "targets", multiple=True, metavar="KEY", help="Only these keys (globs).")
     @click.option("--exclude", "excludes", multiple=True, metavar="KEY", help="Not these keys (globs).")
+    @click.option(
+        "--prune-duplicates",
+        is_flag=True,
+        help="Also delete the probable duplicates: schedules or alerts no entry claims whose content is an entry's.",
+    )
     @functools.wraps(func)
     def wrapper(
         *args: Any,
@@ -148,9 +169,10 @@ def scope_options(func: F) -> F:
         prune_since: str | None,
         targets: Sequence[str],
         excludes: Sequence[str],
+        prune_duplicates: bool,
         **kwargs: Any,
     ) -> Any:
-        scope = Scope(prune, prune_since, Selection(tuple(targets), tuple(excludes)))
+        scope = Scope(prune, prune_since, Selection(tuple(targets), tuple(excludes)), prune_duplicates)
         return func(*args, scope=scope, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from reconciler.cli.options import Connect, connection_options, paths_argument, project_config, scope_options, verbose
+from reconciler.cli.options import (
+    Connect,
+    connection_options,
+    env_key,
+    paths_argument,
+    project_config,
+    scope_options,
+    verbose,
+)
 from reconciler.desired import yamlwrite
 from reconciler.errors import ExitCode
 from reconciler.usecases.planning import Planned, Scope, plan_for
@@ -33,9 +40,10 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
             result.plan,
             paths=result.paths,
             files=result.files,
-            remote=result.remote,
+            remote=result.remote_of,
             workspace=workspace,
             titles=result.titles,
+            env=result.env,
         )
     else:
         content = _rendered(
@@ -61,11 +69,6 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @scope_options
-@click.option(
-    "--prune-duplicates",
-    is_flag=True,
-    help="Also delete the probable duplicates: schedules no entry claims whose content is an entry's.",
-)
 @click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
 @connection_options
 def plan_command(
@@ -75,17 +78,18 @@ def plan_command(
     out: Path | None,
     detailed_exitcode: bool,
     scope: Scope,
-    prune_duplicates: bool,
     show_sensitive: bool,
     connect: Connect,
 ) -> None:
-    """Show what apply would do. Reads every remote schedule; writes nothing remotely."""
+    """Show what apply would do. Reads every remote schedule and alert; writes nothing remotely."""
     fmt = "json" if as_json else fmt
-    scope = replace(scope, prune_duplicates=prune_duplicates)
     with connect() as client:
         # a saved plan holds nothing the cache produced: apply sends what it carries
         saving = out is not None and out.suffix == ".json"
-        result = plan_for(client, project_config(), paths, scope, cached=not saving)
+        # a saved plan fingerprints the values it took from the environment, under a key from the API key
+        result = plan_for(
+            client, project_config(), paths, scope, cached=not saving, env_key=env_key if saving else None
+        )
     if result.undocumented and verbose():
         stderr().print(
             "note: the server returned fields the spec does not document; they are kept out of diffs, "

@@ -73,4 +73,6 @@ def validate_command(paths: tuple[Path, ...], remote: bool, fmt: str, connect: C
         return
     files = len({d.file for d in desired})
     checked = " and their references" if remote else ""
-    stdout().print(f"OK: {len(desired)} schedule(s) in {files} file(s){checked} are valid.")
+    alerts = sum(1 for d in desired if d.kind == "alerts")
+    counted = f"{len(desired) - alerts} schedule(s)" + (f" and {alerts} alert(s)" if alerts else "")
+    stdout().print(f"OK: {counted} in {files} file(s){checked} are valid.")

@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.core.compare import differences, leaves, only, removal_diff, update_body, without
 from reconciler.core.duplicates import probable_duplicates
+from reconciler.core.hiding import hide_diff, hide_diffs, masked
 from reconciler.core.matching import Ignored, match
 from reconciler.core.model import (
     ABSENT,
@@ -123,7 +124,7 @@ def _entry_changes(
     for original, entry in zip(desired, managed, strict=True):
         item_id = matched.get(entry.key)
         if item_id is None:
-            outcome.changes.append(_create(original, entry, sides.gone))
+            outcome.changes.append(_create(original, entry, sides.gone, sides.kind))
             continue
         have = sides.remote_by_id[item_id]
         stale = original.id if original.id in sides.gone else None
@@ -157,11 +158,11 @@ def _selected(outcome: _Outcome, selected: Callable[[str], bool]) -> _Outcome:
     )
 
 
-def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int]) -> Change:
+def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int], kind: Kind) -> Change:
     body = dict(original.fields)
-    diff = tuple(FieldDiff(p, ABSENT, v) for p, v in leaves(body))
+    diff = hide_diffs(tuple(FieldDiff(p, ABSENT, v) for p, v in leaves(body)), original.env)
     reason = (
-        f"schedule {original.id} was deleted in the workspace; it will be created again"
+        f"{kind.noun} {original.id} was deleted in the workspace; it will be created again"
         if original.id in gone
         else None
     )
@@ -171,7 +172,7 @@ def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int]) -
 
 def _change_of(entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind: Kind) -> Change | None:
     """The update, or the replacement when an immutable field moves (the source of a schedule)."""
-    diff = differences(entry.fields, have, kind)
+    diff = hide_diffs(differences(entry.fields, have, kind), entry.env)
     if not diff:
         return None
     if any(d.path in kind.immutable for d in diff):
@@ -182,7 +183,7 @@ def _change_of(entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind:
             diff,
             body=dict(entry.fields),  # a new item, made from the YAML alone
             remote=have,
-            reason="the source of a schedule cannot be changed in place: it must be replaced",
+            reason=f"the source of {_a(kind.noun)} cannot be changed in place: it must be replaced",
             stale_id=item_id,
             **_where(entry),
         )
@@ -219,10 +220,22 @@ def _ignored_differences(
     # dest.type rides along: without it a dest is compared whole, as if it changed type
     written = only(entry.fields, paths | ({"dest.type"} if any(p.startswith("dest.") for p in paths) else set()))
     return [
-        IgnoredDifference(entry.key, d.path, d.new, d.old, entry.file, entry.line_of(d.path))
+        IgnoredDifference(
+            entry.key,
+            d.path,
+            masked(d.new, d.path, entry.env),
+            masked(d.old, d.path, entry.env),
+            entry.file,
+            entry.line_of(d.path),
+            hidden=hide_diff(d, entry.env).hidden,
+        )
         for d in differences(written, have, kind)
     ]
 
 
 def _where(entry: DesiredEntry) -> dict[str, Any]:
-    return {"file": entry.file, "line": entry.line, "field_lines": entry.field_lines}
+    return {"file": entry.file, "line": entry.line, "field_lines": entry.field_lines, "env": entry.env}
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

@@ -28,8 +28,30 @@ def normalize(item: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     if isinstance(out.get("dynamic_filter_presets"), list):
         presets = [_normalize_preset(p) for p in out["dynamic_filter_presets"]]
         out["dynamic_filter_presets"] = sorted(presets, key=_canonical)
+    if isinstance(out.get("viz_conditions"), list):
+        out["viz_conditions"] = [_normalize_viz_condition(c) for c in out["viz_conditions"]]
     if isinstance(out.get("dest"), Mapping):
         out["dest"] = _normalize_dest(out["dest"])
+    return out
+
+
+def _normalize_condition(condition: Any) -> Any:
+    if not isinstance(condition, Mapping):
+        return condition
+    out = {"modifier": None, **condition}  # the spec's modifier is nullable: absent and null are one
+    out["values"] = out.get("values") or []
+    return out
+
+
+def _normalize_viz_condition(viz: Any) -> Any:
+    """An alert's condition with its nullable parts filled in: a server answers `aggregation: null`,
+    `model_id: null` where the YAML says nothing, and that is no change. Order is kept."""
+    if not isinstance(viz, Mapping):
+        return viz
+    out = {"aggregation": None, "transformation": None, **viz}
+    if isinstance(out.get("field_path"), Mapping):
+        out["field_path"] = {"model_id": None, "data_set_id": None, "is_metric": None, **out["field_path"]}
+    out["condition"] = _normalize_condition(out.get("condition"))
     return out
 
 
@@ -56,11 +78,8 @@ def _normalize_preset(preset: Any) -> Any:
     filter_id = out.get("dynamic_filter_id")
     if isinstance(filter_id, str) and filter_id.isdigit():
         out["dynamic_filter_id"] = int(filter_id)  # the spec allows "7" and 7 for one filter
-    condition = out.get("preset_condition")
-    if isinstance(condition, Mapping):
-        condition = {"modifier": None, **condition}
-        condition["values"] = condition.get("values") or []
-        out["preset_condition"] = condition
+    if isinstance(out.get("preset_condition"), Mapping):
+        out["preset_condition"] = _normalize_condition(out["preset_condition"])
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.core.compare import normalize, removal_diff, without
+from reconciler.core.hiding import hide_diffs
 from reconciler.core.matching import Ignored, agrees
 from reconciler.core.model import Action, Change, Plan, ProbableDuplicate, ordered
 from reconciler.kinds import Bucket, Kind
@@ -38,7 +39,7 @@ def probable_duplicates(
             paths = ignored(entry.key)
             fields = without(entry.fields, paths)  # normalising leaves a title as it is: indexed before it
             by_title = owners.setdefault(kind.bucket(entry.fields), {})
-            by_title.setdefault(_title_key(fields, _ANY), []).append(_Owner(entry.key, own, paths, fields))
+            by_title.setdefault(_title_key(fields, _ANY), []).append(_Owner(entry.key, own, paths, fields, entry.env))
     found = []
     for item_id in candidates:
         have = remote_by_id[item_id]
@@ -51,7 +52,7 @@ def probable_duplicates(
             if owner.ignored not in seen:
                 seen[owner.ignored] = normalize(without(have, owner.ignored), kind)
             if agrees(owner.want(kind), seen[owner.ignored]):
-                found.append(ProbableDuplicate(item_id, owner.key, owner.id, have))
+                found.append(ProbableDuplicate(item_id, owner.key, owner.id, have, owner.env))
                 break
     return tuple(found)
 
@@ -78,6 +79,7 @@ class _Owner:
     id: int
     ignored: frozenset[str]
     fields: Mapping[str, Any]
+    env: Mapping[str, str]
     _want: Mapping[str, Any] | None = None
 
     def want(self, kind: Kind) -> Mapping[str, Any]:
@@ -106,5 +108,14 @@ def _deletion(duplicate: ProbableDuplicate, kind: Kind) -> Change:
         f"a probable duplicate of {duplicate.key} ({kind.noun} {duplicate.of}): no entry claims it "
         "and its content is that entry's"
     )
-    diff = removal_diff(duplicate.remote, kind)
-    return Change(Action.DELETE, None, duplicate.id, diff, remote=duplicate.remote, reason=reason, kind=kind.yaml_key)
+    diff = hide_diffs(removal_diff(duplicate.remote, kind), duplicate.env)  # the copy holds the entry's values
+    return Change(
+        Action.DELETE,
+        None,
+        duplicate.id,
+        diff,
+        remote=duplicate.remote,
+        reason=reason,
+        kind=kind.yaml_key,
+        env=duplicate.env,
+    )

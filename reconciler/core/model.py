@@ -29,6 +29,13 @@ class FieldDiff:
     path: str  # dotted, e.g. "dest.recipients"
     old: Any
     new: Any
+    # Not None when a value here comes from the environment (see `core.hiding`): `old` and `new` then
+    # hold its `${NAME}` expression in its place, on both sides, and this says whether the value changes.
+    env_changes: bool | None = None
+
+    @property
+    def hidden(self) -> bool:
+        return self.env_changes is not None
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class Change:
     reason: str | None = None  # why this change, when the diff alone does not say (a deleted id, a removal)
     stale_id: int | None = None  # the id the YAML entry holds now and apply overwrites (deleted, replaced)
     kind: str = "schedules"  # the kind's YAML key: `schedules`, `alerts`
+    # field path -> the `${NAME}` expression the YAML wrote there: the value comes from the environment,
+    # is in `body` (what apply sends) and never in `diff` (see `core.hiding`)
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def title(self) -> str | None:
@@ -55,8 +65,10 @@ class Change:
 
     @property
     def source(self) -> tuple[str, int] | None:
+        """The dashboard or report a schedule delivers. None for an alert: its widget or viz block
+        (an id that may be a string) has no title of its own to read; `Brief.raw_source` names it."""
         side = self.body or self.remote
-        if side and "source_type" in side and "source_id" in side:
+        if self.kind == "schedules" and side and "source_type" in side and "source_id" in side:
             return str(side["source_type"]), int(side["source_id"])
         return None
 
@@ -85,16 +97,25 @@ class Brief:
     title: str | None
     source: tuple[str, int] | None
     dest_type: str | None
+    # the source as the item names it, for a kind whose sources have no title to read (an alert's
+    # widget or viz block: `("VizBlock", "v-12")`); None when `source` says it
+    raw_source: tuple[str, int | str] | None = None
 
     @classmethod
     def of(cls, schedule: Mapping[str, Any], kind: Kind) -> Brief:
         dest = schedule.get("dest")
         title = schedule.get("title")
+        source = kind.source_key(schedule)
+        raw = None
+        source_id = schedule.get("source_id")
+        if source is None and isinstance(source_id, int | str) and not isinstance(source_id, bool):
+            raw = (str(schedule.get("source_type")), source_id)
         return cls(
             int(schedule["id"]),
             str(title) if title else None,
-            kind.source_key(schedule),
+            source,
             str(dest.get("type")) if isinstance(dest, Mapping) else None,
+            raw,
         )
 
 
@@ -108,6 +129,7 @@ class IgnoredDifference:
     workspace: Any
     file: str
     line: int
+    hidden: bool = False  # a value from the environment: `yaml` and `workspace` hold its expression
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,7 @@ class Removal:
     key: str
     file: str
     commit: str | None  # the commit that removed it, None while the removal is not committed
+    kind: str = "schedules"  # the kind (YAML key) the entry was of: ids are only unique within a kind
 
 
 @dataclass(frozen=True)
@@ -130,6 +153,8 @@ class ProbableDuplicate:
     key: str  # the entry it copies
     of: int  # the id of that entry's own item
     remote: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # the copied entry's fields from the environment: the copy holds the same values, never shown
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -171,9 +196,15 @@ class Plan:
 @dataclass(frozen=True)
 class WorkspacePlan:
     """The plan of every kind, one `Plan` per kind in the order of `kinds.known.KINDS`: ids are only
-    unique within a kind, so each kind's matches, ids and unmanaged items stay in its own `Plan`."""
+    unique within a kind, so each kind's matches, ids and unmanaged items stay in its own `Plan`.
+    What concerns the whole plan (`unsafe`, `partial`, `prune`, `timezone`) is said once here."""
 
     plans: tuple[Plan, ...]
+
+    @classmethod
+    def of_plan(cls, plan: Plan | WorkspacePlan) -> WorkspacePlan:
+        """`plan` as a workspace plan: a single kind's `Plan` becomes the plan of that kind alone."""
+        return plan if isinstance(plan, WorkspacePlan) else cls((plan,))
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -191,6 +222,51 @@ class WorkspacePlan:
             for name, count in part.summary.items():
                 total[name] = total.get(name, 0) + count
         return total
+
+    @property
+    def summary_by_kind(self) -> dict[str, dict[str, int]]:
+        return {part.kind: part.summary for part in self.plans}
+
+    @property
+    def busy_kinds(self) -> tuple[str, ...]:
+        """The kinds this plan has anything to say of: a change, a match or an unmanaged item."""
+        return tuple(p.kind for p in self.plans if p.changes or p.matches or p.unmanaged)
+
+    @property
+    def unsafe(self) -> str | None:
+        """Why apply should refuse the plan without --force: any kind's reason (each kind is judged on
+        its own share, so many alerts cannot hide a sweeping change of schedules)."""
+        reasons = [p.unsafe for p in self.plans if p.unsafe]
+        return "; ".join(reasons) if reasons else None
+
+    @property
+    def partial(self) -> str | None:
+        return next((p.partial for p in self.plans if p.partial), None)
+
+    @property
+    def prune(self) -> bool:
+        return any(p.prune for p in self.plans)
+
+    @property
+    def timezone(self) -> str:
+        return self.plans[0].timezone if self.plans else "UTC"
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        return tuple(m for part in self.plans for m in part.matches)
+
+    @property
+    def unmanaged(self) -> tuple[int, ...]:
+        """The unmanaged ids of every kind, kind after kind (an id alone names no item: see `of_kind`)."""
+        return tuple(i for part in self.plans for i in part.unmanaged)
+
+    @property
+    def ignored_differences(self) -> tuple[IgnoredDifference, ...]:
+        return tuple(d for part in self.plans for d in part.ignored_differences)
+
+    @property
+    def probable_duplicates(self) -> tuple[ProbableDuplicate, ...]:
+        return tuple(d for part in self.plans for d in part.probable_duplicates)
 
     def of_kind(self, yaml_key: str) -> Plan | None:
         return next((part for part in self.plans if part.kind == yaml_key), None)

@@ -48,6 +48,7 @@ from typing import Any
 
 import reconciler
 from reconciler.desired.cachesecret import mac, machine_secret
+from reconciler.desired.envvalues import value_at
 from reconciler.kinds.entries import DesiredEntry, LineMap
 
 APP_DIRECTORY = "holistics-schedules"  # in the user's cache directory
@@ -59,7 +60,8 @@ TOUCH_AFTER = 24 * 3600  # a hit marks its entry used at most once a day: no wri
 PARTIAL_FOR = 3600  # a temporary file this old was left by a run that died while writing
 GITIGNORE = "# Made by holistics-schedules: a cache, never committed.\n*\n"
 
-_MAGIC = b"holistics-schedules validated file, format 2\n"  # 2: an HMAC, not a checksum
+# 2: an HMAC, not a checksum; 3: each entry's kind and its values from the environment (as written)
+_MAGIC = b"holistics-schedules validated file, format 3\n"
 _SUFFIX = ".entry"
 _PARTIAL = ".partial"
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{64}\.entry$")
@@ -265,14 +267,17 @@ def encode_entry(key: str, name: str, schedules: Sequence[DesiredEntry], secret:
 
     The payload is `[paths, rows]`: the field paths of `field_lines` are mostly the same few lists
     (10,000 entries, 29 of them), written once in `paths`; a row is `[key, id, fields, line, index
-    into paths, the line of each path]`. Half the bytes, and a quarter less time to read back."""
+    into paths, the line of each path, kind, env]`. Half the bytes, and a quarter less time to read
+    back. An entry's values from the environment are stored as written (`${NAME}`), never resolved:
+    reading a file never reads the environment."""
     paths: dict[tuple[str, ...], int] = {}
     rows = []
     for s in schedules:
         if not _exact(s, name):
             return None
         shape = tuple(s.field_lines)
-        rows.append([s.key, s.id, s.fields, s.line, paths.setdefault(shape, len(paths)), [*s.field_lines.values()]])
+        index = paths.setdefault(shape, len(paths))
+        rows.append([s.key, s.id, s.fields, s.line, index, [*s.field_lines.values()], s.kind, s.env])
     try:
         payload = json.dumps([[*map(list, paths)], rows], separators=(",", ":"), allow_nan=False).encode("ascii")
     except ValueError:
@@ -297,18 +302,20 @@ def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[Desire
     except (ValueError, TypeError, RecursionError):
         return None
     return [
-        DesiredEntry(entry, id_, fields, name, line, dict(zip(shapes[shape], lines, strict=True)))
-        for entry, id_, fields, line, shape, lines in rows
+        DesiredEntry(entry, id_, fields, name, line, dict(zip(shapes[shape], lines, strict=True)), kind, env)
+        for entry, id_, fields, line, shape, lines, kind, env in rows
     ]
 
 
 def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
-    """[key, id, fields, line, shape, lines], each of the type a DesiredEntry read from YAML has."""
-    if type(row) is not list or len(row) != 6:
+    """[key, id, fields, line, shape, lines, kind, env], each of the type a DesiredEntry read from
+    YAML has."""
+    if type(row) is not list or len(row) != 8:
         return False
-    key, schedule_id, fields, line, shape, lines = row
+    key, schedule_id, fields, line, shape, lines, kind, env = row
     return (
-        type(key) is str
+        type(kind) is str is type(key)
+        and _str_to_str(env)
         and (schedule_id is None or type(schedule_id) is int)
         and type(fields) is dict
         and type(line) is int
@@ -323,6 +330,10 @@ def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def _str_to_str(env: Any) -> bool:
+    return type(env) is dict and all(type(k) is str and type(v) is str for k, v in env.items())
+
+
 def _exact(schedule: DesiredEntry, name: str) -> bool:
     """Whether the schedule, written as JSON and read back, is `schedule` again, type for type and
     in order (and of the file `name`)."""
@@ -334,6 +345,10 @@ def _exact(schedule: DesiredEntry, name: str) -> bool:
         and s.file == name
         and type(s.line) is int
         and type(s.field_lines) in (dict, LineMap)
+        and type(s.kind) is str
+        and _str_to_str(s.env)
+        # what uses a variable is stored as written: an entry holding a resolved value is never stored
+        and all(value_at(s.fields, path) == expression for path, expression in s.env.items())
     ):
         return False
     # 23 lines a schedule: checked at C speed (the sets are {str} and {int} when right)

@@ -3,7 +3,7 @@
 A schedule entry and the config file are validated by pydantic models; what pydantic says (a
 location of union tags and indexes, its own phrasing) is turned here into the YAML's dotted key
 path, a plain message with a guess for a misspelt name, and the line the field was written on.
-On the desired side: it knows the schedule models of `reconciler.kinds`.
+On the desired side: it knows the models of each kind in `reconciler.kinds`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from reconciler.kinds.alerts.models import DEST_MODELS as ALERT_DEST_MODELS
 from reconciler.kinds.entries import nearest_line
 from reconciler.kinds.schedules.models import DEST_MODELS, DataScheduleSpec
 from reconciler.problems import Problem, did_you_mean
@@ -78,7 +79,9 @@ def unknown_part(root: type[BaseModel], dotted: str) -> tuple[str, str, set[str]
 # ---- pydantic's errors in the tool's words ----
 
 # what pydantic adds to a location for each member of a union it tried; not a field of the YAML
-_UNION_MEMBERS = frozenset(DEST_MODELS) | {"int", "str", "bool", "float", "list", "dict", "none"}
+_UNION_MEMBERS = (
+    frozenset(DEST_MODELS) | frozenset(ALERT_DEST_MODELS) | {"int", "str", "bool", "float", "list", "dict", "none"}
+)
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
@@ -90,8 +93,12 @@ class _Words:
     noun: str  # "field" in a schedule, "key" in the config file
     plain: bool  # every common error in the tool's words (the config), or only unknown/missing ones
 
-
-_SCHEDULE = _Words(DataScheduleSpec, "field", plain=False)
+    @property
+    def dest_types(self) -> list[str]:
+        """The `dest.type`s of the root model: its dest branch is chosen by one of them."""
+        dest = self.root.model_fields.get("dest")
+        models = _models_in(dest.annotation) if dest is not None else []
+        return [str(get_args(m.model_fields["type"].annotation)[0]) for m in models if "type" in m.model_fields]
 
 
 def _choices(error: ErrorDetails) -> list[str]:
@@ -143,10 +150,10 @@ def _explained(data: dict[str, Any], error: ErrorDetails, words: _Words) -> tupl
     kind = error["type"]
     if kind == "union_tag_invalid":
         tag = str((error.get("ctx") or {}).get("tag"))
-        hint = did_you_mean(tag, DEST_MODELS)
-        return [*path, "type"], f"unknown dest type {tag!r}; one of: {', '.join(DEST_MODELS)}{hint}"
+        hint = did_you_mean(tag, words.dest_types)
+        return [*path, "type"], f"unknown dest type {tag!r}; one of: {', '.join(words.dest_types)}{hint}"
     if kind == "union_tag_not_found":
-        return path, f"missing `type`; one of: {', '.join(DEST_MODELS)}"
+        return path, f"missing `type`; one of: {', '.join(words.dest_types)}"
     if kind == "extra_forbidden":
         name = str(error["loc"][-1]) if error["loc"] else ""
         known = fields_at(words.root, error["loc"][:-1]) - set(_mapping_at(data, path[:-1]))
@@ -161,6 +168,16 @@ def _explained(data: dict[str, Any], error: ErrorDetails, words: _Words) -> tupl
         return path, f"{error['msg']}{hint}"
     plain = _plain_message(error) if words.plain else None
     return path, plain or error["msg"].removeprefix("Value error, ")
+
+
+def data_path(data: Any, loc: Sequence[int | str]) -> list[str]:
+    """The dotted field path (as parts) of a pydantic error location in `data`."""
+    return _data_path(data, loc)
+
+
+def choices(error: ErrorDetails) -> list[str]:
+    """The values a `literal_error` names as allowed."""
+    return _choices(error)
 
 
 def _data_path(data: Any, loc: Sequence[int | str]) -> list[str]:
@@ -204,13 +221,13 @@ def _problems(
     line: int,
     data: dict[str, Any],
     lines: Mapping[str, int],
-    exc: ValidationError,
+    exc: ValidationError | Sequence[ErrorDetails],
     explain: Callable[[dict[str, Any], ErrorDetails], tuple[list[str], str]],
 ) -> list[Problem]:
     """One Problem per field path, at the line of that field or of its nearest written parent,
     with its messages joined."""
     by_path: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False):
+    for error in exc.errors(include_url=False) if isinstance(exc, ValidationError) else exc:
         path, message = explain(data, error)
         messages = by_path.setdefault(".".join(path), [])
         if message not in messages:
@@ -226,10 +243,18 @@ def _problems(
 
 
 def validation_problems(
-    file: str, key: str, line: int, data: dict[str, Any], lines: Mapping[str, int], exc: ValidationError
+    file: str,
+    key: str,
+    line: int,
+    data: dict[str, Any],
+    lines: Mapping[str, int],
+    exc: ValidationError | Sequence[ErrorDetails],
+    root: type[BaseModel] = DataScheduleSpec,
 ) -> list[Problem]:
-    """The entry `key` (at `line`, its fields at `lines`) failed validation."""
-    return _problems(file, key, line, data, lines, exc, lambda d, e: _explained(d, e, _SCHEDULE))
+    """The entry `key` (at `line`, its fields at `lines`) failed validation as the model `root` (its
+    kind's: a schedule's by default)."""
+    words = _Words(root, "field", plain=False)
+    return _problems(file, key, line, data, lines, exc, lambda d, e: _explained(d, e, words))
 
 
 def config_problems(

@@ -1,6 +1,9 @@
 """One schedule file's text as its entries: the model of the file that the reader and the id
 write-back (`reconciler.desired.yamlwrite`) share, so that what is written is found where it was read.
 
+A file holds a map of entries per kind (`schedules:`, `alerts:`, either or both); an entry says
+which map it was written in.
+
 Whatever is wrong with the file's top level or an entry is collected as `Problem`s rather than
 stopping at the first.
 """
@@ -29,6 +32,9 @@ from reconciler.problems import Problem, did_you_mean
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 BOM = "\ufeff"
+KIND_KEYS = ("schedules", "alerts")  # the top-level maps of entries, one per kind (`Kind.yaml_key`)
+NOUNS = {"schedules": "schedule", "alerts": "alert"}
+SHAPE = "the file must be a mapping with a `schedules:` or `alerts:` key"
 
 
 class Unreadable(Exception):
@@ -41,8 +47,8 @@ class Unreadable(Exception):
 
 @dataclass
 class Entry:
-    """One pair of `schedules:` as read: its nodes (positions in the text, for the writer), its
-    plain data when it reads as one, and otherwise its problems."""
+    """One pair of `schedules:` or `alerts:` as read: its nodes (positions in the text, for the
+    writer), its plain data when it reads as one, and otherwise its problems."""
 
     key: str | None  # None: not a plain scalar key
     key_node: Node
@@ -51,6 +57,7 @@ class Entry:
     data: dict[str, Any] | None = None
     lines: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    kind: str = "schedules"  # the map it was written in: a kind's YAML key
 
 
 @dataclass
@@ -78,13 +85,16 @@ def parse(name: str, text: str) -> ParsedFile:
     root = _document(name, text.removeprefix(BOM))
     if root is None:
         return ParsedFile([], [])
-    entries_node, problems = _top_level(name, root)
-    if entries_node is None:
-        return ParsedFile([], problems)
+    maps, problems = _top_level(name, root)
     owners: dict[int, tuple[str | None, int]] = {}
-    for key_node, value, key, _ in pairs(entries_node):
-        owners.setdefault(id(value), (key, node_line(key_node)))  # an alias's node is its anchor's: first wins
-    entries = [_entry(name, k, v, key, duplicate, owners) for k, v, key, duplicate in pairs(entries_node)]
+    for _, entries_node in maps:
+        for key_node, value, key, _ in pairs(entries_node):
+            owners.setdefault(id(value), (key, node_line(key_node)))  # an alias's node is its anchor's: first wins
+    entries = [
+        _entry(name, k, v, key, duplicate, owners, kind)
+        for kind, entries_node in maps
+        for k, v, key, duplicate in pairs(entries_node)
+    ]
     return ParsedFile(entries, problems)
 
 
@@ -106,9 +116,7 @@ def read_mapping(name: str, text: str, shape: str) -> tuple[dict[str, Any], dict
     return data, lines
 
 
-def _document(
-    name: str, text: str, shape: str = "the file must be a mapping with a `schedules:` key"
-) -> MappingNode | None:
+def _document(name: str, text: str, shape: str = SHAPE) -> MappingNode | None:
     """The file's top-level mapping, or None when the file holds no document at all."""
     try:
         root = compose(text)
@@ -130,21 +138,20 @@ def _document(
     return root
 
 
-def _top_level(name: str, root: MappingNode) -> tuple[MappingNode | None, list[Problem]]:
-    """The `schedules:` mapping (None when it is absent, empty or not a mapping), and the problems
-    of the top level."""
+def _top_level(name: str, root: MappingNode) -> tuple[list[tuple[str, MappingNode]], list[Problem]]:
+    """The maps of entries (`schedules:`, `alerts:`) in the order written, each with its kind (one
+    absent, empty or not a mapping is left out), and the problems of the top level."""
     problems: list[Problem] = []
-    entries: Node | None = None
+    maps: list[tuple[str, MappingNode]] = []
     for key_node, value_node, key, duplicate in pairs(root):
-        if key == "schedules" and not duplicate:
-            entries = value_node
+        if key in KIND_KEYS and not duplicate:
+            if isinstance(value_node, MappingNode):
+                maps.append((key, value_node))
+            elif not (isinstance(value_node, ScalarNode) and value_node.tag == TAG + "null"):
+                problems.append(Problem(name, node_line(value_node), key, "must be a mapping"))
         elif problem := _top_level_key_problem(name, key_node, key, duplicate):
             problems.append(problem)
-    if entries is None or (isinstance(entries, ScalarNode) and entries.tag == TAG + "null"):
-        return None, problems
-    if not isinstance(entries, MappingNode):
-        return None, [*problems, Problem(name, node_line(entries), "schedules", "must be a mapping")]
-    return entries, problems
+    return maps, problems
 
 
 def _top_level_key_problem(name: str, key_node: Node, key: str | None, duplicate: bool) -> Problem | None:
@@ -154,8 +161,9 @@ def _top_level_key_problem(name: str, key_node: Node, key: str | None, duplicate
         return Problem(name, node_line(key_node), key, "duplicate key in this mapping")
     if key.startswith("x-") or key_node.tag == MERGE:  # x-*: a home for anchors
         return None
-    hint = did_you_mean(key, ["schedules"])
-    return Problem(name, node_line(key_node), key, f"unknown top-level key: `schedules` or `x-...` (for anchors){hint}")
+    hint = did_you_mean(key, KIND_KEYS)
+    message = f"unknown top-level key: `schedules`, `alerts` or `x-...` (for anchors){hint}"
+    return Problem(name, node_line(key_node), key, message)
 
 
 def _entry(
@@ -165,24 +173,27 @@ def _entry(
     key: str | None,
     duplicate: bool,
     owners: dict[int, tuple[str | None, int]],
+    kind: str = "schedules",
 ) -> Entry:
-    """One entry of `schedules:` read into plain data, or its problems. `owners`: the entry that
-    each entry's value node belongs to (by node identity), to recognise one entry aliasing another."""
+    """One entry of `schedules:` or `alerts:` (`kind`) read into plain data, or its problems. `owners`:
+    the entry that each entry's value node belongs to (by node identity), to recognise one entry
+    aliasing another."""
     line = node_line(key_node)
-    entry = Entry(key, key_node, value_node, line)
+    entry = Entry(key, key_node, value_node, line, kind=kind)
     try:
-        checked = _entry_key(key_node, key, duplicate)
-        _not_an_alias(key_node, value_node, owners)
-        entry.data = Builder(frozenset(owners), value_node, entry.lines).entry_data(checked, value_node, line)
+        checked = _entry_key(key_node, key, duplicate, kind)
+        _not_an_alias(key_node, value_node, owners, NOUNS[kind])
+        builder = Builder(frozenset(owners), value_node, entry.lines)
+        entry.data = builder.entry_data(checked, value_node, line, NOUNS[kind])
     except BadNode as bad:
         entry.problems.append(Problem(name, bad.line or line, bad.path, bad.message))
     return entry
 
 
-def _entry_key(key_node: Node, key: str | None, duplicate: bool) -> str:
+def _entry_key(key_node: Node, key: str | None, duplicate: bool, kind: str) -> str:
     line = node_line(key_node)
     if key is None:
-        raise BadNode(line, "schedules", COMPLEX_KEY)
+        raise BadNode(line, kind, COMPLEX_KEY)
     if duplicate:
         raise BadNode(line, key, "duplicate key in this mapping")
     if key_node.tag != TAG + "str":  # 123, true or null as a key: YAML reads it as a number or bool
@@ -192,7 +203,7 @@ def _entry_key(key_node: Node, key: str | None, duplicate: bool) -> str:
     return key
 
 
-def _not_an_alias(key_node: Node, value_node: Node, owners: dict[int, tuple[str | None, int]]) -> None:
+def _not_an_alias(key_node: Node, value_node: Node, owners: dict[int, tuple[str | None, int]], noun: str) -> None:
     """An entry written as an alias (`b: *a`) is the very node of another: it cannot be given an id
     of its own (writing one would give it to both), so it is refused. A node written in place starts
     after its key; an alias's node starts where its anchor was written, before."""
@@ -204,7 +215,7 @@ def _not_an_alias(key_node: Node, value_node: Node, owners: dict[int, tuple[str 
         raise BadNode(
             node_line(key_node),
             key,
-            f"is an alias of the entry `{owner[0]}` (line {owner[1]}): two entries cannot be one schedule "
+            f"is an alias of the entry `{owner[0]}` (line {owner[1]}): two entries cannot be one {noun} "
             "with one id; merge it instead (`<<: *anchor`) and change what differs",
         )
     raise BadNode(

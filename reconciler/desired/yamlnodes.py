@@ -140,14 +140,14 @@ class Builder:
         self.entry_nodes, self.root, self.lines = entry_nodes, root, lines
         self.active: set[int] = set()
 
-    def entry_data(self, key: str, node: Node, line: int) -> dict[str, Any]:
+    def entry_data(self, key: str, node: Node, line: int, noun: str = "schedule") -> dict[str, Any]:
         """The entry's fields as plain data (and `self.lines`: the line of each dotted field path)."""
         try:
             data = self.plain(node, "", line)
         except BadNode as bad:
             raise BadNode(bad.line, f"{key}.{bad.path}" if bad.path else key, bad.message) from None
         if not isinstance(data, dict):
-            raise BadNode(line, key, "must be a mapping of schedule fields")
+            raise BadNode(line, key, f"must be a mapping of {noun} fields")
         return data
 
     def plain(self, node: Node, path: str, line: int) -> Any:

@@ -2,8 +2,8 @@
 
 The files are found by `reconciler.desired.discovery`, each read into entries by
 `reconciler.desired.yamlentries` (or taken from the cache of validated files), each entry validated
-as a schedule, and then checked across files. Whatever is wrong is collected as `Problem`s across all
-files rather than stopping at the first.
+as its kind (a schedule or an alert: `reconciler.desired.entrycheck`), and then checked across files.
+Whatever is wrong is collected as `Problem`s across all files rather than stopping at the first.
 """
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from reconciler.desired import filecache
 from reconciler.desired.discovery import read_regular, scan
+from reconciler.desired.entrycheck import checked
 from reconciler.desired.filecache import FileCache
-from reconciler.desired.validation_messages import validation_problems
-from reconciler.desired.yamlentries import Unreadable, decode, parse
+from reconciler.desired.yamlentries import NOUNS, Unreadable, decode, parse
 from reconciler.kinds.entries import DesiredEntry
-from reconciler.kinds.schedules.models import DataScheduleSpec
 from reconciler.problems import InvalidSchedules, Problem
 
 
@@ -39,7 +36,9 @@ def gc_paused() -> Iterator[None]:
 
 
 def load(paths: Iterable[Path], *, cache: FileCache | bool = True) -> list[DesiredEntry]:
-    """Read and validate every schedule file; raise InvalidSchedules listing all problems.
+    """Read and validate every schedule file; raise InvalidSchedules listing all problems. The
+    entries are of every kind (`entry.kind`), values from the environment as written (`entry.env`:
+    `desired.envvalues.resolve` takes them from the environment).
 
     `cache`: True, the cache the environment asks for (`filecache.default`, on unless turned off);
     False, none; or that one. Only each file's own reading is cached; the checks across files run
@@ -88,12 +87,11 @@ def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]
         if entry.data is None or entry.key is None:
             problems += entry.problems
             continue
-        try:
-            model = DataScheduleSpec.model_validate(entry.data)
-        except ValidationError as exc:
-            problems += validation_problems(name, entry.key, entry.line, entry.data, entry.lines, exc)
-            continue
-        schedules.append(DesiredEntry(entry.key, model.id, model.api_fields(), name, entry.line, entry.lines))
+        result = checked(name, entry)
+        if isinstance(result, list):
+            problems += result
+        else:
+            schedules.append(result)
     return schedules, problems
 
 
@@ -101,18 +99,23 @@ def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]
 
 
 def _cross_file_problems(schedules: Sequence[DesiredEntry]) -> list[Problem]:
+    """Keys are unique across files and kinds (a key names one entry, whatever its kind: `run`,
+    `--target` and the id write-back find it by key alone); ids within a kind (an alert and a
+    schedule may both have id 7)."""
     problems: list[Problem] = []
     first_by_key: dict[str, DesiredEntry] = {}
-    first_by_id: dict[int, DesiredEntry] = {}
+    first_by_id: dict[tuple[str, int], DesiredEntry] = {}
     for s in schedules:
         if s.key in first_by_key:
             other = first_by_key[s.key]
-            problems.append(Problem(s.file, s.line, s.key, f"duplicate key: also defined at {other.file}:{other.line}"))
+            also = "" if other.kind == s.kind else f" (as {_a(NOUNS.get(other.kind, other.kind))})"
+            message = f"duplicate key: also defined at {other.file}:{other.line}{also}"
+            problems.append(Problem(s.file, s.line, s.key, message))
         else:
             first_by_key[s.key] = s
         if s.id is not None:
-            if s.id in first_by_id:
-                other = first_by_id[s.id]
+            if (s.kind, s.id) in first_by_id:
+                other = first_by_id[s.kind, s.id]
                 problems.append(
                     Problem(
                         s.file,
@@ -122,5 +125,9 @@ def _cross_file_problems(schedules: Sequence[DesiredEntry]) -> list[Problem]:
                     )
                 )
             else:
-                first_by_id[s.id] = s
+                first_by_id[s.kind, s.id] = s
     return problems
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

@@ -197,7 +197,8 @@ def _edit(body: str, entry: yamlentries.Entry, new_id: int, stale: int | None = 
     """Where in `body` and what to write into `entry`, or why not ("" when its id is already there)."""
     if entry.data is None:
         problem = entry.problems[0] if entry.problems else None
-        return f"the entry does not read as a schedule: {problem.message if problem else 'unknown'}"
+        what = "an alert" if entry.kind == "alerts" else "a schedule"
+        return f"the entry does not read as {what}: {problem.message if problem else 'unknown'}"
     if "id" in entry.data:
         if entry.data["id"] == new_id:
             return ""

@@ -65,7 +65,12 @@ class Location:
 @dataclass(frozen=True)
 class DesiredEntry:
     """One validated YAML entry: the item of `kind` (a kind's YAML key: `schedules`, `alerts`) that
-    `key` wants, with where each field was written."""
+    `key` wants, with where each field was written.
+
+    `env`: each dotted field path whose YAML value uses a variable (`${NAME}`), with that value as
+    written. As read, such a field holds the expression itself; `desired.envvalues.resolve` gives the
+    entries with the values from the environment (and keeps `env`, so that every output can show the
+    expression instead of the value)."""
 
     key: str
     id: int | None

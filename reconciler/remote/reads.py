@@ -43,7 +43,8 @@ def _checked(schedule: Any, how: str, kind: Kind) -> dict[str, Any]:
     valid_id = isinstance(schedule_id, int) and not isinstance(schedule_id, bool) and schedule_id > 0
     if not isinstance(schedule, dict) or not valid_id:
         raise UnexpectedResponse(
-            f"{how} returned a schedule without a valid id ({str(schedule_id)[:40]!r}); refusing to plan from it",
+            f"{how} returned {'an' if kind.noun[:1] in 'aeiou' else 'a'} {kind.noun} without a valid id "
+            f"({str(schedule_id)[:40]!r}); refusing to plan from it",
             status=200,
             method="GET",
             path=kind.path,

@@ -26,8 +26,8 @@ from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
 @click.option(
     "--server-like",
     is_flag=True,
-    help="Behave like the real server: extra read-only fields the spec does not document on every "
-    "schedule; undocumented input refused (see --lenient-input).",
+    help="Behave like the real server: extra read-only fields the spec does not document on every schedule "
+    "and alert; undocumented input refused (see --lenient-input).",
 )
 @click.option(
     "--strict-input/--lenient-input",
@@ -35,7 +35,9 @@ from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
     help="Refuse (422) or ignore attributes the spec does not document. Default: strict with "
     "--server-like, else passed on to validation.",
 )
-@click.option("--immutable-source", is_flag=True, help="Refuse (422) a PUT that changes a schedule's source.")
+@click.option(
+    "--immutable-source", is_flag=True, help="Refuse (422) a PUT that changes a schedule's or alert's source."
+)
 def sandbox(
     port: int,
     seed: str,

@@ -1,21 +1,20 @@
-"""Control of a running sandbox: `Control` in-process, and the same over HTTP at `/_sandbox/...`.
+"""Control of a running sandbox in-process: `Control` (the same over HTTP at `/_sandbox/...` is
+`controlroutes`').
 
-A test (or a user's CI) sets up remote state and injects latency, rate limits and failures here. The
-HTTP routes are one table (`ROUTES`): the dispatch and the route list `GET /_sandbox` answers with
-are both read from it, so a route cannot be served without being listed, or listed without being
-served. Who may call the routes (loopback only) is `reconciler.sandbox.http`'s concern.
+A test (or a user's CI) sets up remote state (data schedules and data alerts) and injects latency,
+rate limits and failures here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from reconciler.kinds.alerts import ALERTS
 from reconciler.remote.client.errors import ConfigError
 from reconciler.remote.client.rates import parse_rate
-from reconciler.sandbox.api import ApiError, Query, Reply, ServerOptions, invalid, one
+from reconciler.sandbox.api import ServerOptions
 from reconciler.sandbox.faults import (
     HOLISTICS_RATE_LIMIT,
     Fault,
@@ -26,8 +25,6 @@ from reconciler.sandbox.faults import (
     When,
 )
 from reconciler.sandbox.state import State
-
-CONTROL_PREFIX = "/_sandbox"
 
 ErrorShape = Literal["flat", "wrapped"]
 RetryAfterFormat = Literal["seconds", "http-date"]
@@ -45,9 +42,6 @@ class Settings:
     api_hook: ApiHook | None = None
 
 
-MAX_WAIT_SECONDS = 60.0  # the longest a control request may block waiting for late writes
-
-
 def parse_rate_limit(value: Any) -> tuple[int, float] | None:
     """None, (count, seconds), {"count", "window_seconds"} or a text read as the client reads it
     (`client.rates.parse_rate`: "120/60", or "none")."""
@@ -63,6 +57,12 @@ def parse_rate_limit(value: Any) -> tuple[int, float] | None:
     if isinstance(value, Sequence) and len(value) == 2:
         return int(value[0]), float(value[1])
     raise ValueError(f"cannot read a rate limit from {value!r}")
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 class Control:
@@ -105,7 +105,7 @@ class Control:
 
     # how far it behaves like the real server (see `api.ServerOptions`)
     def set_server_like(self, on: bool, strict_input: bool | None = None) -> None:
-        """Extra read-only fields on every schedule, undocumented input ignored; strict input (422 on
+        """Extra read-only fields on every schedule and alert, undocumented input ignored; strict input (422 on
         undocumented attributes) follows unless `strict_input` says otherwise."""
         self._settings.server.server_like = _flag("server_like", on)
         self.set_strict_input(on if strict_input is None else strict_input)
@@ -196,201 +196,19 @@ class Control:
     def fail_jobs(self, schedule_id: int, fail: bool = True) -> None:
         self._state.fail_jobs(schedule_id, fail)
 
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._state.alerts()
+
+    def put_alerts(self, alerts: Sequence[Mapping[str, Any]], validate: bool = True) -> list[dict[str, Any]]:
+        """Replace every data alert (schedules are left as they are); ids kept as `put_schedules` keeps them."""
+        return self._state.put_alerts(alerts, validate=validate)
+
+    def add_alert(self, alert: Mapping[str, Any], validate: bool = True) -> dict[str, Any]:
+        return self._state.add_alert(alert, validate=validate)
+
+    def fail_alert_jobs(self, alert_id: int, fail: bool = True) -> None:
+        """The jobs of this alert (not of a schedule of the same id) end in failure."""
+        self._state.fail_jobs(alert_id, fail, ALERTS)
+
     def jobs(self) -> list[dict[str, Any]]:
         return self._state.jobs()
-
-
-# ---- the HTTP routes ----
-
-
-@dataclass(frozen=True)
-class _Request:
-    data: Any  # the JSON body; None when there is none
-    validate: bool  # False with ?validate=false: schedules are stored as sent
-
-
-Handler = Callable[[Control, _Request], Reply]
-
-
-@dataclass(frozen=True)
-class Route:
-    """One control route: served by the dispatch and shown in the route list, both from `ROUTES`."""
-
-    method: str
-    path: str  # after /_sandbox
-    run: Handler
-    body: str = ""  # what the request carries, as the route list shows it
-    aliases: tuple[str, ...] = ()  # further methods answered alike, not listed
-
-    def listing(self) -> str:
-        return " ".join(part for part in (self.method, CONTROL_PREFIX + self.path, self.body) if part)
-
-
-def _showing(key: str, read: Callable[[Control], list[dict[str, Any]]]) -> Handler:
-    return lambda control, request: Reply(200, {key: read(control)})
-
-
-def _clearing(clear: Callable[[Control], None], message: str) -> Handler:
-    def run(control: Control, request: _Request) -> Reply:
-        clear(control)
-        return Reply(200, {"message": message})
-
-    return run
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
-    return value
-
-
-def _set_rate_limit(control: Control, value: Any) -> None:
-    limit = parse_rate_limit(value)
-    if limit is None:
-        control.set_rate_limit(None)
-    else:
-        control.set_rate_limit(*limit)
-
-
-# applied in this order: a bad value stops there, and the settings before it stay applied
-_SETTERS: dict[str, Callable[[Control, Any], None]] = {
-    "latency_ms": lambda control, value: control.set_latency(int(value)),
-    "rate_limit": _set_rate_limit,
-    "retry_after": lambda control, value: control.set_retry_after_format(value),
-    "error_shape": lambda control, value: control.set_error_shape(value),
-    # server_like sets strict_input too, so strict_input comes after it
-    "server_like": lambda control, value: control.set_server_like(value),
-    "strict_input": lambda control, value: control.set_strict_input(value),
-    "immutable_source": lambda control, value: control.set_immutable_source(value),
-}
-
-
-def _show_config(control: Control, request: _Request) -> Reply:
-    return Reply(200, control.config())
-
-
-def _set_config(control: Control, request: _Request) -> Reply:
-    data = request.data
-    if not isinstance(data, dict):
-        raise invalid("expected a JSON object of settings")
-    unknown = set(data) - set(_SETTERS)
-    if unknown:
-        raise invalid(f"unknown settings: {', '.join(sorted(unknown))}")
-    for name, setter in _SETTERS.items():
-        if name in data:
-            setter(control, data[name])
-    return Reply(200, control.config())
-
-
-def _add_fault(control: Control, request: _Request) -> Reply:
-    if not isinstance(request.data, dict):
-        raise invalid("expected a JSON object describing the fault")
-    return Reply(201, {"fault": control.register_fault(request.data).to_dict()})
-
-
-def _wait_for_late_writes(control: Control, request: _Request) -> Reply:
-    data = request.data if request.data is not None else {}
-    if not isinstance(data, dict) or set(data) - {"timeout_seconds"}:
-        raise invalid('expected {"timeout_seconds": S} or no body')
-    timeout = data.get("timeout_seconds", 10)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= MAX_WAIT_SECONDS:
-        raise invalid(f"timeout_seconds must be a number from 0 to {MAX_WAIT_SECONDS:g}")
-    if not control.wait_for_late_writes(float(timeout)):
-        message = f"late writes still pending after {timeout} seconds"
-        return Reply(408, {"type": "TimeoutError", "message": message, "late_writes": control.late_writes()})
-    return Reply(200, {"late_writes": control.late_writes()})
-
-
-def _release_late_writes(control: Control, request: _Request) -> Reply:
-    released = control.release_late_writes()
-    return Reply(200, {"released": released, "late_writes": control.late_writes()})
-
-
-def _as_the_yaml_reads(item: Any) -> Any:
-    """A schedule written as in the tool's YAML, with the default the YAML gives (`schedule.paused`
-    false), so an entry copied from a schedule file is stored as apply would create it."""
-    if isinstance(item, dict) and isinstance(item.get("schedule"), dict) and "paused" not in item["schedule"]:
-        return {**item, "schedule": {**item["schedule"], "paused": False}}
-    return item
-
-
-def _put_state(control: Control, request: _Request) -> Reply:
-    data = request.data
-    items = data.get("data_schedules") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise invalid('expected {"data_schedules": [...]} or a list of schedules')
-    items = [_as_the_yaml_reads(item) for item in items]
-    return Reply(200, {"data_schedules": control.put_schedules(items, validate=request.validate)})
-
-
-def _add_schedule(control: Control, request: _Request) -> Reply:
-    data = request.data
-    item = data.get("data_schedule", data) if isinstance(data, dict) else None
-    if not isinstance(item, dict):
-        raise invalid("expected a data schedule object")
-    return Reply(201, {"data_schedule": control.add_schedule(_as_the_yaml_reads(item), validate=request.validate)})
-
-
-def _fail_jobs(control: Control, request: _Request) -> Reply:
-    data = request.data
-    if not isinstance(data, dict) or not isinstance(data.get("schedule_id"), int):
-        raise invalid('expected {"schedule_id": N, "fail": true}')
-    control.fail_jobs(data["schedule_id"], bool(data.get("fail", True)))
-    return Reply(200, {"message": "ok"})
-
-
-_CONFIG_BODY = (
-    "{latency_ms, rate_limit: {count, window_seconds} | 'N/S' | null, "
-    "retry_after: seconds|http-date, error_shape: flat|wrapped, "
-    "server_like: bool, strict_input: bool, immutable_source: bool}"
-)
-
-ROUTES = (
-    Route("GET", "/config", _show_config),
-    Route("PUT", "/config", _set_config, _CONFIG_BODY, aliases=("PATCH", "POST")),
-    Route("GET", "/faults", _showing("faults", Control.faults)),
-    Route("POST", "/faults", _add_fault, "{method, path, status, drop, when: before|after|late, count, delay_ms}"),
-    Route("DELETE", "/faults", _clearing(Control.clear_faults, "faults cleared")),
-    Route("GET", "/late_writes", _showing("late_writes", Control.late_writes)),
-    Route("POST", "/late_writes/wait", _wait_for_late_writes, "{timeout_seconds} (blocks until none is pending)"),
-    Route("POST", "/late_writes/release", _release_late_writes),
-    Route("GET", "/requests", _showing("requests", Control.requests)),
-    Route("DELETE", "/requests", _clearing(Control.clear_requests, "request log cleared")),
-    Route("GET", "/state", _showing("data_schedules", Control.schedules)),
-    Route("PUT", "/state", _put_state, "{data_schedules: [...]} (?validate=false to skip validation)"),
-    Route("POST", "/schedules", _add_schedule, "{data_schedule}"),
-    Route("GET", "/jobs", _showing("jobs", Control.jobs)),
-    Route("POST", "/jobs/fail", _fail_jobs, "{schedule_id, fail: true|false}"),
-)
-
-# what `GET /_sandbox` answers with
-CONTROL_ROUTES = [route.listing() for route in ROUTES]
-
-_BY_REQUEST = {(method, route.path): route for route in ROUTES for method in (route.method, *route.aliases)}
-
-
-def reply_to(control: Control, method: str, path: str, query: Query, raw: bytes) -> Reply:
-    """The reply to one control request (`path` with its /_sandbox prefix). A request that cannot be
-    carried out is a 400 that says why: the caller is a test, which needs to see it."""
-    try:
-        return _dispatch(control, method, path[len(CONTROL_PREFIX) :].rstrip("/"), query, raw)
-    except ApiError as exc:
-        return exc.reply()
-    except (ValueError, TypeError, KeyError) as exc:
-        return invalid(str(exc)).reply()
-
-
-def _dispatch(control: Control, method: str, sub: str, query: Query, raw: bytes) -> Reply:
-    data: Any = None
-    if raw.strip():
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise invalid("Request body is not valid JSON") from None
-    request = _Request(data, validate=(one(query, "validate") or "true").lower() != "false")
-    if (method, sub) == ("GET", ""):
-        return Reply(200, {"routes": CONTROL_ROUTES})
-    route = _BY_REQUEST.get((method, sub))
-    if route is None:
-        raise ApiError(404, "BaseError", f"No control route {method} {CONTROL_PREFIX}{sub}")
-    return route.run(control, request)

@@ -24,13 +24,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from reconciler.kinds.known import KINDS
 from reconciler.remote.client.urls import is_loopback
 from reconciler.sandbox.api import API_PREFIX, Api, ApiError, Reply
-from reconciler.sandbox.control import CONTROL_PREFIX, Control, Settings, reply_to
+from reconciler.sandbox.control import Control, Settings
+from reconciler.sandbox.controlroutes import CONTROL_PREFIX, reply_to
 from reconciler.sandbox.faults import Fault, Faults, LateOutcome, LateWrites, RequestLog, retry_after_seconds
 from reconciler.sandbox.state import State
 
 REDACTED = "[redacted]"
+WRAPPERS = frozenset(kind.wrapper for kind in KINDS)
 
 logger = logging.getLogger("reconciler.sandbox")
 
@@ -149,8 +152,9 @@ class App:
             return 500, None
         if self.echo is not None:
             self.echo(f"{ex.method} {ex.path} -> {reply.status} (late: carried out after its answer)")
-        schedule = reply.body.get("data_schedule")
-        ident = schedule.get("id") if isinstance(schedule, dict) else None
+        # the schedule or alert it stored or changed (the wrapper says which kind)
+        record = next((v for k, v in reply.body.items() if k in WRAPPERS and isinstance(v, dict)), None)
+        ident = record.get("id") if record is not None else None
         return reply.status, ident if isinstance(ident, int) else None
 
     def _refusal(self, ex: Exchange, inside: bool) -> ApiError | None:

@@ -1,4 +1,5 @@
-"""A data schedule as the sandbox stores and returns it, and the two ways a request about one fails.
+"""A data schedule or alert as the sandbox stores and returns it, and the two ways a request about one
+fails.
 
 Why a module of its own: what the server fills in (ids, the archive flag, the spec's defaults and
 nulls) and what it ignores (read-only fields sent back) is the sandbox's model of the real server,
@@ -28,10 +29,10 @@ class NoSuchRecord(Exception):
 class RecordRefused(Exception):
     """The sandbox answers 422 (a RecordError): `record` holds the messages per field."""
 
-    def __init__(self, record: dict[str, list[str]]) -> None:
+    def __init__(self, record: dict[str, list[str]], noun: str = "schedule") -> None:
         self.record = record
         fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in record.items())
-        super().__init__(f"Data schedule is invalid: {fields}")
+        super().__init__(f"Data {noun} is invalid: {fields}")
 
 
 def server_time() -> str:
@@ -78,6 +79,29 @@ def _stored_preset(sent: Mapping[str, Any], preset_id: Callable[[Any], int]) -> 
     return stored
 
 
+def _stored_parts(
+    body: Mapping[str, Any], ident: int, preset_id: Callable[[Any], int], is_archived: bool
+) -> dict[str, Any]:
+    """What a schedule and an alert store alike: id, source kept exactly as sent, schedule, presets."""
+    out: dict[str, Any] = {"id": ident, "source_type": body.get("source_type"), "source_id": body.get("source_id")}
+    schedule = {k: v for k, v in dict(body.get("schedule") or {}).items() if k != "is_archived"}
+    out["schedule"] = {**schedule, "is_archived": is_archived}
+    out["dynamic_filter_presets"] = [
+        _stored_preset(sent, preset_id)
+        for sent in body.get("dynamic_filter_presets") or []
+        if isinstance(sent, Mapping)
+    ]
+    return out
+
+
+def _stored_dest(body: Mapping[str, Any], branches: Mapping[str, str]) -> dict[str, Any]:
+    dest = dict(body.get("dest") or {})
+    branch = branches.get(str(dest.get("type")))
+    if branch is not None:
+        dest = {**_defaults(branch), **dest}
+    return {"type": dest.pop("type", None), **dest}
+
+
 def stored_form(
     body: Mapping[str, Any],
     *,
@@ -89,25 +113,46 @@ def stored_form(
     `schedule.is_archived` set by the server, absent nullable fields null, everything else as sent.
     Unknown top-level keys are dropped (as strong parameters would); `dest` keeps all it was sent.
     `preset_id(sent_id)` decides each preset's id."""
-    top = _defaults("DataSchedule")
-    out: dict[str, Any] = {
-        "id": schedule_id,
-        "title": body.get("title", top.get("title")),
-        "source_type": body.get("source_type"),
-        "source_id": body.get("source_id"),
-    }
-    schedule = {k: v for k, v in dict(body.get("schedule") or {}).items() if k != "is_archived"}
-    out["schedule"] = {**schedule, "is_archived": is_archived}
-    out["dynamic_filter_presets"] = [
-        _stored_preset(sent, preset_id)
-        for sent in body.get("dynamic_filter_presets") or []
-        if isinstance(sent, Mapping)
-    ]
-    dest = dict(body.get("dest") or {})
-    branch = spec.dest_branches().get(str(dest.get("type")))
-    if branch is not None:
-        dest = {**_defaults(branch), **dest}
-    out["dest"] = {"type": dest.pop("type", None), **dest}
+    parts = _stored_parts(body, schedule_id, preset_id, is_archived)
+    out = {"id": schedule_id, "title": body.get("title", _defaults("DataSchedule").get("title")), **parts}
+    out["dest"] = _stored_dest(body, spec.dest_branches())
+    return out
+
+
+def alert_dest_branches() -> dict[str, str]:
+    """dest.type -> schema name, from the discriminator mapping of DataAlert.dest."""
+    mapping = spec.schema("DataAlert")["properties"]["dest"]["discriminator"]["mapping"]
+    return {k: str(v).rsplit("/", 1)[-1] for k, v in mapping.items()}
+
+
+def _stored_condition(sent: Mapping[str, Any], condition_id: Callable[[Any], int]) -> dict[str, Any]:
+    stored = {"id": condition_id(sent.get("id")), **{k: v for k, v in sent.items() if k != "id"}}
+    for key, value in _defaults("VizCondition").items():
+        stored.setdefault(key, value)
+    if isinstance(stored.get("condition"), Mapping):
+        stored["condition"] = {**_defaults("Condition"), **stored["condition"]}
+    return stored
+
+
+def stored_alert(
+    body: Mapping[str, Any],
+    *,
+    alert_id: int,
+    preset_id: Callable[[Any], int],
+    condition_id: Callable[[Any], int],
+    is_archived: bool = False,
+) -> dict[str, Any]:
+    """A data alert as the server stores and returns it: as `stored_form` does a schedule, and each
+    viz condition given its id by `condition_id(sent_id)`. `source_id` is kept exactly as sent (42 and
+    "42" are two values); a title left out stays out (the spec's DataAlert title is not nullable)."""
+    out = _stored_parts(body, alert_id, preset_id, is_archived)
+    if "title" in body:
+        out = {"id": alert_id, "title": body["title"], **out}
+    sent = body.get("viz_conditions", _defaults("DataAlert").get("viz_conditions"))
+    out["viz_conditions"] = (
+        [_stored_condition(c, condition_id) for c in sent if isinstance(c, Mapping)] if isinstance(sent, list) else None
+    )
+    out["dest"] = _stored_dest(body, alert_dest_branches())
     return out
 
 
@@ -116,9 +161,10 @@ def without_read_only(body: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: copy.deepcopy(v) for k, v in body.items() if k != "id"}
     if isinstance(out.get("schedule"), dict):
         out["schedule"].pop("is_archived", None)
-    for preset in out.get("dynamic_filter_presets") or []:
-        if isinstance(preset, dict):
-            preset.pop("id", None)
+    for name in ("dynamic_filter_presets", "viz_conditions"):  # their ids are the server's to give
+        for part in out.get(name) or []:
+            if isinstance(part, dict):
+                part.pop("id", None)
     return out
 
 

@@ -1,8 +1,9 @@
-"""The workspace a sandbox starts from: dashboards and query reports, and optionally data schedules.
+"""The workspace a sandbox starts from: dashboards and query reports, and optionally data schedules
+and data alerts.
 
-`example.json` is a realistic workspace (five dashboards with dynamic filters, six query reports and
-41 data schedules over every destination type); it is plain data, so a user can copy it as the
-starting point of their own `--seed FILE`.
+`example.json` is a realistic workspace (five dashboards with dynamic filters and widgets, six query
+reports, 41 data schedules over every destination type, and four data alerts over every alert
+destination); it is plain data, so a user can copy it as the starting point of their own `--seed FILE`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Workspace:
     dashboards: list[dict[str, Any]] = field(default_factory=list)
     query_reports: list[dict[str, Any]] = field(default_factory=list)
     data_schedules: list[dict[str, Any]] = field(default_factory=list)
+    data_alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _example_data() -> dict[str, Any]:
@@ -30,14 +32,17 @@ def _example_data() -> dict[str, Any]:
 
 
 def load_seed(seed: SeedArg) -> Workspace:
-    """`"example"`, `"empty"`/None (the example's dashboards and reports, no schedules), or a JSON file
-    `{dashboards, query_reports, data_schedules}`; a file that leaves out dashboards or reports gets
-    the example's, so a seed of schedules alone still has sources to point at."""
+    """`"example"`, `"empty"`/None (the example's dashboards and reports, no schedules or alerts), or a
+    JSON file `{dashboards, query_reports, data_schedules, data_alerts}`; a file that leaves out
+    dashboards or reports gets the example's, so a seed of schedules alone still has sources to point
+    at (and one that leaves out schedules or alerts has none)."""
     example = _example_data()
     if seed is None or seed == "empty":
         return Workspace(example["dashboards"], example["query_reports"], [])
     if seed == "example":
-        return Workspace(example["dashboards"], example["query_reports"], example["data_schedules"])
+        return Workspace(
+            example["dashboards"], example["query_reports"], example["data_schedules"], example["data_alerts"]
+        )
     path = Path(seed)
     try:
         data = json.loads(path.read_text())
@@ -46,12 +51,15 @@ def load_seed(seed: SeedArg) -> Workspace:
     except json.JSONDecodeError as exc:
         raise ValueError(f"seed file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"seed file {path} must hold an object with dashboards, query_reports, data_schedules")
-    for key in ("dashboards", "query_reports", "data_schedules"):
+        raise ValueError(
+            f"seed file {path} must hold an object with dashboards, query_reports, data_schedules, data_alerts"
+        )
+    for key in ("dashboards", "query_reports", "data_schedules", "data_alerts"):
         if not isinstance(data.get(key, []), list):
             raise ValueError(f"seed file {path}: {key} must be a list")
     return Workspace(
         data.get("dashboards", example["dashboards"]),
         data.get("query_reports", example["query_reports"]),
         data.get("data_schedules", []),
+        data.get("data_alerts", []),
     )

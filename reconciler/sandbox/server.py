@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import Any
 
 from reconciler.sandbox.api import API_PREFIX
-from reconciler.sandbox.control import CONTROL_PREFIX, ErrorShape, RetryAfterFormat, Settings, parse_rate_limit
+from reconciler.sandbox.control import ErrorShape, RetryAfterFormat, Settings, parse_rate_limit
+from reconciler.sandbox.controlroutes import CONTROL_PREFIX
 from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
 from reconciler.sandbox.faults import Fault, Faults, RequestLog
 from reconciler.sandbox.http import App, Server

@@ -20,6 +20,7 @@ from reconciler.desired.discovery import CONFIG_FILE as CONFIG_FILE
 from reconciler.desired.discovery import DefaultPath, read_regular
 from reconciler.desired.validation_messages import config_problems, unknown_part
 from reconciler.desired.yamlentries import Unreadable, decode, read_mapping
+from reconciler.kinds.alerts.models import DestType as AlertDestType
 from reconciler.kinds.entries import nearest_line
 from reconciler.kinds.schedules.models import DataScheduleSpec, DestType
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
@@ -59,18 +60,26 @@ class Connection(_Model):
 
 
 class Scope(_Model):
-    """Which remote schedules this repo owns; an empty selector selects everything."""
+    """Which remote items this repo owns; an empty selector selects everything.
+
+    Dashboards and query reports are schedules' sources. An alert's source is a dashboard widget or a
+    viz block, which no selector here can place on a dashboard without reading it: so a repo scoped by
+    dashboards or query reports owns no alert (declaring one is an error; none is pruned). The
+    destination selector applies to both kinds, by `dest.type` (WebhookDest is an alert's alone)."""
 
     dashboards: list[int] | None = None
     query_reports: list[int] | None = None
-    dest_types: list[DestType] | None = None
+    dest_types: list[DestType | AlertDestType] | None = None
 
     @property
     def everything(self) -> bool:
         return self.dashboards is None and self.query_reports is None and self.dest_types is None
 
-    def contains(self, schedule: Mapping[str, Any]) -> bool:
+    def contains(self, schedule: Mapping[str, Any], kind: str = "schedules") -> bool:
+        """Whether this repo owns the item (its fields, or the remote item) of `kind` (a YAML key)."""
         if self.dashboards is not None or self.query_reports is not None:
+            if kind != "schedules":
+                return False
             wanted = {("Dashboard", i) for i in self.dashboards or []} | {
                 ("QueryReport", i) for i in self.query_reports or []
             }

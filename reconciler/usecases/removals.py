@@ -28,26 +28,19 @@ class GitStateError(UserError):
     """--prune-since cannot be answered: not a git checkout, an unknown REF, git missing."""
 
 
-def removals_since(
-    ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry], kind: str = "schedules"
-) -> list[Removal]:
-    """The entries of `kind` (a kind's YAML key) under `paths` that held an id at `ref` and are gone now."""
-    return removals_by_kind(ref, paths, desired).get(kind, [])
-
-
-def removals_by_kind(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry]) -> dict[str, list[Removal]]:
-    """kind (`schedules`, `alerts`) -> the entries of that kind under `paths` that held an id at
-    `ref` and whose id no entry of the kind holds now; git is asked once for every kind."""
+def removals_since(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry]) -> list[Removal]:
+    """The entries (of every kind, each `Removal` saying its own) of the schedule files under `paths`
+    that held an id at `ref` and are gone now."""
     root = _toplevel(paths[0] if paths else Path.cwd())
     commit = _commit(root, ref)
-    held_now = {(d.kind, d.id) for d in desired if d.id is not None}
-    removals: dict[str, list[Removal]] = {}
+    held_now = {(d.kind, d.id) for d in desired if d.id is not None}  # ids are unique within a kind
+    removals = []
     for name in _files_at(root, commit, paths):
         for entry in _entries_at(root, commit, name):
             if entry.id is not None and (entry.kind, entry.id) not in held_now:
-                removal = Removal(entry.id, entry.key, name, _removed_in(root, commit, name, entry.id))
-                removals.setdefault(entry.kind, []).append(removal)
-    return {kind: sorted(found, key=lambda r: (r.file, r.key)) for kind, found in removals.items()}
+                removed_in = _removed_in(root, commit, name, entry.id)
+                removals.append(Removal(entry.id, entry.key, name, removed_in, kind=entry.kind))
+    return sorted(removals, key=lambda r: (r.file, r.key))
 
 
 def _git(root: Path, *args: str) -> str:

@@ -5,56 +5,81 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.core.model import Action, Plan
+from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
 from reconciler.views.plan_words import Titles, brief_dict, replacement_note, source_label
 
 # 2: unmanaged schedules are objects; replacements, reasons, ignored differences. A field added since
-# (timezone, probable_duplicates) keeps the version: readers ignore what they do not know.
+# (timezone, probable_duplicates; with alerts: `kind` on each change, match, unmanaged item and probable
+# duplicate, `summary_by_kind`, `hidden` diffs) keeps the version: readers ignore what they do not know,
+# and `summary` is still the total.
 JSON_FORMAT_VERSION = 2
 
 
-def as_dict(plan: Plan, titles: Titles | None = None) -> dict[str, Any]:
+def as_dict(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> dict[str, Any]:
     titles = titles or {}
+    plan = WorkspacePlan.of_plan(plan)
     return {
         "format_version": JSON_FORMAT_VERSION,
         "summary": plan.summary,
+        "summary_by_kind": plan.summary_by_kind,
         "prune": plan.prune,
         "unsafe": plan.unsafe,
-        "changes": [
-            {
-                "action": c.action.value,
-                "key": c.key,
-                "id": c.id,
-                "file": c.file,
-                "line": c.line,
-                "title": c.title,
-                "source": source_label(c, titles),
-                "destructive": c.action in (Action.DELETE, Action.REPLACE),
-                "reason": c.reason,
-                "forces_replacement": [d.path for d in c.diff if replacement_note(c, d)],
-                "diff": [{"path": d.path, "old": d.old, "new": d.new} for d in c.diff],
-            }
-            for c in plan.changes
+        "changes": [_change(c, titles) for c in plan.changes],
+        "unmanaged": [brief_dict(part, i, titles) for part in plan.plans for i in part.unmanaged],
+        "not_manageable": [i for part in plan.plans for i in part.undeclarable],  # ids of every kind, as before
+        "not_manageable_by_kind": {part.kind: list(part.undeclarable) for part in plan.plans},
+        "matches": [
+            {"kind": part.kind, "key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded}
+            for part in plan.plans
+            for m in part.matches
         ],
-        "unmanaged": [brief_dict(plan, i, titles) for i in plan.unmanaged],
-        "not_manageable": list(plan.undeclarable),
-        "matches": [{"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded} for m in plan.matches],
         "ignored_differences": [
             {"key": d.key, "path": d.path, "yaml": d.yaml, "workspace": d.workspace, "file": d.file, "line": d.line}
             for d in plan.ignored_differences
         ],
         "probable_duplicates": [
-            {"id": d.id, "key": d.key, "of": d.of, "title": _title(d.remote.get("title"))}
-            for d in plan.probable_duplicates
+            {
+                "kind": part.kind,
+                "id": d.id,
+                "key": d.key,
+                "of": d.of,
+                "title": None if "title" in d.env else _title(d.remote.get("title")),
+            }
+            for part in plan.plans
+            for d in part.probable_duplicates
         ],
         "partial": plan.partial,
         "timezone": plan.timezone,
     }
 
 
+def _change(c: Change, titles: Titles) -> dict[str, Any]:
+    return {
+        "kind": c.kind,
+        "action": c.action.value,
+        "key": c.key,
+        "id": c.id,
+        "file": c.file,
+        "line": c.line,
+        "title": None if "title" in c.env else c.title,
+        "source": source_label(c, titles),
+        "destructive": c.action in (Action.DELETE, Action.REPLACE),
+        "reason": c.reason,
+        "forces_replacement": [d.path for d in c.diff if replacement_note(c, d)],
+        "diff": [_diff(d) for d in c.diff],
+    }
+
+
+def _diff(d: FieldDiff) -> dict[str, Any]:
+    """A field's old and new value; one from the environment holds its `${NAME}` expression on both
+    sides (masked by the core), with `hidden` and whether its value `changes`."""
+    out = {"path": d.path, "old": d.old, "new": d.new}
+    return out if d.env_changes is None else {**out, "hidden": True, "changes": d.env_changes}
+
+
 def _title(title: Any) -> str | None:
     return str(title) if title else None
 
 
-def to_json(plan: Plan, titles: Titles | None = None) -> str:
+def to_json(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> str:
     return json.dumps(as_dict(plan, titles), indent=2, ensure_ascii=False, default=str) + "\n"

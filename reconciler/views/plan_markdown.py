@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from reconciler.core.model import Action, Change, Plan
+from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.views.plan_words import (
     SHOWN,
@@ -17,11 +17,13 @@ from reconciler.views.plan_words import (
     change_name,
     cron_note,
     cron_sides,
+    hidden_value,
     ignored_line,
     item_text,
     list_items,
     mask_emails,
     not_manageable,
+    noun,
     replacement_note,
     source_label,
     summary_line,
@@ -32,7 +34,7 @@ GITHUB_COMMENT_LIMIT = 65_536
 
 
 def markdown(
-    plan: Plan,
+    plan: Plan | WorkspacePlan,
     titles: Titles | None = None,
     *,
     show_sensitive: bool = False,
@@ -42,28 +44,18 @@ def markdown(
     """A comment-ready plan: summary table, then one collapsible section per change, deletions first
     under a warning. Longer than `limit`, it stops at a whole section and says where the rest is."""
     titles = titles or {}
-    s = plan.summary
-    head = [
-        "### Holistics schedules plan",
-        "",
-        "| create | update | delete | unchanged | unmanaged |",
-        "|---:|---:|---:|---:|---:|",
-        f"| {s['create']} | {s['update']} | {s['delete']} | {s['unchanged']} | {s['unmanaged']} |",
-        "",
-    ]
+    plan = WorkspacePlan.of_plan(plan)
+    head = ["### Holistics schedules plan", "", *_summary_table(plan), ""]
     if plan.unsafe:
         head += [f"> [!CAUTION]\n> **Unsafe plan:** {_inline(plan.unsafe)}", ""]
     deletes = plan.of(Action.DELETE)
     if deletes:
-        head += [
-            f"> [!WARNING]\n> **{len(deletes)} schedule(s) will be deleted.** Deliveries stop and cannot be restored.",
-            "",
-        ]
+        what = " and ".join(f"{n} {noun(k)}(s)" for k, n in _per_kind(deletes).items())
+        head += [f"> [!WARNING]\n> **{what} will be deleted.** Deliveries stop and cannot be restored.", ""]
     if plan.partial:
         partial = f"only the entries selected by {_inline(plan.partial)}; nothing is deleted"
         head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
-    if plan.undeclarable:
-        head += [_inline(not_manageable(plan)), ""]
+    head += [line for part in plan.plans if part.undeclarable for line in (_inline(not_manageable(part)), "")]
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
@@ -99,6 +91,10 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
     ]
     masked = (lambda text: text) if show_sensitive else mask_emails
     for diff in change.diff:
+        if diff.hidden:  # from the environment: the expression, never the value
+            sign = "-" if change.action is Action.DELETE else "+"
+            lines.append(f"{sign} {diff.path}: {hidden_value(change, diff)}")
+            continue
         old, new = masked(value(diff.old)), masked(value(diff.new))
         note = cron_note(diff, timezone) + replacement_note(change, diff)
         items = list_items(diff)
@@ -117,8 +113,43 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
     return "\n".join(lines) + "\n"
 
 
-def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
+def _summary_table(plan: WorkspacePlan) -> list[str]:
+    """The counts; a row per kind under the total when more than one kind has anything."""
+    columns = ("create", "update", "delete", "unchanged", "unmanaged")
+    busy = plan.busy_kinds
+    rows = (
+        [("", plan.summary)]
+        if len(busy) < 2
+        else [
+            *((f"{k} | ", plan.summary_by_kind[k]) for k in busy),
+            ("**total** | ", plan.summary),
+        ]
+    )
+    head = ["| kind " if len(busy) > 1 else "", "|---" if len(busy) > 1 else ""]
+    return [
+        f"{head[0]}| {' | '.join(columns)} |",
+        f"{head[1]}|{'---:|' * len(columns)}",
+        *(f"| {label}{' | '.join(str(s[c]) for c in columns)} |" for label, s in rows),
+    ]
+
+
+def _per_kind(changes: list[Change]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.kind] = counts.get(change.kind, 0) + 1
+    return counts
+
+
+def _md_notes(plan: WorkspacePlan, titles: Titles, show_sensitive: bool) -> list[str]:
     """Collapsed lists of what the plan leaves alone or takes over, for reviewers who want them."""
+    out = [line for part in plan.plans for line in _md_kind_notes(part, titles, show_sensitive)]
+    for item in plan.ignored_differences:
+        line = ignored_line(item, CONFIG_FILE)
+        out += [f"> [!NOTE]\n> {_inline(line if show_sensitive else mask_emails(line))}", ""]
+    return out
+
+
+def _md_kind_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
     out = _md_duplicates(plan, show_sensitive)
     prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
     if prunable:
@@ -129,7 +160,7 @@ def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
         more = ["", f"... and {len(prunable) - SHOWN} more."] if len(prunable) > SHOWN else []
         out += [
             "<details>",
-            f"<summary>{len(prunable)} unmanaged schedule(s): no YAML declares them; left alone</summary>",
+            f"<summary>{len(prunable)} unmanaged {noun(plan.kind)}(s): no YAML declares them; left alone</summary>",
             "",
             "| id | title | source | destination |",
             "|---:|---|---|---|",
@@ -143,17 +174,14 @@ def _md_notes(plan: Plan, titles: Titles, show_sensitive: bool) -> list[str]:
     if adopted:
         out += [
             "<details>",
-            f"<summary>{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} matched to an existing schedule by "
-            "content (apply records the id)</summary>",
+            f"<summary>{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} matched to an existing "
+            f"{noun(plan.kind)} by content (apply records the id)</summary>",
             "",
             *(f"- <code>{_md(m.key)}</code> → id {m.id} (<code>{_md(m.file)}</code>)" for m in adopted),
             "",
             "</details>",
             "",
         ]
-    for item in plan.ignored_differences:
-        line = ignored_line(item, CONFIG_FILE)
-        out += [f"> [!NOTE]\n> {_inline(line if show_sensitive else mask_emails(line))}", ""]
     return out
 
 
@@ -167,12 +195,13 @@ def _md_duplicates(plan: Plan, show_sensitive: bool) -> list[str]:
         f"> [!WARNING]\n> **{len(plan.probable_duplicates)} probable duplicate(s):** no entry claims them, "
         "their content is an entry's."
     ]
+    what = noun(plan.kind)
     for d in plan.probable_duplicates:
-        title = d.remote.get("title")
-        named = f"schedule {d.id}" + (f" {_inline(masked(value(title)))}" if title else "")
+        title = d.remote.get("title") if "title" not in d.env else None  # a secret title stays one
+        named = f"{what} {d.id}" + (f" {_inline(masked(value(title)))}" if title else "")
         fate = "this plan deletes it" if d.id in deleted else "<code>apply --prune-duplicates</code> deletes it"
         lines.append(
-            f"> - {named} looks like a duplicate of <code>{_md(d.key)}</code> (schedule {d.of}, same content); {fate}"
+            f"> - {named} looks like a duplicate of <code>{_md(d.key)}</code> ({what} {d.of}, same content); {fate}"
         )
     return ["\n".join(lines), ""]
 

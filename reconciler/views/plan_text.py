@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-from reconciler.core.model import Action, Change, Plan, ProbableDuplicate
+from reconciler.core.model import Action, Change, FieldDiff, Plan, ProbableDuplicate, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.views.plan_words import (
     SHOWN,
@@ -22,10 +22,12 @@ from reconciler.views.plan_words import (
     change_name,
     cron_note,
     cron_sides,
+    hidden_value,
     ignored_line,
     item_text,
     list_items,
     not_manageable,
+    noun,
     replacement_note,
     source_label,
     summary_line,
@@ -33,8 +35,11 @@ from reconciler.views.plan_words import (
 )
 
 
-def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
+def text(plan: Plan | WorkspacePlan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
+    """The plan of every kind: the changes (each says its kind), the summary (each kind counted when
+    more than one has anything), then what each kind leaves alone."""
     titles = titles or {}
+    plan = WorkspacePlan.of_plan(plan)
     from rich.text import Text  # imported here: the JSON and markdown renderers do not need rich
 
     out = Text()
@@ -52,7 +57,6 @@ def text(plan: Plan, titles: Titles | None = None, *, config_file: str = CONFIG_
 
 
 def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> None:
-    style = STYLE[change.action]
     out.append(f"  # {change_name(change)} {VERB[change.action]}", style="bold")
     label = source_label(change, titles)
     if label:
@@ -63,38 +67,62 @@ def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> No
     if change.reason:
         out.append(f"    # {change.reason}\n", style="dim")
     for diff in change.diff:
-        out.append(f"    {SIGN[change.action]} ", style=style)
-        items = list_items(diff)
-        if items is not None:
-            out.append(f"{diff.path}:")
-            out.append(replacement_note(change, diff), style="dim")
-            out.append("\n")
-            for sign, item in items:
-                item_style = {"-": "red", "+": "green"}.get(sign, "dim")
-                out.append(f"        {sign} {item_text(sign, item)}\n", style=item_style)
-            continue
-        out.append(f"{diff.path}: ")
-        if change.action in (Action.UPDATE, Action.REPLACE):
-            out.append(value(diff.old), style="red")
-            out.append(" -> ")
-            out.append(value(diff.new), style="green")
-            out.append(replacement_note(change, diff) + "\n", style="dim")
-            was, now = cron_sides(diff, timezone)
-            for label, note in (("was", was), ("now", now)):
-                if note:
-                    out.append(f"        {label}: {note}\n", style="dim")
-            continue
-        out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
-        out.append(cron_note(diff, timezone) + replacement_note(change, diff), style="dim")
-        out.append("\n")
+        _text_diff(out, change, diff, timezone)
     out.append("\n")
 
 
-def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None:
-    """What the plan leaves alone, and why: unmanaged, not manageable, adopted, ignored, partial."""
+def _text_diff(out: Text, change: Change, diff: FieldDiff, timezone: str) -> None:
+    style = STYLE[change.action]
+    out.append(f"    {SIGN[change.action]} ", style=style)
+    if diff.hidden:  # from the environment: the expression, never the value
+        out.append(f"{diff.path}: ")
+        out.append(hidden_value(change, diff), style=style)
+        out.append("\n")
+        return
+    items = list_items(diff)
+    if items is not None:
+        out.append(f"{diff.path}:")
+        out.append(replacement_note(change, diff), style="dim")
+        out.append("\n")
+        for sign, item in items:
+            item_style = {"-": "red", "+": "green"}.get(sign, "dim")
+            out.append(f"        {sign} {item_text(sign, item)}\n", style=item_style)
+        return
+    out.append(f"{diff.path}: ")
+    if change.action in (Action.UPDATE, Action.REPLACE):
+        out.append(value(diff.old), style="red")
+        out.append(" -> ")
+        out.append(value(diff.new), style="green")
+        out.append(replacement_note(change, diff) + "\n", style="dim")
+        was, now = cron_sides(diff, timezone)
+        for label, note in (("was", was), ("now", now)):
+            if note:
+                out.append(f"        {label}: {note}\n", style="dim")
+        return
+    out.append(value(diff.new if change.action is Action.CREATE else diff.old), style=style)
+    out.append(cron_note(diff, timezone) + replacement_note(change, diff), style="dim")
+    out.append("\n")
+
+
+def _text_notes(out: Text, plan: WorkspacePlan, titles: Titles, config_file: str) -> None:
+    """What the plan leaves alone, and why: each kind's unmanaged, not manageable, duplicates and
+    adopted items; then ignored differences, partial, unsafe."""
+    for part in plan.plans:
+        _text_kind_notes(out, part, titles)
+    for item in plan.ignored_differences:
+        out.append(f"{ignored_line(item, config_file)}\n", style="yellow")
+    if plan.partial:
+        out.append(f"Partial plan: only the entries selected by {plan.partial}; nothing is deleted.\n", style="bold")
+    if plan.unsafe:
+        out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
+
+
+def _text_kind_notes(out: Text, plan: Plan, titles: Titles) -> None:
     prunable = [i for i in plan.unmanaged if i not in set(plan.undeclarable)]
     if prunable:
-        out.append(f"{len(prunable)} remote schedule(s) no YAML declares are left alone; --prune would delete them:\n")
+        out.append(
+            f"{len(prunable)} remote {noun(plan.kind)}(s) no YAML declares are left alone; --prune would delete them:\n"
+        )
         for schedule_id in prunable[:SHOWN]:
             brief = plan.briefs.get(schedule_id)
             out.append(f"  {brief_line(brief, titles) if brief else f'id {schedule_id}'}\n", style="dim")
@@ -106,19 +134,13 @@ def _text_notes(out: Text, plan: Plan, titles: Titles, config_file: str) -> None
     adopted = [m for m in plan.matches if not m.recorded]
     if adopted:
         out.append(
-            f"{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} without an id match an existing schedule by "
-            "content; apply records the id: "
+            f"{len(adopted)} entr{'y' if len(adopted) == 1 else 'ies'} without an id match an existing "
+            f"{noun(plan.kind)} by content; apply records the id: "
             + ", ".join(f"{m.key} -> {m.id}" for m in adopted[:20])
             + (", ..." if len(adopted) > 20 else "")
             + "\n",
             style="dim",
         )
-    for item in plan.ignored_differences:
-        out.append(f"{ignored_line(item, config_file)}\n", style="yellow")
-    if plan.partial:
-        out.append(f"Partial plan: only the entries selected by {plan.partial}; nothing is deleted.\n", style="bold")
-    if plan.unsafe:
-        out.append(f"Unsafe plan: {plan.unsafe}\n", style="bold red")
 
 
 def _text_duplicates(out: Text, plan: Plan) -> None:
@@ -132,10 +154,10 @@ def _text_duplicates(out: Text, plan: Plan) -> None:
     )
     for duplicate in plan.probable_duplicates:
         fate = "this plan deletes it" if duplicate.id in deleted else "`apply --prune-duplicates` deletes it"
-        out.append(f"  {_duplicate_line(duplicate)}; {fate}\n", style="yellow")
+        out.append(f"  {_duplicate_line(duplicate, noun(plan.kind))}; {fate}\n", style="yellow")
 
 
-def _duplicate_line(duplicate: ProbableDuplicate) -> str:
-    title = duplicate.remote.get("title")
-    named = f"schedule {duplicate.id}" + (f" {value(title)}" if title else "")
-    return f"{named} looks like a duplicate of {duplicate.key} (schedule {duplicate.of}, same content)"
+def _duplicate_line(duplicate: ProbableDuplicate, what: str) -> str:
+    title = duplicate.remote.get("title") if "title" not in duplicate.env else None  # a secret title stays one
+    named = f"{what} {duplicate.id}" + (f" {value(title)}" if title else "")
+    return f"{named} looks like a duplicate of {duplicate.key} ({what} {duplicate.of}, same content)"

@@ -16,7 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.core.model import Action, Brief, Change, FieldDiff, IgnoredDifference, Plan
+from reconciler.core.model import Action, Brief, Change, FieldDiff, IgnoredDifference, Plan, WorkspacePlan
+from reconciler.kinds.known import BY_YAML_KEY
 from reconciler.kinds.schedules import SOURCE_FIELDS
 from reconciler.problems import inert
 from reconciler.views.cron_words import cron_in_words, dst_warnings, when_line
@@ -46,16 +47,44 @@ def mask_emails(text: str) -> str:
     return _EMAIL.sub(r"\1***@\2", text)
 
 
+def noun(yaml_key: str) -> str:
+    """One item of the kind, in words: `schedule`, `alert`."""
+    kind = BY_YAML_KEY.get(yaml_key)
+    return kind.noun if kind else yaml_key
+
+
 def change_name(change: Change) -> str:
+    """Which item a change is: its key (and id), or an unmanaged item's id and title. A schedule's key
+    stands alone, as it always did; any other kind's is preceded by its noun (`alert revenue-drop`)."""
     if change.key is None:
         title = f" {value(change.title)}" if change.title else ""
-        return f"unmanaged schedule id {change.id}{title}"
-    return f"{change.key} (id {change.id})" if change.id is not None else change.key
+        return f"unmanaged {noun(change.kind)} id {change.id}{title}"
+    name = f"{change.key} (id {change.id})" if change.id is not None else change.key
+    return name if change.kind == "schedules" else f"{noun(change.kind)} {name}"
+
+
+def hidden_value(change: Change, diff: FieldDiff) -> str:
+    """A field whose value comes from the environment: its `${NAME}` expression (both sides are
+    masked already, see `core.hiding`) and whether the value changes; never the value."""
+    old, new = (inert(v) if isinstance(v, str) else value(v) for v in (diff.old, diff.new))
+    if change.action is Action.CREATE:
+        return f"{new} (from the environment)"
+    if change.action is Action.DELETE:
+        return old
+    changes = "(changes)" if diff.env_changes else "(unchanged)"
+    return f"{new} {changes}" if isinstance(diff.new, str) else f"{old} -> {new} {changes}"
 
 
 def source_label(change: Change, titles: Titles) -> str | None:
+    """A schedule's dashboard or report (with its title), or an alert's widget or viz block."""
     source = change.source
-    return source_text(source, titles) if source is not None else None
+    if source is not None:
+        return source_text(source, titles)
+    side = change.body or change.remote or {}
+    source_id = side.get("source_id")
+    if change.kind == "schedules" or "source_type" not in side or not isinstance(source_id, int | str):
+        return None
+    return raw_source_text((str(side["source_type"]), source_id))
 
 
 def source_text(source: tuple[str, int], titles: Titles) -> str:
@@ -95,10 +124,21 @@ def _cron_times(expression: str, timezone: str) -> list[str]:
     return [p for p in (when_line(expression, timezone), *(f"DST: {w}" for w in warnings)) if p]
 
 
-def summary_line(plan: Plan) -> str:
-    s = plan.summary
+def _counts(s: Mapping[str, int]) -> str:
     replaced = f", {s['replace']} to replace" if s["replace"] else ""
-    return f"Plan: {s['create']} to create, {s['update']} to update, {s['delete']} to delete{replaced}."
+    return f"{s['create']} to create, {s['update']} to update, {s['delete']} to delete{replaced}"
+
+
+def summary_line(plan: Plan | WorkspacePlan) -> str:
+    """`Plan: 1 to create, ...`, the totals; then each kind's, when more than one kind has anything
+    (so a plan of schedules alone reads as it always did)."""
+    whole = WorkspacePlan.of_plan(plan)
+    line = f"Plan: {_counts(whole.summary)}."
+    busy = whole.busy_kinds
+    if len(busy) > 1:
+        by_kind = whole.summary_by_kind
+        line += " (" + "; ".join(f"{kind}: {_counts(by_kind[kind])}" for kind in busy) + ")"
+    return line
 
 
 _CONTEXT = 5  # unchanged items of a list shown around the changed ones, as Terraform does
@@ -132,17 +172,35 @@ def replacement_note(change: Change, diff: FieldDiff) -> str:
     return "  # forces replacement" if change.action is Action.REPLACE and diff.path in SOURCE_FIELDS else ""
 
 
-def brief_line(brief: Brief, titles: Titles) -> str:
-    """`id 4801 "Weekly sales" — dashboard 1234 "Sales" — EmailDest`: which schedule, for a reviewer."""
-    parts = [f"id {brief.id}" + (f" {value(brief.title)}" if brief.title else "")]
+def raw_source_text(source: tuple[str, int | str]) -> str:
+    """An alert's source as the item names it: `VizBlock "v-12"`, `DashboardWidget 42` (a string id
+    quoted, so `42` and `"42"` read as the two sources they are)."""
+    return f"{inert(source[0])} {value(source[1])}"
+
+
+def brief_source(brief: Brief, titles: Titles) -> str | None:
     if brief.source is not None:
-        parts.append(source_text(brief.source, titles))
+        return source_text(brief.source, titles)
+    return raw_source_text(brief.raw_source) if brief.raw_source is not None else None
+
+
+def brief_line(brief: Brief, titles: Titles) -> str:
+    """`id 4801 "Weekly sales" — dashboard 1234 "Sales" — EmailDest`: which item, for a reviewer."""
+    parts = [f"id {brief.id}" + (f" {value(brief.title)}" if brief.title else "")]
+    source = brief_source(brief, titles)
+    if source is not None:
+        parts.append(source)
     if brief.dest_type:
         parts.append(inert(brief.dest_type))
     return " — ".join(parts)
 
 
 def ignored_line(item: IgnoredDifference, config_file: str) -> str:
+    if item.hidden:  # a value from the environment: the expression only, on both sides
+        return (
+            f"{item.file}:{item.line}: {item.key}.{item.path} is ignored by {config_file}: the workspace keeps its "
+            f"value (the YAML's {value(item.yaml)} is never shown)"
+        )
     return (
         f"{item.file}:{item.line}: {item.key}.{item.path} is ignored by {config_file}: the workspace keeps its "
         f"value ({value(item.workspace)}; the YAML says {value(item.yaml)})"
@@ -155,7 +213,7 @@ def _ids(ids: list[int] | tuple[int, ...]) -> str:
 
 def not_manageable(plan: Plan) -> str:
     return (
-        f"{len(plan.undeclarable)} remote schedule(s) are not manageable here: the YAML cannot declare their "
+        f"{len(plan.undeclarable)} remote {noun(plan.kind)}(s) are not manageable here: the YAML cannot declare their "
         f"destination or values (ids: {_ids(plan.undeclarable)}); they are left alone, also by --prune."
     )
 
@@ -163,7 +221,7 @@ def not_manageable(plan: Plan) -> str:
 def brief_dict(plan: Plan, schedule_id: int, titles: Titles) -> dict[str, Any]:
     brief = plan.briefs.get(schedule_id)
     if brief is None:
-        return {"id": schedule_id, "title": None, "source": None, "dest_type": None}
-    source = source_text(brief.source, titles) if brief.source else None
+        return {"kind": plan.kind, "id": schedule_id, "title": None, "source": None, "dest_type": None}
     dest_type = inert(brief.dest_type) if brief.dest_type else brief.dest_type
-    return {"id": brief.id, "title": brief.title, "source": source, "dest_type": dest_type}
+    source = brief_source(brief, titles)
+    return {"kind": plan.kind, "id": brief.id, "title": brief.title, "source": source, "dest_type": dest_type}

@@ -2,9 +2,10 @@
 
 A saved plan has a format of its own (see `dumps`), apart from the JSON view of a plan, so that view
 can change for its readers without breaking saved plans. It holds everything apply needs (each
-change's request body) plus fingerprints of the YAML files and of every remote schedule it read, so
-that apply can refuse a plan that no longer describes the world: the YAML changed, or a schedule the
-plan touches changed remotely.
+change's request body, every kind's part) plus fingerprints of the YAML files and of every remote
+item it read, so that apply can refuse a plan that no longer describes the world: the YAML changed,
+or an item the plan touches changed remotely. A value from the environment is never in it: each is
+its `${NAME}` expression, and each variable a keyed fingerprint of its value (`env`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,25 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from reconciler.core.compare import normalize
-from reconciler.core.model import Action, Change, FieldDiff, Match, Plan, ProbableDuplicate
+from reconciler.core.hiding import masked_fields
+from reconciler.core.model import Action, Change, FieldDiff, Match, Plan, ProbableDuplicate, WorkspacePlan
 from reconciler.errors import UserError
-from reconciler.kinds.schedules import SCHEDULES
+from reconciler.kinds import Kind
+from reconciler.kinds.known import BY_YAML_KEY, kind_named
 from reconciler.kinds.schedules.models import Id
 from reconciler.views.plan_words import Titles
 
-SAVED_PLAN_VERSION = 2  # 1: the JSON view plus an appendix (before the format had its own shape)
+# 1: the JSON view plus an appendix (before the format had its own shape); 2: schedules alone;
+# 3: a part per kind (`kinds`), remote fingerprints per kind, values from the environment masked
+SAVED_PLAN_VERSION = 3
+RemoteItems = Mapping[str, Iterable[Mapping[str, Any]]]  # per kind (YAML key), the items read
 
 
 class SavedPlanError(UserError):
@@ -41,54 +47,76 @@ def yaml_fingerprints(files: Iterable[Path]) -> dict[str, str]:
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(files)}
 
 
-def remote_fingerprints(remote: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def remote_fingerprints(remote: Iterable[Mapping[str, Any]], kind: Kind) -> dict[str, str]:
     # normalised, so a server reordering recipients does not make a plan stale
-    return {str(r["id"]): digest(normalize(r, SCHEDULES)) for r in remote}
+    return {str(r["id"]): digest(normalize(r, kind)) for r in remote}
+
+
+def _by_kind(remote: RemoteItems | Iterable[Mapping[str, Any]]) -> RemoteItems:
+    """Items per kind; a plain list of items is schedules (what callers of one kind pass)."""
+    return remote if isinstance(remote, Mapping) else {"schedules": remote}
 
 
 def dumps(
-    plan: Plan,
+    plan: WorkspacePlan | Plan,
     *,
     paths: Sequence[Path],
     files: Iterable[Path],
-    remote: Iterable[Mapping[str, Any]],
+    remote: RemoteItems | Iterable[Mapping[str, Any]],
     workspace: str,
     titles: Titles | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """The saved-plan format (version 2).
+    """The saved-plan format (version 3).
 
-    `summary` is for people and tools that peek (derived, never read back); everything apply reads
-    is under `saved_plan`: its `version`, the `workspace` (API base URL) it was made for, the `paths`
-    planned, fingerprints of the `yaml` files and of every `remote` schedule read, `remote_ids`,
-    source `titles`, and the plan itself (`prune`, `unsafe`, `unmanaged`, `matches`, each change
-    once, with the body apply sends, and the `probable_duplicates` it names, deleted or not).
+    `summary` and `summary_by_kind` are for people and tools that peek (derived, never read back);
+    everything apply reads is under `saved_plan`: its `version`, the `workspace` (API base URL) it
+    was made for, the `paths` planned, fingerprints of the `yaml` files and of every `remote` item
+    read (per kind), source `titles`, the `timezone`, the keyed fingerprint of each variable taken from
+    the environment (`env`), and per kind (`kinds`) its part of the plan (`prune`, `unsafe`,
+    `remote_ids`, `unmanaged`, `matches`, each change once, with the body apply sends, and the
+    `probable_duplicates` it names, deleted or not).
     """
+    whole = WorkspacePlan.of_plan(plan)
+    by_kind = _by_kind(remote)
     saved = {
         "version": SAVED_PLAN_VERSION,
         "workspace": workspace,
         "paths": [str(p) for p in paths],
         "yaml": yaml_fingerprints(files),
-        "remote": remote_fingerprints(remote),
-        "remote_ids": sorted(plan.remote_ids),
+        "remote": {key: remote_fingerprints(items, kind_named(key)) for key, items in by_kind.items()},
         "titles": [[kind, source_id, title] for (kind, source_id), title in sorted((titles or {}).items())],
+        "timezone": whole.timezone,
+        "env": dict(sorted((env or {}).items())),
+        "kinds": [_part_data(part) for part in whole.plans],
+    }
+    peek = {"summary": whole.summary, "summary_by_kind": whole.summary_by_kind, "saved_plan": saved}
+    return json.dumps(peek, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _part_data(plan: Plan) -> dict[str, Any]:
+    return {
+        "kind": plan.kind,
+        "remote_ids": sorted(plan.remote_ids),
         "prune": plan.prune,
         "unsafe": plan.unsafe,
-        "timezone": plan.timezone,
+        "partial": plan.partial,
         "unmanaged": list(plan.unmanaged),
         "matches": [
             {"key": m.key, "id": m.id, "file": m.file, "recorded": m.recorded, "stale_id": m.stale_id}
             for m in plan.matches
         ],
         "changes": [_change_data(c) for c in plan.changes],
-        # added within version 2: a plan saved before has none, and reads as naming none
         "probable_duplicates": [
-            {"id": d.id, "key": d.key, "of": d.of, "remote": d.remote} for d in plan.probable_duplicates
+            {"id": d.id, "key": d.key, "of": d.of, "remote": masked_fields(d.remote, d.env), "env": dict(d.env)}
+            for d in plan.probable_duplicates
         ],
     }
-    return json.dumps({"summary": plan.summary, "saved_plan": saved}, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def _change_data(change: Change) -> dict[str, Any]:
+    """A change as saved: its diff is already masked (`core.hiding`); its body and the remote item
+    hold each value from the environment as its expression."""
     return {
         "action": change.action.value,
         "key": change.key,
@@ -96,12 +124,18 @@ def _change_data(change: Change) -> dict[str, Any]:
         "file": change.file,
         "line": change.line,
         "field_lines": dict(change.field_lines),
-        "diff": [{"path": d.path, "old": d.old, "new": d.new} for d in change.diff],
-        "body": change.body,
-        "remote": change.remote,
+        "diff": [_diff_data(d) for d in change.diff],
+        "body": masked_fields(change.body, change.env),
+        "remote": masked_fields(change.remote, change.env),
         "reason": change.reason,
         "stale_id": change.stale_id,
+        "env": dict(change.env),
     }
+
+
+def _diff_data(diff: FieldDiff) -> dict[str, Any]:
+    data = {"path": diff.path, "old": diff.old, "new": diff.new}
+    return data if diff.env_changes is None else {**data, "env_changes": diff.env_changes}
 
 
 LineNumber = Annotated[StrictInt, Field(ge=0)]
@@ -116,6 +150,7 @@ class _Diff(_Strict):
     path: StrictStr
     old: Any
     new: Any
+    env_changes: StrictBool | None = None
 
 
 class _Change(_Strict):
@@ -130,24 +165,25 @@ class _Change(_Strict):
     remote: dict[str, Any] | None
     reason: StrictStr | None = None
     stale_id: Id | None = None
+    env: dict[StrictStr, StrictStr] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> _Change:
         # what apply needs for each action, so a hand-edited plan fails here and not halfway through
         if self.action is not Action.CREATE and self.id is None:
-            raise ValueError(f"a {self.action.value} needs the schedule's id")
+            raise ValueError(f"a {self.action.value} needs the item's id")
         if self.action is not Action.DELETE and self.body is None:
             raise ValueError(f"a {self.action.value} needs its body")
         if self.action is Action.CREATE and (self.id is not None or not self.key or not self.file):
             raise ValueError("a create has a key and a file, and no id yet")
         return self
 
-    def change(self) -> Change:
+    def change(self, kind: str) -> Change:
         return Change(
             action=self.action,
             key=self.key,
             id=self.id,
-            diff=tuple(FieldDiff(d.path, d.old, d.new) for d in self.diff),
+            diff=tuple(FieldDiff(d.path, d.old, d.new, d.env_changes) for d in self.diff),
             body=self.body,
             remote=self.remote,
             file=self.file,
@@ -155,6 +191,8 @@ class _Change(_Strict):
             field_lines=self.field_lines,
             reason=self.reason,
             stale_id=self.stale_id,
+            kind=kind,
+            env=self.env,
         )
 
 
@@ -171,6 +209,41 @@ class _Duplicate(_Strict):
     key: StrictStr
     of: Id
     remote: dict[str, Any]
+    env: dict[StrictStr, StrictStr] = {}
+
+
+class _Part(_Strict):
+    kind: StrictStr
+    remote_ids: list[Id]
+    prune: StrictBool
+    unsafe: StrictStr | None
+    partial: StrictStr | None = None
+    unmanaged: list[Id]
+    matches: list[_Match]
+    changes: list[_Change]
+    probable_duplicates: list[_Duplicate] = []
+
+    @model_validator(mode="after")
+    def _known(self) -> _Part:
+        if self.kind not in BY_YAML_KEY:
+            raise ValueError(f"{self.kind!r} is not a kind this holistics-schedules knows")
+        return self
+
+    def plan(self, timezone: str) -> Plan:
+        return Plan(
+            changes=tuple(c.change(self.kind) for c in self.changes),
+            matches=tuple(Match(m.key, m.id, m.file, m.recorded, m.stale_id) for m in self.matches),
+            unmanaged=tuple(self.unmanaged),
+            remote_ids=frozenset(self.remote_ids),
+            prune=self.prune,
+            unsafe=self.unsafe,  # a saved plan is as unsafe as when it was made: apply needs --force
+            partial=self.partial,
+            timezone=timezone,
+            probable_duplicates=tuple(
+                ProbableDuplicate(d.id, d.key, d.of, d.remote, d.env) for d in self.probable_duplicates
+            ),
+            kind=self.kind,
+        )
 
 
 class _SavedPlan(_Strict):
@@ -178,26 +251,22 @@ class _SavedPlan(_Strict):
     workspace: StrictStr
     paths: list[StrictStr]
     yaml: dict[str, StrictStr]
-    remote: dict[str, StrictStr]
-    remote_ids: list[Id]
+    remote: dict[StrictStr, dict[str, StrictStr]]
     titles: list[tuple[StrictStr, StrictInt, StrictStr]]
-    prune: StrictBool
-    unsafe: StrictStr | None
     timezone: StrictStr = "UTC"
-    unmanaged: list[Id]
-    matches: list[_Match]
-    changes: list[_Change]
-    probable_duplicates: list[_Duplicate] = []
+    env: dict[StrictStr, StrictStr] = {}
+    kinds: list[_Part]
 
 
 @dataclass(frozen=True)
 class SavedPlan:
-    plan: Plan
+    plan: WorkspacePlan  # each body as saved: a value from the environment is its expression
     workspace: StrictStr
     paths: tuple[Path, ...]
     yaml: Mapping[str, str]
-    remote: Mapping[str, str]
+    remote: Mapping[str, Mapping[str, str]]  # per kind, per id, the fingerprint of the item read
     titles: Mapping[tuple[str, int], str]
+    env: Mapping[str, str] = field(default_factory=dict)  # per variable, the keyed fingerprint of its value
 
 
 def load(path: Path) -> SavedPlan:
@@ -222,27 +291,25 @@ def load(path: Path) -> SavedPlan:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SavedPlanError(f"{not_one} (saved_plan.{where}: {first['msg']})") from None
-    plan = Plan(
-        changes=tuple(c.change() for c in model.changes),
-        matches=tuple(Match(m.key, m.id, m.file, m.recorded, m.stale_id) for m in model.matches),
-        unmanaged=tuple(model.unmanaged),
-        remote_ids=frozenset(model.remote_ids),
-        prune=model.prune,
-        unsafe=model.unsafe,  # a saved plan is as unsafe as when it was made: apply needs --force
-        timezone=model.timezone,
-        probable_duplicates=tuple(ProbableDuplicate(d.id, d.key, d.of, d.remote) for d in model.probable_duplicates),
-    )
+    parts = {part.kind: part.plan(model.timezone) for part in model.kinds}
+    plan = WorkspacePlan(tuple(parts[k] for k in BY_YAML_KEY if k in parts))  # in the order of the kinds
     titles = {(kind, source_id): title for kind, source_id, title in model.titles}
-    return SavedPlan(plan, model.workspace, tuple(Path(p) for p in model.paths), model.yaml, model.remote, titles)
+    paths = tuple(Path(p) for p in model.paths)
+    return SavedPlan(plan, model.workspace, paths, model.yaml, model.remote, titles, model.env)
 
 
 def stale_reasons(
-    saved: SavedPlan, workspace: str, files: Iterable[Path], remote: Iterable[Mapping[str, Any]]
+    saved: SavedPlan, workspace: str, files: Iterable[Path], remote: RemoteItems | Iterable[Mapping[str, Any]]
 ) -> list[str]:
-    """Why the saved plan no longer applies; empty when it still does."""
+    """Why the saved plan no longer applies; empty when it still does. `remote`: per kind, the items
+    listed now (a kind not given is one the plan does not touch)."""
     if saved.workspace.rstrip("/") != workspace.rstrip("/"):
         return [f"it was made for the workspace at {saved.workspace}, not {workspace}"]
-    return _yaml_reasons(saved.yaml, yaml_fingerprints(files)) + _remote_reasons(saved, remote_fingerprints(remote))
+    now = {key: remote_fingerprints(items, kind_named(key)) for key, items in _by_kind(remote).items()}
+    reasons = _yaml_reasons(saved.yaml, yaml_fingerprints(files))
+    for part in saved.plan.plans:
+        reasons += _remote_reasons(part, saved.remote.get(part.kind, {}), now.get(part.kind, {}))
+    return reasons
 
 
 def _yaml_reasons(was: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
@@ -257,17 +324,18 @@ def _yaml_reasons(was: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     return reasons
 
 
-def _remote_reasons(saved: SavedPlan, now: Mapping[str, str]) -> list[str]:
-    """A schedule the plan touches that changed or went since: its diff and body are out of date.
-    For a duplicate the plan deletes, the schedule it copies too: without it, it is no copy."""
-    touched = [(c.id, c.key or "unmanaged") for c in saved.plan.changes if c.id is not None]
-    deleted = {c.id for c in saved.plan.of(Action.DELETE)}
-    copied = [(d.of, f"{d.key}, which {d.id} copies") for d in saved.plan.probable_duplicates if d.id in deleted]
+def _remote_reasons(plan: Plan, was: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """An item of the plan's kind that it touches and that changed or went since: its diff and body
+    are out of date. For a duplicate the plan deletes, the item it copies too: without it, it is no copy."""
+    touched = [(c.id, c.key or "unmanaged") for c in plan.changes if c.id is not None]
+    deleted = {c.id for c in plan.of(Action.DELETE)}
+    copied = [(d.of, f"{d.key}, which {d.id} copies") for d in plan.probable_duplicates if d.id in deleted]
+    noun = BY_YAML_KEY[plan.kind].noun
     reasons = []
-    for schedule_id, what in touched + copied:
-        name = f"remote schedule {schedule_id} ({what})"
-        if str(schedule_id) not in now:
+    for item_id, what in touched + copied:
+        name = f"remote {noun} {item_id} ({what})"
+        if str(item_id) not in now:
             reasons.append(f"{name} was deleted")
-        elif saved.remote.get(str(schedule_id)) != now[str(schedule_id)]:
+        elif was.get(str(item_id)) != now[str(item_id)]:
             reasons.append(f"{name} changed")
     return reasons

@@ -295,8 +295,8 @@ def test_a_misspelt_top_level_key_gets_a_guess(tmp_path: Path) -> None:
     write(tmp_path, F, EMAIL.replace("schedules:", "schedule:", 1))
     result = run(None, "validate", cwd=tmp_path)
     assert (
-        f"{F}:1: schedule: unknown top-level key: `schedules` or `x-...` (for anchors); did you mean `schedules`?"
-        in (result.stderr)
+        f"{F}:1: schedule: unknown top-level key: `schedules`, `alerts` or `x-...` (for anchors); "
+        "did you mean `schedules`?" in (result.stderr)
     )
 
 

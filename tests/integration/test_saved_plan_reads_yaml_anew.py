@@ -87,7 +87,7 @@ def test_apply_refuses_a_saved_body_the_yaml_does_not_say(
     monkeypatch.chdir(tmp_path)
     assert run(sandbox, monkeypatch, capsys, "plan", "--out", "plan.json")[0] == 0
     saved = json.loads(Path("plan.json").read_text())
-    for change in saved["saved_plan"]["changes"]:
+    for change in saved["saved_plan"]["kinds"][0]["changes"]:
         if "recipients" in change["body"]["dest"]:
             change["body"]["dest"]["recipients"] = [FORGED]
     Path("plan.json").write_text(json.dumps(saved))

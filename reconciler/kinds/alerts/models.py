@@ -10,7 +10,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from reconciler import spec
 from reconciler.kinds.schedules.models import Condition, DynamicFilterPreset, Email, Id, Model, Schedule
@@ -36,14 +47,28 @@ def _check_endpoint(value: str) -> str:
 
 
 Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
-# a VizBlock's id is a string, a widget's an integer: what the YAML says is kept as it is
-SourceId = Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1)]
+
+
+def _one_source_id(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # one message for the union, not one per member ("a valid integer; a valid string")
+    try:
+        return handler(value)
+    except ValidationError:
+        raise ValueError("must be a widget's id (a positive whole number) or a viz block's id (text)") from None
+
+
+# a VizBlock's id is a string, a widget's an integer: what the YAML says is kept as it is ("42" stays text)
+SourceId = Annotated[
+    Annotated[StrictInt, Field(gt=0)] | Annotated[StrictStr, Field(min_length=1)], WrapValidator(_one_source_id)
+]
 
 
 class FieldPath(Model):
-    field_name: str
-    model_id: int | str | None = None
-    data_set_id: int | None = None
+    # the spec requires nothing here; a condition on no field cannot be checked, so the name is required
+    field_name: StrictStr
+    # the spec's two branches: a model id is an integer or (AML) a string, each kept as written
+    model_id: StrictInt | StrictStr | None = None
+    data_set_id: StrictInt | None = None
     is_metric: StrictBool | None = None
 
 
@@ -58,27 +83,32 @@ class EmailAlertOptions(Model):
     body_text: str | None = None
 
 
-class EmailDest(Model):
+class DataAlertEmailDest(Model):
     type: Literal["EmailDest"]
     title: str | None = None
     recipients: list[Email]
     options: EmailAlertOptions | None = None
 
 
-class SlackDest(Model):
+class DataAlertSlackDest(Model):
     type: Literal["SlackDest"]
     title: str | None = None
     message: str | None = None
     slack_channels: list[dict[str, Any]]
 
 
-class WebhookDest(Model):
+class DataAlertWebhookDest(Model):
     type: Literal["WebhookDest"]
     endpoint: Endpoint
 
 
-Dest = Annotated[EmailDest | SlackDest | WebhookDest, Field(discriminator="type")]
-DEST_MODELS: dict[str, type[BaseModel]] = {"EmailDest": EmailDest, "SlackDest": SlackDest, "WebhookDest": WebhookDest}
+# named as the spec names them (and apart from the schedules' EmailDest and SlackDest in the JSON Schema)
+Dest = Annotated[DataAlertEmailDest | DataAlertSlackDest | DataAlertWebhookDest, Field(discriminator="type")]
+DEST_MODELS: dict[str, type[BaseModel]] = {
+    "EmailDest": DataAlertEmailDest,
+    "SlackDest": DataAlertSlackDest,
+    "WebhookDest": DataAlertWebhookDest,
+}
 DEST_TYPES: tuple[str, ...] = tuple(DEST_MODELS)
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 assert set(get_args(DestType)) == set(DEST_MODELS), "DestType and DEST_MODELS list the same types"

@@ -187,7 +187,9 @@ class HolisticsClient:
         for name in ("page", "before"):
             if name in filters:
                 raise ValueError(f"list follows `after` cursors; {name!r} is not supported")
-        yield from listing.list_schedules(functools.partial(self._list_page, kind), {"limit": 100, **filters})
+        yield from listing.list_schedules(
+            functools.partial(self._list_page, kind), {"limit": 100, **filters}, sorts=kind.listing_sorts
+        )
 
     def _list_page(self, kind: Kind, params: listing.ListParams, stop: threading.Event | None) -> listing.Page:
         reply = self._request("GET", kind.path, params=params, stop=stop)

@@ -179,11 +179,14 @@ def _can_show_order(params: Mapping[str, Any]) -> bool:
         return False  # the server will say what is wrong with it
 
 
-def list_schedules(fetch: FetchPage, params: ListParams) -> Iterator[dict[str, Any]]:
-    """Every schedule `params` selects: the ascending walk's as they come, then the rest from the
-    descending walk, when two walks can be used; else the pages of one walk, as they come."""
+def list_schedules(fetch: FetchPage, params: ListParams, *, sorts: bool = True) -> Iterator[dict[str, Any]]:
+    """Every item `params` selects: the ascending walk's as they come, then the rest from the
+    descending walk, when two walks can be used; else the pages of one walk, as they come.
+
+    `sorts=False`: the listing takes no `sort` (data alerts: no sort, no page, no total_count), so
+    it is one forward walk that never sends `sort` and needs no count."""
     ascending = _Walk(params, descending=False)
-    if "sort" in params or not _can_show_order(params):
+    if not sorts or "sort" in params or not _can_show_order(params):
         yield from _plain(fetch, ascending)
         return
     page = fetch(ascending.params, None)

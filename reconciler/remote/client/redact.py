@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, quote_plus, unquote
@@ -66,6 +67,27 @@ def _decodings(text: str) -> Iterator[str]:
                 yield unquote(unescaped)
 
 
+# Values a plan took from the environment (`${NAME}` in the YAML, a webhook's secret URL): hidden like
+# the key from every text the client says (its events, its errors and all they hold), though not from
+# the data it returns, which a plan compares with the YAML (the views hide them there, by path).
+_HIDDEN_VALUES: dict[str, Redactor] = {}
+_HIDDEN_LOCK = threading.Lock()
+
+
+def hide_value(value: str) -> None:
+    """Hide `value` from every event and error of every client from now on (see `_HIDDEN_VALUES`)."""
+    if len(value) < 4:  # a value this short would blank out ordinary words; it is no secret either
+        return
+    with _HIDDEN_LOCK:
+        if value not in _HIDDEN_VALUES:
+            _HIDDEN_VALUES[value] = Redactor(value)
+
+
+def _hidden_values() -> list[Redactor]:
+    with _HIDDEN_LOCK:
+        return list(_HIDDEN_VALUES.values())
+
+
 class Redactor:
     """Removes one secret from texts, parsed JSON and exceptions. Its repr never shows the secret."""
 
@@ -96,7 +118,14 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """`text` with every form of the secret replaced by ***; all of it when the secret hides inside
-        an encoding that cannot be replaced piecewise (e.g. half percent-encoded)."""
+        an encoding that cannot be replaced piecewise (e.g. half percent-encoded). A text the client
+        says (an event, an error) loses the values from the environment too (`hide_value`)."""
+        out = self._secret_out(text)
+        for other in _hidden_values():
+            out = other._secret_out(out)
+        return out
+
+    def _secret_out(self, text: str) -> str:
         out = self._forms.sub(REDACTED, text)
         return REDACTED if any(self._shows(t) for t in _decodings(out)) else out
 
@@ -111,18 +140,20 @@ class Redactor:
             return data, False
         return self.data(data), True
 
-    def data(self, value: Any) -> Any:
+    def data(self, value: Any, *, every_value: bool = False) -> Any:
         """Parsed JSON with the secret out of every string, dict key included. Lists and dicts are
-        changed in place (they are the caller's fresh copy); iterative, so any depth json parsed is fine."""
+        changed in place (they are the caller's fresh copy); iterative, so any depth json parsed is fine.
+        `every_value`: the values from the environment too (for what an error holds)."""
+        scrub = self.text if every_value else self._secret_out
         if isinstance(value, str):
-            return self.text(value)
+            return scrub(value)
         stack = [value] if isinstance(value, dict | list) else []
         while stack:
             node = stack.pop()
             if isinstance(node, list):
                 for i, item in enumerate(node):
                     if isinstance(item, str):
-                        node[i] = self.text(item)
+                        node[i] = scrub(item)
                     elif isinstance(item, dict | list):
                         stack.append(item)
                 continue
@@ -130,10 +161,10 @@ class Redactor:
             node.clear()
             for key, item in items:
                 if isinstance(item, str):
-                    item = self.text(item)
+                    item = scrub(item)
                 elif isinstance(item, dict | list):
                     stack.append(item)
-                node[self.text(key) if isinstance(key, str) else key] = item
+                node[scrub(key) if isinstance(key, str) else key] = item
         return value
 
     def error(self, exc: E) -> E:
@@ -159,7 +190,7 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict | list):
-            return self.data(value)
+            return self.data(value, every_value=True)
         if isinstance(value, BaseException):
             if id(value) in done:
                 return done[id(value)]

@@ -70,7 +70,9 @@ def exact(value: Any) -> Any:
 
 def as_read(schedules: list[DesiredEntry]) -> Any:
     """Everything a DesiredEntry holds (its equality leaves out the field lines)."""
-    return exact([[type(s).__name__, s.key, s.id, s.fields, s.file, s.line, s.field_lines] for s in schedules])
+    return exact(
+        [[type(s).__name__, s.key, s.id, s.fields, s.file, s.line, s.field_lines, s.kind, s.env] for s in schedules]
+    )
 
 
 class Reads:
@@ -404,7 +406,7 @@ def corruptions(blob: bytes) -> dict[str, bytes]:
         "a flipped byte": blob[:-5] + bytes([blob[-5] ^ 1]) + blob[-4:],
         "header only": head,
         "payload only": payload,
-        "another format": blob.replace(b"format 2", b"format 3", 1),
+        "another format": blob.replace(b"format 3", b"format 4", 1),
         "not rows, checksum right": forged,
         "binary junk": os.urandom(300),
         "a pickle": b"\x80\x04\x95" + os.urandom(40),
@@ -667,7 +669,7 @@ def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Pat
 )
 def test_no_cache_writes_nothing(args: tuple[str, ...], env: dict[str, str], project: Path) -> None:
     done = run_cli(*args, cwd=project, **env)
-    assert done.returncode == 0 and "OK: 15 schedule(s) in 3 file(s) are valid." in done.stdout, done.stderr
+    assert done.returncode == 0 and "OK: 15 schedule(s) and 3 alert(s) in 4 file(s) are valid." in done.stdout, done.stderr
     assert not user_cache(project).exists()
     assert run_cli("validate", cwd=project).stdout == done.stdout
     assert len(list(user_cache(project).glob("*.entry"))) == 3
@@ -709,8 +711,7 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
         schedules = cache.get(key, name)
         assert schedules is not None, f"{name} was cached by validate"
         forged = [
-            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines)
-            for s in schedules
+            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines) for s in schedules
         ]
         cache.put(key, name, forged)
         forged_any = True

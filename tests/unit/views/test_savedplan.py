@@ -66,11 +66,12 @@ def test_what_dumps_writes_load_reads_back(tmp_path: Path) -> None:
     assert saved.plan.changes == plan.changes
     assert [c.reason for c in saved.plan.changes] == [None, None, "gone"]
     assert saved.plan.matches == plan.matches and saved.plan.unmanaged == (8,)
-    assert saved.plan.remote_ids == frozenset({7, 8, 9}) and saved.plan.prune is True
+    part = saved.plan.of_kind("schedules")
+    assert part is not None and part.remote_ids == frozenset({7, 8, 9}) and saved.plan.prune is True
     assert saved.plan.unsafe == "3 deletions" and saved.plan.timezone == "Europe/Berlin"
     assert saved.workspace == WORKSPACE and saved.paths == (tmp_path,)
     assert saved.titles == {("Dashboard", 1): "Sales"}
-    assert set(saved.yaml) == {str(yaml_file)} and set(saved.remote) == {"7", "8", "9"}
+    assert set(saved.yaml) == {str(yaml_file)} and set(saved.remote["schedules"]) == {"7", "8", "9"}
 
 
 def test_a_fresh_plan_is_not_stale_and_a_trailing_slash_is_the_same_workspace(tmp_path: Path) -> None:
@@ -125,13 +126,14 @@ def edited(out: Path, change: Any) -> Path:
     ("edit", "message"),
     [
         (
-            lambda s: s["changes"][1].update(id=None),
-            "saved_plan.changes.1: Value error, a update needs the schedule's id",
+            lambda s: s["kinds"][0]["changes"][1].update(id=None),
+            "saved_plan.kinds.0.changes.1: Value error, a update needs the item's id",
         ),
-        (lambda s: s["changes"][0].update(body=None), "a create needs its body"),
-        (lambda s: s["changes"][0].update(id=5), "a create has a key and a file, and no id yet"),
-        (lambda s: s["changes"][1].update(line=-1), "saved_plan.changes.1.line"),
-        (lambda s: s.update(prune="yes"), "saved_plan.prune"),
+        (lambda s: s["kinds"][0]["changes"][0].update(body=None), "a create needs its body"),
+        (lambda s: s["kinds"][0]["changes"][0].update(id=5), "a create has a key and a file, and no id yet"),
+        (lambda s: s["kinds"][0]["changes"][1].update(line=-1), "saved_plan.kinds.0.changes.1.line"),
+        (lambda s: s["kinds"][0].update(prune="yes"), "saved_plan.kinds.0.prune"),
+        (lambda s: s["kinds"][0].update(kind="reports"), "'reports' is not a kind"),
         (lambda s: s.pop("workspace"), "saved_plan.workspace"),
     ],
 )
