@@ -99,9 +99,8 @@ def apply_command(
             if report.unrecorded:
                 sys.exit(ExitCode.ERROR)
             return
-        unsafe = next((part.unsafe for part in applying.parts_of(todo.plan) if part.unsafe), None)
-        if unsafe and not force:
-            raise CommandFailed(f"refusing an unsafe plan: {unsafe}")
+        if todo.plan.unsafe and not force:
+            raise CommandFailed(f"refusing an unsafe plan: {todo.plan.unsafe}")
         if not auto_approve and not todo.saved:
             confirm(as_json)
         with view.progress(len(todo.plan.changes)) as on_result:

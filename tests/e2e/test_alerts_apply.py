@@ -50,7 +50,7 @@ alerts:
     schedule: {repeat: "*/30 * * * *"}
     viz_conditions:
       - field_path: {field_name: rows}
-        condition: {operator: equal, values: [0]}
+        condition: {operator: is, values: [0]}
     dest: {type: SlackDest, title: Stale, slack_channels: [{id: C01, name: ops}]}
 """
 
@@ -173,7 +173,7 @@ def test_unmanaged_alerts_are_named_and_only_declarable_ones_pruned(sandbox: San
         "source_type": "VizBlock",
         "source_id": "9",
         "schedule": {"repeat": "0 * * * *", "paused": False},
-        "viz_conditions": [{"field_path": {"field_name": "x"}, "condition": {"operator": "equal", "values": [1]}}],
+        "viz_conditions": [{"field_path": {"field_name": "x"}, "condition": {"operator": "is", "values": [1]}}],
         "dynamic_filter_presets": [],
     }
     ui = sandbox.control.add_alert(
@@ -246,7 +246,7 @@ def test_import_unmanaged_takes_only_undeclared_alerts(sandbox: Sandbox, tmp_pat
             "source_type": "DashboardWidget",
             "source_id": 5,
             "schedule": {"repeat": "0 * * * *", "paused": False},
-            "viz_conditions": [{"field_path": {"field_name": "x"}, "condition": {"operator": "equal", "values": [1]}}],
+            "viz_conditions": [{"field_path": {"field_name": "x"}, "condition": {"operator": "is", "values": [1]}}],
             "dynamic_filter_presets": [],
             "dest": {"type": "EmailDest", "recipients": ["a@example.com"]},
         }
