@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reconciler.desired.yamlread import load
@@ -120,9 +120,11 @@ def one_run(sb: Sandbox, root: Path, path: Path, parallelism: int) -> str:
 def seed_the_shared_id(sb: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
     """Schedule SHARED_ID and alert SHARED_ID, and their entries (each holding the id)."""
     schedule = new_entries(1, prefix="shared")["shared-0"]
-    sb.control.put_schedules([{**schedule, "id": SHARED_ID}])
+    served = {"paused": False}  # the server's rendering of what the YAML leaves to its default
+    sb.control.put_schedules([{**schedule, "id": SHARED_ID, "schedule": {**schedule["schedule"], **served}}])
     alert = alert_entry(0, "shared")
-    sb.control.put_alerts([{**alert, "id": SHARED_ID, "dynamic_filter_presets": []}])
+    alert_served = {**alert, "schedule": {**alert["schedule"], **served}, "dynamic_filter_presets": []}
+    sb.control.put_alerts([{**alert_served, "id": SHARED_ID}])
     return {"shared-schedule": {**schedule, "id": SHARED_ID}}, {"shared-alert": {**alert, "id": SHARED_ID}}
 
 
@@ -133,6 +135,17 @@ def seed_the_shared_id(sb: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(history=histories())
+# a late write of an alert and of a schedule in one run, then the same again with the ids lost: always tried
+@example(
+    history={
+        "schedules": 1,
+        "alerts": 2,
+        "runs": [
+            {"faults": [0, 6], "lose_ids": False, "concurrent": False, "parallelism": 2},
+            {"faults": [0], "lose_ids": True, "concurrent": True, "parallelism": 1},
+        ],
+    }
+)
 def test_no_interleaving_makes_more_alerts_or_schedules_than_entries(shared: Sandbox, history: dict[str, Any]) -> None:
     sb = shared
     sb.control.clear_faults()
