@@ -167,18 +167,11 @@ def _per_kind(report: Outcomes) -> str:
     return " (" + ", ".join(f"{made[k]} {noun(k)}(s)" for k in order) + ")"
 
 
-def result_name(change: Change) -> str:
-    """A change as a progress line names it: an entry of another kind than schedules says its kind
-    (`alert ops-drop (id 7)`), so a mixed apply reads unambiguously; schedules read as they always did."""
-    name = plan_words.change_name(change)
-    return name if change.kind == "schedules" or change.key is None else f"{noun(change.kind)} {name}"
-
-
 def _print_result(result: Outcome, ok_sink: Any) -> None:
     from rich.text import Text
 
     error_sink = stderr()
-    name = result_name(result.change)
+    name = plan_words.change_name(result.change)  # an alert's says so: `alert revenue-drop`
     if result.ok:
         target = f" (id {result.id})" if result.change.id is None and result.id else ""
         ok_sink.print(Text.assemble(("✓ ", "green"), f"{name}{target}: {result.message}"))
