@@ -101,6 +101,9 @@ def test_a_saved_plan_applied_twice_from_two_checkouts_creates_each_alert_once(
     write_schedules(first, BOTH)
     assert cli(sandbox, "plan", "--out", "plan.json", cwd=first).returncode == 0
     shutil.copytree(first, second)
+    shown = cli(sandbox, "show", "plan.json", cwd=first)
+    assert shown.returncode == 0 and "alert revenue-drop will be created" in shown.stdout, shown.stdout
+    assert "weekly-sales will be created" in shown.stdout
     assert cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=first).returncode == 0
     again = cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=second)
     assert again.returncode == 0, again.stderr
