@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import click
 
 from reconciler import problems as diagnostics
-from reconciler.core.model import Action, Change, Plan
+from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.yamlwrite import Unrecorded
 from reconciler.errors import UserError
 from reconciler.kinds import SourceKey
@@ -83,7 +83,7 @@ def print_error(message: str) -> None:
 class TextView:
     """The apply people read: the plan, `✓`/`✗` a change, `Recorded N id(s) in FILE`, the verdict."""
 
-    def plan(self, plan: Plan, titles: Mapping[SourceKey, str]) -> None:
+    def plan(self, plan: Plan | WorkspacePlan, titles: Mapping[SourceKey, str]) -> None:
         stdout().print(plan_text.text(plan, titles))
 
     @contextmanager
@@ -228,7 +228,7 @@ def change_object(result: Outcome) -> dict[str, Any]:
 class JsonView:
     """`apply --json`: JSON Lines on stdout, nothing else printed but the error that stops a run."""
 
-    def plan(self, plan: Plan, titles: Mapping[SourceKey, str]) -> None:
+    def plan(self, plan: Plan | WorkspacePlan, titles: Mapping[SourceKey, str]) -> None:
         """The plan is `plan --json`'s to show; apply's objects say what was done."""
 
     @contextmanager
