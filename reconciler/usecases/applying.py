@@ -1,8 +1,10 @@
-"""Execute a Plan: exactly its calls, in parallel, without ever creating a duplicate.
+"""Execute a plan: exactly its calls, of every kind, in parallel, without ever creating a duplicate.
 
-A create is sent at most once per run, and only after the source's schedules were looked at for
-one made since the plan was read (see `_create`): re-running a plan, or a create that landed after
-its answer was lost, adopts that schedule instead of making a second one.
+Each kind's part of a `WorkspacePlan` is made with its `Kind` (its path, wrapper and bucket): ids
+are only unique within a kind, so what a create may adopt is kept per kind. A create is sent at
+most once per run, and only after the source's items of its kind were looked at for one made since
+the plan was read (see `_create`): re-running a plan, or a create that landed after its answer was
+lost, adopts that item instead of making a second one.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.compare import differences
-from reconciler.core.model import Action, Change, Plan
-from reconciler.desired.yamlwrite import Unrecorded, record_ids
-from reconciler.kinds import Bucket, SourceKey
-from reconciler.kinds.schedules import SCHEDULES, bucket, source_key
-from reconciler.problems import Problem
+from reconciler.core.model import Action, Change, Plan, WorkspacePlan
+from reconciler.desired.yamlwrite import Unrecorded
+from reconciler.errors import CommandFailed
+from reconciler.kinds import Bucket, Kind
+from reconciler.kinds.known import BY_YAML_KEY
+from reconciler.problems import Problem, escape_controls
 from reconciler.remote.client import APIError, HolisticsClient, HolisticsError, NotFound, OutcomeUnknown
 from reconciler.remote.reads import list_remote
+from reconciler.usecases import recording
+
+# (kind, source type, source id as a query string carries it): the listing one source's creates look in
+Lookup = tuple[str, str, str]
 
 DEFAULT_PARALLELISM = 4
 SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0)  # after a create of unknown outcome: how long to keep looking for it
@@ -35,7 +42,17 @@ class Result:
     id: int | None
     message: str
     errors: tuple[Problem, ...] = ()  # per field, at its file and line (printed `file:line: key.field: message`)
-    deleted: int | None = None  # a failed replacement's old schedule, deleted all the same: it delivers no more
+    deleted: int | None = None  # a failed replacement's old item, deleted all the same: it delivers no more
+
+    @property
+    def kind(self) -> str:
+        """The kind of what was changed, as plans name it (`schedules`, `alerts`)."""
+        return self.change.kind
+
+    @property
+    def noun(self) -> str:
+        """One of that kind, in words: `schedule`, `alert`."""
+        return noun_of(self.change.kind)
 
 
 @dataclass
@@ -43,6 +60,11 @@ class Report:
     results: list[Result] = field(default_factory=list)
     recorded: dict[str, dict[str, int]] = field(default_factory=dict)  # file -> key -> id in the file now
     unrecorded: list[Unrecorded] = field(default_factory=list)  # ids to add by hand, each with where and why
+    kinds: dict[str, str] = field(default_factory=dict)  # key -> its kind (`schedules`, `alerts`): keys are unique
+
+    def kind_of(self, key: str) -> str:
+        """The kind of the entry `key` (recorded and unrecorded ids are by key)."""
+        return self.kinds.get(key, "schedules")
 
     @property
     def ok(self) -> bool:
@@ -54,7 +76,7 @@ class Report:
 
     @property
     def half_done(self) -> list[Result]:
-        """Replacements that deleted the old schedule but could not create the new one."""
+        """Replacements that deleted the old item but could not create the new one."""
         return [r for r in self.results if not r.ok and r.deleted is not None]
 
     @property
@@ -63,8 +85,29 @@ class Report:
         return sum(r.ok for r in self.results)
 
 
+def noun_of(kind: str) -> str:
+    """`schedule` for `schedules`, `alert` for `alerts`; a kind this version does not know, as named."""
+    known = BY_YAML_KEY.get(kind)
+    return known.noun if known is not None else kind
+
+
+def parts_of(plan: WorkspacePlan | Plan) -> tuple[Plan, ...]:
+    """Each kind's plan. A bare `Plan` (one kind) is accepted as the workspace plan of that kind alone."""
+    return plan.plans if isinstance(plan, WorkspacePlan) else (plan,)
+
+
+def _kinds(parts: Sequence[Plan]) -> dict[str, Kind]:
+    """The `Kind` of every change: a saved plan is text, and a kind this version does not know is
+    refused before anything is sent."""
+    named = {part.kind for part in parts} | {c.kind for part in parts for c in part.changes}
+    unknown = sorted(named - BY_YAML_KEY.keys())
+    if unknown:
+        raise CommandFailed(escape_controls(f"the plan names kinds this version does not know: {', '.join(unknown)}"))
+    return {name: BY_YAML_KEY[name] for name in named}
+
+
 def apply(
-    plan: Plan,
+    plan: WorkspacePlan | Plan,
     client: HolisticsClient,
     *,
     parallelism: int = DEFAULT_PARALLELISM,
@@ -72,7 +115,8 @@ def apply(
     settle_waits: Sequence[float] = SETTLE_WAITS,
     schedule_files: Collection[Path] | None = None,
 ) -> Report:
-    """Make the plan's calls; every change is attempted and reported, whatever the others do.
+    """Make the plan's calls, each kind's with its `Kind`; every change is attempted and reported,
+    whatever the others do.
 
     Interrupted (Ctrl-C), it starts nothing new, lets what is in flight finish, records the ids of
     what it created, and re-raises.
@@ -81,8 +125,13 @@ def apply(
     loaded from disk names files in text that anyone could have edited. None trusts the files the
     plan names, for a plan made in this process from files it read.
     """
+    parts = parts_of(plan)
+    kinds = _kinds(parts)
     report = Report()
-    run = _Run(client, set(plan.remote_ids), settle_waits=settle_waits)
+    taken: dict[str, set[int]] = {name: set() for name in kinds}
+    for part in parts:
+        taken[part.kind] |= part.remote_ids
+    run = _Run(client, kinds, taken, settle_waits=settle_waits)
 
     def work(changes: Sequence[Change]) -> None:
         for change in changes:
@@ -96,7 +145,7 @@ def apply(
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
     try:
-        futures = [pool.submit(work, unit) for unit in _work_units(plan.changes)]
+        futures = [pool.submit(work, unit) for unit in _work_units(kinds, parts)]
         for future in futures:
             future.result()
     except BaseException:
@@ -105,36 +154,15 @@ def apply(
         raise
     finally:
         pool.shutdown(wait=True)
-        _record(plan, report, schedule_files)  # even when the run is cut short, so the next plan names them
+        _record(parts, report, schedule_files)  # even when the run is cut short, so the next plan names them
     return report
 
 
-def _record(plan: Plan, report: Report, schedule_files: Collection[Path] | None) -> None:
-    """Record the ids of what was made or adopted. Never raises: after remote writes, whatever goes
-    wrong with a file (edited meanwhile, a full disk) ends as an `Unrecorded` line, and the run
-    still ends with its summary."""
-    wanted = _ids_to_record(plan, report.results)
-    lines = _planned_lines(plan)
-    writable = schedule_files if schedule_files is not None else [Path(f) for f in wanted]
-    try:
-        report.unrecorded = record_ids(wanted, writable, lines=lines, replacing=_stale_ids(plan))
-    except Exception as exc:  # record_ids returns its failures; this is the last line of defence
-        report.unrecorded = [
-            Unrecorded(file, key, new_id, lines.get((file, key), 0), f"unexpected error: {exc!r}")
-            for file, ids in wanted.items()
-            for key, new_id in ids.items()
-        ]
-    missed = {(u.file, u.key) for u in report.unrecorded}
-    report.recorded = {
-        file: kept
-        for file, ids in wanted.items()
-        if (kept := {key: new_id for key, new_id in ids.items() if (file, key) not in missed})
-    }
-
-
-def _planned_lines(plan: Plan) -> dict[tuple[str, str], int]:
-    """(file, key) -> the line of the entry as planned: where to add an id the file no longer shows."""
-    return {(c.file, c.key): c.line for c in plan.changes if c.file and c.key and c.line}
+def _record(parts: Sequence[Plan], report: Report, schedule_files: Collection[Path] | None) -> None:
+    """Record the ids of what was made or adopted (see `recording`); never raises."""
+    made = [(r.change, r.id) for r in report.results if r.ok and r.id is not None]
+    done = recording.record(parts, made, schedule_files)
+    report.recorded, report.unrecorded, report.kinds = done.recorded, done.unrecorded, done.kinds
 
 
 @dataclass
@@ -142,30 +170,35 @@ class _Run:
     """What the workers of one apply share."""
 
     client: HolisticsClient
-    taken: set[int]  # ids a create may not adopt: they existed at plan time or were made by this run
+    kinds: Mapping[str, Kind]  # each change's kind, by its name
+    # kind -> ids a create may not adopt: they existed at plan time or were made by this run
+    taken: dict[str, set[int]]
     settle_waits: Sequence[float] = SETTLE_WAITS
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
-    listings: dict[SourceKey | None, list[dict[str, Any]]] = field(default_factory=dict)
-    source_locks: dict[SourceKey | None, threading.Lock] = field(default_factory=dict)
+    listings: dict[Lookup, list[dict[str, Any]]] = field(default_factory=dict)
+    source_locks: dict[Lookup, threading.Lock] = field(default_factory=dict)
+
+    def kind(self, change: Change) -> Kind:
+        return self.kinds[change.kind]
 
 
-def _work_units(changes: Iterable[Change]) -> list[list[Change]]:
-    """Changes that can run side by side. Creates of the same source and dest type run one after
-    another, so adopting after an unknown outcome can never take a sibling's schedule."""
+def _work_units(kinds: Mapping[str, Kind], parts: Iterable[Plan]) -> list[list[Change]]:
+    """Changes that can run side by side. Creates of the same kind, source and dest type run one after
+    another, so adopting after an unknown outcome can never take a sibling's item."""
     units: list[list[Change]] = []
-    creates: dict[Bucket, list[Change]] = {}
-    for change in changes:
+    creates: dict[tuple[str, Bucket], list[Change]] = {}
+    for change in (c for part in parts for c in part.changes):
         if change.action is Action.CREATE and change.body is not None:
             # the matching bucket of plan.match: adoption after an unknown outcome looks only there
-            creates.setdefault(bucket(change.body), []).append(change)
+            creates.setdefault((change.kind, kinds[change.kind].bucket(change.body)), []).append(change)
         else:
             units.append([change])
     return units + list(creates.values())
 
 
 def _execute(change: Change, run: _Run) -> Result:
-    client = run.client
+    client, kind = run.client, run.kind(change)
     try:
         if change.action is Action.CREATE:
             return _create(change, run)
@@ -174,10 +207,10 @@ def _execute(change: Change, run: _Run) -> Result:
             return _replace(change, run)
         if change.action is Action.UPDATE:
             assert change.body is not None
-            client.update(SCHEDULES, change.id, dict(change.body))
+            client.update(kind, change.id, dict(change.body))
             return Result(change, True, change.id, "updated")
         try:
-            client.delete(SCHEDULES, change.id)
+            client.delete(kind, change.id)
         except NotFound:
             return Result(change, True, change.id, "already deleted")
         return Result(change, True, change.id, "deleted")
@@ -187,36 +220,36 @@ def _execute(change: Change, run: _Run) -> Result:
 
 def _failure(change: Change, exc: HolisticsError, *, creating: bool) -> Result:
     """A refused or failed request as a result; `creating`: the request was a POST."""
-    schedule_id = None if creating else change.id
+    item_id = None if creating else change.id
     if isinstance(exc, NotFound):
-        if creating:  # what is missing is what it points at, not the schedule
+        if creating:  # what is missing is what it points at, not the item
             return Result(change, False, None, str(exc), _field_errors(change, exc))
-        message = f"schedule {change.id} no longer exists (deleted since the plan was made)"
+        message = f"{noun_of(change.kind)} {change.id} no longer exists (deleted since the plan was made)"
         return Result(change, False, change.id, message)
     if isinstance(exc, APIError):
         errors = _field_errors(change, exc)
         if any(exc.record.values()):  # the lines below carry the details; the summary need not repeat them
-            return Result(change, False, schedule_id, f"rejected by the API ({exc.status} {exc.error_type})", errors)
-        return Result(change, False, schedule_id, str(exc), errors)
-    return Result(change, False, schedule_id, str(exc))
+            return Result(change, False, item_id, f"rejected by the API ({exc.status} {exc.error_type})", errors)
+        return Result(change, False, item_id, str(exc), errors)
+    return Result(change, False, item_id, str(exc))
 
 
 def _create(change: Change, run: _Run) -> Result:
     """POST once, never twice: a duplicate is worse than a create left for the next run.
 
-    Right before the POST, the source's schedules are looked at: one made since the plan was read
-    that carries everything this body sets is this entry's, made by an earlier run of the same plan
-    (a saved plan applied twice, a re-run CI job) or a create that landed late, and it is adopted
-    instead. When the POST's outcome is unknown (timeout, reset, 5xx: it may have been processed),
-    the source is listed again over a few seconds; if the schedule has not appeared it is reported,
-    not sent again, and the next run adopts it when it appears, or creates it.
+    Right before the POST, the source's items of this kind are looked at: one made since the plan
+    was read that carries everything this body sets is this entry's, made by an earlier run of the
+    same plan (a saved plan applied twice, a re-run CI job) or a create that landed late, and it is
+    adopted instead. When the POST's outcome is unknown (timeout, reset, 5xx: it may have been
+    processed), the source is listed again over a few seconds; if the item has not appeared it is
+    reported, not sent again, and the next run adopts it when it appears, or creates it.
     """
     assert change.body is not None
     existing = _made_since_plan(change, run, _source_listing(change, run))
     if existing is not None:
         return Result(change, True, existing, "already created (found made since the plan): adopted, not created again")
     try:
-        created = run.client.create(SCHEDULES, dict(change.body))
+        created = run.client.create(run.kind(change), dict(change.body))
     except OutcomeUnknown as exc:
         adopted = _find_created(change, run, waits=run.settle_waits)
         if adopted is not None:
@@ -226,28 +259,28 @@ def _create(change: Change, run: _Run) -> Result:
             False,
             None,
             f"{exc}; it has not appeared, so it was not sent again. "
-            "Run apply again: it adopts the schedule if it appears, or creates it",
+            f"Run apply again: it adopts the {noun_of(change.kind)} if it appears, or creates it",
         )
     new_id = int(created["id"])
     with run.lock:
-        run.taken.add(new_id)
+        run.taken[change.kind].add(new_id)
     return Result(change, True, new_id, "created")
 
 
 def _replace(change: Change, run: _Run) -> Result:
     """Delete, then create (Terraform's default order; README, "How it decides"): two deliveries of
-    one entry never exist. If the create fails, the result says the old schedule was deleted all the
-    same (`deleted`): the entry's id names a deleted schedule, and the next plan creates it again."""
+    one entry never exist. If the create fails, the result says the old item was deleted all the
+    same (`deleted`): the entry's id names a deleted item, and the next plan creates it again."""
     assert change.id is not None
     with contextlib.suppress(NotFound):  # already gone: the create is all that is left to do
-        run.client.delete(SCHEDULES, change.id)
+        run.client.delete(run.kind(change), change.id)
     try:
         created = _create(change, run)
     except HolisticsError as exc:  # the delete happened: the result must say so
         created = _failure(change, exc, creating=True)
     if not created.ok:
         message = (
-            f"deleted {change.id}, but the new schedule was not made: {created.message}; "
+            f"deleted {change.id}, but the new {noun_of(change.kind)} was not made: {created.message}; "
             "it delivers nothing until the next apply creates it"
         )
         return Result(change, False, None, message, created.errors, deleted=change.id)
@@ -255,41 +288,52 @@ def _replace(change: Change, run: _Run) -> Result:
 
 
 def _filters(change: Change) -> dict[str, Any]:
+    """The listing filters every kind has: the source. Never the destination type (the alert
+    listing's `dest_type` knows only Email and Slack: a webhook alert would never be found), and
+    the source id as written (a viz block's is a string)."""
     assert change.body is not None
     return {"source_type": change.body["source_type"], "source_id": change.body["source_id"]}
 
 
+def _lookup(change: Change) -> Lookup:
+    body = change.body or {}
+    return (change.kind, str(body.get("source_type")), str(body.get("source_id")))
+
+
 def _source_listing(change: Change, run: _Run) -> list[dict[str, Any]]:
-    """The source's schedules as listed once in this run, before its first create."""
-    key = source_key(change.body or {})
+    """The source's items of this kind as listed once in this run, before its first create."""
+    lookup = _lookup(change)
     with run.lock:
-        source_lock = run.source_locks.setdefault(key, threading.Lock())
+        source_lock = run.source_locks.setdefault(lookup, threading.Lock())
     with source_lock:
-        if key not in run.listings:
-            run.listings[key] = list_remote(run.client, SCHEDULES, **_filters(change)).schedules
-        return run.listings[key]
+        if lookup not in run.listings:
+            run.listings[lookup] = list_remote(run.client, run.kind(change), **_filters(change)).schedules
+        return run.listings[lookup]
 
 
-def _made_since_plan(change: Change, run: _Run, schedules: Iterable[Mapping[str, Any]]) -> int | None:
-    """The first of `schedules` that did not exist when the plan was read, that no change of this run
-    has taken, and that carries every field the body sets (a server may fill in more), now taken."""
+def _made_since_plan(change: Change, run: _Run, items: Iterable[Mapping[str, Any]]) -> int | None:
+    """The first of `items` that did not exist when the plan was read, that no change of this run
+    has taken, and that carries every field the body sets (a server may fill in more), now taken.
+    The comparison is the kind's own: `42` and `"42"` are two sources."""
     assert change.body is not None
-    for schedule in schedules:
-        schedule_id = int(schedule["id"])
+    kind, taken = run.kind(change), run.taken[change.kind]
+    for item in items:
+        item_id = int(item["id"])
         with run.lock:
-            if schedule_id in run.taken or differences(change.body, schedule, SCHEDULES):
+            if item_id in taken or differences(change.body, item, kind):
                 continue
-            run.taken.add(schedule_id)
-            return schedule_id
+            taken.add(item_id)
+            return item_id
     return None
 
 
 def _find_created(change: Change, run: _Run, waits: Sequence[float]) -> int | None:
-    """This create's schedule, listed now and again after each of `waits` seconds."""
+    """This create's item, listed now and again after each of `waits` seconds."""
     for wait in (0.0, *waits):
         if wait and run.stop.wait(wait):  # an interrupted apply does not keep waiting
             return None
-        found = _made_since_plan(change, run, list_remote(run.client, SCHEDULES, **_filters(change)).schedules)
+        listed = list_remote(run.client, run.kind(change), **_filters(change)).schedules
+        found = _made_since_plan(change, run, listed)
         if found is not None:
             return found
     return None
@@ -309,23 +353,3 @@ def _field_errors(change: Change, exc: APIError) -> tuple[Problem, ...]:
         where = f"{change.key}.{field_path}" if field_path else str(change.key)
         problems += [Problem(change.file, line, where, str(message)) for message in messages]
     return tuple(dict.fromkeys(problems))  # the same message for the same field, once
-
-
-def _ids_to_record(plan: Plan, results: Sequence[Result]) -> dict[str, dict[str, int]]:
-    ids: dict[str, dict[str, int]] = {}
-    for result in results:
-        change = result.change
-        made = change.action in (Action.CREATE, Action.REPLACE)
-        if result.ok and made and change.file and change.key and result.id is not None:
-            ids.setdefault(change.file, {})[change.key] = result.id
-    for match in plan.matches:
-        if not match.recorded:
-            ids.setdefault(match.file, {})[match.key] = match.id
-    return ids
-
-
-def _stale_ids(plan: Plan) -> dict[tuple[str, str], int]:
-    """(file, key) -> the id an entry holds that apply overwrites: a schedule deleted in the
-    workspace, or one replaced. Only that exact id is ever written over."""
-    stale = {(c.file, c.key): c.stale_id for c in plan.changes if c.file and c.key and c.stale_id is not None}
-    return stale | {(m.file, m.key): m.stale_id for m in plan.matches if m.stale_id is not None}

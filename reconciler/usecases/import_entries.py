@@ -1,5 +1,7 @@
-"""The entries `import` writes: each remote schedule as a YAML entry (server-assigned and unknown
-fields dropped) under a key of its own, and which schedules the YAML format cannot hold at all."""
+"""The entries `import` writes: each remote schedule or alert as a YAML entry (server-assigned and
+unknown fields dropped: an alert's condition ids too) under a key of its own, unique across the
+kinds, and which items the YAML format cannot hold at all. Each function takes the kind of the items
+it is given (schedules unless said)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.kinds.schedules import without_server_fields
-from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec
+from reconciler.kinds import Kind
+from reconciler.kinds.alerts import ALERTS
+from reconciler.kinds.schedules import SCHEDULES
+from reconciler.kinds.schedules.models import DEST_TYPES
 
 # dest type -> (file stem, short name for keys made without a title), for every type the YAML holds
 _NAMES = {
@@ -23,9 +27,20 @@ _NAMES = {
     "GsheetDest": ("gsheet", "gsheet"),
 }
 assert set(_NAMES) == set(DEST_TYPES), "every destination type the YAML can declare has an import file"
+_NAMES["WebhookDest"] = ("webhook", "webhook")  # alerts only; an alert by email or Slack goes beside the schedules
+assert set(ALERTS.dest_types) <= set(_NAMES), "every destination type an alert can declare has an import file"
 FILE_BY_DEST = {dest: f"{_NAMES[dest][0]}.yml" for dest in DEST_TYPES}
-_SHORT_DEST = {dest: _NAMES[dest][1] for dest in DEST_TYPES}
+_SHORT_DEST = {dest: names[1] for dest, names in _NAMES.items()}
 FIELD_ORDER = ("id", "title", "source_type", "source_id", "schedule", "dynamic_filter_presets", "dest")
+ALERT_FIELD_ORDER = (
+    "id", "title", "source_type", "source_id", "schedule", "viz_conditions", "dynamic_filter_presets", "dest",
+)  # fmt: skip
+_ORDER = {SCHEDULES.yaml_key: FIELD_ORDER, ALERTS.yaml_key: ALERT_FIELD_ORDER}
+
+
+def file_name(dest_type: str) -> str:
+    """The file an item of this destination type is imported into, whatever its kind."""
+    return f"{_NAMES[dest_type][0]}.yml" if dest_type in _NAMES else "other.yml"
 
 
 def slugify(text: str) -> str:
@@ -33,18 +48,20 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].rstrip("-")
 
 
-def base_key(schedule: Mapping[str, Any]) -> str:
-    """The key a schedule would like: its title as a slug, else its destination and source. Always
+def base_key(schedule: Mapping[str, Any], kind: Kind = SCHEDULES) -> str:
+    """The key an item would like: its title as a slug, else its destination and source. Always
     valid (`yamlread.KEY_PATTERN`), whatever the server sent; not yet unique (see `entries`)."""
     slug = slugify(str(schedule.get("title") or ""))
     if slug:
         return slug
     dest = schedule.get("dest")
-    short = _SHORT_DEST.get(str(dest.get("type") if isinstance(dest, Mapping) else None), "schedule")
-    return slugify(f"{short} {schedule.get('source_type', 'source')} {schedule.get('source_id')}") or "schedule"
+    short = _SHORT_DEST.get(str(dest.get("type") if isinstance(dest, Mapping) else None), kind.noun)
+    return slugify(f"{short} {schedule.get('source_type', 'source')} {schedule.get('source_id')}") or kind.noun
 
 
-def unique_keys(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()) -> dict[int, str]:
+def unique_keys(
+    remote: Iterable[Mapping[str, Any]], taken: Collection[str] = (), kind: Kind = SCHEDULES
+) -> dict[int, str]:
     """id -> key for each schedule: unique among them and apart from `taken`, by construction.
 
     A schedule whose wanted key (`base_key`) no other schedule wants and that is not taken gets it.
@@ -54,7 +71,7 @@ def unique_keys(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()
     all those given out before it, so no two are ever the same.
     """
     schedules = sorted(remote, key=lambda r: int(r["id"]))
-    wanted = {int(s["id"]): base_key(s) for s in schedules}
+    wanted = {int(s["id"]): base_key(s, kind) for s in schedules}
     demand: dict[str, int] = {}
     for key in wanted.values():
         demand[key] = demand.get(key, 0) + 1
@@ -75,49 +92,54 @@ def unique_keys(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()
     return keys
 
 
-def unrepresentable(remote: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+def unrepresentable(remote: Iterable[Mapping[str, Any]], kind: Kind = SCHEDULES) -> dict[int, str]:
     """id -> why, for remote schedules the YAML format cannot hold (a destination type the spec
     documents no fields for, such as Adls2Dest, or values the API accepted but the format refuses):
     written out, they would make the next validate fail."""
     reasons = {}
     for schedule in remote:
-        data = entry(schedule)
+        data = entry(schedule, kind)
         if why := _unwritable(data):
             reasons[int(schedule["id"])] = why
             continue
         try:
-            DataScheduleSpec.model_validate(data)
+            kind.model.model_validate(data)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"] if p not in FILE_BY_DEST)
+            where = ".".join(str(p) for p in first["loc"] if p not in _NAMES)
             reasons[int(schedule["id"])] = f"{where}: {first['msg']}"
     return reasons
 
 
-def entries(remote: Iterable[Mapping[str, Any]], taken: Collection[str] = ()) -> dict[str, dict[str, Any]]:
-    """key -> YAML entry for each remote schedule, keys unique and none of `taken` (the keys of
-    entries that already exist elsewhere); see `unique_keys`."""
+def entries(
+    remote: Iterable[Mapping[str, Any]], taken: Collection[str] = (), kind: Kind = SCHEDULES
+) -> dict[str, dict[str, Any]]:
+    """key -> YAML entry for each remote item of `kind`, keys unique and none of `taken` (the keys of
+    entries that already exist elsewhere, of either kind: keys are unique across them); see `unique_keys`."""
     schedules = list(remote)
-    keys = unique_keys(schedules, taken)
-    return {keys[int(s["id"])]: entry(s) for s in sorted(schedules, key=lambda r: int(r["id"]))}
+    keys = unique_keys(schedules, taken, kind)
+    return {keys[int(s["id"])]: entry(s, kind) for s in sorted(schedules, key=lambda r: int(r["id"]))}
 
 
-def entry(schedule: Mapping[str, Any]) -> dict[str, Any]:
-    """The YAML form of a remote schedule: server-assigned and unknown fields dropped."""
-    data = without_server_fields({k: schedule[k] for k in FIELD_ORDER if k in schedule}, keep_id=True)
-    if isinstance(data.get("dynamic_filter_presets"), list):
-        data["dynamic_filter_presets"] = [p for p in data["dynamic_filter_presets"] if isinstance(p, Mapping)]
+def entry(schedule: Mapping[str, Any], kind: Kind = SCHEDULES) -> dict[str, Any]:
+    """The YAML form of a remote item: server-assigned (ids of presets and conditions) and unknown
+    fields dropped; every value as the server gave it (an alert's source id stays a string or an int)."""
+    order = _ORDER[kind.yaml_key]
+    data = kind.without_server_fields({k: schedule[k] for k in order if k in schedule}, keep_id=True)
+    for name in ("dynamic_filter_presets", "viz_conditions"):
+        if isinstance(data.get(name), list):
+            data[name] = [p for p in data[name] if isinstance(p, Mapping)]
     # fields the API returns that the YAML format does not know (newer API versions) are left out
     for _ in range(20):
         try:
-            DataScheduleSpec.model_validate(data)
+            kind.model.model_validate(data)
             break
         except ValidationError as exc:
             extras = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
             if not extras:
                 break
             for loc in extras:
-                _drop(data, [p for p in loc if p not in FILE_BY_DEST])
+                _drop(data, [p for p in loc if p not in _NAMES])
     return data
 
 

@@ -1,9 +1,10 @@
 """`import`: an existing workspace as YAML, ids included, so that the next plan shows no changes.
 
-Which schedules (all in scope, the ones no YAML declares, or the ids given), then each as an entry
-(`import_entries`) written as a person would write it: no nulls and no values the next read fills
-in the same way (see `concise`), laid out by `views.imported_yaml`. Each file is read back before
-it is written.
+Which schedules and alerts (all in scope, the ones no YAML declares, or the schedule ids given),
+then each as an entry (`import_entries`) written as a person would write it: no nulls and no values
+the next read fills in the same way (see `concise`), laid out by `views.imported_yaml`: one file
+per destination type, an alert beside the schedules of its destination (`alerts:` beside
+`schedules:`). Each file is read back before it is written.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from reconciler.core.matching import adoptable
 from reconciler.desired import yamlentries
 from reconciler.desired.yamlwrite import atomic_write
 from reconciler.errors import UserError
-from reconciler.kinds import SourceKey
+from reconciler.kinds import Kind, SourceKey
+from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import SCHEDULES, source_key
-from reconciler.kinds.schedules.models import DataScheduleSpec, Schedule
+from reconciler.kinds.schedules.models import Schedule
 from reconciler.problems import escape_controls
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
 from reconciler.remote.reads import RemoteSchedules, Source, list_remote, read_sources
 from reconciler.usecases import lock
+from reconciler.usecases.applying import parts_of
 from reconciler.usecases.config import ProjectConfig
-from reconciler.usecases.import_entries import FILE_BY_DEST, entries, unrepresentable
-from reconciler.usecases.planning import make_plan, schedule_paths
+from reconciler.usecases.import_entries import entries, file_name, unrepresentable
+from reconciler.usecases.planning import Planned, make_plan, schedule_paths
 from reconciler.views.imported_yaml import SCHEMA_FILE, comment, render, schema_reference, source_kind
 
 
@@ -107,12 +110,15 @@ def read_titles(
 
 @dataclass
 class Found:
-    """What `import` will write: the schedules, their sources' titles, and what it left out."""
+    """What `import` will write: the schedules and alerts, the schedules' sources' titles, and what
+    it left out."""
 
     remote: list[dict[str, Any]]
     sources: dict[SourceKey, Source] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)  # id -> why the YAML format cannot hold it
     taken: set[str] = field(default_factory=set)  # keys the existing files declare (--unmanaged)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    skipped_alerts: dict[int, str] = field(default_factory=dict)
 
 
 def find(
@@ -123,33 +129,66 @@ def find(
     unmanaged: bool,
     warn: Callable[[str], None],
 ) -> Found:
-    """The schedules to import: every one in scope, or with `unmanaged` those no YAML declares,
-    narrowed to `wanted` ids when given; those the format cannot hold are warned about and left out."""
+    """The schedules and alerts to import: every one in scope, or with `unmanaged` those no YAML
+    declares; with `wanted` (schedule ids), just those schedules. Those the format cannot hold are
+    warned about and left out."""
     taken: set[str] = set()
     declared: dict[int, str] = {}
-    if unmanaged:
-        result = make_plan(client, config, [], check_references=False)
-        left = set(result.plan.unmanaged)
+    result = make_plan(client, config, [], check_references=False) if unmanaged else None
+    if result is not None:
+        left = set(_part(result, SCHEDULES.yaml_key, "unmanaged"))
         listed = result.remote
         taken = {d.key for d in result.desired}
-        declared = {m.id: f"{m.key} in {m.file}" for m in result.plan.matches}
+        declared = {m.id: f"{m.key} in {m.file}" for m in _part(result, SCHEDULES.yaml_key, "matches")}
         remote = [r for r in listed if int(r["id"]) in left]
     else:
         listed = list_remote(client, SCHEDULES).schedules
         remote = [r for r in listed if config.scope.contains(r)]
     if wanted:
         remote = select(client, listed, wanted, in_scope=config.scope.contains, declared=declared)
-    skipped = unrepresentable(remote)
-    for schedule_id, why in sorted(skipped.items()):
-        warn(f"skipped schedule {schedule_id}: the YAML format cannot hold it ({why})")
+    skipped = _representable(remote, SCHEDULES, warn)
     remote = [r for r in remote if int(r["id"]) not in skipped]
-    return Found(remote, read_titles(client, remote, warn), skipped, taken)
+    alerts = [] if wanted else _alerts(client, config, result, warn)
+    skipped_alerts = _representable(alerts, ALERTS, warn)
+    alerts = [a for a in alerts if int(a["id"]) not in skipped_alerts]
+    return Found(remote, read_titles(client, remote, warn), skipped, taken, alerts, skipped_alerts)
+
+
+def _part(result: Planned, kind: str, name: str) -> tuple[Any, ...]:
+    """`unmanaged` or `matches` of one kind's plan (none when the plan has no part of that kind)."""
+    return tuple(x for part in parts_of(result.plan) if part.kind == kind for x in getattr(part, name))
+
+
+def _representable(items: list[dict[str, Any]], kind: Kind, warn: Callable[[str], None]) -> dict[int, str]:
+    skipped = unrepresentable(items, kind)
+    for item_id, why in sorted(skipped.items()):
+        warn(f"skipped {kind.noun} {item_id}: the YAML format cannot hold it ({why})")
+    return skipped
+
+
+def _alerts(
+    client: HolisticsClient, config: ProjectConfig, result: Planned | None, warn: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """The alerts to import: every one in scope, or (with the plan of --unmanaged) those no alert
+    entry declares or matches. A workspace whose API has no alert listing has none to import."""
+    try:
+        listed = [a for a in list_remote(client, ALERTS).schedules if config.scope.contains(a)]
+    except NotFound as exc:
+        warn(escape_controls(f"the workspace lists no data alerts ({exc}); none imported"))
+        return []
+    if result is None:
+        return listed
+    if any(part.kind == ALERTS.yaml_key for part in parts_of(result.plan)):
+        left = set(_part(result, ALERTS.yaml_key, "unmanaged"))
+        return [a for a in listed if int(a["id"]) in left]
+    declared = {d.id for d in result.desired if d.kind == ALERTS.yaml_key and d.id is not None}
+    return [a for a in listed if int(a["id"]) not in declared]
 
 
 def write_found(
     found: Found, config: ProjectConfig, *, out_dir: Path | None, force: bool, unmanaged: bool, by_id: bool
-) -> dict[Path, int]:
-    """Write what `find` found, one import at a time per checkout; file -> schedules written."""
+) -> dict[Path, dict[str, int]]:
+    """Write what `find` found, one import at a time per checkout; file -> kind -> entries written."""
     target = out_dir or schedule_paths(config, [])[0]
     root = Path.cwd()
     hint = "; with IDs, --force would leave each file with just those: use --out or --unmanaged" if by_id else ""
@@ -163,6 +202,7 @@ def write_found(
             sources=found.sources,
             schema=schema_reference(target, root),
             hint=hint if not unmanaged else "",
+            alerts=found.alerts,
         )
 
 
@@ -178,13 +218,14 @@ def schema_missing() -> bool:
 _PAUSED_DEFAULT = Schedule.model_fields["paused"].default
 
 
-def concise(data: Mapping[str, Any]) -> dict[str, Any]:
+def concise(data: Mapping[str, Any], kind: Kind = SCHEDULES) -> dict[str, Any]:
     """`data` (an `entry`) without what a person would not write, every omission safe for the next
     plan, apply and adoption by content:
 
     - nulls, anywhere (a field left out is not managed; the server renders an unset field as null);
     - `schedule.paused: false`, the format's default, which it manages even when left out;
-    - `dynamic_filter_presets: []`, the server's rendering of "no presets";
+    - `dynamic_filter_presets: []`, the server's rendering of "no presets" (an alert without
+      presets manages them as none all the same);
     - a value equal to the spec's documented `default` (`public_hidden: false`), only where it is
       not content (see `is_content`), so adoption still matches;
     - a mapping left empty by the above (`options: {}` manages nothing, as no `options` does).
@@ -192,7 +233,7 @@ def concise(data: Mapping[str, Any]) -> dict[str, Any]:
     Free-form items (Slack channels) are kept whole: their keys decide what plan compares.
     `write` checks each result against its remote schedule and keeps `data` whole if it fell short.
     """
-    out = _concise_object(data, spec.documented(spec.schema(SCHEDULES.schema), data, every_branch=True) or {})
+    out = _concise_object(data, spec.documented(spec.schema(kind.schema), data, every_branch=True) or {})
     schedule = out.get("schedule")
     if isinstance(schedule, dict) and "paused" in schedule and schedule["paused"] is _PAUSED_DEFAULT:
         del schedule["paused"]
@@ -221,18 +262,23 @@ def _concise_object(value: Mapping[str, Any], props: Mapping[str, Any]) -> dict[
     return out
 
 
-def _no_worse(full: Mapping[str, Any], short: Mapping[str, Any], remote: Mapping[str, Any]) -> bool:
-    """Whether the concise entry means as much as the full one against its remote schedule: it
+def _no_worse(
+    full: Mapping[str, Any], short: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind = SCHEDULES
+) -> bool:
+    """Whether the concise entry means as much as the full one against its remote item: it
     validates, the next plan finds no difference where the full one found none, and it is adoptable
     by content (its id stripped) wherever the full one was."""
     try:
-        want_full = DataScheduleSpec.model_validate(full).api_fields()
-        want = DataScheduleSpec.model_validate(short).api_fields()
+        want_full: dict[str, Any] = kind.model.model_validate(full).api_fields()  # type: ignore[attr-defined]
+        want: dict[str, Any] = kind.model.model_validate(short).api_fields()  # type: ignore[attr-defined]
     except ValidationError:
         return False
-    if differences(want, remote, SCHEDULES) and not differences(want_full, remote, SCHEDULES):
+    if differences(want, remote, kind) and not differences(want_full, remote, kind):
         return False
-    return adoptable(want, remote, SCHEDULES) or not adoptable(want_full, remote, SCHEDULES)
+    return adoptable(want, remote, kind) or not adoptable(want_full, remote, kind)
+
+
+Sections = dict[str, dict[str, dict[str, Any]]]  # kind (`schedules`, `alerts`) -> key -> entry, of one file
 
 
 def write(
@@ -245,27 +291,23 @@ def write(
     sources: Mapping[SourceKey, Source] | None = None,
     schema: str | None = None,
     hint: str = "",
-) -> dict[Path, int]:
-    """Write one file per destination type; returns file -> number of schedules written. Pass only
-    representable schedules (see `unrepresentable`). Entries are `concise`; `sources` give the title
-    comments, `schema` the schema line. With `new_files_only` (import --unmanaged), files are named
-    `unmanaged-<type>.yml` and never replace one that exists (a number is added), and keys avoid
-    `taken`, the keys the existing files declare. `hint` ends the refusal to overwrite."""
-    schedules = list(remote)
-    by_id = {int(r["id"]): r for r in schedules}
-    by_file: dict[str, dict[str, dict[str, Any]]] = {}
+    alerts: Iterable[Mapping[str, Any]] = (),
+) -> dict[Path, dict[str, int]]:
+    """Write one file per destination type, each alert beside the schedules of its destination;
+    returns file -> kind -> entries written. Pass only representable items (see `unrepresentable`).
+    Entries are `concise`; `sources` give the title comments, `schema` the schema line. With
+    `new_files_only` (import --unmanaged), files are named `unmanaged-<type>.yml` and never replace
+    one that exists (a number is added), and keys avoid `taken`, the keys the existing files declare
+    (keys are unique across the kinds: the alerts' avoid the schedules' too). `hint` ends the
+    refusal to overwrite."""
+    by_file: dict[str, Sections] = {}
     notes: dict[str, str | None] = {}
-    for key, data in entries(schedules, taken).items():
-        have = by_id[int(data["id"])]
-        short = concise(data)
-        name = FILE_BY_DEST.get(str(data["dest"].get("type")), "other.yml")
-        by_file.setdefault(f"unmanaged-{name}" if new_files_only else name, {})[key] = (
-            short if _no_worse(data, short, have) else data
-        )
-        notes[key] = comment(have, sources or {})
+    used = set(taken)
+    for kind, items in ((SCHEDULES, list(remote)), (ALERTS, list(alerts))):
+        used |= _lay_out(kind, items, used, by_file, notes, sources or {}, new_files_only)
     targets = {
-        (_free_name(out_dir, name) if new_files_only else out_dir / name): entries_of_file
-        for name, entries_of_file in sorted(by_file.items())
+        (_free_name(out_dir, name) if new_files_only else out_dir / name): sections
+        for name, sections in sorted(by_file.items())
     }
     existing = [str(p) for p in targets if os.path.lexists(p)]  # a dangling link too: it would be written
     if existing and not force:
@@ -275,12 +317,38 @@ def write(
     except OSError as exc:
         raise ImportConflict(escape_controls(f"cannot make the directory {out_dir}: {exc.strerror or exc}")) from None
     rendered = {
-        path: _read_back(path, render(of_file, comments=notes, schema=schema), of_file)
-        for path, of_file in targets.items()
+        path: _read_back(path, _render(sections, notes, schema), sections) for path, sections in targets.items()
     }
     for path, text in rendered.items():
         atomic_write(path, text)  # refuses (FileWriteError) what is not a regular file
-    return {path: len(of_file) for path, of_file in targets.items()}
+    return {path: {kind: len(of_kind) for kind, of_kind in sections.items()} for path, sections in targets.items()}
+
+
+def _lay_out(
+    kind: Kind,
+    items: list[Mapping[str, Any]],
+    taken: Collection[str],
+    by_file: dict[str, Sections],
+    notes: dict[str, str | None],
+    sources: Mapping[SourceKey, Source],
+    new_files_only: bool,
+) -> set[str]:
+    """Each item of `kind` as a concise entry in the file of its destination; returns the keys given."""
+    by_id = {int(r["id"]): r for r in items}
+    made = entries(items, taken, kind)
+    for key, data in made.items():
+        have = by_id[int(data["id"])]
+        short = concise(data, kind)
+        name = file_name(str(data["dest"].get("type")))
+        sections = by_file.setdefault(f"unmanaged-{name}" if new_files_only else name, {})
+        sections.setdefault(kind.yaml_key, {})[key] = short if _no_worse(data, short, have, kind) else data
+        notes[key] = comment(have, sources)
+    return set(made)
+
+
+def _render(sections: Sections, notes: Mapping[str, str | None], schema: str | None) -> str:
+    alerts = sections.get(ALERTS.yaml_key)
+    return render(sections.get(SCHEDULES.yaml_key, {}), comments=notes, schema=schema, alerts=alerts)
 
 
 def _free_name(out_dir: Path, name: str) -> Path:
@@ -290,9 +358,10 @@ def _free_name(out_dir: Path, name: str) -> Path:
     return next(p for p in candidates if not os.path.lexists(p))
 
 
-def _read_back(path: Path, text: str, schedules: Mapping[str, Mapping[str, Any]]) -> str:
-    """`text`, once the reader has read it back as exactly `schedules`: what import writes, the
-    next plan reads as it was in the workspace."""
+def _read_back(path: Path, text: str, sections: Sections) -> str:
+    """`text`, once the reader has read it back as exactly the entries of `sections` (keys are
+    unique across the kinds): what import writes, the next plan reads as it was in the workspace."""
+    schedules = {key: data for of_kind in sections.values() for key, data in of_kind.items()}
     try:
         read: dict[str | None, Any] = {e.key: e.data for e in yamlentries.parse(str(path), text).entries}
     except yamlentries.Unreadable as exc:

@@ -1,9 +1,10 @@
 """`--prune-since REF`: git already holds the state a deletion needs.
 
 The schedule files as they were at REF are read with git (never checked out) and compared with the
-working tree: every entry that had an id at REF and whose id no entry holds now was removed, and is
-planned as a delete, named by its key and the commit that removed it. An entry moved to another
-file, or renamed with its id kept, still holds the id: not a removal.
+working tree: every entry that had an id at REF and whose id no entry of its kind holds now was
+removed, and is planned as a delete of that kind (an alert's removal deletes an alert), named by its
+key and the commit that removed it. An entry moved to another file, or renamed with its id kept,
+still holds the id: not a removal. Ids are only unique within a kind: alert 7 and schedule 7 are two.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class GitStateError(UserError):
 
 
 def removals_since(ref: str, paths: Sequence[Path], desired: Iterable[DesiredEntry]) -> list[Removal]:
-    """The entries of the schedule files under `paths` that held an id at `ref` and are gone now."""
+    """The entries (of every kind, each `Removal` saying its own) of the schedule files under `paths`
+    that held an id at `ref` and are gone now."""
     root = _toplevel(paths[0] if paths else Path.cwd())
     commit = _commit(root, ref)
     held_now = {(d.kind, d.id) for d in desired if d.id is not None}  # ids are unique within a kind

@@ -16,15 +16,21 @@ from typing import Any, Protocol
 import click
 
 from reconciler import problems as diagnostics
-from reconciler.core.model import Action, Change, Plan
+from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.yamlwrite import Unrecorded
 from reconciler.errors import UserError
 from reconciler.kinds import SourceKey
+from reconciler.kinds.known import BY_YAML_KEY
 from reconciler.problems import Problem
 from reconciler.views import plan_text, plan_words
 from reconciler.views.console import printable, stderr, stdout
 
-KIND = "schedule"  # the `kind` of every object; data alerts will be another
+
+def noun(kind: str) -> str:
+    """A kind (`schedules`, `alerts`) as one of it: `schedule`, `alert`. apply --json has always said
+    `"kind": "schedule"`, so its objects name the kind by this noun."""
+    known = BY_YAML_KEY.get(kind)
+    return known.noun if known is not None else kind
 
 
 class Outcome(Protocol):
@@ -61,6 +67,7 @@ class Outcomes(Protocol):
     def half_done(self) -> Sequence[Outcome]: ...
     @property
     def failed(self) -> Sequence[Outcome]: ...
+    def kind_of(self, key: str) -> str: ...
 
 
 OnResult = Callable[[Outcome], None]
@@ -76,7 +83,7 @@ def print_error(message: str) -> None:
 class TextView:
     """The apply people read: the plan, `✓`/`✗` a change, `Recorded N id(s) in FILE`, the verdict."""
 
-    def plan(self, plan: Plan, titles: Mapping[SourceKey, str]) -> None:
+    def plan(self, plan: Plan | WorkspacePlan, titles: Mapping[SourceKey, str]) -> None:
         stdout().print(plan_text.text(plan, titles))
 
     @contextmanager
@@ -115,9 +122,11 @@ class TextView:
         # "complete" only when every change was made: a reader of a CI log stops at that word
         verdict = "Apply complete" if report.ok else "Apply incomplete"
         half = len(report.half_done)
-        deleted = f" ({half} of them half made: the old schedule deleted, the new one not created)" if half else ""
+        old = " or ".join(sorted({noun(r.change.kind) for r in report.half_done}))
+        deleted = f" ({half} of them half made: the old {old} deleted, the new one not created)" if half else ""
         stdout().print(
-            f"{verdict}: {report.done} of {len(report.results)} change(s) made, {failed} failed{deleted}{missed}."
+            f"{verdict}: {report.done} of {len(report.results)} change(s) made{_per_kind(report)}, "
+            f"{failed} failed{deleted}{missed}."
         )
         for result in report.half_done:
             stdout().print(diagnostics.escape_controls(no_longer_delivers(result)), markup=False)
@@ -146,11 +155,23 @@ class TextView:
         )
 
 
+def _per_kind(report: Outcomes) -> str:
+    """` (2 schedule(s), 1 alert(s))`: the changes made of each kind, once any is not a schedule (a
+    schedule-only apply says what it always said)."""
+    made: dict[str, int] = {}
+    for result in report.results:
+        made[result.change.kind] = made.get(result.change.kind, 0) + int(result.ok)
+    if set(made) <= {"schedules"}:
+        return ""
+    order = [k for k in BY_YAML_KEY if k in made] + sorted(set(made) - BY_YAML_KEY.keys())
+    return " (" + ", ".join(f"{made[k]} {noun(k)}(s)" for k in order) + ")"
+
+
 def _print_result(result: Outcome, ok_sink: Any) -> None:
     from rich.text import Text
 
     error_sink = stderr()
-    name = plan_words.change_name(result.change)
+    name = plan_words.change_name(result.change)  # an alert's says so: `alert revenue-drop`
     if result.ok:
         target = f" (id {result.id})" if result.change.id is None and result.id else ""
         ok_sink.print(Text.assemble(("✓ ", "green"), f"{name}{target}: {result.message}"))
@@ -164,10 +185,10 @@ def _print_result(result: Outcome, ok_sink: Any) -> None:
 
 
 def no_longer_delivers(result: Outcome) -> str:
-    """What a replacement that failed halfway left: a schedule that no longer delivers."""
+    """What a replacement that failed halfway left: an item that no longer delivers."""
     return (
-        f"{result.change.key}: schedule {result.deleted} was deleted and its replacement was not created, so "
-        "it no longer delivers; fix what failed and apply again: the next plan creates it"
+        f"{result.change.key}: {noun(result.change.kind)} {result.deleted} was deleted and its replacement was not "
+        "created, so it no longer delivers; fix what failed and apply again: the next plan creates it"
     )
 
 
@@ -185,7 +206,7 @@ def change_object(result: Outcome) -> dict[str, Any]:
     change = result.change
     obj: dict[str, Any] = {
         "type": "change",
-        "kind": KIND,
+        "kind": noun(change.kind),
         "key": change.key,
         "name": plan_words.change_name(change),
         "action": change.action.value,
@@ -196,7 +217,7 @@ def change_object(result: Outcome) -> dict[str, Any]:
         "line": change.line,
     }
     if change.action is Action.REPLACE:
-        obj["old_id"] = change.id  # the schedule a replacement deletes; `id` is the new one
+        obj["old_id"] = change.id  # the item a replacement deletes; `id` is the new one
     if result.deleted is not None:
         obj["deleted_id"] = result.deleted  # a replacement that failed halfway: this one delivers no more
     if result.errors:
@@ -207,7 +228,7 @@ def change_object(result: Outcome) -> dict[str, Any]:
 class JsonView:
     """`apply --json`: JSON Lines on stdout, nothing else printed but the error that stops a run."""
 
-    def plan(self, plan: Plan, titles: Mapping[SourceKey, str]) -> None:
+    def plan(self, plan: Plan | WorkspacePlan, titles: Mapping[SourceKey, str]) -> None:
         """The plan is `plan --json`'s to show; apply's objects say what was done."""
 
     @contextmanager
@@ -220,12 +241,12 @@ class JsonView:
     def finish(self, report: Outcomes) -> None:
         for file, ids in sorted(report.recorded.items()):
             for key, new_id in sorted(ids.items()):
-                _emit({"type": "recorded", "kind": KIND, "file": file, "key": key, "id": new_id})
+                _emit({"type": "recorded", "kind": noun(report.kind_of(key)), "file": file, "key": key, "id": new_id})
         for missing in sorted(report.unrecorded, key=lambda u: (u.file, u.line, u.key)):
             _emit(
                 {
                     "type": "unrecorded",
-                    "kind": KIND,
+                    "kind": noun(report.kind_of(missing.key)),
                     "file": missing.file,
                     "line": missing.line,
                     "key": missing.key,
@@ -242,11 +263,14 @@ class JsonView:
 
 
 def summary_object(report: Outcomes) -> dict[str, Any]:
-    """The counts, last: `complete` only when every change was made and every id recorded."""
+    """The counts, last: `complete` only when every change was made and every id recorded. `by_kind`
+    counts each kind; `kind` names the one kind of every change (`schedule` when there are none),
+    or is `mixed`."""
     results = report.results
+    by_kind = _by_kind(results)
     return {
         "type": "summary",
-        "kind": KIND,
+        "kind": next(iter(by_kind)) if len(by_kind) == 1 else "mixed" if by_kind else "schedule",
         "changes": len(results),
         "applied": report.done,
         "failed": len(report.failed),
@@ -255,7 +279,19 @@ def summary_object(report: Outcomes) -> dict[str, Any]:
         "partial": len(report.half_done),
         "complete": report.ok and not report.unrecorded,
         "by_action": _by_action(results),
+        "by_kind": by_kind,
     }
+
+
+def _by_kind(results: Sequence[Outcome]) -> dict[str, dict[str, int]]:
+    """noun -> its changes, applied and failed, in the order plans show the kinds."""
+    rank = {name: n for n, name in enumerate(BY_YAML_KEY)}
+    counts: dict[str, dict[str, int]] = {}
+    for result in sorted(results, key=lambda r: rank.get(r.change.kind, len(rank))):
+        per = counts.setdefault(noun(result.change.kind), {"changes": 0, "applied": 0, "failed": 0})
+        per["changes"] += 1
+        per["applied" if result.ok else "failed"] += 1
+    return counts
 
 
 def _by_action(results: Sequence[Outcome]) -> dict[str, dict[str, int]]:

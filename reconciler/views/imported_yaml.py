@@ -1,6 +1,6 @@
 """The YAML text `import` writes: the editor's schema line at the top, then each entry under a
 comment naming its dashboard or report by title (see `comment`), strings quoted where a raw form
-would read back changed."""
+would read back changed. A file holds a `schedules:` map, an `alerts:` map, or both."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.kinds import SourceKey
+from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import source_key
 from reconciler.remote.reads import Source
 
-_SOURCE_KINDS = {"Dashboard": "dashboard", "QueryReport": "query report"}
+_SOURCE_KINDS = {
+    "Dashboard": "dashboard",
+    "QueryReport": "query report",
+    "DashboardWidget": "dashboard widget",
+    "VizBlock": "viz block",
+}
 TITLE_LIMIT = 120  # characters of a title shown in a comment; the rest is elided
 
 
@@ -28,6 +34,8 @@ def comment(schedule: Mapping[str, Any], sources: Mapping[SourceKey, Source]) ->
     read. The title is the workspace's text: quoted, with `"` and `\\` escaped and every character
     that is not printable (a line break, a control, a bidi override) written as its escape, so it
     can neither end the comment nor add a key."""
+    if schedule.get("source_type") in ALERTS.source_types:
+        return _alert_source(schedule)
     key = source_key(schedule)
     if key is None:
         return None
@@ -38,6 +46,16 @@ def comment(schedule: Mapping[str, Any], sources: Mapping[SourceKey, Source]) ->
     if source is not None and source.title:
         return f'{text} "{_safe(str(source.title), TITLE_LIMIT)}"'
     return text
+
+
+def _alert_source(alert: Mapping[str, Any]) -> str | None:
+    """`viz block "vb-42"`, `dashboard widget 12`: an alert's source, which has no title of its own in
+    the API; a string id in quotes, as the YAML holds it."""
+    source_type, source_id = alert.get("source_type"), alert.get("source_id")
+    if not isinstance(source_type, str) or source_id is None:
+        return None
+    shown = f'"{_safe(source_id)}"' if isinstance(source_id, str) else _safe(str(source_id))
+    return f"{source_kind(source_type)} {shown}"
 
 
 def source_kind(source_type: str) -> str:
@@ -96,19 +114,30 @@ def render(
     *,
     comments: Mapping[str, str | None] | None = None,
     schema: str | None = None,
+    alerts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """A schedule file: the schema line (when `schema` is given), then each entry under its comment
-    (`comments`: key -> text), a blank line between entries. Each entry is dumped on its own, so
+    (`comments`: key -> text), a blank line between entries: the `schedules:` map (unless there are
+    only alerts), then the `alerts:` map when there are any. Each entry is dumped on its own, so
     where one starts is known, not guessed from the text."""
+    parts = [f"# yaml-language-server: $schema={schema}\n" if schema is not None else "", HEADER + "\n"]
+    if schedules or not alerts:
+        parts.append(_section("schedules", schedules, comments or {}))
+    if alerts:
+        parts.append(("\n" if schedules else "") + _section("alerts", alerts, comments or {}))
+    return "".join(parts)
+
+
+def _section(top: str, entries: Mapping[str, Mapping[str, Any]], comments: Mapping[str, str | None]) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
-    parts = [f"# yaml-language-server: $schema={schema}\n" if schema is not None else "", HEADER + "\n", "schedules:\n"]
-    for n, (key, data) in enumerate(schedules.items()):
+    parts = [f"{top}:\n"]
+    for n, (key, data) in enumerate(entries.items()):
         out = io.StringIO()
-        yaml.dump({"schedules": {key: _quoted_where_needed(dict(data))}}, out)
-        text = out.getvalue().removeprefix("schedules:\n")
-        note = (comments or {}).get(key)
+        yaml.dump({top: {key: _quoted_where_needed(dict(data))}}, out)
+        text = out.getvalue().removeprefix(f"{top}:\n")
+        note = comments.get(key)
         parts += ["\n" if n else "", f"  # {note}\n" if note else "", text]
     return "".join(parts)

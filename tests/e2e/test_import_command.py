@@ -50,13 +50,14 @@ def example(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
         yield sb
 
 
-def entries_of(directory: Path) -> dict[str, dict[str, Any]]:
-    """key -> the entry's data exactly as written (before the model fills anything in)."""
+def entries_of(directory: Path, kind: str = "schedules") -> dict[str, dict[str, Any]]:
+    """key -> the entry's data exactly as written (before the model fills anything in), of `kind`."""
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.yml")):
         for entry in yamlentries.parse(str(path), path.read_text()).entries:
             assert entry.key is not None and entry.data is not None, entry.problems
-            out[entry.key] = entry.data
+            if entry.kind == kind:
+                out[entry.key] = entry.data
     return out
 
 
@@ -100,10 +101,16 @@ def test_import_writes_no_nulls_or_defaults_and_the_next_plan_is_clean_also_by_c
     example: Sandbox, tmp_path: Path
 ) -> None:
     remote = {s["id"]: s for s in example.control.schedules()}
+    alerts = {a["id"]: a for a in example.control.alerts()}
     result = cli(example, "import", cwd=tmp_path)  # into schedules/, the default
     assert result.returncode == 0, result.stderr
     written = entries_of(tmp_path / "schedules")
     assert sorted(e["id"] for e in written.values()) == sorted(remote)
+    written_alerts = entries_of(tmp_path / "schedules", "alerts")  # beside the schedules, ids of their own
+    assert alerts and sorted(e["id"] for e in written_alerts.values()) == sorted(alerts)
+    for data in written_alerts.values():
+        assert type(data["source_id"]) is type(alerts[data["id"]]["source_id"]), "a source id keeps its type"
+        assert all("id" not in c for c in data.get("viz_conditions", [])), "condition ids are the server's"
     text = "".join(p.read_text() for p in (tmp_path / "schedules").glob("*.yml"))
     assert "{}" not in text and "dynamic_filter_presets: []" not in text and not re.search(r": (null|~)$", text, re.M)
     for key, data in written.items():
@@ -129,11 +136,12 @@ def test_import_writes_no_nulls_or_defaults_and_the_next_plan_is_clean_also_by_c
 
     # adoption by content: without their ids, the entries still find exactly their schedules
     held = strip_ids(tmp_path / "schedules")
-    assert len(held) == len(remote)
+    assert len(held) == len(remote) + len(alerts)
     by_content = cli(example, "plan", "--json", "--detailed-exitcode", cwd=tmp_path)
     assert by_content.returncode == 0, by_content.stdout + by_content.stderr
     summary = json.loads(by_content.stdout)["summary"]
-    assert summary == {**summary, "create": 0, "update": 0, "unchanged": len(remote), "unmanaged": 0}
+    unchanged = len(remote) + len(alerts)
+    assert summary == {**summary, "create": 0, "update": 0, "unchanged": unchanged, "unmanaged": 0}
     example.control.clear_requests()
     applied = cli(example, "apply", "--auto-approve", cwd=tmp_path)
     assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -189,10 +197,18 @@ def test_each_entry_has_its_sources_title_above_it_read_once_per_source(example:
     result = cli(example, "import", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     remote = {s["id"]: s for s in example.control.schedules()}
+    alerts = {a["id"]: a for a in example.control.alerts()}
     for path in (tmp_path / "schedules").glob("*.yml"):
-        lines = path.read_text().splitlines()
+        schedules_part, _, alerts_part = path.read_text().partition("\nalerts:\n")
+        for alert_lines in (alerts_part.splitlines(),):  # an alert's source has no title in the API: named
+            for i in (i for i, line in enumerate(alert_lines) if re.fullmatch(r"  [a-z0-9-]+:", line)):
+                alert = alerts[int(alert_lines[i + 1].removeprefix("    id: "))]
+                source = "dashboard widget" if alert["source_type"] == "DashboardWidget" else "viz block"
+                shown = f'"{alert["source_id"]}"' if isinstance(alert["source_id"], str) else alert["source_id"]
+                assert alert_lines[i - 1] == f"  # {source} {shown}", (path, i)
+        lines = schedules_part.splitlines()
         starts = [i for i, line in enumerate(lines) if re.fullmatch(r"  [a-z0-9-]+:", line)]
-        assert starts
+        assert starts or path.name == "webhook.yml"
         for i in starts:
             schedule = remote[int(lines[i + 1].removeprefix("    id: "))]
             source = (schedule["source_type"], schedule["source_id"])
@@ -274,12 +290,13 @@ def test_a_source_that_cannot_be_read_gets_no_title(sandbox: Sandbox, tmp_path: 
 def test_import_ids_writes_just_those(example: Sandbox, tmp_path: Path) -> None:
     result = cli(example, "import", "4808", "4801", "4808", cwd=tmp_path)  # a repeat counts once
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Imported 2 schedule(s)" in result.stdout
+    assert "Imported 2 schedule(s)" in result.stdout  # ids name schedules: no alert is imported with them
     assert sorted(p.name for p in (tmp_path / "schedules").iterdir()) == ["email-subscription.yml", "email.yml"]
     assert sorted(d["id"] for d in entries_of(tmp_path / "schedules").values()) == [4801, 4808]
     plan = cli(example, "plan", "--json", "--detailed-exitcode", cwd=tmp_path)
     assert plan.returncode == 0, plan.stdout
-    assert json.loads(plan.stdout)["summary"]["unmanaged"] == len(example.control.schedules()) - 2
+    unmanaged = len(example.control.schedules()) - 2 + len(example.control.alerts())
+    assert json.loads(plan.stdout)["summary"]["unmanaged"] == unmanaged
 
 
 @pytest.mark.parametrize(

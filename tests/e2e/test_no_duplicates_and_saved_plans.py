@@ -69,7 +69,7 @@ def test_a_saved_plan_of_format_1_is_refused_naming_the_version(sandbox: Sandbox
     (tmp_path / "plan.json").write_text(json.dumps(old))
     result = cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=tmp_path)
     assert result.returncode == 1
-    assert "saved plan format version 1 is not supported" in result.stderr and "version 2" in result.stderr
+    assert "saved plan format version 1 is not supported" in result.stderr and "version 3" in result.stderr
     assert "Traceback" not in result.stderr and writes(sandbox) == []
 
 
@@ -80,23 +80,30 @@ def _valid_plan(sb: Sandbox, cwd: Path) -> dict[str, Any]:
     return data
 
 
-def first_change(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+def first_kind(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """`data` with `fields` set in the saved plan's first kind (each kind's changes are its own)."""
     saved = data["saved_plan"]
-    return {**data, "saved_plan": {**saved, "changes": [{**saved["changes"][0], **fields}, *saved["changes"][1:]]}}
+    return {**data, "saved_plan": {**saved, "kinds": [{**saved["kinds"][0], **fields}, *saved["kinds"][1:]]}}
+
+
+def first_change(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    changes = data["saved_plan"]["kinds"][0]["changes"]
+    return first_kind(data, changes=[{**changes[0], **fields}, *changes[1:]])
 
 
 @pytest.mark.parametrize(
     "damage",
     [
         pytest.param(lambda d: "[" * 200_000, id="deep-json"),
-        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "changes": "x"}}, id="changes-not-a-list"),
-        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "changes": [None]}}, id="null-change"),
+        pytest.param(lambda d: first_kind(d, changes="x"), id="changes-not-a-list"),
+        pytest.param(lambda d: first_kind(d, changes=[None]), id="null-change"),
         pytest.param(lambda d: first_change(d, body=None), id="create-without-body"),
         pytest.param(lambda d: first_change(d, id="7"), id="id-as-text"),
         pytest.param(lambda d: first_change(d, id=True), id="id-as-bool"),
         pytest.param(lambda d: first_change(d, action="explode"), id="unknown-action"),
         pytest.param(lambda d: first_change(d, field_lines={"title": "x"}), id="line-as-text"),
-        pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "remote_ids": [None]}}, id="null-remote-id"),
+        pytest.param(lambda d: first_kind(d, remote_ids=[None]), id="null-remote-id"),
+        pytest.param(lambda d: first_kind(d, kind="dashboards"), id="unknown-kind"),
         pytest.param(lambda d: {**d, "saved_plan": {**d["saved_plan"], "titles": [[1, 2]]}}, id="short-title"),
         pytest.param(lambda d: {**d, "saved_plan": None}, id="null-saved-plan"),
         pytest.param(lambda d: [d], id="a-list"),

@@ -109,15 +109,20 @@ def test_update_is_a_full_put_and_untouched_schedules_are_never_written(
 def test_unmanaged_are_left_alone_and_only_prune_deletes(example_sandbox: Sandbox, tmp_path: Path) -> None:
     write_schedules(tmp_path, EMAIL)
     total = len(example_sandbox.control.schedules())
+    alerts = {a["id"] for a in example_sandbox.control.alerts()}  # unmanaged too: no YAML declares one
     plan = cli(example_sandbox, "plan", "--json", cwd=tmp_path)
     summary = json.loads(plan.stdout)["summary"]
-    assert summary == {"create": 2, "update": 0, "delete": 0, "replace": 0, "unchanged": 0, "unmanaged": total}
+    unmanaged = total + len(alerts)
+    assert summary == {"create": 2, "update": 0, "delete": 0, "replace": 0, "unchanged": 0, "unmanaged": unmanaged}
     assert cli(example_sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
     assert len(example_sandbox.control.schedules()) == total + 2
 
     pruned_plan = json.loads(cli(example_sandbox, "plan", "--json", "--prune", cwd=tmp_path).stdout)
     deletes = [c for c in pruned_plan["changes"] if c["action"] == "delete"]
-    assert len(deletes) == total and all(c["destructive"] and c["key"] is None for c in deletes)
+    assert all(c["destructive"] and c["key"] is None for c in deletes)
+    assert len([c for c in deletes if c["kind"] == "schedules"]) == total
+    alert_deletes = {c["id"] for c in deletes if c["kind"] == "alerts"}
+    assert alert_deletes and alert_deletes <= alerts
     # 41 of 43 managed is far above the 30% guard: refused without --force
     refused = cli(example_sandbox, "apply", "--auto-approve", "--prune", cwd=tmp_path)
     assert refused.returncode == 1 and "unsafe" in refused.stderr
@@ -125,17 +130,20 @@ def test_unmanaged_are_left_alone_and_only_prune_deletes(example_sandbox: Sandbo
     forced = cli(example_sandbox, "apply", "--auto-approve", "--prune", "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert {s["title"] for s in example_sandbox.control.schedules()} == {"Weekly sales (e2e)", None}
+    assert {a["id"] for a in example_sandbox.control.alerts()} == alerts - alert_deletes, "alert ids are their own"
 
 
 def test_import_then_plan_shows_no_changes(example_sandbox: Sandbox, tmp_path: Path) -> None:
     result = cli(example_sandbox, "import", "--out", "schedules", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in (tmp_path / "schedules").iterdir())
-    assert files == ["email-subscription.yml", "email.yml", "gsheet.yml", "sftp.yml", "slack.yml"]
+    # an alert by email or Slack beside the schedules of its destination, a webhook alert in its own file
+    assert files == ["email-subscription.yml", "email.yml", "gsheet.yml", "sftp.yml", "slack.yml", "webhook.yml"]
     plan = cli(example_sandbox, "plan", "--json", "--detailed-exitcode", cwd=tmp_path)
     assert plan.returncode == 0, plan.stdout
     summary = json.loads(plan.stdout)["summary"]
-    assert summary["unchanged"] == len(example_sandbox.control.schedules()) and summary["unmanaged"] == 0
+    every = len(example_sandbox.control.schedules()) + len(example_sandbox.control.alerts())
+    assert summary["unchanged"] == every and summary["unmanaged"] == 0
     # keys are stable: importing again gives the same files byte for byte
     again = cli(example_sandbox, "import", "--out", "again", cwd=tmp_path)
     assert again.returncode == 0
@@ -330,7 +338,8 @@ def test_demo_runs_from_the_repo_and_leaves_nothing_behind(tmp_path: Path) -> No
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Plan: 4 to create, 3 to update, 0 to delete." in result.stdout
+    assert "Plan: 5 to create, 3 to update, 0 to delete." in result.stdout  # one of them an alert
+    assert "✓ alert revenue-below-1000-slack (id " in result.stdout
     assert "No changes. The workspace matches the YAML." in result.stdout
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("holistics-demo-*")) == before
     assert (

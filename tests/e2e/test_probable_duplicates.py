@@ -140,7 +140,8 @@ def assert_named_then_healed(sb: Sandbox, clone: Path, own: int, copy: int) -> N
     assert "> **1 probable duplicate(s):**" in markdown
     assert f'> - schedule {copy} \\"Weekly sales\\" looks like a duplicate of <code>weekly-sales</code>' in markdown
     data = json.loads(cli(sb, "plan", "--json", cwd=clone).stdout)
-    assert data["probable_duplicates"] == [{"id": copy, "key": "weekly-sales", "of": own, "title": "Weekly sales"}]
+    named = {"kind": "schedules", "id": copy, "key": "weekly-sales", "of": own, "title": "Weekly sales"}
+    assert data["probable_duplicates"] == [named]
     assert data["changes"] == []
 
     preview = json.loads(cli(sb, "plan", "--json", "--prune-duplicates", cwd=clone).stdout)
@@ -274,7 +275,7 @@ def test_a_saved_plan_from_before_reads_as_naming_none(sandbox: Sandbox, tmp_pat
     with_a_copy(sandbox, tmp_path)
     assert cli(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).returncode == 0
     data = json.loads((tmp_path / "plan.json").read_text())
-    del data["saved_plan"]["probable_duplicates"]
+    del data["saved_plan"]["kinds"][0]["probable_duplicates"]  # each kind's are its own
     (tmp_path / "plan.json").write_text(json.dumps(data))
     shown = cli(sandbox, "show", "plan.json", "--format", "json", cwd=tmp_path)
     assert shown.returncode == 0 and json.loads(shown.stdout)["probable_duplicates"] == []

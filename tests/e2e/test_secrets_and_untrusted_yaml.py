@@ -75,7 +75,7 @@ def test_the_key_is_never_printed_logged_or_written(workspace: tuple[Sandbox, Pa
     run("apply", "-v", "--auto-approve")
     run("plan", "-v", "--detailed-exitcode")
     run("import", "-v", "--out", "imported")
-    run("run", "4801", "-v")
+    run("run", "4801", "--kind", "schedules", "-v")  # alert 4801 exists too: an id alone is ambiguous
     run("run", "4801", "-v", key=WRONG_KEY, expect=1)
 
     haystacks = {f"output of {' '.join(map(str, o.args[3:]))}": o.stdout + o.stderr for o in outputs}

@@ -75,6 +75,7 @@ def test_one_object_per_change_then_the_ids_then_the_summary(
             "partial": 0,
             "complete": True,
             "by_action": {},
+            "by_kind": {},
         }
     ]
 

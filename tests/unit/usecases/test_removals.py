@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.desired.yamlread import load
+from reconciler.kinds.entries import DesiredEntry
+from reconciler.usecases import removals
 from reconciler.usecases.removals import GitStateError, removals_since
+from tests.helpers import ALERT_YAML, NOT_YET, alerts_readable
 
 
 def git(repo: Path, *args: str) -> str:
@@ -107,3 +110,45 @@ def test_outside_a_git_checkout_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", entry("kept", 1))
     with pytest.raises(GitStateError, match=r"--prune-since needs a git checkout, and .* is not in one"):
         removed(tmp_path)
+
+
+# ---- alerts: a removal is of its kind ----
+
+
+def _entries_of_kinds(found: dict[str, list[tuple[str, int]]]) -> list[DesiredEntry]:
+    return [
+        DesiredEntry(key, ident, {}, "schedules/a.yml", 1, kind=kind)
+        for kind, pairs in found.items()
+        for key, ident in pairs
+    ]
+
+
+def test_a_removal_is_of_its_kind_and_ids_are_compared_within_a_kind(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alert 2 is gone while schedule 2 stays: the alert is removed (ids are per kind), and a removed
+    alert is not a removed schedule. The file at REF is read by the reader as it is (stubbed here to
+    give both kinds, as the reader of `alerts:` does)."""
+    at_ref = {"schedules": [("kept", 1), ("shared-id", 2)], "alerts": [("drop-alert", 2), ("kept-alert", 5)]}
+    monkeypatch.setattr(
+        removals,
+        "_entries_at",
+        lambda root, commit, name: _entries_of_kinds(at_ref) if name == "schedules/a.yml" else [],
+    )
+    now = _entries_of_kinds({"schedules": [("kept", 1), ("shared-id", 2)], "alerts": [("kept-alert", 5)]})
+    paths = [repo / "schedules"]
+    found = removals_since("base", paths, now)
+    assert [(r.kind, r.id, r.key) for r in found] == [("alerts", 2, "drop-alert")]
+
+
+@pytest.mark.skipif(not alerts_readable(), reason=NOT_YET)
+def test_a_removed_alert_entry_is_found_in_git(repo: Path) -> None:
+    alerts = repo / "schedules" / "alerts.yml"
+    alerts.write_text(ALERT_YAML.replace("  revenue-drop:\n", "  revenue-drop:\n    id: 2\n"))
+    commit(repo, "an alert, id 2 as schedule dropped's")
+    git(repo, "tag", "with-alert")
+    alerts.write_text("alerts: {}\n")
+    commit(repo, "the alert removed")
+    paths = [repo / "schedules"]
+    found = removals_since("with-alert", paths, load(paths, cache=False))
+    assert [(r.kind, r.id, r.key) for r in found] == [("alerts", 2, "revenue-drop")], "schedule 2 is still declared"
