@@ -57,8 +57,9 @@ def by_id(sb: Sandbox) -> dict[int, dict[str, Any]]:
 
 def test_without_a_config_everything_is_in_scope(example_sandbox: Sandbox, tmp_path: Path) -> None:
     setup(tmp_path, SLACK_1234)
-    summary = plan_json(example_sandbox, tmp_path)["summary"]
-    assert summary["unmanaged"] == len(example_sandbox.control.schedules()) - 1
+    data = plan_json(example_sandbox, tmp_path)
+    assert data["summary_by_kind"]["schedules"]["unmanaged"] == len(example_sandbox.control.schedules()) - 1
+    assert data["summary_by_kind"]["alerts"]["unmanaged"] == len(example_sandbox.control.alerts())
 
 
 def test_scope_hides_out_of_scope_schedules_from_plan_and_prune(example_sandbox: Sandbox, tmp_path: Path) -> None:

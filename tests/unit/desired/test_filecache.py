@@ -134,9 +134,9 @@ def test_a_hit_is_exactly_what_a_miss_reads_for_the_example_and_a_generated_work
     )
     paths = [tmp_path / "example", tmp_path / "generated"]
     missed = yamlread.load(paths, cache=False)
-    assert len(reads.take()) == 4
+    assert len(reads.take()) == 5
     cold = yamlread.load(paths, cache=store)
-    assert len(reads.take()) == 4 and len(entries(store)) == 4
+    assert len(reads.take()) == 5 and len(entries(store)) == 5
     warm = yamlread.load(paths, cache=store)
     assert reads.take() == []  # every file from the cache
     assert as_read(warm) == as_read(cold) == as_read(missed)
@@ -669,7 +669,9 @@ def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Pat
 )
 def test_no_cache_writes_nothing(args: tuple[str, ...], env: dict[str, str], project: Path) -> None:
     done = run_cli(*args, cwd=project, **env)
-    assert done.returncode == 0 and "OK: 15 schedule(s) and 3 alert(s) in 4 file(s) are valid." in done.stdout, done.stderr
+    assert done.returncode == 0 and "OK: 15 schedule(s) and 3 alert(s) in 4 file(s) are valid." in done.stdout, (
+        done.stderr
+    )
     assert not user_cache(project).exists()
     assert run_cli("validate", cwd=project).stdout == done.stdout
     assert len(list(user_cache(project).glob("*.entry"))) == 3
