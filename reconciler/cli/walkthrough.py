@@ -67,9 +67,9 @@ def run(console: Console, cli: click.Command, example: Path | None = None) -> in
         return ExitCode.ERROR
     with Sandbox(seed="example") as sandbox, tempfile.TemporaryDirectory(prefix="holistics-demo-") as tmp:
         shutil.copytree(example, Path(tmp) / "schedules")
-        remote = len(sandbox.control.schedules())
+        remote = f"{len(sandbox.control.schedules())} schedules and {len(sandbox.control.alerts())} alerts"
         console.print(
-            f"Sandbox running at {sandbox.base_url} with {remote} schedules "
+            f"Sandbox running at {sandbox.base_url} with {remote} "
             f"(a seeded example workspace); working on a copy of the example schedules ({example}/) in {tmp}.\n"
         )
         # In the temporary directory, with the sandbox's connection: the demo is the same wherever it
@@ -93,7 +93,8 @@ def run(console: Console, cli: click.Command, example: Path | None = None) -> in
                     console.print("[red]The demo stopped at a failing step.[/red]")
                     return ExitCode.ERROR
     console.print(
-        "[green]Demo complete:[/green] validate, plan, apply, and a second plan with no changes. "
+        "[green]Demo complete:[/green] validate, plan, apply (schedules and one new alert), and a second plan with "
+        "no changes. "
         "The sandbox is stopped and the temporary copy removed."
     )
     return ExitCode.OK
