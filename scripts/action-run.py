@@ -179,10 +179,11 @@ class Outcome:
     old_id: int | None = None  # a replacement's deleted schedule
     details: list[str] = field(default_factory=list)  # a failure's `file:line: key.field: message` lines
     problems: list[Problem] = field(default_factory=list)  # the same, to annotate
+    noun: str = "schedule"  # the change's kind: schedule | alert
 
     @property
     def key_named(self) -> bool:
-        return not self.name.startswith("unmanaged schedule id ")
+        return not self.name.startswith(("unmanaged schedule id ", "unmanaged alert id "))
 
 
 @dataclass
@@ -244,6 +245,7 @@ def _change(obj: Mapping[str, Any]) -> Outcome:
         old_id=_int(obj.get("old_id")),
         details=[f"{p.file}:{p.line}: {p.title}: {p.message}" for p in problems],
         problems=problems,
+        noun="alert" if obj.get("kind") == "alert" else "schedule",
     )
 
 
@@ -380,8 +382,8 @@ def _report(parsed: ApplyOutput, exit_code: int, listed: int) -> str:
             out.append(f"- and {len(items) - listed} more (see the run's log)")
         out.append("")
 
-    def named(o: Outcome) -> str:
-        return code(o.name)
+    def named(o: Outcome) -> str:  # an alert says so; an unmanaged item's name already does
+        return f"alert {code(o.name)}" if o.noun == "alert" and o.key_named else code(o.name)
 
     def with_id(o: Outcome) -> str:  # an unmanaged schedule's name already says its id
         return f"- {named(o)} (id {o.id})" if o.id and o.key_named else f"- {named(o)}"

@@ -231,3 +231,42 @@ def test_hostile_titles_stay_inert_in_the_json_and_in_what_the_action_prints(
     assert not any(text.lstrip().startswith("::") for text in filter(None, shown[: len(lines)]))
     (command,) = ar.failure_commands(parsed, tmp_path, tmp_path)
     assert command.startswith("::error title=") and len(command.splitlines()) == 1, "one command, its own"
+
+
+ALERT_YAML = """
+alerts:
+  revenue-drop:
+    source_type: DashboardWidget
+    source_id: 90101
+    schedule: {repeat: "0 * * * *"}
+    viz_conditions:
+      - field_path: {field_name: revenue}
+        condition: {operator: less_than, values: [1000]}
+    dest: {type: SlackDest, slack_channels: [{id: C1, name: ops}]}
+"""
+
+
+def test_an_alert_is_named_as_one_in_the_json_and_in_the_actions_report(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("action_run_kinds", REPO / "scripts" / "action-run.py")
+    assert spec is not None and spec.loader is not None
+    ar = importlib.util.module_from_spec(spec)
+    sys.modules["action_run_kinds"] = ar
+    spec.loader.exec_module(ar)
+
+    write_schedules(tmp_path, EMAIL)
+    (tmp_path / "schedules" / "alerts.yml").write_text(ALERT_YAML, encoding="utf-8")
+    code, objects, err = apply_json(sandbox, tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    changes = {o["key"]: o for o in objects if o["type"] == "change"}
+    assert changes["revenue-drop"]["kind"] == "alert" and changes["weekly-sales"]["kind"] == "schedule"
+    alert_id = changes["revenue-drop"]["id"]
+    assert [a["id"] for a in sandbox.control.alerts()] == [alert_id]
+
+    out = "\n".join(json.dumps(o) for o in objects)
+    report = ar._report(ar.parse_apply(out), 0, 100)
+    assert f"- alert `revenue-drop`: id {alert_id}" in report
+    assert "- `weekly-sales`: id" in report
