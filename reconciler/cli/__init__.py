@@ -27,7 +27,7 @@ from reconciler.errors import ExitCode, UserError
 from reconciler.sandbox.command import sandbox
 from reconciler.usecases.config import CONFIG_FILE
 from reconciler.views.apply_view import print_error
-from reconciler.views.console import stderr
+from reconciler.views.console import stderr, without_hidden_values
 
 
 class _Shown(click.ClickException):
@@ -45,7 +45,7 @@ class _Shown(click.ClickException):
             err.print(line, markup=False, emoji=False)  # `:100:` in a quoted value stays as written
         if isinstance(self.error, diagnostics.InvalidSchedules) and diagnostics.in_github_actions():
             for problem in self.error.problems:  # also as annotations on the lines of the pull request
-                click.echo(problem.github(), err=True)
+                click.echo(without_hidden_values(problem.github()), err=True)
         print_error(self.format_message())
 
 

@@ -20,7 +20,7 @@ from reconciler.desired import yamlwrite
 from reconciler.errors import ExitCode
 from reconciler.usecases.planning import Planned, Scope, plan_for
 from reconciler.views import plan_json, plan_markdown, plan_text, savedplan
-from reconciler.views.console import printable, stderr, stdout
+from reconciler.views.console import printable, stderr, stdout, without_hidden_values
 
 
 def _rendered(result: Planned, fmt: str, *, show_sensitive: bool, whole: bool = False) -> str:
@@ -44,12 +44,13 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
             workspace=workspace,
             titles=result.titles,
             env=result.env,
+            remote_key=env_key() if result.env else None,
         )
     else:
         content = _rendered(
             result, "markdown" if out.suffix == ".md" else fmt, show_sensitive=show_sensitive, whole=True
         )
-    yamlwrite.atomic_write(out, content)
+    yamlwrite.atomic_write(out, without_hidden_values(content))
     if out.suffix == ".json":
         stderr().print(
             f"Saved the plan to {out}: review it with `holistics-schedules show {out}`, "

@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.core.compare import differences, leaves, only, removal_diff, update_body, without
 from reconciler.core.duplicates import probable_duplicates
-from reconciler.core.hiding import hide_diff, hide_diffs, masked
+from reconciler.core.hiding import env_values, hide_diff, hide_diffs, masked_new, masked_old
 from reconciler.core.matching import Ignored, match
 from reconciler.core.model import (
     ABSENT,
@@ -160,7 +160,7 @@ def _selected(outcome: _Outcome, selected: Callable[[str], bool]) -> _Outcome:
 
 def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int], kind: Kind) -> Change:
     body = dict(original.fields)
-    diff = hide_diffs(tuple(FieldDiff(p, ABSENT, v) for p, v in leaves(body)), original.env)
+    diff = hide_diffs(tuple(FieldDiff(p, ABSENT, v) for p, v in leaves(body)), original.env, _values(original))
     reason = (
         f"{kind.noun} {original.id} was deleted in the workspace; it will be created again"
         if original.id in gone
@@ -172,7 +172,7 @@ def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int], k
 
 def _change_of(entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind: Kind) -> Change | None:
     """The update, or the replacement when an immutable field moves (the source of a schedule)."""
-    diff = hide_diffs(differences(entry.fields, have, kind), entry.env)
+    diff = hide_diffs(differences(entry.fields, have, kind), entry.env, _values(entry))
     if not diff:
         return None
     if any(d.path in kind.immutable for d in diff):
@@ -223,14 +223,18 @@ def _ignored_differences(
         IgnoredDifference(
             entry.key,
             d.path,
-            masked(d.new, d.path, entry.env),
-            masked(d.old, d.path, entry.env),
+            masked_new(d.new, d.path, entry.env, _values(entry)),
+            masked_old(d.old, d.path, entry.env),
             entry.file,
             entry.line_of(d.path),
-            hidden=hide_diff(d, entry.env).hidden,
+            hidden=hide_diff(d, entry.env, _values(entry)).hidden,
         )
         for d in differences(written, have, kind)
     ]
+
+
+def _values(entry: DesiredEntry) -> dict[str, Any]:
+    return env_values(entry.fields, entry.env) if entry.env else {}
 
 
 def _where(entry: DesiredEntry) -> dict[str, Any]:

@@ -300,8 +300,9 @@ def plan_to_apply(
     write. `env_key`: see `make_plan`; a saved plan with values from the environment needs it."""
     if saved is not None:
         loaded = savedplan.load(saved)
+        key = planning_env.refuse_another_key(loaded.key_check, env_key, str(saved))
         planning_env.refuse_changed_variables(loaded.env, env_key, str(saved))
-        loaded = saved_plan_still_valid(client, saved, loaded)
+        loaded = saved_plan_still_valid(client, saved, loaded, key)
         restored = refuse_bodies_not_in_yaml(config, loaded, saved)
         return ToApply(restored, dict(loaded.titles), project_files(config), saved=True)  # not the plan's own text
     result = plan_for(client, config, paths, scope, cached=False)
@@ -315,7 +316,7 @@ def project_files(config: ProjectConfig) -> list[Path]:
 
 
 def saved_plan_still_valid(
-    client: HolisticsClient, path: Path, saved: savedplan.SavedPlan | None = None
+    client: HolisticsClient, path: Path, saved: savedplan.SavedPlan | None = None, key: bytes | None = None
 ) -> savedplan.SavedPlan:
     """The saved plan, unless the YAML or a remote item it touches changed since. Only the kinds it
     touches are listed again."""
@@ -324,7 +325,7 @@ def saved_plan_still_valid(
         part.kind for part in saved.plan.plans if part.probable_duplicates
     }
     remote = {key: list_remote(client, kind_named(key)).schedules for key in sorted(touched)}
-    reasons = savedplan.stale_reasons(saved, client.base_url, discover(saved.paths), remote)
+    reasons = savedplan.stale_reasons(saved, client.base_url, discover(saved.paths), remote, key)
     if reasons:
         raise CommandFailed(f"the saved plan {path} is stale; run plan again:\n  - " + "\n  - ".join(reasons))
     return saved

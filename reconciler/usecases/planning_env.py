@@ -64,6 +64,24 @@ def fingerprints(
     return {name: envvalues.fingerprint(environ.get(name, ""), key) for name in names}
 
 
+def refuse_another_key(key_check: str | None, env_key: EnvKey | None, path: str) -> bytes | None:
+    """The key of a saved plan's keyed fingerprints, when it has some, after checking it is the one the
+    plan was made with: under another API key every fingerprint would differ, and say so wrongly."""
+    if key_check is None:
+        return None
+    key = env_key() if env_key is not None else None
+    if key is None:
+        raise CommandFailed(f"the saved plan {path} holds values from the environment; apply needs the API key")
+    from reconciler.views.savedplan import key_check as check_of
+
+    if check_of(key) != key_check:
+        raise CommandFailed(
+            f"the saved plan {path} was made with another API key than this one; a plan that takes values from "
+            "the environment applies only with the key that made it: apply with that key, or run plan again"
+        )
+    return key
+
+
 def refuse_changed_variables(
     saved: Mapping[str, str], env_key: EnvKey | None, path: str, environ: Mapping[str, str] | None = None
 ) -> None:

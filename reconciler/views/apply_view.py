@@ -23,7 +23,7 @@ from reconciler.kinds import SourceKey
 from reconciler.kinds.known import BY_YAML_KEY
 from reconciler.problems import Problem
 from reconciler.views import plan_text, plan_words
-from reconciler.views.console import printable, stderr, stdout
+from reconciler.views.console import printable, stderr, stdout, without_hidden_values
 
 
 def noun(kind: str) -> str:
@@ -181,7 +181,7 @@ def _print_result(result: Outcome, ok_sink: Any) -> None:
         error_sink.print(f"    {problem}", markup=False, emoji=False)
     if diagnostics.in_github_actions():  # each rejected field, annotated at its line in the pull request
         for problem in result.errors:
-            click.echo(problem.github(), err=True)
+            click.echo(without_hidden_values(problem.github()), err=True)
 
 
 def no_longer_delivers(result: Outcome) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,9 @@ def _escape(char: str) -> str:
 
 def printable(text: str) -> str:
     """`text` with each unprintable character as a `\\uXXXX` escape (valid inside a JSON string too),
-    and no line a GitHub runner would read as a workflow command (see `_COMMAND`)."""
-    return _no_commands(_controls_escaped(text))
+    no line a GitHub runner would read as a workflow command (see `_COMMAND`), and no value taken from
+    the environment (`redact.without_hidden_values`)."""
+    return _no_commands(_controls_escaped(without_hidden_values(text)))
 
 
 def _controls_escaped(text: str) -> str:
@@ -69,6 +71,26 @@ def _printable_text(text: Text) -> Text:
     return _rewritten(text, cuts, lambda part, start: _escape(part) if start in commands else part)
 
 
+def without_hidden_values(text: str) -> str:
+    """`text` less the values taken from the environment (`redact.without_hidden_values`). Such values
+    are registered only by that module, so when it was never imported (`validate`, `schema`: no
+    request, no value resolved) there is nothing to hide, and the client (requests: 150 ms) is not
+    imported for nothing."""
+    redact = sys.modules.get("reconciler.remote.client.redact")
+    return text if redact is None else str(redact.without_hidden_values(text))
+
+
+def _hidden_out(text: Text) -> Text:
+    """A rich Text without the values from the environment: unchanged when it holds none (its styles
+    kept); else as plain text, a last defence that need not keep colour."""
+    plain = without_hidden_values(text.plain)
+    if plain == text.plain:
+        return text
+    from rich.text import Text
+
+    return Text(plain, end=text.end)
+
+
 def _rewritten(text: Text, cuts: list[int], rewrite: Callable[[str, int], str]) -> Text:
     """`text` cut at `cuts` and at every span's ends, each part's text rewritten (given its offset)
     and given the styles of the spans it lay in."""
@@ -92,7 +114,7 @@ def _safe_console_class() -> type[Console]:
     class SafeConsole(Console):
         def print(self, *objects: Any, **kwargs: Any) -> None:
             cleaned = [
-                printable(o) if isinstance(o, str) else _printable_text(o) if isinstance(o, Text) else o
+                printable(o) if isinstance(o, str) else _printable_text(_hidden_out(o)) if isinstance(o, Text) else o
                 for o in objects
             ]
             super().print(*cleaned, **kwargs)

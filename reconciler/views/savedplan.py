@@ -11,6 +11,7 @@ its `${NAME}` expression, and each variable a keyed fingerprint of its value (`e
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from reconciler.core.compare import normalize
-from reconciler.core.hiding import masked_fields
+from reconciler.core.hiding import masked_fields, masked_remote
 from reconciler.core.model import Action, Change, FieldDiff, Match, Plan, ProbableDuplicate, WorkspacePlan
 from reconciler.errors import UserError
 from reconciler.kinds import Kind
@@ -38,18 +39,28 @@ class SavedPlanError(UserError):
     pass
 
 
-def digest(data: Any) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def digest(data: Any, key: bytes | None = None) -> str:
+    """A fingerprint of `data`; keyed (`key`) when it may hold a value from the environment, so that
+    the plan file alone cannot be used to test guesses of that value offline."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    if key is None:
+        return hashlib.sha256(canonical).hexdigest()
+    return "hmac-sha256:" + hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+def key_check(key: bytes) -> str:
+    """What tells, at apply, that the key that keyed a saved plan's fingerprints is the one at hand."""
+    return digest("holistics-schedules saved plan key", key)
 
 
 def yaml_fingerprints(files: Iterable[Path]) -> dict[str, str]:
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(files)}
 
 
-def remote_fingerprints(remote: Iterable[Mapping[str, Any]], kind: Kind) -> dict[str, str]:
-    # normalised, so a server reordering recipients does not make a plan stale
-    return {str(r["id"]): digest(normalize(r, kind)) for r in remote}
+def remote_fingerprints(remote: Iterable[Mapping[str, Any]], kind: Kind, key: bytes | None = None) -> dict[str, str]:
+    # normalised, so a server reordering recipients does not make a plan stale; keyed in a plan that
+    # takes values from the environment (a workspace item holds them: an endpoint's integration key)
+    return {str(r["id"]): digest(normalize(r, kind), key) for r in remote}
 
 
 def _by_kind(remote: RemoteItems | Iterable[Mapping[str, Any]]) -> RemoteItems:
@@ -66,13 +77,15 @@ def dumps(
     workspace: str,
     titles: Titles | None = None,
     env: Mapping[str, str] | None = None,
+    remote_key: bytes | None = None,
 ) -> str:
     """The saved-plan format (version 3).
 
     `summary` and `summary_by_kind` are for people and tools that peek (derived, never read back);
     everything apply reads is under `saved_plan`: its `version`, the `workspace` (API base URL) it
     was made for, the `paths` planned, fingerprints of the `yaml` files and of every `remote` item
-    read (per kind), source `titles`, the `timezone`, the keyed fingerprint of each variable taken from
+    read (per kind; keyed by `remote_key`, with its `key_check`, when the plan takes values from the
+    environment), source `titles`, the `timezone`, the keyed fingerprint of each variable taken from
     the environment (`env`), and per kind (`kinds`) its part of the plan (`prune`, `unsafe`,
     `remote_ids`, `unmanaged`, `matches`, each change once, with the body apply sends, and the
     `probable_duplicates` it names, deleted or not).
@@ -84,7 +97,8 @@ def dumps(
         "workspace": workspace,
         "paths": [str(p) for p in paths],
         "yaml": yaml_fingerprints(files),
-        "remote": {key: remote_fingerprints(items, kind_named(key)) for key, items in by_kind.items()},
+        "remote": {key: remote_fingerprints(items, kind_named(key), remote_key) for key, items in by_kind.items()},
+        "key_check": key_check(remote_key) if remote_key is not None else None,
         "titles": [[kind, source_id, title] for (kind, source_id), title in sorted((titles or {}).items())],
         "timezone": whole.timezone,
         "env": dict(sorted((env or {}).items())),
@@ -108,7 +122,7 @@ def _part_data(plan: Plan) -> dict[str, Any]:
         ],
         "changes": [_change_data(c) for c in plan.changes],
         "probable_duplicates": [
-            {"id": d.id, "key": d.key, "of": d.of, "remote": masked_fields(d.remote, d.env), "env": dict(d.env)}
+            {"id": d.id, "key": d.key, "of": d.of, "remote": masked_remote(d.remote, d.env), "env": dict(d.env)}
             for d in plan.probable_duplicates
         ],
     }
@@ -126,7 +140,7 @@ def _change_data(change: Change) -> dict[str, Any]:
         "field_lines": dict(change.field_lines),
         "diff": [_diff_data(d) for d in change.diff],
         "body": masked_fields(change.body, change.env),
-        "remote": masked_fields(change.remote, change.env),
+        "remote": masked_remote(change.remote, change.env),
         "reason": change.reason,
         "stale_id": change.stale_id,
         "env": dict(change.env),
@@ -255,6 +269,7 @@ class _SavedPlan(_Strict):
     titles: list[tuple[StrictStr, StrictInt, StrictStr]]
     timezone: StrictStr = "UTC"
     env: dict[StrictStr, StrictStr] = {}
+    key_check: StrictStr | None = None
     kinds: list[_Part]
 
 
@@ -267,6 +282,7 @@ class SavedPlan:
     remote: Mapping[str, Mapping[str, str]]  # per kind, per id, the fingerprint of the item read
     titles: Mapping[tuple[str, int], str]
     env: Mapping[str, str] = field(default_factory=dict)  # per variable, the keyed fingerprint of its value
+    key_check: str | None = None  # set when `remote` is keyed (see `dumps`)
 
 
 def load(path: Path) -> SavedPlan:
@@ -295,17 +311,22 @@ def load(path: Path) -> SavedPlan:
     plan = WorkspacePlan(tuple(parts[k] for k in BY_YAML_KEY if k in parts))  # in the order of the kinds
     titles = {(kind, source_id): title for kind, source_id, title in model.titles}
     paths = tuple(Path(p) for p in model.paths)
-    return SavedPlan(plan, model.workspace, paths, model.yaml, model.remote, titles, model.env)
+    return SavedPlan(plan, model.workspace, paths, model.yaml, model.remote, titles, model.env, model.key_check)
 
 
 def stale_reasons(
-    saved: SavedPlan, workspace: str, files: Iterable[Path], remote: RemoteItems | Iterable[Mapping[str, Any]]
+    saved: SavedPlan,
+    workspace: str,
+    files: Iterable[Path],
+    remote: RemoteItems | Iterable[Mapping[str, Any]],
+    key: bytes | None = None,
 ) -> list[str]:
     """Why the saved plan no longer applies; empty when it still does. `remote`: per kind, the items
-    listed now (a kind not given is one the plan does not touch)."""
+    listed now (a kind not given is one the plan does not touch); `key`: the key of its fingerprints."""
     if saved.workspace.rstrip("/") != workspace.rstrip("/"):
         return [f"it was made for the workspace at {saved.workspace}, not {workspace}"]
-    now = {key: remote_fingerprints(items, kind_named(key)) for key, items in _by_kind(remote).items()}
+    key = key if saved.key_check is not None else None
+    now = {name: remote_fingerprints(items, kind_named(name), key) for name, items in _by_kind(remote).items()}
     reasons = _yaml_reasons(saved.yaml, yaml_fingerprints(files))
     for part in saved.plan.plans:
         reasons += _remote_reasons(part, saved.remote.get(part.kind, {}), now.get(part.kind, {}))

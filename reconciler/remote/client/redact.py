@@ -83,6 +83,15 @@ def hide_value(value: str) -> None:
             _HIDDEN_VALUES[value] = Redactor(value)
 
 
+def without_hidden_values(text: str) -> str:
+    """`text` with every form of each value from the environment replaced by ***: the last defence of
+    every output (a plan shows such a value as its `${NAME}` expression; a server's title or message
+    that holds one, or a copy of it in another item, is caught here)."""
+    for redactor in _hidden_values():
+        text = redactor._secret_out(text)
+    return text
+
+
 def _hidden_values() -> list[Redactor]:
     with _HIDDEN_LOCK:
         return list(_HIDDEN_VALUES.values())
