@@ -103,3 +103,51 @@ def test_a_saved_plan_is_applied_only_with_the_same_environment(
     with HolisticsClient(alert_sandbox.base_url, alert_sandbox.key) as client:
         (alert,) = list(client.list(ALERTS))
     assert alert["dest"]["endpoint"] == f"https://events.pagerduty.com/integration/{SECRET}/enqueue"
+
+
+def test_a_saved_plan_with_env_values_keys_its_workspace_fingerprints_and_names_another_api_key(
+    alert_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hostile round: a plain hash of a workspace item that holds the value would let the plan file
+    test guesses of it offline; and under another API key, say so rather than "another value"."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli as click_group
+
+    write_schedules(tmp_path, YAML)
+    monkeypatch.setenv("PD_KEY", SECRET)
+    assert invoke(alert_sandbox, "apply", "--auto-approve", cwd=tmp_path).exit_code == 0
+    assert invoke(alert_sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
+    saved = json.loads((tmp_path / "plan.json").read_text())["saved_plan"]
+    assert saved["key_check"] and all(
+        fingerprint.startswith("hmac-sha256:") for kind in saved["remote"].values() for fingerprint in kind.values()
+    )
+    monkeypatch.chdir(tmp_path)
+    env = {"NO_COLOR": "1", "HOLISTICS_BASE_URL": alert_sandbox.base_url, "HOLISTICS_API_KEY": "another-api-key-0000"}
+    other = CliRunner().invoke(click_group, ["apply", "plan.json"], env=env)
+    assert other.exit_code == 1 and "another API key" in other.output, other.output
+    assert not [r for r in alert_sandbox.control.requests() if r["method"] in ("POST", "PUT", "DELETE")][2:]
+
+
+def test_a_workspace_text_that_holds_an_env_value_is_never_printed(
+    alert_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hostile round: an unmanaged alert whose title is a value the YAML takes from the environment
+    (a copy made in the UI) is named without it, in every format and on --prune."""
+    write_schedules(tmp_path, YAML.replace("title: Revenue drop", 'title: "${TITLE_SECRET}"'))
+    monkeypatch.setenv("PD_KEY", SECRET)
+    monkeypatch.setenv("TITLE_SECRET", "t1tle-s3cr3t-value")
+    alert_sandbox.control.add_alert(
+        {
+            "title": "t1tle-s3cr3t-value",
+            "source_type": "DashboardWidget",
+            "source_id": 5,
+            "schedule": {"repeat": "0 * * * *", "paused": False},
+            "dynamic_filter_presets": [],
+            "viz_conditions": [{"field_path": {"field_name": "x"}, "condition": {"operator": "is_null", "values": []}}],
+            "dest": {"type": "EmailDest", "recipients": ["a@example.com"]},
+        }
+    )
+    for args in (("plan",), ("plan", "--json"), ("plan", "--format", "markdown"), ("plan", "--prune")):
+        out = invoke(alert_sandbox, *args, cwd=tmp_path).output
+        assert "t1tle-s3cr3t-value" not in out and SECRET not in out, args

@@ -181,3 +181,49 @@ def test_a_workspace_plan_counts_each_kind_and_any_unsafe_part_makes_it_unsafe()
     assert reason is not None and "of 11 managed alerts" in reason
     flagged = WorkspacePlan((schedules, Plan((), (), (), unsafe=None), Plan((), (), (), unsafe=reason)))
     assert flagged.unsafe == reason and WorkspacePlan.of_plan(alerts).plans == (alerts,)
+
+
+def email_to(*recipients: str) -> dict[str, Any]:
+    return alert(dest={"type": "EmailDest", "recipients": list(recipients)})
+
+
+def test_an_env_value_in_a_sorted_list_is_masked_by_value_and_the_workspace_side_hidden_whole() -> None:
+    """Hostile round: recipients are compared sorted, so the YAML's index of `${SECRET_EMAIL}` points
+    at another item of the diff; neither the new value nor the workspace's old one may show."""
+    env = {"dest.recipients.1": "${SECRET_EMAIL}"}
+    yaml = email_to("zzz@example.com", "s3cr3tnew@example.com")  # the value sorts first, the YAML has it second
+    remote = served(email_to("s3cr3told@example.com", "zz@example.com"), 7)
+    p = plan([entry("rec", yaml, 7, env=env)], [remote])
+    (change,) = p.changes
+    (diff,) = [d for d in change.diff if d.path == "dest.recipients"]
+    assert "s3cr3t" not in every_value(p)
+    assert diff.new == ["${SECRET_EMAIL}", "zzz@example.com"] and diff.env_changes is True
+    assert diff.old == "(hidden: holds ${SECRET_EMAIL})"
+    # the same value in the workspace, another recipient changed: the value does not change
+    same = plan([entry("rec", yaml, 7, env=env)], [served(email_to("s3cr3tnew@example.com", "zz@example.com"), 7)])
+    (diff,) = [d for d in same.changes[0].diff if d.path == "dest.recipients"]
+    assert diff.env_changes is False and "s3cr3t" not in every_value(same)
+
+
+def test_an_env_value_in_a_preset_listed_after_another_is_found_by_value() -> None:
+    def presets(region: str) -> dict[str, Any]:
+        return alert(
+            dynamic_filter_presets=[
+                {"dynamic_filter_id": 8, "preset_condition": {"operator": "is", "values": ["EMEA"]}},
+                {"dynamic_filter_id": 7, "preset_condition": {"operator": "is", "values": [region]}},
+            ]
+        )
+
+    env = {"dynamic_filter_presets.1.preset_condition.values.0": "${REGION_SECRET}"}
+    p = plan([entry("r", presets("s3cr3tregion"), 7, env=env)], [served(presets("s3cr3tolder"), 7)])
+    assert "s3cr3t" not in every_value(p)
+    (diff,) = p.changes[0].diff
+    assert diff.env_changes is True and "${REGION_SECRET}" in repr(diff.new) and "EMEA" in repr(diff.new)
+
+
+def test_a_saved_copy_of_the_workspace_item_hides_each_field_that_holds_an_env_value() -> None:
+    env = {"dest.recipients.1": "${SECRET_EMAIL}", "title": "${T}"}
+    remote = served(email_to("s3cr3told@example.com", "zz@example.com"), 7)
+    masked = hiding.masked_remote(remote, env)
+    assert masked is not None and "s3cr3t" not in repr(masked) and "Revenue drop" not in repr(masked)
+    assert masked["dest"]["recipients"] == "(hidden: holds ${SECRET_EMAIL})" and masked["title"] == "${T}"
