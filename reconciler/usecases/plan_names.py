@@ -1,0 +1,105 @@
+"""Names in a plan: the workspace's catalog of dashboards (one `list_metadata` request, started with
+the listings), the entries' `dashboard:` and `dynamic_filter:` resolved through it, and what the
+plan may then skip (no `GET /dashboards/{id}` for titles: the catalog has them).
+
+Without `list_metadata` (an older deployment, a key without permission), an entry that uses a name
+is an error saying why, and an id-only project plans exactly as it did (titles read one by one).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+
+from reconciler.desired.names import entries_naming_filters, resolve_names
+from reconciler.kinds.entries import DesiredEntry
+from reconciler.problems import InvalidSchedules, Problem
+from reconciler.remote.catalog import Catalog, read_catalog
+from reconciler.remote.client import HolisticsClient, NamesUnavailable
+
+NAME_FIELDS = ("dashboard", "dynamic_filter")
+
+
+class CatalogRead:
+    """The catalog, read in the background from the moment the plan starts (it overlaps the
+    listings and the parsing). Its result: the catalog, or None when the server has none to give."""
+
+    def __init__(self, client: HolisticsClient) -> None:
+        self.client = client
+        self.future: Future[Catalog | None] = Future()
+        self.unavailable: str | None = None  # why, when the server has no list_metadata for this key
+        threading.Thread(target=self._read, name="catalog", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            catalog: Catalog | None = read_catalog(self.client)
+        except NamesUnavailable as exc:
+            self.unavailable = str(exc)
+            catalog = None
+        except BaseException as exc:  # raised to whoever asks for the catalog
+            self.future.set_exception(exc)
+            return
+        self.future.set_result(catalog)
+
+    def result(self) -> Catalog | None:
+        return self.future.result()
+
+    def settled_without(self) -> bool:
+        """Whether the catalog is known to be unavailable (waiting for the answer): the caller then
+        reads titles one by one, as before. A failed read counts as available: it fails the plan."""
+        try:
+            return self.future.result() is None
+        except BaseException:
+            return False
+
+
+def uses_names(entry: DesiredEntry) -> bool:
+    if "dashboard" in entry.fields:
+        return True
+    presets = entry.fields.get("dynamic_filter_presets")
+    return isinstance(presets, list) and any(isinstance(p, dict) and "dynamic_filter" in p for p in presets)
+
+
+def resolved(
+    desired: Sequence[DesiredEntry], catalog: Catalog | None, client: HolisticsClient, unavailable: str | None
+) -> list[DesiredEntry]:
+    """The entries with their names replaced by ids. Entries that name nothing cost nothing; a
+    dashboard is read (`GET /dashboards/{id}`) only when an entry names one of its filters."""
+    naming = [d for d in desired if uses_names(d)]
+    if not naming:
+        return list(desired)
+    if catalog is None:
+        raise InvalidSchedules([_unavailable(d, unavailable) for d in naming], what="with names")
+    read_named_filters(client, catalog, naming)
+    return resolve_names(desired, catalog)
+
+
+def read_named_filters(client: HolisticsClient, catalog: Catalog, entries: Sequence[DesiredEntry]) -> None:
+    """Each dashboard whose filters `entries` name by uname, read once (every candidate of an
+    ambiguous uname: the resolver names them all)."""
+    ids = dashboard_ids(catalog, entries_naming_filters(entries))
+    if ids:
+        catalog.read_filters(client, ids)
+
+
+def dashboard_ids(catalog: Catalog, unames: Iterable[str]) -> list[int]:
+    return sorted({i for uname in unames for i, _project in catalog.dashboard_ids(uname)})
+
+
+def _unavailable(entry: DesiredEntry, why: str | None) -> Problem:
+    path = "dashboard" if "dashboard" in entry.fields else _first_named_filter(entry)
+    reason = why or "the workspace gave no list of dashboards"
+    return Problem(
+        entry.file,
+        entry.line_of(path),
+        f"{entry.key}.{path}",
+        f"names cannot be resolved: {reason}; write the id instead (source_id / dynamic_filter_id)",
+    )
+
+
+def _first_named_filter(entry: DesiredEntry) -> str:
+    for i, preset in enumerate(entry.fields.get("dynamic_filter_presets") or []):
+        if isinstance(preset, dict) and "dynamic_filter" in preset:
+            return f"dynamic_filter_presets.{i}.dynamic_filter"
+    return "dynamic_filter_presets"
