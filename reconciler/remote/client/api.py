@@ -31,7 +31,14 @@ from requests.adapters import HTTPAdapter
 from reconciler import __version__
 from reconciler.kinds import Kind
 from reconciler.remote.client import listing
-from reconciler.remote.client.errors import AuthError, Cancelled, ConfigError, UnexpectedResponse
+from reconciler.remote.client.errors import (
+    APIError,
+    AuthError,
+    Cancelled,
+    ConfigError,
+    NamesUnavailable,
+    UnexpectedResponse,
+)
 from reconciler.remote.client.failures import Reply, settle
 from reconciler.remote.client.rates import RateLimiter
 from reconciler.remote.client.redact import Redactor
@@ -230,6 +237,27 @@ class HolisticsClient:
     def get_dashboard(self, dashboard_id: int) -> dict[str, Any]:
         path = f"/dashboards/{int(dashboard_id)}"
         return self._object_field(self._request_json("GET", path), "dashboard", "GET", path)
+
+    def dashboards_metadata(self) -> builtins.list[dict[str, Any]]:
+        """Every dashboard's `id`, `title`, `uname` (None on canvas ones), `project_id` and `version`, in
+        one request. Raises NamesUnavailable where the endpoint is not offered or not allowed."""
+        path = "/dashboards/list_metadata"
+        try:
+            data = self._request_json("GET", path)
+        except APIError as exc:
+            if exc.status in NamesUnavailable.STATUSES:
+                raise NamesUnavailable(exc.status) from None
+            raise
+        items = self._list_field(data, "dashboards_metadata", "GET", path)
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                raise UnexpectedResponse(
+                    f"GET {path}: an item of 'dashboards_metadata' has no integer id",
+                    status=200,
+                    method="GET",
+                    path=path,
+                )
+        return items
 
     def get_query_report(self, report_id: int) -> dict[str, Any]:
         path = f"/query_reports/{int(report_id)}"

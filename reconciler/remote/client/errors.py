@@ -5,6 +5,7 @@
         ├── ConfigError                  the client was configured wrongly (region, base URL, rate, key)
         ├── Cancelled                    the client was cancelled: this request was never sent
         ├── UnexpectedResponse           a 2xx/3xx this client cannot use (not JSON, a redirect, ...)
+        ├── NamesUnavailable             the workspace does not list dashboard names (list_metadata)
         ├── TransportError               no usable answer after every retry (refused, reset, timeout)
         │   └── OutcomeUnknown           a POST may or may not have taken effect: re-read, never retry
         └── APIError                     an error status; a status without a class of its own
@@ -68,6 +69,21 @@ class UnexpectedResponse(HolisticsError):
         self.status = status
         self.method = method
         self.path = path
+
+
+class NamesUnavailable(HolisticsError):
+    """`GET /dashboards/list_metadata` is not offered (an older deployment answers 404 or 501) or not
+    allowed to this key (403, 422): names cannot be resolved, ids still work. `status` is the answer's."""
+
+    # the statuses that mean "not offered here"; any other failure stays the APIError it is
+    STATUSES: ClassVar[frozenset[int]] = frozenset({403, 404, 422, 501})
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            "this workspace does not offer dashboard names (GET /dashboards/list_metadata answered "
+            f"{status}: an older deployment, or a key without permission): use ids"
+        )
+        self.status = status
 
 
 class TransportError(HolisticsError):

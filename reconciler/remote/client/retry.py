@@ -62,7 +62,8 @@ class RetryPolicy:
         status = outcome.response.status_code
         if status == 429:  # not processed, so even a POST may go again
             return self._rate_limited(outcome, attempt, rng)
-        if status >= 500 and is_idempotent(method):
+        # 501 Not Implemented is the server's settled answer (an endpoint it lacks): asking again changes nothing
+        if status >= 500 and status != 501 and is_idempotent(method):
             return self._backoff(attempt, rng)
         return STOP
 
