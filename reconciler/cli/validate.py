@@ -64,10 +64,11 @@ def _print_problems(fmt: str, problems: Sequence[diagnostics.Problem], error: st
 @connection_options
 def validate_command(paths: tuple[Path, ...], remote: bool, fmt: str, connect: Connect) -> None:
     """Check schedule YAML and the config file. Exit 0 valid, 1 invalid; every problem at its file and line."""
-    desired = load_desired(project_config(), paths)
+    config = project_config()
+    desired = load_desired(config, paths)
     if remote:
         with connect() as client:
-            check_references(client, desired)
+            check_references(client, config, desired)
     if fmt == "json":
         click.echo(diagnostics.problems_json([]), nl=False)
         return

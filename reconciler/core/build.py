@@ -30,6 +30,7 @@ from reconciler.core.model import (
 )
 from reconciler.kinds import Kind
 from reconciler.kinds.entries import DesiredEntry
+from reconciler.problems import inert
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _change_of(entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind:
             diff,
             body=dict(entry.fields),  # a new item, made from the YAML alone
             remote=have,
-            reason=f"the source of {_a(kind.noun)} cannot be changed in place: it must be replaced",
+            reason=_replacement_reason(entry, diff, kind),
             stale_id=item_id,
             **_where(entry),
         )
@@ -239,6 +240,21 @@ def _values(entry: DesiredEntry) -> dict[str, Any]:
 
 def _where(entry: DesiredEntry) -> dict[str, Any]:
     return {"file": entry.file, "line": entry.line, "field_lines": entry.field_lines, "env": entry.env}
+
+
+def _replacement_reason(entry: DesiredEntry, diff: Sequence[FieldDiff], kind: Kind) -> str:
+    """Why the item is replaced; when the YAML names its dashboard and the name now stands for another
+    id (a uname renamed and republished in AML makes a new dashboard), it says so."""
+    reason = f"the source of {_a(kind.noun)} cannot be changed in place: it must be replaced"
+    uname = entry.names.get("source_id")
+    moved = next((d for d in diff if d.path == "source_id"), None)
+    if uname is None or moved is None or moved.old is None:
+        return reason
+    return (
+        f"dashboard {inert(uname)} now names dashboard {moved.new} "
+        f"(it was {moved.old}: renamed and republished in AML?); "
+        f"{_a(kind.noun)}'s source cannot change in place: it must be replaced"
+    )
 
 
 def _a(noun: str) -> str:

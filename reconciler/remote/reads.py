@@ -19,6 +19,7 @@ from typing import Any, Self
 from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import Problem, inert
+from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 
 
@@ -106,6 +107,14 @@ def read_source(client: HolisticsClient, key: SourceKey) -> Source:
         return Source(source_type, source_id, True)  # it exists; this key may not read it
 
 
+def catalog_source(catalog: Catalog, key: SourceKey) -> Source:
+    """A dashboard as the catalog knows it, without a request: whether it exists, and its title. Its
+    filters are not checked here (the catalog knows only those with a uname, and names are checked
+    as they are resolved): `validate --remote` reads them (`read_source`)."""
+    source_type, source_id = key
+    return Source(source_type, source_id, catalog.has(source_id), catalog.title(source_id))
+
+
 SOURCE_WORKERS = 4  # a workspace's schedules come from a handful of dashboards and reports
 
 
@@ -126,8 +135,12 @@ class Reads:
         in_scope: Callable[[Mapping[str, Any]], bool],
         *,
         with_sources: bool = True,
+        titles_by_get: Callable[[], bool] | None = None,
     ) -> None:
         self._client, self._kind, self._in_scope, self._with_sources = client, kind, in_scope, with_sources
+        # whether the listed schedules' sources are read as they come (for titles): not when a catalog
+        # has every dashboard's title (asked once, on the first source: it may wait for the catalog)
+        self._titles_by_get = titles_by_get or (lambda: True)
         self._sources: dict[SourceKey, Future[Source]] = {}
         self._lock = threading.Lock()
         # daemons (not a ThreadPoolExecutor, whose workers the interpreter joins at exit): a read stuck
@@ -172,10 +185,13 @@ class Reads:
         try:
             remote = RemoteSchedules(self._kind)
             asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
+            guess: bool | None = None if self._with_sources else False
             for schedule in self._client.list(self._kind):
                 remote.add(schedule, "the listing")
-                key = self._kind.source_key(schedule) if self._with_sources else None
-                if key is not None and key not in asked and self._in_scope(schedule):
+                key = self._kind.source_key(schedule) if guess is not False else None
+                if key is not None and guess is None:
+                    guess = self._titles_by_get()
+                if guess and key is not None and key not in asked and self._in_scope(schedule):
                     asked.add(key)
                     self.prefetch([key])
         except BaseException as exc:

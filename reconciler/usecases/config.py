@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -67,7 +67,7 @@ class Scope(_Model):
     dashboards or query reports owns no alert (declaring one is an error; none is pruned). The
     destination selector applies to both kinds, by `dest.type` (WebhookDest is an alert's alone)."""
 
-    dashboards: list[int] | None = None
+    dashboards: list[int | str] | None = None  # ids, or unames (resolved through the catalog: `named`)
     query_reports: list[int] | None = None
     dest_types: list[DestType | AlertDestType] | None = None
 
@@ -94,6 +94,17 @@ class Scope(_Model):
             if not isinstance(dest, Mapping) or dest.get("type") not in self.dest_types:
                 return False
         return True
+
+    def unames(self) -> list[str]:
+        """The dashboards this scope names by uname (to resolve before it selects anything)."""
+        return [d for d in self.dashboards or [] if isinstance(d, str)]
+
+    def named(self, ids_of: Mapping[str, Sequence[int]]) -> Scope:
+        """This scope with each dashboard uname replaced by its ids (every AML project's)."""
+        if self.dashboards is None:
+            return self
+        ids = [i for d in self.dashboards for i in (ids_of.get(d, ()) if isinstance(d, str) else [d])]
+        return self.model_copy(update={"dashboards": list(dict.fromkeys(ids))})
 
     def describe(self) -> str:
         parts = []

@@ -14,9 +14,10 @@ from concurrent.futures import Future
 
 from reconciler.desired.names import entries_naming_filters, resolve_names
 from reconciler.kinds.entries import DesiredEntry
-from reconciler.problems import InvalidSchedules, Problem
+from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.catalog import Catalog, read_catalog
 from reconciler.remote.client import HolisticsClient, NamesUnavailable
+from reconciler.usecases.config import ConfigFileError, ProjectConfig
 
 NAME_FIELDS = ("dashboard", "dynamic_filter")
 
@@ -103,3 +104,28 @@ def _first_named_filter(entry: DesiredEntry) -> str:
         if isinstance(preset, dict) and "dynamic_filter" in preset:
             return f"dynamic_filter_presets.{i}.dynamic_filter"
     return "dynamic_filter_presets"
+
+
+def scoped(config: ProjectConfig, catalog: Catalog | None, unavailable: str | None) -> ProjectConfig:
+    """The config with the dashboard unames of its scope replaced by their ids. A uname the
+    workspace lacks (or a workspace without names) is a config error naming it."""
+    unames = config.scope.unames()
+    if not unames:
+        return config
+    file, line = config.where("scope.dashboards")
+    if catalog is None:
+        why = unavailable or "the workspace gave no list of dashboards"
+        raise ConfigFileError(
+            [Problem(file, line, "scope.dashboards", f"{u!r} cannot be resolved: {why}; write its id") for u in unames]
+        )
+    ids = {u: [i for i, _project in catalog.dashboard_ids(u)] for u in unames}
+    missing = [u for u in unames if not ids[u]]
+    if missing:
+        known = catalog.dashboard_unames()
+        raise ConfigFileError(
+            [
+                Problem(file, line, "scope.dashboards", f"no dashboard is named {u!r}{did_you_mean(u, known)}")
+                for u in missing
+            ]
+        )
+    return config.model_copy(update={"scope": config.scope.named(ids)})

@@ -29,9 +29,15 @@ from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.known import KINDS, kind_named
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
+from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
-from reconciler.remote.reads import Reads, RemoteSchedules, Source, list_remote, read_sources, reference_problems
-from reconciler.usecases import planning_env
+from reconciler.remote.reads import (
+    Reads,
+    RemoteSchedules,
+    Source,
+    list_remote,
+)
+from reconciler.usecases import plan_names, plan_sources, planning_env
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
 from reconciler.usecases.removals import removals_since
@@ -60,6 +66,7 @@ class Planned:
     sources: dict[SourceKey, Source] = field(default_factory=dict)
     undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
+    catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
 
     @property
     def titles(self) -> dict[SourceKey, str]:
@@ -77,7 +84,8 @@ def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
 
 def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool = True) -> list[DesiredEntry]:
     """Validated entries, each inside the configured scope (what the repo does not own, it cannot declare).
-    `cached`: files already validated may come from the cache of validated files (`filecache`)."""
+    `cached`: files already validated may come from the cache of validated files (`filecache`). An entry
+    that names its dashboard is checked against the scope once its names are resolved (`in_scope`)."""
     desired = load(schedule_paths(config, paths), cache=cached)
     keys = {d.key for d in desired}
     stray = sorted(set(config.ignore.schedules) - keys)
@@ -86,8 +94,14 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool =
         raise InvalidSchedules(
             [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
         )
+    in_scope(config, [d for d in desired if "dashboard" not in d.fields])
+    return desired
+
+
+def in_scope(config: ProjectConfig, desired: Sequence[DesiredEntry]) -> list[DesiredEntry]:
+    """`desired`, once each is known to be inside the configured scope."""
     if config.scope.everything:
-        return desired
+        return list(desired)
     problems = [
         Problem(
             d.file, d.line, d.key, f"outside this repo's scope ({config.scope.describe()}); see holistics-schedules.yml"
@@ -97,7 +111,7 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool =
     ]
     if problems:
         raise InvalidSchedules(problems)
-    return desired
+    return list(desired)
 
 
 def make_plan(
@@ -148,14 +162,22 @@ def _make_plan(
     # Every kind's listing starts before the YAML is read, all at once, so the network time overlaps
     # the parsing. They are read-only, and invalid YAML cancels them: no write is ever sent for a YAML
     # that is not valid.
+    names = plan_names.CatalogRead(client)  # one request, beside the listings
     with ExitStack() as stack:
         reads = {
             kind.yaml_key: stack.enter_context(
-                Reads(client, kind, _in_scope(config, kind), with_sources=check_references)
+                Reads(
+                    client,
+                    kind,
+                    _in_scope(config, kind),
+                    with_sources=check_references,
+                    titles_by_get=names.settled_without,
+                )
             )
             for kind in KINDS
         }
-        desired = planning_env.resolved(load_desired(config, paths, cached=cached))
+        config, desired = _named(client, config, names, load_desired(config, paths, cached=cached))
+        desired = planning_env.resolved(desired)
         unmatched = scope.selection.unmatched(d.key for d in desired)  # across every kind's keys
         if unmatched:
             where = ", ".join(map(str, the_paths))
@@ -172,15 +194,30 @@ def _make_plan(
             for kind in KINDS
         ]
         sources: dict[SourceKey, Source] = {}
+        catalog = names.result()
         if check_references:
-            sources = _sources(schedules, desired, parts, keys)
+            sources = plan_sources.sources(schedules, desired, [p.plan for p in parts], keys, catalog)
     policy = SafetyPolicy(config.safety.max_change_share, config.safety.min_managed)
     the_plan = WorkspacePlan(
         tuple(replace(p.plan, unsafe=unsafe_reason(p.plan, policy), timezone=config.timezone) for p in parts)
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    return Planned(the_plan, desired, remote_of, files, the_paths, sources, undocumented)
+    return Planned(the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog)
+
+
+def _named(
+    client: HolisticsClient, config: ProjectConfig, names: plan_names.CatalogRead, desired: list[DesiredEntry]
+) -> tuple[ProjectConfig, list[DesiredEntry]]:
+    """The config with its scope's dashboard unames resolved, and the entries with theirs (each then
+    checked against the scope). Waits for the catalog only when something uses a name."""
+    if not config.scope.unames() and not any(plan_names.uses_names(d) for d in desired):
+        return config, desired
+    catalog = names.result()
+    config = plan_names.scoped(config, catalog, names.unavailable)
+    resolved = plan_names.resolved(desired, catalog, client, names.unavailable)
+    in_scope(config, [d for d in resolved if d.names])
+    return config, resolved
 
 
 def _in_scope(config: ProjectConfig, kind: Kind) -> Callable[[Mapping[str, Any]], bool]:
@@ -230,25 +267,6 @@ def _listed(kind: Kind, reads: Reads, desired: list[DesiredEntry]) -> RemoteSche
         return RemoteSchedules(kind)
 
 
-def _sources(
-    reads: Reads, desired: Sequence[DesiredEntry], parts: Sequence[_KindPlan], keys: set[SourceKey]
-) -> dict[SourceKey, Source]:
-    """The dashboards and reports the entries name (each must exist, with its filters), and the titles
-    of those the plan deletes from or leaves alone. Only kinds with sources of their own have any."""
-    sources = reads.sources(keys)
-    problems = [
-        p
-        for part in parts
-        if part.kind.source_key is not None
-        for p in reference_problems([d for d in desired if d.kind == part.kind.yaml_key], sources, part.kind)
-    ]
-    if problems:
-        raise InvalidSchedules(problems)
-    deleted = {c.source for part in parts for c in part.plan.changes if c.source is not None}
-    left = {b.source for part in parts for b in part.plan.briefs.values() if b.source is not None}
-    return sources | reads.sources((deleted | left) - keys)  # titles for deletions and what is left alone
-
-
 def plan_for(
     client: HolisticsClient,
     config: ProjectConfig,
@@ -264,16 +282,12 @@ def plan_for(
     return make_plan(client, config, paths, scope=scope, cached=cached, env_key=env_key)
 
 
-def check_references(client: HolisticsClient, desired: Sequence[DesiredEntry]) -> None:
-    """`validate --remote`: every dashboard, report and dynamic filter the entries name exists (only
-    kinds whose sources can be read: an alert's widget or viz block cannot)."""
-    keys = [k for k in (kind_named(d.kind).source_key(d.fields) for d in desired) if k is not None]
-    sources = read_sources(client, keys)
-    problems = [
-        p for kind in KINDS for p in reference_problems([d for d in desired if d.kind == kind.yaml_key], sources, kind)
-    ]
-    if problems:
-        raise InvalidSchedules(problems, what="with references")
+def check_references(client: HolisticsClient, config: ProjectConfig, desired: Sequence[DesiredEntry]) -> None:
+    """`validate --remote`: the entries' names resolved (and then in scope), and every dashboard,
+    report and dynamic filter they name exists."""
+    names = plan_names.CatalogRead(client)
+    config, resolved = _named(client, config, names, list(desired))
+    plan_sources.check_references(client, resolved, names.result())
 
 
 @dataclass(frozen=True)
