@@ -22,6 +22,7 @@ from reconciler.kinds import Kind
 from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.known import KINDS
 from reconciler.kinds.schedules import SCHEDULES
+from reconciler.sandbox.dashboards import as_served as dashboard_as_served
 from reconciler.sandbox.jobs import USER_ID
 from reconciler.sandbox.listing import Listings, decode_cursor, encode_cursor
 from reconciler.sandbox.records import NoSuchRecord, RecordRefused
@@ -58,11 +59,14 @@ class ServerOptions:
     condition), as a Rails serializer adds them, and undocumented attributes in a request are ignored.
     `strict_input`: they are refused instead, 422 RecordError per field, as strict parameters would
     (what a client that PUTs back what it read runs into). `immutable_source`: a PUT may not change
-    `source_type`/`source_id` (Holistics' docs: an existing schedule's source cannot be replaced)."""
+    `source_type`/`source_id` (Holistics' docs: an existing schedule's source cannot be replaced).
+    `list_metadata`: False answers `GET /dashboards/list_metadata` with a 404, as a deployment from
+    before it (or a key not allowed it) does."""
 
     server_like: bool = False
     strict_input: bool = False
     immutable_source: bool = False
+    list_metadata: bool = True
 
 
 UNPERMITTED = "is not a permitted attribute (the spec does not document it)"
@@ -128,6 +132,8 @@ class Api:
         self._routes += [
             ("GET", re.compile(r"/jobs/([^/]+)"), self.get_job),
             ("GET", re.compile(r"/jobs/([^/]+)/logs"), self.get_job_logs),
+            # before /dashboards/{id}, which would read "list_metadata" as an id
+            ("GET", re.compile(r"/dashboards/list_metadata"), self.list_dashboards_metadata),
             ("GET", re.compile(r"/dashboards/([^/]+)"), self.get_dashboard),
             ("GET", re.compile(r"/query_reports/([^/]+)"), self.get_query_report),
         ]
@@ -221,7 +227,12 @@ class Api:
         dashboard = self.state.dashboard(path_id(ident))
         if dashboard is None:
             raise NoSuchRecord("Dashboard", ident)
-        return Reply(200, {"dashboard": dashboard})
+        return Reply(200, {"dashboard": dashboard_as_served(dashboard)})
+
+    def list_dashboards_metadata(self, *, query: Query, body: bytes) -> Reply:
+        if not self.options.list_metadata:
+            raise ApiError(404, "BaseError", f"No route matches GET {API_PREFIX}/dashboards/list_metadata")
+        return Reply(200, {"dashboards_metadata": self.state.dashboards_metadata(query)})
 
     def get_query_report(self, ident: str, *, query: Query, body: bytes) -> Reply:
         report = self.state.query_report(path_id(ident))

@@ -38,6 +38,12 @@ from reconciler.sandbox.defaults import DEFAULT_KEY, DEFAULT_PORT
 @click.option(
     "--immutable-source", is_flag=True, help="Refuse (422) a PUT that changes a schedule's or alert's source."
 )
+@click.option(
+    "--no-list-metadata",
+    "no_list_metadata",
+    is_flag=True,
+    help="Answer GET /dashboards/list_metadata with 404, as an older deployment does (no dashboard names).",
+)
 def sandbox(
     port: int,
     seed: str,
@@ -48,6 +54,7 @@ def sandbox(
     server_like: bool,
     strict_input: bool | None,
     immutable_source: bool,
+    no_list_metadata: bool,
 ) -> None:
     """Run a local Holistics API sandbox until stopped."""
     from reconciler.sandbox.server import serve
@@ -63,6 +70,7 @@ def sandbox(
             server_like=server_like,
             strict_input=strict_input,
             immutable_source=immutable_source,
+            list_metadata=not no_list_metadata,
         )
     except OSError as exc:
         busy = exc.errno == errno.EADDRINUSE

@@ -116,6 +116,10 @@ class Control:
     def set_immutable_source(self, on: bool) -> None:
         self._settings.server.immutable_source = _flag("immutable_source", on)
 
+    def set_list_metadata(self, on: bool) -> None:
+        """False: `GET /dashboards/list_metadata` answers 404, as an older deployment does."""
+        self._settings.server.list_metadata = _flag("list_metadata", on)
+
     def config(self) -> dict[str, Any]:
         limiter = self._settings.rate_limiter
         server = self._settings.server
@@ -127,6 +131,7 @@ class Control:
             "server_like": server.server_like,
             "strict_input": server.strict_input,
             "immutable_source": server.immutable_source,
+            "list_metadata": server.list_metadata,
         }
 
     def set_api_hook(self, hook: ApiHook | None) -> None:
@@ -212,3 +217,20 @@ class Control:
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._state.jobs()
+
+    # dashboards (AML unames; see `dashboards`)
+    def dashboards(self) -> list[dict[str, Any]]:
+        """Every dashboard as stored, with its `uname` and `project_id` (null on canvas ones)."""
+        return self._state.dashboards()
+
+    def rename_dashboard(self, old_uname: str, new_uname: str, project_id: int | None = None) -> dict[str, Any]:
+        """Rename a uname and publish, as AML does: the dashboard gets a NEW id under `new_uname` (its
+        filters and widgets new ids, the filters their unames); the old id stays, uname and project
+        null, so schedules on it keep pointing at it. `project_id` picks among several projects.
+        Returns the new dashboard."""
+        return self._state.rename_dashboard(old_uname, new_uname, project_id)
+
+    def add_dashboard(self, dashboard: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a dashboard (e.g. one of a second AML project with a uname the first has: the
+        ambiguous case). A missing id, filter or widget id is the next free one."""
+        return self._state.add_dashboard(dashboard)

@@ -75,6 +75,7 @@ _SETTERS: dict[str, Callable[[Control, Any], None]] = {
     "server_like": lambda control, value: control.set_server_like(value),
     "strict_input": lambda control, value: control.set_strict_input(value),
     "immutable_source": lambda control, value: control.set_immutable_source(value),
+    "list_metadata": lambda control, value: control.set_list_metadata(value),
 }
 
 
@@ -192,10 +193,24 @@ def _fail_jobs(control: Control, request: _Request) -> Reply:
     return Reply(200, {"message": "ok"})
 
 
+def _rename_dashboard(control: Control, request: _Request) -> Reply:
+    data = request.data
+    if not isinstance(data, dict) or not isinstance(data.get("from"), str) or not isinstance(data.get("to"), str):
+        raise invalid('expected {"from": OLD_UNAME, "to": NEW_UNAME, "project_id"?: N}')
+    project_id = data.get("project_id")
+    if project_id is not None and (not isinstance(project_id, int) or isinstance(project_id, bool)):
+        raise invalid("project_id must be an integer")
+    return Reply(200, {"dashboard": control.rename_dashboard(data["from"], data["to"], project_id)})
+
+
+def _add_dashboard(control: Control, request: _Request) -> Reply:
+    return Reply(201, {"dashboard": control.add_dashboard(_one_item(request.data, "dashboard"))})
+
+
 _CONFIG_BODY = (
     "{latency_ms, rate_limit: {count, window_seconds} | 'N/S' | null, "
     "retry_after: seconds|http-date, error_shape: flat|wrapped, "
-    "server_like: bool, strict_input: bool, immutable_source: bool}"
+    "server_like: bool, strict_input: bool, immutable_source: bool, list_metadata: bool}"
 )
 
 ROUTES = (
@@ -219,6 +234,9 @@ ROUTES = (
     Route("POST", "/alerts", _add_alert, "{data_alert}"),
     Route("GET", "/jobs", _showing("jobs", Control.jobs)),
     Route("POST", "/jobs/fail", _fail_jobs, "{schedule_id | alert_id, fail: true|false}"),
+    Route("GET", "/dashboards", _showing("dashboards", Control.dashboards)),
+    Route("POST", "/dashboards", _add_dashboard, "{dashboard} (id, filter and widget ids: the next free ones)"),
+    Route("POST", "/dashboards/rename", _rename_dashboard, "{from, to, project_id?} (a new id, as AML publishes)"),
 )
 
 # what `GET /_sandbox` answers with

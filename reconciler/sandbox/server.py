@@ -50,10 +50,12 @@ class Sandbox:
         server_like: bool = False,
         strict_input: bool | None = None,
         immutable_source: bool = False,
+        list_metadata: bool = True,
     ) -> None:
         """`server_like`: every schedule carries read-only fields the spec does not document, and
         undocumented input is ignored; `strict_input` (default: as `server_like`) refuses undocumented
-        input with a 422 instead; `immutable_source`: a PUT may not change a schedule's source.
+        input with a 422 instead; `immutable_source`: a PUT may not change a schedule's source;
+        `list_metadata=False`: `GET /dashboards/list_metadata` answers 404, as an older deployment.
         See `api.ServerOptions`."""
         if not key:
             raise ValueError("the sandbox needs a non-empty key")
@@ -70,6 +72,7 @@ class Sandbox:
         self.control.set_error_shape(error_shape)
         self.control.set_server_like(server_like, strict_input)
         self.control.set_immutable_source(immutable_source)
+        self.control.set_list_metadata(list_metadata)
         for fault in faults:
             self.control.register_fault(fault)
         self._server: Server | None = None
@@ -163,6 +166,7 @@ def serve(
     server_like: bool = False,
     strict_input: bool | None = None,
     immutable_source: bool = False,
+    list_metadata: bool = True,
 ) -> None:
     """Run a sandbox in the foreground until Ctrl-C (what the `sandbox` command calls)."""
     sandbox = Sandbox(
@@ -177,6 +181,7 @@ def serve(
         server_like=server_like,
         strict_input=strict_input,
         immutable_source=immutable_source,
+        list_metadata=list_metadata,
     )
     sandbox._bind()
     echo(f"Holistics API sandbox at {sandbox.base_url}")
@@ -185,7 +190,10 @@ def serve(
     echo(f"  control: {sandbox.control_url}")
     if state:
         echo(f"  state:   {state}")
-    modes = [name for name, on in sandbox.control.config().items() if on is True]
+    config = sandbox.control.config()
+    # the modes that depart from the default: list_metadata is on unless turned off
+    modes = [name for name, on in config.items() if on is True and name != "list_metadata"]
+    modes += [] if config["list_metadata"] else ["no list_metadata"]
     if modes:
         echo(f"  modes:   {', '.join(modes)}")
     echo("Press Ctrl-C to stop.")

@@ -19,6 +19,7 @@ from typing import Any
 from reconciler.kinds import Kind
 from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import SCHEDULES
+from reconciler.sandbox import dashboards as aml
 from reconciler.sandbox.jobs import FIRST_JOB_ID, Jobs
 from reconciler.sandbox.records import (
     NoSuchRecord,
@@ -113,6 +114,32 @@ class State:
         with self._lock:
             found = self._dashboards.get(ident)
             return copy.deepcopy(found) if found is not None else None
+
+    def dashboards(self) -> list[dict[str, Any]]:
+        """Every dashboard as stored (with `uname` and `project_id`), by id."""
+        with self._lock:
+            return [copy.deepcopy(self._dashboards[i]) for i in sorted(self._dashboards)]
+
+    def dashboards_metadata(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        with self._lock:
+            return aml.list_metadata(self._dashboards.values(), query)
+
+    def rename_dashboard(self, old_uname: str, new_uname: str, project_id: int | None = None) -> dict[str, Any]:
+        """An AML rename, published (see `dashboards`): returns the new dashboard, as stored."""
+        with self._lock:
+            old = aml.named(self._dashboards.values(), old_uname, project_id)
+            fresh, left = aml.renamed(list(self._dashboards.values()), old, new_uname)
+            self._dashboards[int(left["id"])] = left
+            self._dashboards[int(fresh["id"])] = fresh
+            self._save()
+            return copy.deepcopy(fresh)
+
+    def add_dashboard(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            dashboard = aml.added(list(self._dashboards.values()), body)
+            self._dashboards[int(dashboard["id"])] = dashboard
+            self._save()
+            return copy.deepcopy(dashboard)
 
     def query_report(self, ident: int) -> dict[str, Any] | None:
         with self._lock:
