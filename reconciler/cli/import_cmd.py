@@ -15,11 +15,21 @@ from reconciler.views.console import stderr, stdout
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Directory for the YAML (default: schedules/).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.option("--unmanaged", is_flag=True, help="Only the schedules and alerts no YAML declares, into new files.")
+@click.option(
+    "--ids",
+    "by_number",
+    is_flag=True,
+    help="Dashboards and filters by id (source_id, dynamic_filter_id), not by the names AML gives them.",
+)
 @connection_options
-def import_command(ids: tuple[str, ...], out_dir: Path | None, force: bool, unmanaged: bool, connect: Connect) -> None:
+def import_command(
+    ids: tuple[str, ...], out_dir: Path | None, force: bool, unmanaged: bool, by_number: bool, connect: Connect
+) -> None:
     """Write YAML for every remote schedule and alert in scope (or just the schedule IDs given), ids
     included, so that plan shows no changes. Entries leave out nulls and defaults and carry their
-    source's title. An alert goes beside the schedules of its destination (`alerts:`).
+    source's title. A schedule names its dashboard (`dashboard:`) and filters (`dynamic_filter:`) where
+    the workspace has unames (AML dashboards); --ids keeps the numbers. An alert goes beside the schedules
+    of its destination (`alerts:`).
 
     With --unmanaged, only the schedules and alerts no YAML declares, into new files (existing files
     are never touched), with keys unique across the existing ones: UI deliveries come under code bit
@@ -37,7 +47,7 @@ def import_command(ids: tuple[str, ...], out_dir: Path | None, force: bool, unma
             client, config, wanted, unmanaged=unmanaged, warn=lambda m: err.print(f"warning: {m}", markup=False)
         )
     written = importing.write_found(
-        found, config, out_dir=out_dir, force=force, unmanaged=unmanaged, by_id=bool(wanted)
+        found, config, out_dir=out_dir, force=force, unmanaged=unmanaged, by_id=bool(wanted), ids=by_number
     )
     out = stdout()
     for path, counts in written.items():

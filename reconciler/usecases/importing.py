@@ -29,12 +29,14 @@ from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import SCHEDULES, source_key
 from reconciler.kinds.schedules.models import Schedule
 from reconciler.problems import escape_controls
+from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
-from reconciler.remote.reads import RemoteSchedules, Source, list_remote, read_sources
+from reconciler.remote.reads import RemoteSchedules, Source, catalog_source, list_remote, read_sources
 from reconciler.usecases import lock
 from reconciler.usecases.applying import parts_of
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.import_entries import entries, file_name, unrepresentable
+from reconciler.usecases.import_names import catalog_for_import, named
 from reconciler.usecases.planning import Planned, make_plan, schedule_paths
 from reconciler.views.imported_yaml import SCHEMA_FILE, comment, render, schema_reference, source_kind
 
@@ -93,13 +95,20 @@ def select(
 
 
 def read_titles(
-    client: HolisticsClient, schedules: Iterable[Mapping[str, Any]], warn: Callable[[str], None]
+    client: HolisticsClient,
+    schedules: Iterable[Mapping[str, Any]],
+    warn: Callable[[str], None],
+    catalog: Catalog | None = None,
 ) -> dict[SourceKey, Source]:
-    """The dashboards and reports `schedules` deliver, one request per distinct source. A title is
-    only a comment: a source that cannot be read (an error after retries) is warned about and its
-    entries get none, rather than the import failing. The network failing altogether still fails."""
+    """The dashboards and reports `schedules` deliver, one request per distinct source (none for a
+    dashboard the catalog lists). A title is only a comment: a source that cannot be read (an error
+    after retries) is warned about and its entries get none, rather than the import failing. The
+    network failing altogether still fails."""
     sources: dict[SourceKey, Source] = {}
     for key in sorted({k for k in map(source_key, schedules) if k is not None}):
+        if catalog is not None and key[0] == "Dashboard":
+            sources[key] = catalog_source(catalog, key)
+            continue
         try:
             sources.update(read_sources(client, [key]))
         except (APIError, UnexpectedResponse) as exc:
@@ -119,6 +128,7 @@ class Found:
     taken: set[str] = field(default_factory=set)  # keys the existing files declare (--unmanaged)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     skipped_alerts: dict[int, str] = field(default_factory=dict)
+    catalog: Catalog | None = None  # the workspace's names (None: it gives none, the entries keep ids)
 
 
 def find(
@@ -151,7 +161,8 @@ def find(
     alerts = [] if wanted else _alerts(client, config, result, warn)
     skipped_alerts = _representable(alerts, ALERTS, warn)
     alerts = [a for a in alerts if int(a["id"]) not in skipped_alerts]
-    return Found(remote, read_titles(client, remote, warn), skipped, taken, alerts, skipped_alerts)
+    catalog = catalog_for_import(client, remote)
+    return Found(remote, read_titles(client, remote, warn, catalog), skipped, taken, alerts, skipped_alerts, catalog)
 
 
 def _part(result: Planned, kind: str, name: str) -> tuple[Any, ...]:
@@ -186,9 +197,17 @@ def _alerts(
 
 
 def write_found(
-    found: Found, config: ProjectConfig, *, out_dir: Path | None, force: bool, unmanaged: bool, by_id: bool
+    found: Found,
+    config: ProjectConfig,
+    *,
+    out_dir: Path | None,
+    force: bool,
+    unmanaged: bool,
+    by_id: bool,
+    ids: bool = False,
 ) -> dict[Path, dict[str, int]]:
-    """Write what `find` found, one import at a time per checkout; file -> kind -> entries written."""
+    """Write what `find` found, one import at a time per checkout; file -> kind -> entries written.
+    Dashboards and filters by name where the workspace has names, unless `ids` (`import --ids`)."""
     target = out_dir or schedule_paths(config, [])[0]
     root = Path.cwd()
     hint = "; with IDs, --force would leave each file with just those: use --out or --unmanaged" if by_id else ""
@@ -203,6 +222,7 @@ def write_found(
             schema=schema_reference(target, root),
             hint=hint if not unmanaged else "",
             alerts=found.alerts,
+            names=None if ids else found.catalog,
         )
 
 
@@ -292,6 +312,7 @@ def write(
     schema: str | None = None,
     hint: str = "",
     alerts: Iterable[Mapping[str, Any]] = (),
+    names: Catalog | None = None,
 ) -> dict[Path, dict[str, int]]:
     """Write one file per destination type, each alert beside the schedules of its destination;
     returns file -> kind -> entries written. Pass only representable items (see `unrepresentable`).
@@ -299,12 +320,12 @@ def write(
     `new_files_only` (import --unmanaged), files are named `unmanaged-<type>.yml` and never replace
     one that exists (a number is added), and keys avoid `taken`, the keys the existing files declare
     (keys are unique across the kinds: the alerts' avoid the schedules' too). `hint` ends the
-    refusal to overwrite."""
+    refusal to overwrite. `names`: the schedules name their dashboards and filters (`import_names`)."""
     by_file: dict[str, Sections] = {}
     notes: dict[str, str | None] = {}
     used = set(taken)
     for kind, items in ((SCHEDULES, list(remote)), (ALERTS, list(alerts))):
-        used |= _lay_out(kind, items, used, by_file, notes, sources or {}, new_files_only)
+        used |= _lay_out(kind, items, used, by_file, notes, sources or {}, new_files_only, names)
     targets = {
         (_free_name(out_dir, name) if new_files_only else out_dir / name): sections
         for name, sections in sorted(by_file.items())
@@ -332,6 +353,7 @@ def _lay_out(
     notes: dict[str, str | None],
     sources: Mapping[SourceKey, Source],
     new_files_only: bool,
+    names: Catalog | None = None,
 ) -> set[str]:
     """Each item of `kind` as a concise entry in the file of its destination; returns the keys given."""
     by_id = {int(r["id"]): r for r in items}
@@ -341,7 +363,8 @@ def _lay_out(
         short = concise(data, kind)
         name = file_name(str(data["dest"].get("type")))
         sections = by_file.setdefault(f"unmanaged-{name}" if new_files_only else name, {})
-        sections.setdefault(kind.yaml_key, {})[key] = short if _no_worse(data, short, have, kind) else data
+        chosen = short if _no_worse(data, short, have, kind) else data
+        sections.setdefault(kind.yaml_key, {})[key] = named(chosen, names) if kind is SCHEDULES else chosen
         notes[key] = comment(have, sources)
     return set(made)
 

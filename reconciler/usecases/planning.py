@@ -42,6 +42,7 @@ from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
 from reconciler.usecases.removals import removals_since
 from reconciler.views import savedplan
+from reconciler.views.plan_words import Labels
 
 __all__ = [
     "PlanRefused",
@@ -69,13 +70,23 @@ class Planned:
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
 
     @property
-    def titles(self) -> dict[SourceKey, str]:
-        return {k: s.title for k, s in self.sources.items() if s.title}
+    def titles(self) -> Labels:
+        """The sources' titles, and the unames of the dashboards and filters the catalog names."""
+        titles = {k: s.title for k, s in self.sources.items() if s.title}
+        return labels(titles, self.catalog, [k[1] for k in self.sources if k[0] == "Dashboard"])
 
     @property
     def remote(self) -> list[dict[str, Any]]:
         """The remote schedules planned from (`remote_of` has every kind's)."""
         return self.remote_of.get("schedules", [])
+
+
+def labels(titles: Mapping[SourceKey, str], catalog: Catalog | None, dashboards: Sequence[int]) -> Labels:
+    if catalog is None:
+        return Labels(titles)
+    unames = {i: u for i in dashboards if (u := catalog.uname(i))}
+    filters = {(i, str(fid)): uname for i in dashboards for uname, fid in (catalog.filter_ids(i) or {}).items()}
+    return Labels(titles, unames, filters)
 
 
 def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
@@ -295,7 +306,7 @@ class ToApply:
     """The plan apply makes, and where it may write ids."""
 
     plan: WorkspacePlan  # each body with its values from the environment, as apply sends it
-    titles: dict[SourceKey, str]
+    titles: Mapping[SourceKey, str]  # `Labels` for a fresh plan (unames too); a saved plan keeps titles alone
     files: list[Path]
     saved: bool  # a saved plan was reviewed: applying it is the approval
 

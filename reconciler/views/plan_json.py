@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
-from reconciler.views.plan_words import Titles, brief_dict, replacement_note, source_label
+from reconciler.views.plan_words import Titles, brief_dict, change_names, replacement_note, source_label
 
 # 2: unmanaged schedules are objects; replacements, reasons, ignored differences. A field added since
 # (timezone, probable_duplicates; with alerts: `kind` on each change, match, unmanaged item and probable
@@ -67,6 +67,7 @@ def _change(c: Change, titles: Titles) -> dict[str, Any]:
         "reason": c.reason,
         "forces_replacement": [d.path for d in c.diff if replacement_note(c, d)],
         "diff": [_diff(d) for d in c.diff],
+        **({"names": names} if (names := change_names(c, titles)) else {}),  # field path -> the uname it stands for
     }
 
 

@@ -17,6 +17,7 @@ from reconciler.views.plan_words import (
     change_name,
     cron_note,
     cron_sides,
+    filter_note,
     hidden_value,
     ignored_line,
     item_text,
@@ -101,7 +102,10 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
         if items is not None:
             sign = {Action.CREATE: "+", Action.DELETE: "-"}.get(change.action, " ")
             lines.append(f"{sign} {diff.path}:{note}")
-            lines += [f"{'' if s == '#' else s}    {masked(item_text(s, v))}" for s, v in items]
+            lines += [
+                f"{'' if s == '#' else s}    {masked(item_text(s, v))}{filter_note(change, s, v, titles)}"
+                for s, v in items
+            ]
         elif change.action in (Action.UPDATE, Action.REPLACE):
             was, now = (f"  ({side})" if side else "" for side in cron_sides(diff, timezone))
             lines += [f"- {diff.path}: {old}{was}", f"+ {diff.path}: {new}{now}{replacement_note(change, diff)}"]

@@ -22,6 +22,7 @@ from reconciler.views.plan_words import (
     change_name,
     cron_note,
     cron_sides,
+    filter_note,
     hidden_value,
     ignored_line,
     item_text,
@@ -67,11 +68,11 @@ def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> No
     if change.reason:
         out.append(f"    # {change.reason}\n", style="dim")
     for diff in change.diff:
-        _text_diff(out, change, diff, timezone)
+        _text_diff(out, change, diff, timezone, titles)
     out.append("\n")
 
 
-def _text_diff(out: Text, change: Change, diff: FieldDiff, timezone: str) -> None:
+def _text_diff(out: Text, change: Change, diff: FieldDiff, timezone: str, titles: Titles) -> None:
     style = STYLE[change.action]
     out.append(f"    {SIGN[change.action]} ", style=style)
     if diff.hidden:  # from the environment: the expression, never the value
@@ -86,7 +87,8 @@ def _text_diff(out: Text, change: Change, diff: FieldDiff, timezone: str) -> Non
         out.append("\n")
         for sign, item in items:
             item_style = {"-": "red", "+": "green"}.get(sign, "dim")
-            out.append(f"        {sign} {item_text(sign, item)}\n", style=item_style)
+            out.append(f"        {sign} {item_text(sign, item)}", style=item_style)
+            out.append(f"{filter_note(change, sign, item, titles)}\n", style="dim")
         return
     out.append(f"{diff.path}: ")
     if change.action in (Action.UPDATE, Action.REPLACE):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from reconciler.core.model import Action, Brief, Change, FieldDiff, IgnoredDifference, Plan, WorkspacePlan
@@ -23,6 +23,42 @@ from reconciler.problems import inert
 from reconciler.views.cron_words import cron_in_words, dst_warnings, when_line
 
 Titles = Mapping[tuple[str, int], str]  # the title of each (source type, source id), read once per source
+
+
+class Labels(Mapping[tuple[str, int], str]):
+    """Titles (a `Titles` mapping), and the names the workspace gives dashboards and their filters:
+    dashboard id -> uname, (dashboard id, filter id as text) -> filter uname. Every view takes one
+    where it takes titles, so a plan names what the catalog names, and only that."""
+
+    def __init__(
+        self,
+        titles: Mapping[tuple[str, int], str] | None = None,
+        unames: Mapping[int, str] | None = None,
+        filters: Mapping[tuple[int, str], str] | None = None,
+    ) -> None:
+        self._titles = dict(titles or {})
+        self.unames = dict(unames or {})
+        self.filters = dict(filters or {})
+
+    def __getitem__(self, key: tuple[str, int]) -> str:
+        return self._titles[key]
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(self._titles)
+
+    def __len__(self) -> int:
+        return len(self._titles)
+
+
+def dashboard_uname(titles: Titles, dashboard_id: Any) -> str | None:
+    return titles.unames.get(dashboard_id) if isinstance(titles, Labels) and isinstance(dashboard_id, int) else None
+
+
+def filter_uname(titles: Titles, dashboard_id: Any, filter_id: Any) -> str | None:
+    if not isinstance(titles, Labels) or not isinstance(dashboard_id, int):
+        return None
+    return titles.filters.get((dashboard_id, str(filter_id)))
+
 
 VERB = {
     Action.CREATE: "will be created",
@@ -88,9 +124,40 @@ def source_label(change: Change, titles: Titles) -> str | None:
 
 
 def source_text(source: tuple[str, int], titles: Titles) -> str:
+    """`dashboard sales_performance "Sales Performance"` (by its uname when the workspace gives one),
+    `dashboard 1234 "Sales"`, `report 77`."""
     kind = "dashboard" if source[0] == "Dashboard" else "report"
+    uname = dashboard_uname(titles, source[1]) if kind == "dashboard" else None
+    name = inert(uname) if uname else source[1]
     title = titles.get(source)  # the workspace's text, or a saved plan's copy of it: made inert here
-    return f'{kind} {source[1]} "{inert(str(title))}"' if title else f"{kind} {source[1]}"
+    return f'{kind} {name} "{inert(str(title))}"' if title else f"{kind} {name}"
+
+
+def filter_note(change: Change, sign: str, item: Any, titles: Titles) -> str:
+    """For a filter preset shown in a diff: `  # dynamic_filter region`, the filter's uname on the
+    dashboard of that side (the workspace's for a removed item, the YAML's otherwise)."""
+    if not isinstance(item, Mapping) or "dynamic_filter_id" not in item:
+        return ""
+    side = (change.remote if sign == "-" else change.body or change.remote) or {}
+    uname = filter_uname(titles, side.get("source_id"), item["dynamic_filter_id"])
+    return f"  # dynamic_filter {inert(uname)}" if uname else ""
+
+
+def change_names(change: Change, titles: Titles) -> dict[str, str]:
+    """The names of what a change's YAML side points at, by field path: `source_id` -> the dashboard's
+    uname, `dynamic_filter_presets.N.dynamic_filter_id` -> the filter's (for `plan --json`)."""
+    side = change.body or change.remote or {}
+    if change.kind != "schedules" or side.get("source_type") != "Dashboard":
+        return {}
+    dashboard = side.get("source_id")
+    names = {"source_id": uname} if (uname := dashboard_uname(titles, dashboard)) else {}
+    for i, preset in enumerate(side.get("dynamic_filter_presets") or []):
+        found = (
+            filter_uname(titles, dashboard, preset.get("dynamic_filter_id")) if isinstance(preset, Mapping) else None
+        )
+        if found:
+            names[f"dynamic_filter_presets.{i}.dynamic_filter_id"] = found
+    return names
 
 
 def cron_note(diff: FieldDiff, timezone: str = "UTC") -> str:
