@@ -12,14 +12,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 
-from reconciler.desired.names import entries_naming_filters, resolve_names
+from reconciler.desired.names import dashboards_naming_filters, entries_naming_filters, has_names, resolve_names
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.catalog import Catalog, read_catalog
 from reconciler.remote.client import HolisticsClient, NamesUnavailable
 from reconciler.usecases.config import ConfigFileError, ProjectConfig
-
-NAME_FIELDS = ("dashboard", "dynamic_filter")
 
 
 class CatalogRead:
@@ -56,10 +54,7 @@ class CatalogRead:
 
 
 def uses_names(entry: DesiredEntry) -> bool:
-    if "dashboard" in entry.fields:
-        return True
-    presets = entry.fields.get("dynamic_filter_presets")
-    return isinstance(presets, list) and any(isinstance(p, dict) and "dynamic_filter" in p for p in presets)
+    return has_names(entry)
 
 
 def resolved(
@@ -73,13 +68,15 @@ def resolved(
     if catalog is None:
         raise InvalidSchedules([_unavailable(d, unavailable) for d in naming], what="with names")
     read_named_filters(client, catalog, naming)
-    return resolve_names(desired, catalog)
+    resolved: list[DesiredEntry] = resolve_names(desired, catalog)
+    return resolved
 
 
 def read_named_filters(client: HolisticsClient, catalog: Catalog, entries: Sequence[DesiredEntry]) -> None:
     """Each dashboard whose filters `entries` name by uname, read once (every candidate of an
     ambiguous uname: the resolver names them all)."""
     ids = dashboard_ids(catalog, entries_naming_filters(entries))
+    ids += [i for i in dashboards_naming_filters(entries) if catalog.has(i)]  # by id, its filters by name
     if ids:
         catalog.read_filters(client, ids)
 

@@ -143,7 +143,8 @@ def test_validate_remote_checks_sources_and_filters_one_request_per_source(sandb
     )
     assert "main.yml:21: third.source_id: QueryReport 9999 does not exist" in result.output
     paths = [r["path"] for r in sandbox.control.requests()]
-    assert sorted(paths) == ["/dashboards/1234", "/query_reports/9999"]
+    # one list_metadata (titles and existence of every dashboard), the dashboard with presets for its filters
+    assert sorted(paths) == ["/dashboards/1234", "/dashboards/list_metadata", "/query_reports/9999"]
 
 
 # ---- run ----
