@@ -11,6 +11,7 @@ written (offline); `desired.names.resolve_names` puts the ids in their place whe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
@@ -69,7 +70,11 @@ def _check_uname(value: str) -> str:
 
 
 Cron = Annotated[str, AfterValidator(_check_cron)]
-Uname = Annotated[StrictStr, AfterValidator(_check_uname)]
+Uname = Annotated[
+    StrictStr,
+    AfterValidator(_check_uname),
+    Field(json_schema_extra={"pattern": UNAME.pattern}),
+]
 # the API's ids are positive integers: 0, -1, true or 1234.0 is a typo, not a schedule
 Id = Annotated[StrictInt, Field(gt=0)]
 Email = Annotated[str, AfterValidator(_check_email)]
@@ -139,13 +144,36 @@ def _missing(name_field: str | None = None) -> PydanticCustomError:
     )
 
 
-class DashboardFilterPreset(Model):
-    """A schedule's preset: the filter by its id (`dynamic_filter_id`) or by its uname on the schedule's
-    dashboard (`dynamic_filter`), one or the other. `dynamic_filter` is declared first so that the
-    id's check sees it (pydantic validates fields in order; each default validated, so a `dynamic_filter`
-    left out reads as None and one that failed its own check is absent, and then not blamed twice)."""
+def _not_null(*names: str) -> Callable[[dict[str, Any]], None]:
+    """For the editor schema: these fields are optional (one of two ways to say a thing) but never null,
+    though the model holds None for one left out."""
 
-    dynamic_filter: Uname | None = Field(default=None, validate_default=True)
+    def edit(schema: dict[str, Any]) -> None:
+        for name in names:
+            prop = schema["properties"][name]
+            branches = [b for b in prop.pop("anyOf") if b != {"type": "null"}]
+            prop.pop("default", None)
+            prop.update(branches[0] if len(branches) == 1 else {"anyOf": branches})
+        name, ids = names[0], list(names[1:])  # the name, and the fields it stands for (the id last)
+        schema["anyOf"] = [
+            {"required": [name], "not": {"required": [ids[-1]]}},
+            {"required": ids, "not": {"required": [name]}},
+        ]
+
+    return edit
+
+
+class DashboardFilterPreset(Model):
+    """A schedule's preset: its filter by id (`dynamic_filter_id`) or by uname on the schedule's
+    dashboard (`dynamic_filter`), one or the other."""
+
+    # the name is declared before the id so that the id's check sees it: pydantic validates fields in
+    # order, and each default too, so a name left out reads as None, and one that failed its own check
+    # is absent (and is then not blamed twice)
+    model_config = ConfigDict(json_schema_extra=_not_null("dynamic_filter", "dynamic_filter_id"))
+    dynamic_filter: Uname | None = Field(
+        default=None, validate_default=True, description="the filter's uname on the dashboard: for dynamic_filter_id"
+    )
     dynamic_filter_id: int | str | None = Field(default=None, validate_default=True)
     preset_condition: Condition
     public_hidden: StrictBool | None = False
@@ -235,26 +263,25 @@ class DataScheduleSpec(Model):
     """One entry under `schedules:`: a DataSchedule without the server-assigned parts.
 
     The source is `source_type` + `source_id`, or `dashboard: <uname>` standing for both (`source_type:
-    Dashboard` may stay beside it: it says the same; `QueryReport` or a `source_id` beside it is an error,
-    on that field's line, naming both). A preset may give its filter by uname (`dynamic_filter`) only on a
-    dashboard, named or by id: a query report's filters have no uname to look up.
+    Dashboard` may stay beside it: it says the same; `QueryReport` or a `source_id` beside it is an error
+    naming both). A preset may give its filter by uname (`dynamic_filter`) only on a dashboard, named or
+    by id: a query report's filters have no uname."""
 
-    As with the presets, `dashboard` is declared before the fields it stands for, so that their checks
-    see it (the order of `fields` does not matter: they are compared as mappings)."""
+    # as in the presets, the name is declared before the fields it stands for, so that their checks see
+    # it (the order of `fields` matters to no one: they are compared as mappings)
 
     id: Id | None = None
     title: str | None = None
-    dashboard: Uname | None = Field(default=None, validate_default=True)
+    dashboard: Uname | None = Field(
+        default=None, validate_default=True, description="the dashboard's uname: for source_type Dashboard + source_id"
+    )
     source_type: SourceType | None = Field(default=None, validate_default=True)
     source_id: Id | None = Field(default=None, validate_default=True)
     schedule: Schedule
     dynamic_filter_presets: list[DashboardFilterPreset] | None = None
     dest: Dest
 
-    model_config = ConfigDict(
-        # editors: one of the two ways to give the source (pydantic cannot say "this or that" itself)
-        json_schema_extra={"anyOf": [{"required": ["dashboard"]}, {"required": ["source_type", "source_id"]}]}
-    )
+    model_config = ConfigDict(json_schema_extra=_not_null("dashboard", "source_type", "source_id"))
 
     @field_validator("source_type", mode="after")
     @classmethod
