@@ -64,7 +64,7 @@ UNAME = re.compile(r"^[A-Za-z0-9_]+$")
 def _check_uname(value: str) -> str:
     # AML names objects with letters, digits and underscores (`Dashboard sales_performance {`); anything
     # else (a title, a `${X}`, a path) cannot be a uname, and is better refused here than as "unknown"
-    if not UNAME.match(value):
+    if not UNAME.fullmatch(value):  # fullmatch: `$` alone would let a trailing newline in
         raise ValueError(f"not a uname: {value!r}; a uname is letters, digits and '_', as AML names the object")
     return value
 

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.desired import names, schema, yamlread
+from reconciler.desired import names, schema, yamlread, yamlwrite
 from reconciler.desired.entrycheck import checked
 from reconciler.desired.filecache import FileCache
 from reconciler.desired.yamlentries import parse
@@ -441,3 +441,19 @@ def test_an_entry_written_with_names_resolves_to_the_entry_written_with_ids(
     assert resolved.names["source_id"] == dashboard
     named_presets = {f"dynamic_filter_presets.{i}.dynamic_filter_id": u for i, (u, _, n) in enumerate(presets) if n}
     assert {k: v for k, v in resolved.names.items() if k != "source_id"} == named_presets
+
+
+def test_a_name_cannot_come_from_the_environment_and_the_value_written_is_named(tmp_path: Path) -> None:
+    """A uname decides which dashboard is delivered: it is written in the file, where review sees it.
+    The refusal names `${DASH}`, not a stand-in tried for it."""
+    assert problems(tmp_path, schedule("s", "dashboard: ${DASH}\n" + BODY)) == [
+        "3: s.dashboard: not a uname: '${DASH}'; a uname is letters, digits and '_', as AML names the object"
+    ]
+
+
+def test_ids_are_written_back_into_an_entry_written_with_names(tmp_path: Path) -> None:
+    path = write(tmp_path, NAMED)
+    assert yamlwrite.record_ids({str(path): {"weekly-sales": 5}}, [path]) == []
+    assert path.read_text() == NAMED.replace("  weekly-sales:\n", "  weekly-sales:\n    id: 5\n")
+    (read, _) = yamlread.load([path], cache=False)
+    assert read.id == 5 and read.fields["dashboard"] == "sales_performance"
