@@ -130,6 +130,7 @@ def test_all_models_forbid_unknown_fields() -> None:
         models.Schedule,
         models.Condition,
         models.DynamicFilterPreset,
+        models.DashboardFilterPreset,
         models.EmailOptions,
         *models.DEST_MODELS.values(),
     ]:
