@@ -70,7 +70,11 @@ class DesiredEntry:
     `env`: each dotted field path whose YAML value uses a variable (`${NAME}`), with that value as
     written. As read, such a field holds the expression itself; `desired.envvalues.resolve` gives the
     entries with the values from the environment (and keeps `env`, so that every output can show the
-    expression instead of the value)."""
+    expression instead of the value).
+
+    `names`: likewise for unames (`dashboard: sales_performance`): as read, the fields hold the names
+    as written; `desired.names.resolve_names` gives entries with the ids in their place and `names`
+    saying which uname each id came from."""
 
     key: str
     id: int | None
@@ -82,6 +86,9 @@ class DesiredEntry:
     # field path (dotted, as in diffs) -> the `${NAME}` expression written there: its value comes from
     # the environment and is never shown (`desired.envvalues`)
     env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # field path (dotted, as in diffs) -> the uname written there (`dashboard:`, `dynamic_filter:`),
+    # once `desired.names.resolve_names` has put the id in its place: views show the name, not the id
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.field_lines, LineMap):
