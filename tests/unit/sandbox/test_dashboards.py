@@ -4,6 +4,9 @@ unames, an AML rename (a new id; the old one left behind), a second project, and
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from reconciler.sandbox import command as sandbox_command
 from reconciler.sandbox.dashboards import added, list_metadata, renamed
 from reconciler.sandbox.replies import ApiError
 from reconciler.sandbox.seed import load_seed
+from tests.helpers import REPO
 
 METADATA = "/dashboards/list_metadata"
 EXAMPLE_UNAMES = {
@@ -146,6 +150,23 @@ def test_the_command_turns_names_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen["list_metadata"] is False
     assert CliRunner().invoke(sandbox_command.sandbox, []).exit_code == 0
     assert seen["list_metadata"] is True
+
+
+def test_the_command_says_names_are_off_and_answers_404() -> None:
+    argv = [sys.executable, "-m", "reconciler.sandbox", "--port", "0", "--seed", "empty", "--no-list-metadata"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+        lines = [proc.stdout.readline() for _ in range(4)]  # key, control, modes, press Ctrl-C
+        assert "  modes:   no list_metadata\n" in lines
+        resp = requests.get(base_url + METADATA, headers={"X-Holistics-Key": "sandbox-key"}, timeout=5)
+        assert resp.status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 # ---- an AML rename: a new id under the new uname, the old id left behind ----
