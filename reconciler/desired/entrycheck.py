@@ -52,11 +52,14 @@ def _validated(model: type[BaseModel], data: dict[str, Any], whole: set[str]) ->
     value checks; or the errors that remain (a `${X}` no stand-in satisfies is refused as written)."""
     attempt = data
     tried: dict[str, int] = {}
+    as_written: dict[str, ErrorDetails] = {}  # a value no stand-in passes is refused as written, not as a stand-in
     while True:
         try:
             return model.model_validate(attempt)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
+        if not tried:
+            as_written = {".".join(data_path(data, e["loc"])): e for e in errors}
         stand_ins: dict[str, Any] = {}
         for error in errors:
             path = ".".join(data_path(attempt, error["loc"]))
@@ -67,8 +70,16 @@ def _validated(model: type[BaseModel], data: dict[str, Any], whole: set[str]) ->
                     stand_ins[path] = candidate
         blocking = [e for e in errors if ".".join(data_path(attempt, e["loc"])) not in stand_ins]
         if blocking or not stand_ins:
-            return blocking or errors
+            return [_as_written(e, attempt, tried, as_written) for e in blocking or errors]
         attempt = _with(attempt, stand_ins)
+
+
+def _as_written(
+    error: ErrorDetails, attempt: dict[str, Any], tried: dict[str, int], as_written: dict[str, ErrorDetails]
+) -> ErrorDetails:
+    """The error of a value that stand-ins were tried for, as the value written made it."""
+    path = ".".join(data_path(attempt, error["loc"]))
+    return as_written.get(path, error) if path in tried else error
 
 
 def _next_stand_in(error: ErrorDetails, tried: int) -> str | None:

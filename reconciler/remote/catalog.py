@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from reconciler.kinds.names import NameCatalog
 
 
 class DashboardReader(Protocol):
@@ -151,3 +154,8 @@ def read_catalog(client: DashboardReader, filters_of: Iterable[int] = ()) -> Cat
     catalog = Catalog(client.dashboards_metadata())
     catalog.read_filters(client, filters_of)
     return catalog
+
+
+if TYPE_CHECKING:
+    # mypy holds Catalog to the protocol the desired side resolves names through
+    _a_name_catalog: NameCatalog = Catalog(())

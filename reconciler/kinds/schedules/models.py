@@ -2,15 +2,33 @@
 
 Field names and enums are those of the spec (`tests/unit/kinds/test_schedule_models.py` checks them against it). A field
 left out of the YAML is not managed: plan ignores it and an update keeps the workspace's value.
+
+Two fields are the tool's own, names for ids (issue 20): `dashboard: <uname>` for `source_type: Dashboard`
++ `source_id`, and a preset's `dynamic_filter: <uname>` for `dynamic_filter_id`. They are checked here as
+written (offline); `desired.names.resolve_names` puts the ids in their place when a plan is made.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
 from cronsim import CronSim, CronSimError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from reconciler import spec
 
@@ -40,7 +58,23 @@ def _check_email(value: str) -> str:
     return value
 
 
+UNAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _check_uname(value: str) -> str:
+    # AML names objects with letters, digits and underscores (`Dashboard sales_performance {`); anything
+    # else (a title, a `${X}`, a path) cannot be a uname, and is better refused here than as "unknown"
+    if not UNAME.fullmatch(value):  # fullmatch: `$` alone would let a trailing newline in
+        raise ValueError(f"not a uname: {value!r}; a uname is letters, digits and '_', as AML names the object")
+    return value
+
+
 Cron = Annotated[str, AfterValidator(_check_cron)]
+Uname = Annotated[
+    StrictStr,
+    AfterValidator(_check_uname),
+    Field(json_schema_extra={"pattern": UNAME.pattern}),
+]
 # the API's ids are positive integers: 0, -1, true or 1234.0 is a typo, not a schedule
 Id = Annotated[StrictInt, Field(gt=0)]
 Email = Annotated[str, AfterValidator(_check_email)]
@@ -91,9 +125,70 @@ class Condition(Model):
 
 
 class DynamicFilterPreset(Model):
+    """A preset as the API has it: the filter by its id (an alert's presets; a widget names no filter)."""
+
     dynamic_filter_id: int | str
     preset_condition: Condition
     public_hidden: StrictBool | None = False
+
+
+def _missing(name_field: str | None = None) -> PydanticCustomError:
+    """A required field left out (pydantic's own error type, worded as any other), or one that a
+    name could have stood for: then the message says so."""
+    if name_field is None:
+        return PydanticCustomError("missing", "Field required")
+    return PydanticCustomError(
+        "missing_or_named",
+        "missing required field (or give it by name: `{name_field}: <uname>`)",
+        {"name_field": name_field},
+    )
+
+
+def _not_null(*names: str) -> Callable[[dict[str, Any]], None]:
+    """For the editor schema: these fields are optional (one of two ways to say a thing) but never null,
+    though the model holds None for one left out."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for name in names:
+            prop = schema["properties"][name]
+            branches = [b for b in prop.pop("anyOf") if b != {"type": "null"}]
+            prop.pop("default", None)
+            prop.update(branches[0] if len(branches) == 1 else {"anyOf": branches})
+        name, ids = names[0], list(names[1:])  # the name, and the fields it stands for (the id last)
+        schema["anyOf"] = [
+            {"required": [name], "not": {"required": [ids[-1]]}},
+            {"required": ids, "not": {"required": [name]}},
+        ]
+
+    return edit
+
+
+class DashboardFilterPreset(Model):
+    """A schedule's preset: its filter by id (`dynamic_filter_id`) or by uname on the schedule's
+    dashboard (`dynamic_filter`), one or the other."""
+
+    # the name is declared before the id so that the id's check sees it: pydantic validates fields in
+    # order, and each default too, so a name left out reads as None, and one that failed its own check
+    # is absent (and is then not blamed twice)
+    model_config = ConfigDict(json_schema_extra=_not_null("dynamic_filter", "dynamic_filter_id"))
+    dynamic_filter: Uname | None = Field(
+        default=None, validate_default=True, description="the filter's uname on the dashboard: for dynamic_filter_id"
+    )
+    dynamic_filter_id: int | str | None = Field(default=None, validate_default=True)
+    preset_condition: Condition
+    public_hidden: StrictBool | None = False
+
+    @field_validator("dynamic_filter_id", mode="after")
+    @classmethod
+    def _one_of_id_or_name(cls, value: int | str | None, info: ValidationInfo) -> int | str | None:
+        if "dynamic_filter" not in info.data:  # it failed its own check: that is the problem to show
+            return value
+        named = info.data["dynamic_filter"] is not None
+        if value is None and not named:
+            raise _missing(name_field="dynamic_filter")
+        if value is not None and named:
+            raise ValueError("give the filter by `dynamic_filter` (its uname) or `dynamic_filter_id`, not both")
+        return value
 
 
 class EmailOptions(Model):
@@ -165,20 +260,72 @@ assert set(get_args(DestType)) == set(DEST_MODELS), "DestType and DEST_MODELS li
 
 
 class DataScheduleSpec(Model):
-    """One entry under `schedules:`: a DataSchedule without the server-assigned parts."""
+    """One entry under `schedules:`: a DataSchedule without the server-assigned parts.
+
+    The source is `source_type` + `source_id`, or `dashboard: <uname>` standing for both (`source_type:
+    Dashboard` may stay beside it: it says the same; `QueryReport` or a `source_id` beside it is an error
+    naming both). A preset may give its filter by uname (`dynamic_filter`) only on a dashboard, named or
+    by id: a query report's filters have no uname."""
+
+    # as in the presets, the name is declared before the fields it stands for, so that their checks see
+    # it (the order of `fields` matters to no one: they are compared as mappings)
 
     id: Id | None = None
     title: str | None = None
-    source_type: SourceType
-    source_id: Id
+    dashboard: Uname | None = Field(
+        default=None, validate_default=True, description="the dashboard's uname: for source_type Dashboard + source_id"
+    )
+    source_type: SourceType | None = Field(default=None, validate_default=True)
+    source_id: Id | None = Field(default=None, validate_default=True)
     schedule: Schedule
-    dynamic_filter_presets: list[DynamicFilterPreset] | None = None
+    dynamic_filter_presets: list[DashboardFilterPreset] | None = None
     dest: Dest
+
+    model_config = ConfigDict(json_schema_extra=_not_null("dashboard", "source_type", "source_id"))
+
+    @field_validator("source_type", mode="after")
+    @classmethod
+    def _type_of_a_named_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "dashboard" not in info.data:
+            return value
+        named = info.data["dashboard"] is not None
+        if value is None and not named:
+            raise _missing()
+        if named and value not in (None, "Dashboard"):
+            raise ValueError(
+                f"`dashboard` names a dashboard: with it, source_type is Dashboard or left out, not {value}"
+            )
+        return value
+
+    @field_validator("source_id", mode="after")
+    @classmethod
+    def _id_or_name(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if "dashboard" not in info.data:
+            return value
+        named = info.data["dashboard"] is not None
+        if value is None and not named:
+            raise _missing(name_field="dashboard")
+        if value is not None and named:
+            raise ValueError("give the source by `dashboard` (its uname) or `source_id`, not both")
+        return value
+
+    @field_validator("dynamic_filter_presets", mode="after")
+    @classmethod
+    def _filter_names_on_dashboards(
+        cls, presets: list[DashboardFilterPreset] | None, info: ValidationInfo
+    ) -> list[DashboardFilterPreset] | None:
+        named = any(p.dynamic_filter is not None for p in presets or ())
+        if named and info.data.get("source_type") == "QueryReport":
+            raise ValueError(
+                "`dynamic_filter` is a dashboard filter's uname; "
+                "a QueryReport's filters are given by `dynamic_filter_id`"
+            )
+        return presets
 
     @model_validator(mode="after")
     def _widget_only_for_dashboards(self) -> DataScheduleSpec:
         widget = isinstance(self.dest, SftpDest) and self.dest.dashboard_widget_id is not None
-        if widget and self.source_type != "Dashboard":
+        if widget and self.source_type == "QueryReport":
             raise ValueError("dest.dashboard_widget_id is only for Dashboard schedules (the spec), not a QueryReport")
         return self
 

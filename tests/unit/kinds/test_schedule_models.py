@@ -36,7 +36,11 @@ def test_required_fields_match_the_spec(dest_type: str, schema_name: str) -> Non
 
 
 def test_data_schedule_fields_match_the_spec() -> None:
-    assert set(models.DataScheduleSpec.model_fields) == set(spec.schema("DataSchedule")["properties"])
+    # `dashboard` is the tool's own: a uname standing for source_type + source_id (issue 20)
+    assert set(models.DataScheduleSpec.model_fields) - {"dashboard"} == set(spec.schema("DataSchedule")["properties"])
+    assert set(models.DashboardFilterPreset.model_fields) - {"dynamic_filter"} == set(
+        spec.schema("DynamicFilterPreset")["properties"]
+    ) - {"id"}
     assert set(models.Schedule.model_fields) == set(spec.schema("Schedule")["properties"]) - {"is_archived"}
     email_options = spec.schema("DataScheduleEmailDest")["allOf"][0]["properties"]["options"]["properties"]
     assert set(models.EmailOptions.model_fields) == set(email_options)
@@ -126,6 +130,7 @@ def test_all_models_forbid_unknown_fields() -> None:
         models.Schedule,
         models.Condition,
         models.DynamicFilterPreset,
+        models.DashboardFilterPreset,
         models.EmailOptions,
         *models.DEST_MODELS.values(),
     ]:
@@ -137,3 +142,46 @@ def test_a_widget_id_is_only_for_dashboard_schedules() -> None:
     models.DataScheduleSpec.model_validate(base(**sftp))
     with pytest.raises(ValidationError, match="only for Dashboard"):
         models.DataScheduleSpec.model_validate({**base(**sftp), "source_type": "QueryReport"})
+
+
+def test_a_schedule_named_by_uname_gives_its_fields_as_written() -> None:
+    """`dashboard` stands for the source until a plan resolves it: `api_fields` holds the name and no id."""
+    named = {k: v for k, v in base(type="GsheetDest", sheet_url="u", sheet_title="t").items() if k != "source_id"}
+    named = {**named, "dashboard": "sales_performance", "source_type": "Dashboard"}
+    named["dynamic_filter_presets"] = [
+        {"dynamic_filter": "region", "preset_condition": {"operator": "is_null", "values": []}}
+    ]
+    fields = models.DataScheduleSpec.model_validate(named).api_fields()
+    assert fields["dashboard"] == "sales_performance" and "source_id" not in fields
+    assert fields["dynamic_filter_presets"] == [
+        {"dynamic_filter": "region", "preset_condition": {"operator": "is_null", "values": []}}
+    ]
+
+
+def by_name(uname: Any) -> dict[str, Any]:
+    """A schedule whose source is `dashboard: uname`."""
+    fields = {k: v for k, v in base(type="GsheetDest", sheet_url="u", sheet_title="t").items() if k != "source_id"}
+    return {**fields, "dashboard": uname}
+
+
+@pytest.mark.parametrize("good", ["sales_performance", "Sales2024", "_private", "1st_dashboard"])
+def test_a_uname_is_letters_digits_and_underscores(good: str) -> None:
+    assert models.DataScheduleSpec.model_validate(by_name(good)).dashboard == good
+
+
+@pytest.mark.parametrize("bad", ["", "sales performance", "sales-performance", "ventes_\u00e9t\u00e9", "a.b", "x\n"])
+def test_anything_else_is_not_a_uname(bad: str) -> None:
+    with pytest.raises(ValidationError, match="not a uname"):
+        models.DataScheduleSpec.model_validate(by_name(bad))
+
+
+def test_a_widget_id_goes_with_a_dashboard_given_by_name() -> None:
+    sftp = {"type": "SftpDest", "data_source_id": 1, "file_path": "/x", "dashboard_widget_id": 5}
+    named = {k: v for k, v in base(**sftp).items() if k not in ("source_id", "source_type")}
+    models.DataScheduleSpec.model_validate({**named, "dashboard": "sales_performance"})
+
+
+def test_remote_schedules_stay_declarable() -> None:
+    from reconciler.kinds.schedules import declarable
+
+    assert declarable({**base(type="GsheetDest", sheet_url="u", sheet_title="t"), "id": 3})

@@ -692,6 +692,7 @@ def test_control_endpoint_over_http(client: Client, sandbox: Sandbox) -> None:
         "server_like": False,
         "strict_input": False,
         "immutable_source": False,
+        "list_metadata": True,
     }
     assert client.get("/data_schedules/424").json()["error"]["type"] == "BaseError"
     assert client.get("/data_schedules").status_code == 200

@@ -233,6 +233,25 @@ def test_dashboards_and_query_reports(api: Checked) -> None:
     api.call("GET", "/query_reports/1", 404)
 
 
+def test_dashboards_list_metadata(api: Checked, sb: Sandbox) -> None:
+    needs_path(api.document, "/dashboards/list_metadata")
+    items = api.call("GET", "/dashboards/list_metadata", 200)["dashboards_metadata"]
+    assert {i["id"] for i in items} == {1234, 1240, 1251, 1262, 1277}
+    assert any(i["uname"] is None for i in items)  # a canvas dashboard: the spec's nullable uname
+    for params in ({"version": 4}, {"version": [3, 4]}, {"permission_action": "update"}):
+        api.call("GET", "/dashboards/list_metadata", 200, params=params)
+    api.error("GET", "/dashboards/list_metadata", 400, params={"permission_action": "share"})
+    api.error("GET", "/dashboards/list_metadata", 400, params={"version": "four"})
+    renamed = sb.control.rename_dashboard("marketing_funnel", "marketing_funnel_v2")
+    try:
+        api.call("GET", f"/dashboards/{renamed['id']}", 200)
+        after = api.call("GET", "/dashboards/list_metadata", 200)["dashboards_metadata"]
+        assert {i["id"] for i in after} == {1234, 1240, 1251, 1262, 1277, renamed["id"]}
+    finally:
+        # the module's sandbox is shared: the uname is named again (under a third id) for later tests
+        sb.control.rename_dashboard("marketing_funnel_v2", "marketing_funnel")
+
+
 def test_validator_resolves_dest_by_discriminator(openapi: OpenAPI, sb: Sandbox) -> None:
     """Guards the premise in the module docstring with bodies the sandbox would never send."""
     request = MockRequest(sb.url, "get", "/api/v2/data_schedules/1")
