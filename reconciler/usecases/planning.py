@@ -196,7 +196,7 @@ def _make_plan(
         removed = removals_since(scope.prune_since, the_paths, desired) if scope.prune_since else None
         schedules = reads["schedules"]
         keys = {k for k in (kind_named(d.kind).source_key(d.fields) for d in desired) if k is not None}
-        if check_references:
+        if check_references and names.settled_without():  # no catalog: each title read, as before
             schedules.prefetch(keys)  # while the listing is still under way
         parts = [
             _kind_plan(
