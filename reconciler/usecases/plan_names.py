@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from reconciler.desired.names import dashboards_naming_filters, entries_naming_filters, has_names, resolve_names
 from reconciler.kinds.entries import DesiredEntry
@@ -18,6 +18,8 @@ from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.catalog import Catalog, read_catalog
 from reconciler.remote.client import HolisticsClient, NamesUnavailable
 from reconciler.usecases.config import ConfigFileError, ProjectConfig
+
+FILTER_READERS = 4  # as many as the sources' readers (`remote.reads.SOURCE_WORKERS`)
 
 
 class CatalogRead:
@@ -77,8 +79,14 @@ def read_named_filters(client: HolisticsClient, catalog: Catalog, entries: Seque
     ambiguous uname: the resolver names them all)."""
     ids = dashboard_ids(catalog, entries_naming_filters(entries))
     ids += [i for i in dashboards_naming_filters(entries) if catalog.has(i)]  # by id, its filters by name
-    if ids:
-        catalog.read_filters(client, ids)
+    if not ids:
+        return
+    # a few at a time (as the sources were read before): a plan naming the filters of 1,000 dashboards
+    # would otherwise wait for 1,000 round trips one after the other
+    with ThreadPoolExecutor(max_workers=FILTER_READERS) as pool:
+        definitions = list(pool.map(client.get_dashboard, sorted(set(ids))))
+    for dashboard_id, definition in zip(sorted(set(ids)), definitions, strict=True):
+        catalog.add_dashboard(dashboard_id, definition)
 
 
 def dashboard_ids(catalog: Catalog, unames: Iterable[str]) -> list[int]:
