@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from reconciler.desired.names import dashboards_naming_filters, entries_naming_filters, has_names, resolve_names
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
-from reconciler.remote.catalog import Catalog, read_catalog
+from reconciler.remote.catalog import Catalog, DashboardReader, read_catalog
 from reconciler.remote.client import HolisticsClient, NamesUnavailable
 from reconciler.usecases.config import ConfigFileError, ProjectConfig
 
@@ -60,7 +60,7 @@ def uses_names(entry: DesiredEntry) -> bool:
 
 
 def resolved(
-    desired: Sequence[DesiredEntry], catalog: Catalog | None, client: HolisticsClient, unavailable: str | None
+    desired: Sequence[DesiredEntry], catalog: Catalog | None, client: DashboardReader, unavailable: str | None
 ) -> list[DesiredEntry]:
     """The entries with their names replaced by ids. Entries that name nothing cost nothing; a
     dashboard is read (`GET /dashboards/{id}`) only when an entry names one of its filters."""
@@ -74,7 +74,7 @@ def resolved(
     return resolved
 
 
-def read_named_filters(client: HolisticsClient, catalog: Catalog, entries: Sequence[DesiredEntry]) -> None:
+def read_named_filters(client: DashboardReader, catalog: Catalog, entries: Sequence[DesiredEntry]) -> None:
     """Each dashboard whose filters `entries` name by uname, read once (every candidate of an
     ambiguous uname: the resolver names them all)."""
     ids = dashboard_ids(catalog, entries_naming_filters(entries))
