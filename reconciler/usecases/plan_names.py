@@ -9,15 +9,17 @@ is an error saying why, and an id-only project plans exactly as it did (titles r
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from reconciler.desired.names import dashboards_naming_filters, entries_naming_filters, has_names, resolve_names
+from reconciler.kinds import SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.catalog import Catalog, DashboardReader, read_catalog
 from reconciler.remote.client import HolisticsClient, NamesUnavailable
 from reconciler.usecases.config import ConfigFileError, ProjectConfig
+from reconciler.views.plan_words import Labels
 
 FILTER_READERS = 4  # as many as the sources' readers (`remote.reads.SOURCE_WORKERS`)
 
@@ -30,7 +32,14 @@ class CatalogRead:
         self.client = client
         self.future: Future[Catalog | None] = Future()
         self.unavailable: str | None = None  # why, when the server has no list_metadata for this key
-        threading.Thread(target=self._read, name="catalog", daemon=True).start()
+        self._started = False
+
+    def start(self) -> CatalogRead:
+        """Send the request (a daemon thread: a command that failed meanwhile does not wait for it)."""
+        if not self._started:
+            self._started = True
+            threading.Thread(target=self._read, name="catalog", daemon=True).start()
+        return self
 
     def _read(self) -> None:
         try:
@@ -44,13 +53,13 @@ class CatalogRead:
         self.future.set_result(catalog)
 
     def result(self) -> Catalog | None:
-        return self.future.result()
+        return self.start().future.result()
 
     def settled_without(self) -> bool:
         """Whether the catalog is known to be unavailable (waiting for the answer): the caller then
         reads titles one by one, as before. A failed read counts as available: it fails the plan."""
         try:
-            return self.future.result() is None
+            return self.result() is None
         except BaseException:
             return False
 
@@ -134,3 +143,12 @@ def scoped(config: ProjectConfig, catalog: Catalog | None, unavailable: str | No
             ]
         )
     return config.model_copy(update={"scope": config.scope.named(ids)})
+
+
+def labels(titles: Mapping[SourceKey, str], catalog: Catalog | None, dashboards: Sequence[int]) -> Labels:
+    """Titles, with the unames the catalog gives `dashboards` and the filters read."""
+    if catalog is None:
+        return Labels(titles)
+    unames = {i: u for i in dashboards if (u := catalog.uname(i))}
+    filters = {(i, str(fid)): uname for i in dashboards for uname, fid in (catalog.filter_ids(i) or {}).items()}
+    return Labels(titles, unames, filters)

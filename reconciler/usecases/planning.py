@@ -73,20 +73,12 @@ class Planned:
     def titles(self) -> Labels:
         """The sources' titles, and the unames of the dashboards and filters the catalog names."""
         titles = {k: s.title for k, s in self.sources.items() if s.title}
-        return labels(titles, self.catalog, [k[1] for k in self.sources if k[0] == "Dashboard"])
+        return plan_names.labels(titles, self.catalog, [k[1] for k in self.sources if k[0] == "Dashboard"])
 
     @property
     def remote(self) -> list[dict[str, Any]]:
         """The remote schedules planned from (`remote_of` has every kind's)."""
         return self.remote_of.get("schedules", [])
-
-
-def labels(titles: Mapping[SourceKey, str], catalog: Catalog | None, dashboards: Sequence[int]) -> Labels:
-    if catalog is None:
-        return Labels(titles)
-    unames = {i: u for i in dashboards if (u := catalog.uname(i))}
-    filters = {(i, str(fid)): uname for i in dashboards for uname, fid in (catalog.filter_ids(i) or {}).items()}
-    return Labels(titles, unames, filters)
 
 
 def schedule_paths(config: ProjectConfig, paths: Sequence[Path]) -> list[Path]:
@@ -173,7 +165,7 @@ def _make_plan(
     # Every kind's listing starts before the YAML is read, all at once, so the network time overlaps
     # the parsing. They are read-only, and invalid YAML cancels them: no write is ever sent for a YAML
     # that is not valid.
-    names = plan_names.CatalogRead(client)  # one request, beside the listings
+    names = plan_names.CatalogRead(client)
     with ExitStack() as stack:
         reads = {
             kind.yaml_key: stack.enter_context(
@@ -187,6 +179,7 @@ def _make_plan(
             )
             for kind in KINDS
         }
+        names.start()  # one request, beside the listings (once they hold the client's events)
         config, desired = _named(client, config, names, load_desired(config, paths, cached=cached))
         desired = planning_env.resolved(desired)
         unmatched = scope.selection.unmatched(d.key for d in desired)  # across every kind's keys

@@ -69,6 +69,7 @@ def test_invalid_yaml_is_said_at_once_while_a_read_stalls(sandbox: Sandbox, tmp_
 def test_each_source_is_read_once_though_both_the_listing_and_the_yaml_name_it(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
+    sandbox.control.set_list_metadata(False)  # each source read by GET: a server without list_metadata (issue 20)
     write_schedules(tmp_path, EMAIL)
     result = cli(sandbox, "plan", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
