@@ -188,7 +188,8 @@ def render(result: Result, info: Mapping[str, str]) -> str:
         f"on every request; medians of {REPEATS}.",
         "",
         f"**Machine:** {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, {info['os']}. "
-        f"Run {info['date']} at commit {info['commit']}.",
+        f"Run {info['date']} at commit {info['commit']}; load average {info.get('load', '?')} when it started"
+        " (the CLI and the sandbox share the CPUs: run it on an idle machine to compare).",
         "",
         f"**Workspace:** {result.schedules:,} schedules and {result.alerts:,} alerts; the YAML declares all but 1 in",
         "200 schedules, changes 1 in 100 of each kind and adds 10 schedules and 5 alerts.",
@@ -217,9 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPORT, help=f"report path (default {REPORT})")
     args = parser.parse_args(argv)
     sizes = (1_000, 200) if args.quick else (10_000, 2_000)
+    info = {**machine(), "load": f"{os.getloadavg()[0]:.1f}"}
     with tempfile.TemporaryDirectory(prefix="hs-bench-alerts-") as tmp:
         result = bench(*sizes, Path(tmp))
-    text = render(result, machine())
+    text = render(result, info)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -29,6 +29,13 @@ from reconciler.remote.client.rates import parse_rate
 from reconciler.views.cron_words import DEFAULT_TIMEZONE, UnknownTimezone, zone
 
 _TOP_FIELDS = set(DataScheduleSpec.model_fields)
+
+# Every kind's destination types as ONE Literal: a union of each kind's Literal fails as one error per
+# member, so a wrong value was told two overlapping lists ("one of: EmailDest, ...; one of: EmailDest, ...").
+AnyDestType = Literal["EmailDest", "EmailSubscriptionDest", "SlackDest", "SftpDest", "GsheetDest", "WebhookDest"]
+assert list(get_args(AnyDestType)) == list(dict.fromkeys([*get_args(DestType), *get_args(AlertDestType)])), (
+    "AnyDestType lists each kind's destination types, schedules' first"
+)
 
 
 class ConfigFileError(InvalidSchedules):
@@ -69,7 +76,7 @@ class Scope(_Model):
 
     dashboards: list[int | str] | None = None  # ids, or unames (resolved through the catalog: `named`)
     query_reports: list[int] | None = None
-    dest_types: list[DestType | AlertDestType] | None = None
+    dest_types: list[AnyDestType] | None = None
 
     @property
     def everything(self) -> bool:

@@ -643,8 +643,12 @@ def test_a_saved_plan_cannot_direct_the_write_back_elsewhere(sandbox: Sandbox, t
         "symlink-out": "schedules/out/victim.yml",
         "config-file": "holistics-schedules.yml",
     }[lie]
-    for change in saved["saved_plan"]["changes"]:
-        change["file"] = file
+    lied = 0
+    for kind in saved["saved_plan"]["kinds"]:  # format 3: each kind's changes are its own
+        for change in kind["changes"]:
+            change["file"] = file
+            lied += 1
+    assert lied == 1
     (cwd / "plan.json").write_text(json.dumps(saved))
     result = cli(sandbox, "apply", "plan.json", "--auto-approve", cwd=cwd)
     created = ids_by_title(sandbox)["Alpha"]

@@ -399,7 +399,9 @@ def test_config_errors_name_file_line_and_key_in_the_tools_words(tmp_path: Path)
         f"{c}:3: connection.region: one of: apac, eu, us",
         f"{c}:4: connection.rate_limit: rate limit '5' is ambiguous without a window: give N/S, e.g. 5/60 "
         "for at most 5 requests per minute, or none",
-        f"{c}:6: scope.dest_types.1: one of: EmailDest, EmailSubscriptionDest, SlackDest, SftpDest, GsheetDest",
+        # one list of both kinds' destinations, each named once (WebhookDest is an alert's)
+        f"{c}:6: scope.dest_types.1: one of: EmailDest, EmailSubscriptionDest, SlackDest, SftpDest, GsheetDest, "
+        "WebhookDest",
         f"{c}:8: safety.max_change_share: must be greater than 0",
         f"{c}:9: safety.min_managed: must be a whole number",
         f"{c}:10: timezone: must be text (a string)",

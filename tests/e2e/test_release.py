@@ -242,7 +242,10 @@ def test_the_installed_demo_runs_its_packaged_example_from_anywhere(built: Built
     result = run_installed(built, "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"({built.installed / 'reconciler' / 'example'}/)" in result.stdout
-    assert "Plan: 4 to create, 3 to update, 0 to delete." in result.stdout
+    assert (
+        "Plan: 5 to create, 3 to update, 0 to delete. (schedules: 4 to create, 3 to update, 0 to delete;"
+        " alerts: 1 to create, 0 to update, 0 to delete)"
+    ) in result.stdout
     assert "No changes. The workspace matches the YAML." in result.stdout
     assert list(tmp_path.iterdir()) == []
 
@@ -265,5 +268,8 @@ def test_the_demo_ignores_the_project_config_and_settings_where_it_is_run(tmp_pa
         [sys.executable, "-m", "reconciler", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Plan: 4 to create, 3 to update, 0 to delete." in result.stdout
+    assert (
+        "Plan: 5 to create, 3 to update, 0 to delete. (schedules: 4 to create, 3 to update, 0 to delete;"
+        " alerts: 1 to create, 0 to update, 0 to delete)"
+    ) in result.stdout
     assert (tmp_path / "schedules" / "mine.yml").read_text() == "schedules: {}\n"

@@ -169,7 +169,8 @@ def test_target_and_exclude_plan_and_apply_only_the_selected_entries(sandbox: Sa
 
 def test_a_target_that_selects_nothing_or_with_prune_is_refused(sandbox: Sandbox, repo: Path) -> None:
     typo = cli(sandbox, "plan", "--target", "sales-weekyl", cwd=repo)
-    assert typo.returncode == 1 and "--target sales-weekyl selects no schedule key" in typo.stderr
+    # keys are unique across kinds, so the message names no kind: no schedule's and no alert's key
+    assert typo.returncode == 1 and "--target sales-weekyl selects no key in schedules" in typo.stderr
     pruned = cli(sandbox, "apply", "--prune", "--target", "sales-weekly", "--auto-approve", cwd=repo)
     assert pruned.returncode == 1 and "--prune cannot be combined with --target" in pruned.stderr
 

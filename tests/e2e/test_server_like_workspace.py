@@ -18,6 +18,14 @@ from tests.helpers import EMAIL, REPO, cli, write_schedules
 
 # what the server-like sandbox adds; each must be named once by `plan -v`, and reach nothing else
 EXTRA_NAMES = ("created_at", "updated_at", "creator", "last_run_at", "next_run_at", "dest.id", "data_schedule_id")
+# and on alerts (the example's alerts.yml), their conditions and presets
+ALERT_EXTRA_NAMES = (
+    "owner_id",
+    "last_run_status",
+    "viz_conditions[].data_alert_id",
+    "dynamic_filter_presets[].data_alert_id",
+)
+ALERTS_FILE = "alerts.yml"  # the example's alerts: every other file holds schedules
 NOTE = "fields the spec does not document"
 
 
@@ -41,12 +49,22 @@ def strip_ids(directory: Path) -> None:
         path.write_text(re.sub(r"(?m)^[ \t]*id: \d+[ \t]*(#.*)?\n", "", path.read_text()))
 
 
-def recorded_ids(directory: Path) -> set[int]:
-    return {int(m) for p in directory.glob("*.yml") for m in re.findall(r"(?m)^[ \t]*id: (\d+)", p.read_text())}
+def recorded_ids(directory: Path, alerts: bool = False) -> set[int]:
+    """The ids written in the schedule files (or with `alerts`, in the alerts file): each kind's ids
+    are its own, so an alert and a schedule may hold the same number."""
+    paths = [p for p in directory.glob("*.yml") if (p.name == ALERTS_FILE) == alerts]
+    return {int(m) for p in paths for m in re.findall(r"(?m)^[ \t]*id: (\d+)", p.read_text())}
 
 
-def posts(sb: Sandbox) -> list[dict[str, Any]]:
-    return [r for r in sb.control.requests() if r["method"] == "POST" and r["path"] == "/data_schedules"]
+def posts(sb: Sandbox, path: str = "/data_schedules") -> list[dict[str, Any]]:
+    return [r for r in sb.control.requests() if r["method"] == "POST" and r["path"] == path]
+
+
+def served(sb: Sandbox) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every schedule and alert the sandbox holds, by kind and id (each kind's ids are its own)."""
+    return {("schedules", s["id"]): s for s in sb.control.schedules()} | {
+        ("alerts", a["id"]): a for a in sb.control.alerts()
+    }
 
 
 def copy_repo_examples(root: Path) -> Path:
@@ -66,27 +84,32 @@ def test_lost_ids_are_adopted_by_content_and_the_extras_named_once(server: Sandb
     assert made.returncode == 0, made.stdout + made.stderr
     created = {s["id"] for s in server.control.schedules()}
     assert len(created) == len(posts(server)) >= 10 and recorded_ids(files) == created
+    created_alerts = {a["id"] for a in server.control.alerts()}
+    assert len(created_alerts) == len(posts(server, "/data_alerts")) == 3
+    assert recorded_ids(files, alerts=True) == created_alerts
 
     strip_ids(files)
     server.control.clear_requests()
     plan = cli(server, "plan", "--json", cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     summary = json.loads(plan.stdout)["summary"]
-    assert summary["create"] == 0 and summary["update"] == 0 and summary["unchanged"] == len(created), summary
+    unchanged = len(created) + len(created_alerts)  # every schedule and every alert adopted by content
+    assert summary["create"] == 0 and summary["update"] == 0 and summary["unchanged"] == unchanged, summary
 
     verbose = cli(server, "plan", "-v", cwd=tmp_path)
     assert verbose.returncode == 0, verbose.stderr
     notes = [line for line in verbose.stderr.splitlines() if NOTE in line]
     assert len(notes) == 1, verbose.stderr
-    for name in EXTRA_NAMES:
+    for name in EXTRA_NAMES + ALERT_EXTRA_NAMES:
         assert notes[0].count(name) == 1, (name, notes[0])  # named, and once (not once per schedule)
-    assert all(name not in verbose.stdout for name in EXTRA_NAMES)  # never in the plan itself
+    assert all(name not in verbose.stdout for name in EXTRA_NAMES + ALERT_EXTRA_NAMES)  # never in the plan itself
     assert NOTE not in cli(server, "plan", cwd=tmp_path).stderr  # without -v, no note
 
     adopted = cli(server, "apply", "--auto-approve", cwd=tmp_path)
     assert adopted.returncode == 0, adopted.stdout + adopted.stderr
     assert posts(server) == [] and [r for r in server.control.requests() if r["method"] != "GET"] == []
     assert {s["id"] for s in server.control.schedules()} == created == recorded_ids(files)
+    assert {a["id"] for a in server.control.alerts()} == created_alerts == recorded_ids(files, alerts=True)
     assert "created_at" not in "".join(p.read_text() for p in files.glob("*.yml"))
 
 
@@ -102,14 +125,16 @@ def test_an_update_against_the_strict_server_sends_only_documented_fields(
     assert all(name not in texts for name in ("created_at", "creator", "last_run_at", "data_schedule_id"))
     assert cli(example_server, "plan", "--detailed-exitcode", cwd=tmp_path).returncode == 0  # no changes
 
-    # one schedule of each destination type changes its cron; each update is a full PUT of what was read
-    before = {s["id"]: s for s in example_server.control.schedules()}
-    changed: set[int] = set()
+    # the first entry of each imported file (one per destination type; webhook.yml's is an alert)
+    # changes its cron; each update is a full PUT of what was read
+    before = served(example_server)
+    changed: set[tuple[str, int]] = set()
     for path in (tmp_path / "schedules").glob("*.yml"):
         text = path.read_text()
         first = re.search(r"(?m)^    id: (\d+)\n", text)
         assert first is not None, path
-        changed.add(int(first[1]))
+        kind = re.findall(r"(?m)^(schedules|alerts):", text[: first.start()])[-1]  # the map the entry is in
+        changed.add((kind, int(first[1])))
         # the first entry's `repeat` comes after its id
         at = first.end()
         text = text[:at] + re.sub(r"repeat: [^,}\n]+", 'repeat: "17 3 * * *"', text[at:], count=1)
@@ -118,8 +143,9 @@ def test_an_update_against_the_strict_server_sends_only_documented_fields(
     applied = cli(example_server, "apply", "--auto-approve", cwd=tmp_path)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     puts = [r for r in example_server.control.requests() if r["method"] == "PUT"]
-    assert sorted((r["path"], r["status"]) for r in puts) == sorted((f"/data_schedules/{i}", 200) for i in changed)
-    after = {s["id"]: s for s in example_server.control.schedules()}
+    assert ("alerts", 4803) in changed  # an alert's update is held to the same strict input
+    assert sorted((r["path"], r["status"]) for r in puts) == sorted((f"/data_{k}/{i}", 200) for k, i in changed)
+    after = served(example_server)
     for ident in changed:
         assert after[ident]["schedule"]["repeat"] == "17 3 * * *"
         # nothing else moved: what the YAML leaves out went back as it was read

@@ -4,6 +4,7 @@ anything that could change the result is another key, and a broken entry is only
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import os
@@ -646,11 +647,11 @@ def test_plan_prints_the_same_bytes_cold_warm_and_without_the_cache(project: Pat
     cache = user_cache(project)
     cold = run_cli("plan", cwd=project, sb=example_sandbox)
     assert cold.returncode == 0, cold.stderr
-    assert "Plan: 4 to create, 3 to update, 0 to delete." in cold.stdout
+    assert "Plan: 5 to create, 3 to update, 0 to delete." in cold.stdout
     written = snapshot(cache)
-    assert len(written) == 3
+    assert len(written) == 4  # one entry per file, alerts.yml included
     warm = run_cli("plan", cwd=project, sb=example_sandbox)
-    assert snapshot(cache) == written  # read, not rewritten: all three were hits
+    assert snapshot(cache) == written  # read, not rewritten: all four were hits
     uncached = run_cli("plan", "--no-cache", cwd=project, sb=example_sandbox)
     for other in (warm, uncached):
         assert (other.returncode, other.stdout, other.stderr) == (cold.returncode, cold.stdout, cold.stderr)
@@ -674,7 +675,7 @@ def test_no_cache_writes_nothing(args: tuple[str, ...], env: dict[str, str], pro
     )
     assert not user_cache(project).exists()
     assert run_cli("validate", cwd=project).stdout == done.stdout
-    assert len(list(user_cache(project).glob("*.entry"))) == 3
+    assert len(list(user_cache(project).glob("*.entry"))) == 4
 
 
 @pytest.mark.slow
@@ -712,9 +713,8 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
         assert key is not None
         schedules = cache.get(key, name)
         assert schedules is not None, f"{name} was cached by validate"
-        forged = [
-            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, s.file, s.line, s.field_lines) for s in schedules
-        ]
+        # only the title lies: the kind, id and lines stay what the file says (an alert stays an alert)
+        forged = [dataclasses.replace(s, fields={**s.fields, "title": "FORGED"}) for s in schedules]
         cache.put(key, name, forged)
         forged_any = True
     assert forged_any
@@ -723,6 +723,7 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
     assert applied.returncode == 0, applied.stderr
     assert "FORGED" not in applied.stdout
     assert all(s.get("title") != "FORGED" for s in example_sandbox.control.schedules())
+    assert all(a.get("title") != "FORGED" for a in example_sandbox.control.alerts())
     sent = [r for r in example_sandbox.control.requests() if r["method"] in ("POST", "PUT")]
     assert sent, "apply had changes to make"
 
@@ -804,10 +805,7 @@ def test_an_entry_committed_into_the_checkout_changes_no_plan(project: Path, exa
         key = attacker.key(str(relative), file.read_bytes())
         schedules = yamlread.load([file], cache=False)
         assert key is not None and schedules
-        forged = [
-            DesiredEntry(s.key, s.id, {**s.fields, "title": "FORGED"}, str(relative), s.line, s.field_lines)
-            for s in schedules
-        ]
+        forged = [dataclasses.replace(s, fields={**s.fields, "title": "FORGED"}, file=str(relative)) for s in schedules]
         blob = filecache.encode_entry(key, str(relative), forged, attacker_secret)
         assert blob is not None
         write(attacker.path(key), "")
@@ -837,7 +835,7 @@ def test_plan_and_apply_write_nothing_into_the_checkout_but_the_ids(project: Pat
         check=True,
     ).stdout.splitlines()
     assert status and all(re.fullmatch(r" M schedules/[^/]+\.ya?ml", line) for line in status), status
-    assert len(list(user_cache(project).glob("*.entry"))) == 3
+    assert len(list(user_cache(project).glob("*.entry"))) == 4
 
 
 def test_a_directory_where_one_entry_belongs_costs_that_entry_only(
