@@ -221,6 +221,7 @@ def test_plan_in_github_actions_annotates_a_missing_dashboard(sandbox: Sandbox, 
 def test_apply_in_github_actions_annotates_a_422_at_the_fields_line(sandbox: Sandbox, tmp_path: Path) -> None:
     # a key that may not read dashboard 4242 cannot check it; the server then refuses the schedule
     write(tmp_path, F, EMAIL.replace("source_id: 1234", "source_id: 4242"))
+    sandbox.control.set_list_metadata(False)  # with it, 4242 is known missing before any write (issue 20)
     sandbox.control.add_fault(method="GET", path="/dashboards/4242", status=403, count=None)
     result = run(sandbox, "apply", "--auto-approve", cwd=tmp_path, actions=True)
     assert result.returncode == 1
