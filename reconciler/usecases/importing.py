@@ -32,7 +32,7 @@ from reconciler.problems import escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
 from reconciler.remote.reads import RemoteSchedules, Source, catalog_source, list_remote, read_sources
-from reconciler.usecases import lock
+from reconciler.usecases import lock, plan_names
 from reconciler.usecases.applying import parts_of
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.import_entries import entries, file_name, unrepresentable
@@ -144,6 +144,9 @@ def find(
     warned about and left out."""
     taken: set[str] = set()
     declared: dict[int, str] = {}
+    if config.scope.unames():  # the scope names dashboards: their ids, from the catalog
+        names = plan_names.CatalogRead(client)
+        config = plan_names.scoped(config, names.result(), names.unavailable)
     result = make_plan(client, config, [], check_references=False) if unmanaged else None
     if result is not None:
         left = set(_part(result, SCHEDULES.yaml_key, "unmanaged"))

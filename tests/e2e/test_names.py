@@ -149,3 +149,12 @@ def test_validate_is_offline_and_validate_remote_resolves_names(sandbox: Sandbox
     assert _paths(sandbox) == []
     remote = invoke(sandbox, "validate", "--remote", cwd=tmp_path)
     assert remote.exit_code == 1 and "no_such_dashboard" in remote.output, remote.output
+
+
+def test_import_with_a_scope_by_uname_imports_that_dashboards_schedules(
+    example_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "holistics-schedules.yml").write_text("scope:\n  dashboards: [marketing_funnel]\n")
+    assert invoke(example_sandbox, "import", cwd=tmp_path).exit_code == 0
+    text = "".join(p.read_text() for p in sorted((tmp_path / "schedules").glob("*.yml")))
+    assert "dashboard: marketing_funnel" in text and "sales_performance" not in text
