@@ -436,7 +436,22 @@ def render(report: Report) -> str:
     lines += render_baseline(report.base, report.plans)
     lines += render_apply(report.apply_free, report.apply_quota, report.apply_ceiling)
     lines += NOTES
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + companion_reports()
+
+
+COMPANIONS = ("BENCHMARKS-names.md", "BENCHMARKS-alerts.md")  # written by bench.names and bench.alerts
+
+
+def companion_reports() -> str:
+    """The reports of `python -m bench.names` and `bench.alerts`, as they stand, under this one: one
+    page holds every figure (each says its own machine, date and commit)."""
+    parts = []
+    for name in COMPANIONS:
+        path = REPORT.parent / name
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            parts.append(f"\n<!-- from docs/{name} -->\n" + text.replace("\n# ", "\n## ").replace("# ", "## ", 1))
+    return "".join(parts)
 
 
 def rss_mb(run: Run) -> float:
