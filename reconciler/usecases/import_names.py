@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reconciler.kinds.schedules.models import UNAME
 from reconciler.remote.catalog import Catalog, read_catalog
 from reconciler.remote.client import HolisticsClient, NamesUnavailable
 
@@ -36,7 +37,10 @@ def _uname(catalog: Catalog, schedule: Mapping[str, Any]) -> str | None:
     if schedule.get("source_type") != "Dashboard" or not isinstance(source_id, int):
         return None
     uname = catalog.uname(source_id)
-    return uname if uname is not None and len(catalog.dashboard_ids(uname)) == 1 else None
+    # a uname the YAML could not read back (AML's are letters, digits and underscores) stays an id
+    if uname is None or UNAME.fullmatch(uname) is None:
+        return None
+    return uname if len(catalog.dashboard_ids(uname)) == 1 else None
 
 
 def named(entry: Mapping[str, Any], catalog: Catalog | None) -> dict[str, Any]:
@@ -62,7 +66,7 @@ def _named_preset(preset: Any, catalog: Catalog, dashboard_id: int) -> Any:
     if not isinstance(preset, Mapping) or "dynamic_filter_id" not in preset:
         return preset
     uname = catalog.filter_uname(dashboard_id, preset["dynamic_filter_id"])
-    if uname is None:
+    if uname is None or UNAME.fullmatch(uname) is None:
         return dict(preset)
     return {
         ("dynamic_filter" if k == "dynamic_filter_id" else k): (uname if k == "dynamic_filter_id" else v)

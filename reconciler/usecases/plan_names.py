@@ -132,17 +132,27 @@ def scoped(config: ProjectConfig, catalog: Catalog | None, unavailable: str | No
         raise ConfigFileError(
             [Problem(file, line, "scope.dashboards", f"{u!r} cannot be resolved: {why}; write its id") for u in unames]
         )
-    ids = {u: [i for i, _project in catalog.dashboard_ids(u)] for u in unames}
-    missing = [u for u in unames if not ids[u]]
-    if missing:
-        known = catalog.dashboard_unames()
-        raise ConfigFileError(
-            [
-                Problem(file, line, "scope.dashboards", f"no dashboard is named {u!r}{did_you_mean(u, known)}")
-                for u in missing
-            ]
-        )
-    return config.model_copy(update={"scope": config.scope.named(ids)})
+    found = {u: list(catalog.dashboard_ids(u)) for u in unames}
+    known = catalog.dashboard_unames()
+    problems = [
+        Problem(file, line, "scope.dashboards", f"no dashboard is named {u!r}{did_you_mean(u, known)}")
+        for u in unames
+        if not found[u]
+    ]
+    # as in the schedule files: a uname several AML projects use names no one dashboard, and a scope
+    # that took them all would let --prune delete another project's schedules
+    problems += [
+        Problem(file, line, "scope.dashboards", f"{u!r} is ambiguous: {_candidates(matches)}; write the id instead")
+        for u, matches in found.items()
+        if len(matches) > 1
+    ]
+    if problems:
+        raise ConfigFileError(problems)
+    return config.model_copy(update={"scope": config.scope.named({u: [i for i, _ in m] for u, m in found.items()})})
+
+
+def _candidates(matches: Sequence[tuple[int, int | None]]) -> str:
+    return ", ".join(f"dashboard {i} (project {p if p is not None else 'none'})" for i, p in matches)
 
 
 def labels(titles: Mapping[SourceKey, str], catalog: Catalog | None, dashboards: Sequence[int]) -> Labels:

@@ -24,6 +24,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -163,6 +164,27 @@ def _not_null(*names: str) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _refuse_written_nulls(data: Any, fields: tuple[str, ...]) -> Any:
+    """A name or the id it stands for written as `null` is neither: refused at its own field. Left to
+    the checks below, which read a missing field as None, `source_id: null` beside a name would pass
+    validation and reach the plan (or the API) as an id of None."""
+    if isinstance(data, dict):
+        nulls = [name for name in fields if name in data and data[name] is None]
+        if nulls:
+            raise ValidationError.from_exception_data(
+                "null",
+                [
+                    {
+                        "type": PydanticCustomError("null", "must not be null: give a value or leave the field out"),
+                        "loc": (name,),
+                        "input": None,
+                    }
+                    for name in nulls
+                ],
+            )
+    return data
+
+
 class DashboardFilterPreset(Model):
     """A schedule's preset: its filter by id (`dynamic_filter_id`) or by uname on the schedule's
     dashboard (`dynamic_filter`), one or the other."""
@@ -177,6 +199,11 @@ class DashboardFilterPreset(Model):
     dynamic_filter_id: int | str | None = Field(default=None, validate_default=True)
     preset_condition: Condition
     public_hidden: StrictBool | None = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_written_nulls(cls, data: Any) -> Any:
+        return _refuse_written_nulls(data, ("dynamic_filter", "dynamic_filter_id"))
 
     @field_validator("dynamic_filter_id", mode="after")
     @classmethod
@@ -280,6 +307,11 @@ class DataScheduleSpec(Model):
     schedule: Schedule
     dynamic_filter_presets: list[DashboardFilterPreset] | None = None
     dest: Dest
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_written_nulls(cls, data: Any) -> Any:
+        return _refuse_written_nulls(data, ("dashboard", "source_type", "source_id"))
 
     model_config = ConfigDict(json_schema_extra=_not_null("dashboard", "source_type", "source_id"))
 

@@ -185,3 +185,34 @@ def test_remote_schedules_stay_declarable() -> None:
     from reconciler.kinds.schedules import declarable
 
     assert declarable({**base(type="GsheetDest", sheet_url="u", sheet_title="t"), "id": 3})
+
+
+@pytest.mark.parametrize(
+    ("fields", "preset", "where"),
+    [
+        ({"dashboard": "sales_performance", "source_id": None}, None, ("source_id",)),
+        ({"dashboard": "sales_performance", "source_type": None}, None, ("source_type",)),
+        ({"source_type": "Dashboard", "source_id": 1234, "dashboard": None}, None, ("dashboard",)),
+        (
+            {"dashboard": "sales_performance"},
+            {"dynamic_filter": "region", "dynamic_filter_id": None},
+            ("dynamic_filter_presets", 0, "dynamic_filter_id"),
+        ),
+    ],
+)
+def test_a_name_or_the_id_it_stands_for_written_as_null_is_refused_at_its_field(
+    fields: dict[str, Any], preset: dict[str, Any] | None, where: tuple[Any, ...]
+) -> None:
+    """Hostile round: `source_id: null` beside `dashboard:` passed validation and crashed the plan;
+    `dynamic_filter_id: null` beside `dynamic_filter:` reached the API as a null id."""
+    entry: dict[str, Any] = {
+        **fields,
+        "schedule": {"repeat": "0 8 * * 1"},
+        "dest": {"type": "EmailDest", "recipients": ["a@example.com"]},
+    }
+    if preset is not None:
+        entry["dynamic_filter_presets"] = [{**preset, "preset_condition": {"operator": "is", "values": ["EMEA"]}}]
+    with pytest.raises(ValidationError) as raised:
+        models.DataScheduleSpec.model_validate(entry)
+    assert [e["loc"] for e in raised.value.errors()] == [where]
+    assert "must not be null" in str(raised.value)

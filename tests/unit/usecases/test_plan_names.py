@@ -105,3 +105,30 @@ def test_import_names_dashboards_and_filters_and_keeps_ids_where_there_are_none(
     assert named(entry, None) == entry
     twice = Catalog([*META, {"id": 9000, "title": "S", "uname": "sales_performance", "project_id": 2, "version": 4}])
     assert named(entry, twice) == entry  # ambiguous across projects: the id is what is unambiguous
+
+
+def test_import_keeps_the_id_of_a_dashboard_or_filter_whose_uname_the_yaml_could_not_read_back() -> None:
+    """Hostile round: a uname from the server outside AML's form (a newline, an escape) was written as
+    `dashboard:`, and the next plan refused the file."""
+    odd = {"id": 5555, "title": "T", "uname": "evil\n::error::x\x1b[31m", "project_id": 1, "version": 4}
+    catalog = Catalog([*META, odd], {1234: {"dynamic_filters": [{"id": 7, "uname": "re gion"}]}})
+    on_odd = {"source_type": "Dashboard", "source_id": 5555}
+    assert named(on_odd, catalog) == on_odd
+    odd_filter = {"source_type": "Dashboard", "source_id": 1234, "dynamic_filter_presets": [{"dynamic_filter_id": 7}]}
+    assert named(odd_filter, catalog) == {
+        "dashboard": "sales_performance",
+        "dynamic_filter_presets": [{"dynamic_filter_id": 7}],
+    }
+
+
+def test_an_ambiguous_scope_uname_is_a_config_error_naming_the_candidates() -> None:
+    """Hostile round: a scope uname two AML projects use silently took both, and --prune then
+    deleted the other project's schedules."""
+    twice = Catalog([*META, {"id": 9000, "title": "S", "uname": "sales_performance", "project_id": 2, "version": 4}])
+    config = ProjectConfig.model_validate({"scope": {"dashboards": ["sales_performance"]}})
+    with pytest.raises(ConfigFileError) as caught:
+        plan_names.scoped(config, twice, None)
+    [problem] = caught.value.problems
+    assert (
+        "ambiguous" in problem.message and "dashboard 1234" in problem.message and "dashboard 9000" in problem.message
+    )
