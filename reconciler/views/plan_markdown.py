@@ -226,5 +226,7 @@ def _inline(text: str) -> str:
 
 def _md(s: str) -> str:
     """Text inside raw HTML (a <summary>): escaped HTML, on one line; a line break would end the
-    HTML block and let the rest be read as Markdown."""
-    return _LINE_BREAKS.sub(" ", s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    HTML block and let the rest be read as Markdown. `@` as an entity: GitHub links a mention inside
+    <summary> too, and a dashboard's title must not ping anyone from a plan comment."""
+    escaped = _LINE_BREAKS.sub(" ", s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("@", "&#64;")

@@ -44,3 +44,15 @@ def test_markdown_truncates_cleanly_under_the_comment_limit() -> None:
 def test_text_and_json_keep_emails() -> None:
     p = sample_plan()
     assert "ann@example.com" in plan_text.text(p).plain and "ann@example.com" in plan_json.to_json(p)
+
+
+def test_a_mention_in_a_title_pings_no_one_from_the_summary() -> None:
+    """Hostile round: `@team` in a dashboard title was left as is inside <summary>, where GitHub
+    links mentions too."""
+    from reconciler.core.model import Action, Change, FieldDiff, Plan
+
+    body = {"title": "x", "source_type": "Dashboard", "source_id": 1}
+    change = Change(Action.CREATE, "k", None, (FieldDiff("title", None, "x"),), body=body, file="a.yml", line=1)
+    shown = plan_markdown.markdown(Plan((change,), (), ()), {("Dashboard", 1): "Sales @octocat"}, limit=None)
+    summary = next(line for line in shown.splitlines() if line.startswith("<summary>"))
+    assert "Sales &#64;octocat" in summary and "@octocat" not in summary
