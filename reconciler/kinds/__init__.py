@@ -25,10 +25,6 @@ class WithoutServerFields(Protocol):
     def __call__(self, item: Mapping[str, Any], /, *, keep_id: bool = False) -> dict[str, Any]: ...
 
 
-class Declarable(Protocol):
-    def __call__(self, item: Mapping[str, Any], /, *, values: bool = True) -> bool: ...
-
-
 @dataclass(frozen=True)
 class Kind:
     """One kind of resource, as the YAML, the API and the spec know it."""
@@ -50,8 +46,23 @@ class Kind:
     # entries are only ever matched to remote items of their own bucket; apply serialises a bucket's creates
     bucket: Callable[[Mapping[str, Any]], Bucket]
     source_key: Callable[[Mapping[str, Any]], SourceKey | None]  # the dashboard or report it delivers
-    # whether the YAML can hold a remote item at all (`values`: also each value), so a prune may touch it
-    declarable: Declarable
+
+    def declarable(self, item: Mapping[str, Any], *, values: bool = True) -> bool:
+        """Whether the YAML can hold this remote item at all: a source and destination type it can
+        declare, and (with `values`) values it accepts (a `@daily` cron or a malformed address made in
+        the UI it cannot). What it cannot hold, it cannot keep from a prune either, so such an item is
+        never deleted. The values check validates the whole item: callers keep it to deletion candidates."""
+        dest = item.get("dest")
+        dest_type = dest.get("type") if isinstance(dest, Mapping) else None
+        if item.get("source_type") not in self.source_types or dest_type not in self.dest_types:
+            return False
+        if not values:
+            return True
+        try:
+            self.model.model_validate(self.without_server_fields(item, keep_id=True))
+        except ValueError:  # pydantic's ValidationError is a ValueError
+            return False
+        return True
 
     def view(self, item: Mapping[str, Any], extras: set[str] | None = None) -> dict[str, Any]:
         """`item` as the spec documents it: a field the spec does not list (a real server adds

@@ -52,21 +52,6 @@ def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
     return None
 
 
-def declarable(alert: Mapping[str, Any], *, values: bool = True) -> bool:
-    """Whether the YAML can hold this alert (see `kinds.schedules.declarable`)."""
-    dest = alert.get("dest")
-    dest_type = dest.get("type") if isinstance(dest, Mapping) else None
-    if alert.get("source_type") not in SOURCE_TYPES or dest_type not in DEST_TYPES:
-        return False
-    if not values:
-        return True
-    try:
-        DataAlertSpec.model_validate(without_server_fields(alert, keep_id=True))
-    except ValueError:  # pydantic's ValidationError is a ValueError
-        return False
-    return True
-
-
 ALERTS = Kind(
     yaml_key="alerts",
     noun="alert",
@@ -83,5 +68,4 @@ ALERTS = Kind(
     without_server_fields=without_server_fields,
     bucket=bucket,
     source_key=source_key,
-    declarable=declarable,
 )

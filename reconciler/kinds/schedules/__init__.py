@@ -57,24 +57,6 @@ def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 
 
-def declarable(schedule: Mapping[str, Any], *, values: bool = True) -> bool:
-    """Whether the YAML can hold this schedule at all: a source and destination type it can declare,
-    and (with `values`) values it accepts (a `@daily` cron or a malformed address made in the UI it
-    cannot). What it cannot hold, it cannot keep from a prune either, so such a schedule is never
-    deleted. The values check validates the whole schedule: callers keep it to deletion candidates."""
-    dest = schedule.get("dest")
-    dest_type = dest.get("type") if isinstance(dest, Mapping) else None
-    if schedule.get("source_type") not in SOURCE_TYPES or dest_type not in DEST_TYPES:
-        return False
-    if not values:
-        return True
-    try:
-        DataScheduleSpec.model_validate(without_server_fields(schedule, keep_id=True))
-    except ValueError:  # pydantic's ValidationError is a ValueError
-        return False
-    return True
-
-
 SCHEDULES = Kind(
     yaml_key="schedules",
     noun="schedule",
@@ -91,5 +73,4 @@ SCHEDULES = Kind(
     without_server_fields=without_server_fields,
     bucket=bucket,
     source_key=source_key,
-    declarable=declarable,
 )

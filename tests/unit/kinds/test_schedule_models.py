@@ -182,7 +182,9 @@ def test_a_widget_id_goes_with_a_dashboard_given_by_name() -> None:
 
 
 def test_remote_schedules_stay_declarable() -> None:
-    from reconciler.kinds.schedules import declarable
+    from reconciler.kinds.schedules import SCHEDULES
+
+    declarable = SCHEDULES.declarable
 
     assert declarable({**base(type="GsheetDest", sheet_url="u", sheet_title="t"), "id": 3})
 
