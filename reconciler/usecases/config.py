@@ -23,6 +23,7 @@ from reconciler.desired.yamlentries import Unreadable, decode, read_mapping
 from reconciler.kinds.alerts.models import DestType as AlertDestType
 from reconciler.kinds.entries import nearest_line
 from reconciler.kinds.schedules.models import DataScheduleSpec, DestType
+from reconciler.policy.model import Policy
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 from reconciler.remote.client.errors import ConfigError
 from reconciler.remote.client.rates import parse_rate
@@ -175,6 +176,7 @@ class ProjectConfig(_Model):
     scope: Scope = Field(default_factory=Scope)
     ignore: Ignore = Field(default_factory=Ignore)
     safety: Safety = Field(default_factory=Safety)
+    policy: Policy = Field(default_factory=Policy)
     timezone: str = Field(
         DEFAULT_TIMEZONE,
         description="The IANA time zone `schedule.repeat` runs in: the zone your Holistics organisation runs "

@@ -1,0 +1,7 @@
+"""The delivery policy: which recipients, channels, hosts and cadences deliveries may have, checked in
+review before anything is sent (`validate`, `plan`, `apply`) and over the whole workspace (`audit`).
+
+Pure, like the core: rules over a delivery's fields, no files, network or terminal.
+
+    model      the `policy:` section of the config file (rules, exceptions) and a `Violation`
+"""
