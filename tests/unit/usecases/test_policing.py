@@ -114,3 +114,12 @@ def test_no_policy_no_problem(tmp_path: Path) -> None:
     (tmp_path / "schedules").mkdir()
     (tmp_path / "schedules" / "main.yml").write_text(YAML)
     assert refuse(configuration.ProjectConfig(), load([tmp_path / "schedules"], cache=False)) == []
+
+
+def test_the_documented_company_example_is_a_valid_config(tmp_path: Path) -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "POLICY.md").read_text()
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "holistics-schedules.yml").write_text(example)
+    policy = configuration.load(tmp_path / "holistics-schedules.yml").policy
+    assert policy.allowed_webhook_hosts == ["hooks.acme.com", "*.events.acme.com"]
+    assert policy.excepted("late-shipments-over-50", "min_interval_minutes") is not None
