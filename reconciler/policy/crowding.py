@@ -83,10 +83,14 @@ class Crowd:
         return clock(self.minute)
 
     @property
+    def quiet_at(self) -> str | None:
+        return None if self.quiet is None else clock(self.quiet)
+
+    @property
     def sentence(self) -> str:
         """`starts at 09:00 with 14 other deliveries; 09:07 is quiet`."""
         said = f"starts at {self.at} with {self.others} other deliver{'y' if self.others == 1 else 'ies'}"
-        return said + (f"; {clock(self.quiet)} is quiet" if self.quiet is not None else "")
+        return said + (f"; {self.quiet_at} is quiet" if self.quiet_at else "")
 
 
 def clock(minute: int) -> str:

@@ -28,16 +28,12 @@ from reconciler.errors import CommandFailed
 from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.known import KINDS, kind_named
+from reconciler.policy.crowding import Crowd
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
-from reconciler.remote.reads import (
-    Reads,
-    RemoteSchedules,
-    Source,
-    list_remote,
-)
-from reconciler.usecases import plan_names, plan_sources, planning_env
+from reconciler.remote.reads import Reads, RemoteSchedules, Source, list_remote
+from reconciler.usecases import plan_names, plan_sources, planning_env, spread
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
 from reconciler.usecases.removals import removals_since
@@ -68,6 +64,8 @@ class Planned:
     undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
+    listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
+    crowds: dict[str, Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
 
     @property
     def titles(self) -> Labels:
@@ -135,6 +133,7 @@ def make_plan(
         planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
         if env_key is not None:
             planned.env = planning_env.fingerprints(planned.desired, env_key)
+        planned.crowds = spread.checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
         # They live until the command ends: left to the collector, its next full pass (during rendering,
         # or at exit) would walk every one of them again for nothing.
         gc.freeze()
@@ -149,6 +148,7 @@ class _KindPlan:
     plan: Plan
     remote: list[dict[str, Any]]
     undocumented: set[str]
+    listing: list[dict[str, Any]]  # every item listed, in scope or not: the workspace's whole load
 
 
 def _make_plan(
@@ -207,7 +207,10 @@ def _make_plan(
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    return Planned(the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog)
+    listing_of = {p.kind.yaml_key: p.listing for p in parts}
+    return Planned(
+        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listing_of
+    )
 
 
 def _named(
@@ -257,7 +260,7 @@ def _kind_plan(
     )
     if scope.prune_duplicates:  # before the titles are read: the deletions get theirs
         the_plan = pruning_duplicates(the_plan, kind)
-    return _KindPlan(kind, the_plan, remote, read.undocumented)
+    return _KindPlan(kind, the_plan, remote, read.undocumented, read.schedules)
 
 
 def _listed(kind: Kind, reads: Reads, desired: list[DesiredEntry]) -> RemoteSchedules:
