@@ -21,7 +21,8 @@ def as_dict(
     plan: Plan | WorkspacePlan, titles: Titles | None = None, crowds: Mapping[str, Crowd] | None = None
 ) -> dict[str, Any]:
     """`crowds` (`usecases.spread`): each change starting anew says how many other deliveries start at
-    its minute, `"crowd": {"minute": "09:00", "others": 14, "quiet": "09:07"}` (quiet: null unless crowded)."""
+    its minute, `"crowd": {"minute": "09:00", "others": 14, "quiet": "09:07"}` (quiet: null unless crowded;
+    others: 0 too, where text and markdown say nothing)."""
     titles = titles or {}
     crowds = crowds or {}
     plan = WorkspacePlan.of_plan(plan)

@@ -93,7 +93,7 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
         "",
         *([f"_{_inline(change.reason)}_", ""] if change.reason else []),
         *(
-            [f"{'**Crowded:** ' if crowd.quiet is not None else ''}_{_inline(crowd.sentence)}_", ""]
+            [f"{'**Crowded:** ' if crowd.quiet is not None else ''}_{crowd.sentence}_", ""]
             if crowd and crowd.others
             else []
         ),
