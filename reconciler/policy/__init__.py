@@ -4,4 +4,5 @@ review before anything is sent (`validate`, `plan`, `apply`) and over the whole 
 Pure, like the core: rules over a delivery's fields, no files, network or terminal.
 
     model      the `policy:` section of the config file (rules, exceptions) and a `Violation`
+    crowding   how many deliveries start at the same minute (`max_same_minute`), and a quiet minute
 """

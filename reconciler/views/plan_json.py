@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
+from reconciler.policy.crowding import Crowd
 from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import Titles, brief_dict, change_names, replacement_note, source_label
 
@@ -18,9 +19,16 @@ JSON_FORMAT_VERSION = 2
 
 
 def as_dict(
-    plan: Plan | WorkspacePlan, titles: Titles | None = None, exceptions: Sequence[PolicyException] = ()
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
 ) -> dict[str, Any]:
+    """`crowds` (`usecases.spread`): each change starting anew says how many other deliveries start at
+    its minute, `"crowd": {"minute": "09:00", "others": 14, "quiet": "09:07"}` (quiet: null unless crowded;
+    others: 0 too, where text and markdown say nothing)."""
     titles = titles or {}
+    crowds = crowds or {}
     plan = WorkspacePlan.of_plan(plan)
     return {
         "format_version": JSON_FORMAT_VERSION,
@@ -28,7 +36,7 @@ def as_dict(
         "summary_by_kind": plan.summary_by_kind,
         "prune": plan.prune,
         "unsafe": plan.unsafe,
-        "changes": [_change(c, titles) for c in plan.changes],
+        "changes": [_change(c, titles, crowds.get(c.key or "")) for c in plan.changes],
         "unmanaged": [brief_dict(part, i, titles) for part in plan.plans for i in part.unmanaged],
         "not_manageable": [i for part in plan.plans for i in part.undeclarable],  # ids of every kind, as before
         "not_manageable_by_kind": {part.kind: list(part.undeclarable) for part in plan.plans},
@@ -58,7 +66,7 @@ def as_dict(
     }
 
 
-def _change(c: Change, titles: Titles) -> dict[str, Any]:
+def _change(c: Change, titles: Titles, crowd: Crowd | None) -> dict[str, Any]:
     return {
         "kind": c.kind,
         "action": c.action.value,
@@ -73,6 +81,7 @@ def _change(c: Change, titles: Titles) -> dict[str, Any]:
         "forces_replacement": [d.path for d in c.diff if replacement_note(c, d)],
         "diff": [_diff(d) for d in c.diff],
         **({"names": names} if (names := change_names(c, titles)) else {}),  # field path -> the uname it stands for
+        **({"crowd": {"minute": crowd.at, "others": crowd.others, "quiet": crowd.quiet_at}} if crowd else {}),
     }
 
 
@@ -88,6 +97,9 @@ def _title(title: Any) -> str | None:
 
 
 def to_json(
-    plan: Plan | WorkspacePlan, titles: Titles | None = None, exceptions: Sequence[PolicyException] = ()
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
 ) -> str:
-    return json.dumps(as_dict(plan, titles, exceptions), indent=2, ensure_ascii=False, default=str) + "\n"
+    return json.dumps(as_dict(plan, titles, exceptions, crowds), indent=2, ensure_ascii=False, default=str) + "\n"

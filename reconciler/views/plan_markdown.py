@@ -5,10 +5,11 @@ network escaped for the context it lands in (a table cell, raw HTML), e-mail add
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
+from reconciler.policy.crowding import Crowd
 from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import (
     SHOWN,
@@ -44,6 +45,7 @@ def markdown(
     limit: int | None = GITHUB_COMMENT_LIMIT,
     full_plan_hint: str = "the job summary",
     exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
 ) -> str:
     """A comment-ready plan: summary table, then one collapsible section per change, deletions first
     under a warning. Longer than `limit`, it stops at a whole section and says where the rest is."""
@@ -64,7 +66,8 @@ def markdown(
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
-    sections = [_section(c, titles, show_sensitive, plan.timezone) for c in order]
+    crowds = crowds or {}
+    sections = [_section(c, titles, show_sensitive, plan.timezone, crowds.get(c.key or "")) for c in order]
     tail = [*_md_notes(plan, titles, show_sensitive), f"**{summary_line(plan)}**", ""]
     document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
     if limit is None or len(document) <= limit:
@@ -91,7 +94,7 @@ def _md_exceptions(exceptions: Sequence[PolicyException]) -> list[str]:
     return [f"> [!IMPORTANT]\n> **Policy exceptions in use** ({_inline(CONFIG_FILE)}):\n" + "\n".join(rows), ""]
 
 
-def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str) -> str:
+def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str, crowd: Crowd | None = None) -> str:
     # HTML, not backticks: GitHub renders no Markdown inside <summary>
     where = f" — <code>{_md(change.file)}:{change.line}</code>" if change.file else ""
     label = source_label(change, titles)
@@ -101,6 +104,11 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
         f"{' — ' + _md(label) if label else ''}{where}</summary>",
         "",
         *([f"_{_inline(change.reason)}_", ""] if change.reason else []),
+        *(
+            [f"{'**Crowded:** ' if crowd.quiet is not None else ''}_{crowd.sentence}_", ""]
+            if crowd and crowd.others
+            else []
+        ),
         "```diff",
     ]
     masked = (lambda text: text) if show_sensitive else mask_emails

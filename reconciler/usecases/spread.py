@@ -1,0 +1,161 @@
+"""`max_same_minute` and the spread, where the plan is made: every delivery of the workspace as it
+would be once the plan is applied (every remote schedule and alert, managed or not, in scope or not,
+with the YAML's entries in place of the items they are), each new or restarted entry's crowd for the
+plan's views, and the entries that would make their minute busier than the policy allows.
+
+An entry starts anew when the plan creates it, changes its `schedule.repeat`, or unpauses it: only
+those are reported (a crowd line) and checked. A remote delivery no YAML declares counts toward every
+total but never blocks a plan. `validate`, offline, knows no workspace: it checks the YAML's entries
+among themselves, every one of them (it cannot tell which changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from reconciler.core.model import Action, Change, WorkspacePlan
+from reconciler.kinds.entries import DesiredEntry
+from reconciler.policy.crowding import DEFAULT_CROWDED, Crowd, Crowding, Delivery
+from reconciler.policy.model import Rule
+from reconciler.problems import InvalidSchedules, Problem
+from reconciler.usecases.config import ProjectConfig
+
+RULE: Rule = "max_same_minute"
+REPEAT = "schedule.repeat"
+
+
+def delivery_of(kind: str, item: Mapping[str, Any], key: str | None = None) -> Delivery | None:
+    """An item's (remote or YAML) cron and pause; None without a cron (nothing to count)."""
+    schedule = item.get("schedule")
+    repeat = schedule.get("repeat") if isinstance(schedule, Mapping) else None
+    if not isinstance(repeat, str):
+        return None
+    item_id = item.get("id")
+    paused = bool(schedule.get("paused")) if isinstance(schedule, Mapping) else False
+    return Delivery(kind, item_id if isinstance(item_id, int) else None, key, repeat, paused)
+
+
+def workspace_after(
+    desired: Sequence[DesiredEntry],
+    listing: Mapping[str, Sequence[Mapping[str, Any]]],
+    plan: WorkspacePlan | None = None,
+) -> list[Delivery]:
+    """Every delivery once the plan is applied: the YAML's entries, and the remote items none of them
+    is (nor the plan deletes). Without a plan, an entry is the remote item whose id it holds."""
+    taken: set[tuple[str, int]] = {(d.kind, d.id) for d in desired if d.id is not None}
+    if plan is not None:
+        taken |= {(part.kind, m.id) for part in plan.plans for m in part.matches}
+        taken |= {(c.kind, c.id) for c in plan.changes if c.id is not None}
+    out = [delivery_of(d.kind, d.fields, d.key) for d in desired]
+    out += [
+        delivery_of(kind, item)
+        for kind, items in listing.items()
+        for item in items
+        if (kind, item.get("id")) not in taken
+    ]
+    return [d for d in out if d is not None]
+
+
+def starting_anew(plan: WorkspacePlan) -> dict[str, Change]:
+    """The plan's changes, by key, that make an entry start at a new minute (or start again)."""
+    return {c.key: c for c in plan.changes if c.key is not None and _starts_anew(c)}
+
+
+def _starts_anew(change: Change) -> bool:
+    if change.action is Action.CREATE:
+        return True
+    if change.action not in (Action.UPDATE, Action.REPLACE):
+        return False
+    return any(d.path == REPEAT or (d.path == "schedule.paused" and not d.new) for d in change.diff)
+
+
+def _limit(config: ProjectConfig) -> int:
+    return config.policy.max_same_minute or DEFAULT_CROWDED
+
+
+def plan_crowds(
+    config: ProjectConfig,
+    desired: Sequence[DesiredEntry],
+    plan: WorkspacePlan,
+    listing: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    today: date | None = None,
+) -> dict[str, Crowd]:
+    """Per key of an entry the plan starts anew (and that starts at all), its crowd in the workspace
+    after the plan: the plan's views say it when others start at its minute."""
+    keys = starting_anew(plan)
+    if not keys:
+        return {}
+    workspace = Crowding(workspace_after(desired, listing, plan), config.timezone, today=today)
+    found: dict[str, Crowd] = {}
+    for entry in desired:
+        delivery = delivery_of(entry.kind, entry.fields, entry.key) if entry.key in keys else None
+        crowd = workspace.crowd(delivery, _limit(config)) if delivery is not None else None
+        if crowd is not None:
+            found[entry.key] = crowd
+    return found
+
+
+def crowding_problems(
+    config: ProjectConfig,
+    desired: Sequence[DesiredEntry],
+    remote_listing: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    *,
+    plan: WorkspacePlan | None = None,
+    crowds: Mapping[str, Crowd] | None = None,
+    today: date | None = None,
+) -> list[Problem]:
+    """Each entry starting anew (every entry, without a plan) whose minute would have more than
+    `max_same_minute` deliveries, at its `schedule.repeat` line; an exception for the entry and the
+    rule exempts it. `crowds`: `plan_crowds`' answer, when the plan has it already."""
+    limit = config.policy.max_same_minute
+    if limit is None:
+        return []
+    if plan is not None:
+        crowds = crowds if crowds is not None else plan_crowds(config, desired, plan, remote_listing or {}, today=today)
+    else:
+        workspace = Crowding(workspace_after(desired, remote_listing or {}), config.timezone, today=today)
+        every = ((d.key, delivery_of(d.kind, d.fields, d.key)) for d in desired)
+        crowds = {k: c for k, d in every if d is not None and (c := workspace.crowd(d, limit)) is not None}
+    return [
+        _problem(entry, crowds[entry.key], limit)
+        for entry in desired
+        if entry.key in crowds and crowds[entry.key].others + 1 > limit and not config.policy.excepted(entry.key, RULE)
+    ]
+
+
+def _problem(entry: DesiredEntry, crowd: Crowd, limit: int) -> Problem:
+    quiet = f"; {crowd.quiet_at} is quiet" if crowd.quiet is not None else ""
+    message = (
+        f"{crowd.others + 1} deliveries would start at {crowd.at} ({RULE}: {limit}){quiet}: move the cron, or add "
+        f"an exception {{key: {entry.key}, rule: {RULE}, reason: ...}} to the policy"
+    )
+    return Problem(entry.file, entry.line_of(REPEAT), f"{entry.key}.{REPEAT}", message)
+
+
+def refuse_crowding(
+    config: ProjectConfig,
+    desired: Sequence[DesiredEntry],
+    remote_listing: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    *,
+    plan: WorkspacePlan | None = None,
+    crowds: Mapping[str, Crowd] | None = None,
+) -> None:
+    """`crowding_problems`, raised: the YAML breaks the policy; nothing may be planned or applied."""
+    problems = crowding_problems(config, desired, remote_listing, plan=plan, crowds=crowds)
+    if problems:
+        raise InvalidSchedules(problems, what="against the policy")
+
+
+def checked_crowds(
+    config: ProjectConfig,
+    desired: Sequence[DesiredEntry],
+    plan: WorkspacePlan,
+    listing: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[str, Crowd]:
+    """The plan's crowds (`plan_crowds`), once none is over the policy's limit (else refused)."""
+    crowds = plan_crowds(config, desired, plan, listing)
+    refuse_crowding(config, desired, listing, plan=plan, crowds=crowds)
+    return crowds
