@@ -58,9 +58,11 @@ def audited(
         found = audit_policy.delivery_violations(kind, item, policy, timezone)
         found += crowded.get((kind, int(item["id"])), [])
         deliveries.append(_delivery(kind, item, catalog, managed, found, policy))
-    crons = [d.cron for d in deliveries if d.cron and not d.paused]
+    grid = audit_policy.week_hours(items, timezone)
+    if grid is None:
+        grid = week_grid([d.cron for d in deliveries if d.cron and not d.paused], timezone)
     rules = tuple(name for name in Policy.model_fields if name != "exceptions" and getattr(policy, name) is not None)
-    return Audit(tuple(deliveries), timezone, rules, week_grid(crons, timezone))
+    return Audit(tuple(deliveries), timezone, rules, grid)
 
 
 def managed_entries(config: ProjectConfig) -> dict[tuple[str, int], DesiredEntry]:
