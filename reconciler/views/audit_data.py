@@ -110,8 +110,9 @@ def safe_cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = inert(str(value))
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    raw = str(value)
+    text = inert(raw)  # a tab or carriage return becomes `\t`: flagged still, as the server wrote it
+    return "'" + text if raw.startswith(_FORMULA_START) or text.startswith(_FORMULA_START) else text
 
 
 def _row(d: Delivery) -> list[str]:
