@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.desired.discovery import NoScheduleFiles
+from reconciler.desired.yamlread import load
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.known import KINDS, kind_named
 from reconciler.policy.model import Policy, Violation
@@ -21,7 +22,7 @@ from reconciler.remote.client import HolisticsClient, HolisticsError, NamesUnava
 from reconciler.remote.reads import RemoteSchedules, list_remote
 from reconciler.usecases import audit_policy
 from reconciler.usecases.config import ProjectConfig
-from reconciler.usecases.planning import load_desired
+from reconciler.usecases.planning import schedule_paths
 from reconciler.views.audit_model import (
     Audit,
     Delivery,
@@ -66,9 +67,11 @@ def audited(
 
 
 def managed_entries(config: ProjectConfig) -> dict[tuple[str, int], DesiredEntry]:
-    """The YAML's entries that name an id, by (kind, id). No `schedules/` at all: nothing is managed."""
+    """The YAML's entries that name an id, by (kind, id). Read as files are (every entry validated),
+    but neither scoped nor policed: an entry that breaks the policy is what the audit reports, not a
+    reason to stop. No `schedules/` at all: nothing is managed."""
     try:
-        desired = load_desired(config, [])
+        desired = load(schedule_paths(config, []))
     except NoScheduleFiles:
         return {}
     return {(d.kind, d.id): d for d in desired if d.id is not None}
