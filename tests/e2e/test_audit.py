@@ -228,3 +228,12 @@ def test_invalid_yaml_is_refused_before_any_request(sandbox: Sandbox, tmp_path: 
     result = cli(sandbox, "audit", cwd=tmp_path)
     assert result.returncode == 1 and "main.yml" in result.stderr, result.stderr
     assert sandbox.control.requests() == []
+
+
+def test_without_a_policy_the_inventory_alone_exits_0(sandbox: Sandbox, workspace: Path) -> None:
+    (workspace / "holistics-schedules.yml").write_text("timezone: UTC\n")
+    result = _audit(sandbox, workspace, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["passes"] is True and data["policy"]["rules"] == [] and data["summary"]["violations"] == 0
+    assert len(data["deliveries"]) == len(SCHEDULES) + len(ALERTS)
