@@ -8,6 +8,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.policy import rules
 from reconciler.policy.model import Policy, Violation
 
 Item = tuple[str, Mapping[str, Any]]  # (kind, the item as the API gives it)
@@ -24,10 +25,9 @@ def _policy_module(name: str) -> Any:
 
 def delivery_violations(kind: str, item: Mapping[str, Any], policy: Policy, timezone: str) -> list[Violation]:
     """Every rule but `max_same_minute` over one delivery; exceptions not applied."""
-    rules = _policy_module("rules")
-    if policy.empty or rules is None:
+    if policy.empty:
         return []
-    return list(rules.violations(kind, item, policy, timezone=timezone))
+    return rules.violations(kind, item, policy, timezone=timezone)
 
 
 def _starting(items: Sequence[Item], keys: Mapping[DeliveryId, str | None], crowding: Any) -> list[Any]:

@@ -37,7 +37,7 @@ from reconciler.remote.reads import (
     Source,
     list_remote,
 )
-from reconciler.usecases import plan_names, plan_sources, planning_env
+from reconciler.usecases import plan_names, plan_sources, planning_env, policing
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
 from reconciler.usecases.removals import removals_since
@@ -68,6 +68,7 @@ class Planned:
     undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
+    policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
 
     @property
     def titles(self) -> Labels:
@@ -98,6 +99,7 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool =
             [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
         )
     in_scope(config, [d for d in desired if "dashboard" not in d.fields])
+    policing.refuse(config, desired, complete=not paths)  # validate, plan and apply: before anything is sent
     return desired
 
 
@@ -135,6 +137,7 @@ def make_plan(
         planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
         if env_key is not None:
             planned.env = planning_env.fingerprints(planned.desired, env_key)
+        planned.policy_exceptions = policing.police(config, planned.desired).in_use
         # They live until the command ends: left to the collector, its next full pass (during rendering,
         # or at exit) would walk every one of them again for nothing.
         gc.freeze()

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
+from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import Titles, brief_dict, change_names, replacement_note, source_label
 
 # 2: unmanaged schedules are objects; replacements, reasons, ignored differences. A field added since
 # (timezone, probable_duplicates; with alerts: `kind` on each change, match, unmanaged item and probable
 # duplicate, `summary_by_kind`, `hidden` diffs) keeps the version: readers ignore what they do not know,
-# and `summary` is still the total.
+# and `summary` is still the total; `policy_exceptions` the delivery policy's exceptions in use.
 JSON_FORMAT_VERSION = 2
 
 
-def as_dict(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> dict[str, Any]:
+def as_dict(
+    plan: Plan | WorkspacePlan, titles: Titles | None = None, exceptions: Sequence[PolicyException] = ()
+) -> dict[str, Any]:
     titles = titles or {}
     plan = WorkspacePlan.of_plan(plan)
     return {
@@ -50,6 +54,7 @@ def as_dict(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> dict[st
         ],
         "partial": plan.partial,
         "timezone": plan.timezone,
+        "policy_exceptions": [{"key": e.key, "rule": e.rule, "reason": e.reason} for e in exceptions],
     }
 
 
@@ -82,5 +87,7 @@ def _title(title: Any) -> str | None:
     return str(title) if title else None
 
 
-def to_json(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> str:
-    return json.dumps(as_dict(plan, titles), indent=2, ensure_ascii=False, default=str) + "\n"
+def to_json(
+    plan: Plan | WorkspacePlan, titles: Titles | None = None, exceptions: Sequence[PolicyException] = ()
+) -> str:
+    return json.dumps(as_dict(plan, titles, exceptions), indent=2, ensure_ascii=False, default=str) + "\n"

@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
+from collections.abc import Sequence
+
 from reconciler.core.model import Action, Change, FieldDiff, Plan, ProbableDuplicate, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
+from reconciler.policy.model import PolicyException
+from reconciler.problems import inert
 from reconciler.views.plan_words import (
     SHOWN,
     SIGN,
@@ -36,9 +40,15 @@ from reconciler.views.plan_words import (
 )
 
 
-def text(plan: Plan | WorkspacePlan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
+def text(
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    *,
+    config_file: str = CONFIG_FILE,
+    exceptions: Sequence[PolicyException] = (),
+) -> Text:
     """The plan of every kind: the changes (each says its kind), the summary (each kind counted when
-    more than one has anything), then what each kind leaves alone."""
+    more than one has anything), then what each kind leaves alone, and the policy exceptions in use."""
     titles = titles or {}
     plan = WorkspacePlan.of_plan(plan)
     from rich.text import Text  # imported here: the JSON and markdown renderers do not need rich
@@ -54,7 +64,17 @@ def text(plan: Plan | WorkspacePlan, titles: Titles | None = None, *, config_fil
     out.append(summary_line(plan), style="bold")
     out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
     _text_notes(out, plan, titles, config_file)
+    _text_exceptions(out, exceptions, config_file)
     return out
+
+
+def _text_exceptions(out: Text, exceptions: Sequence[PolicyException], config_file: str) -> None:
+    """Each entry allowed to break a rule of the delivery policy, and why (the config's own words)."""
+    if not exceptions:
+        return
+    out.append(f"Policy exceptions in use ({config_file}):\n", style="bold yellow")
+    for e in exceptions:
+        out.append(f"  {inert(e.key)}: {e.rule}: {inert(e.reason)}\n", style="yellow")
 
 
 def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> None:
