@@ -106,11 +106,15 @@ def _webhook_host(fields: Fields, dest: Fields, policy: Policy, timezone: str, s
         return []
     parts = urlsplit(endpoint.strip())
     host = (parts.hostname or "").rstrip(".")
-    if parts.scheme.casefold() == "https" and host_allowed(host, allowed):
+    # a user part or a backslash before the path: parsers disagree on which host that is (WHATWG
+    # reads `https://evil.io\@hooks.example.com` as evil.io), so no host is trusted from it
+    plain = "@" not in parts.netloc and "\\" not in endpoint.split("?")[0].split("#")[0]
+    https = parts.scheme.casefold() == "https"
+    if https and plain and host_allowed(host, allowed):
         return []
     # scheme and host only: a webhook's path often carries its secret
     value = shown.get("dest.endpoint") or f"{parts.scheme}://{host}"
-    why = "is not https" if parts.scheme.casefold() != "https" else "is not at an allowed host"
+    why = "is not https" if not https else "is not at an allowed host" if plain else "is not a plain host"
     message = f"webhook endpoint {value} {why} (policy.allowed_webhook_hosts: https only, to {_listed(allowed)})"
     return [Violation("allowed_webhook_hosts", "dest.endpoint", value, message)]
 

@@ -109,6 +109,14 @@ def test_a_webhook_goes_over_https_to_an_allowed_host_and_shows_no_path() -> Non
     assert "is not https" in plain[0].message
 
 
+@pytest.mark.parametrize(
+    "endpoint", ["https://evil.io\\@hooks.example.com/x", "https://user@hooks.example.com/x", "https://evil.io\\x"]
+)
+def test_a_webhook_whose_host_parsers_disagree_on_is_refused(endpoint: str) -> None:
+    found = check(webhook(endpoint), kind="alerts", allowed_webhook_hosts=["hooks.example.com", "evil.io"])
+    assert [v.rule for v in found] == ["allowed_webhook_hosts"] and "is not a plain host" in found[0].message
+
+
 def test_sftp_goes_through_an_allowed_data_source() -> None:
     fields = {"dest": {"type": "SftpDest", "data_source_id": 61, "file_path": "/x.csv"}}
     assert check(fields, allowed_sftp_data_sources=[61]) == []
