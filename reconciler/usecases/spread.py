@@ -27,7 +27,8 @@ REPEAT = "schedule.repeat"
 
 
 def delivery_of(kind: str, item: Mapping[str, Any], key: str | None = None) -> Delivery | None:
-    """An item's (remote or YAML) cron and pause; None without a cron (nothing to count)."""
+    """An item's (remote, or a YAML entry's fields with its `key`) cron and pause; None without a
+    cron (nothing to count)."""
     schedule = item.get("schedule")
     repeat = schedule.get("repeat") if isinstance(schedule, Mapping) else None
     if not isinstance(repeat, str):
@@ -48,7 +49,7 @@ def workspace_after(
     if plan is not None:
         taken |= {(part.kind, m.id) for part in plan.plans for m in part.matches}
         taken |= {(c.kind, c.id) for c in plan.changes if c.id is not None}
-    out = [delivery_of(d.kind, d.fields, d.key) for d in desired]
+    out = [delivery_of(d.kind, {**d.fields, "id": d.id}, d.key) for d in desired]
     out += [
         delivery_of(kind, item)
         for kind, items in listing.items()
