@@ -97,7 +97,7 @@ class Policy(_Model):
     @property
     def empty(self) -> bool:
         """No rule set: nothing to check (the exceptions alone allow nothing)."""
-        return all(getattr(self, name) is None for name in self.model_fields if name != "exceptions")
+        return all(getattr(self, name) is None for name in type(self).model_fields if name != "exceptions")
 
     def excepted(self, key: str, rule: Rule) -> PolicyException | None:
         return next((e for e in self.exceptions if e.key == key and e.rule == rule), None)

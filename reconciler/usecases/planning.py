@@ -28,12 +28,11 @@ from reconciler.errors import CommandFailed
 from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.known import KINDS, kind_named
-from reconciler.policy.crowding import Crowd
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
 from reconciler.remote.reads import Reads, RemoteSchedules, Source, list_remote
-from reconciler.usecases import plan_names, plan_sources, planning_env, spread
+from reconciler.usecases import plan_names, plan_sources, planning_env, policing, spread
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
 from reconciler.usecases.removals import removals_since
@@ -65,7 +64,8 @@ class Planned:
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
     listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
-    crowds: dict[str, Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
+    crowds: dict[str, spread.Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
+    policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
 
     @property
     def titles(self) -> Labels:
@@ -96,6 +96,7 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool =
             [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
         )
     in_scope(config, [d for d in desired if "dashboard" not in d.fields])
+    policing.refuse(config, desired, complete=not paths)  # validate, plan and apply: before anything is sent
     return desired
 
 
@@ -133,7 +134,7 @@ def make_plan(
         planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
         if env_key is not None:
             planned.env = planning_env.fingerprints(planned.desired, env_key)
-        planned.crowds = spread.checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
+        planned.policy_exceptions, planned.crowds = spread.policed(config, planned)  # refuses a crowded entry
         # They live until the command ends: left to the collector, its next full pass (during rendering,
         # or at exit) would walk every one of them again for nothing.
         gc.freeze()
@@ -207,9 +208,9 @@ def _make_plan(
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    listing_of = {p.kind.yaml_key: p.listing for p in parts}
+    listed = {p.kind.yaml_key: p.listing for p in parts}
     return Planned(
-        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listing_of
+        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listed
     )
 
 

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
 from reconciler.policy.crowding import Crowd
+from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import Titles, brief_dict, change_names, replacement_note, source_label
 
 # 2: unmanaged schedules are objects; replacements, reasons, ignored differences. A field added since
 # (timezone, probable_duplicates; with alerts: `kind` on each change, match, unmanaged item and probable
 # duplicate, `summary_by_kind`, `hidden` diffs) keeps the version: readers ignore what they do not know,
-# and `summary` is still the total.
+# and `summary` is still the total; `policy_exceptions` the delivery policy's exceptions in use.
 JSON_FORMAT_VERSION = 2
 
 
 def as_dict(
-    plan: Plan | WorkspacePlan, titles: Titles | None = None, crowds: Mapping[str, Crowd] | None = None
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
 ) -> dict[str, Any]:
     """`crowds` (`usecases.spread`): each change starting anew says how many other deliveries start at
     its minute, `"crowd": {"minute": "09:00", "others": 14, "quiet": "09:07"}` (quiet: null unless crowded;
@@ -58,6 +62,7 @@ def as_dict(
         ],
         "partial": plan.partial,
         "timezone": plan.timezone,
+        "policy_exceptions": [{"key": e.key, "rule": e.rule, "reason": e.reason} for e in exceptions],
     }
 
 
@@ -91,5 +96,10 @@ def _title(title: Any) -> str | None:
     return str(title) if title else None
 
 
-def to_json(plan: Plan | WorkspacePlan, titles: Titles | None = None, crowds: Mapping[str, Crowd] | None = None) -> str:
-    return json.dumps(as_dict(plan, titles, crowds), indent=2, ensure_ascii=False, default=str) + "\n"
+def to_json(
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
+) -> str:
+    return json.dumps(as_dict(plan, titles, exceptions, crowds), indent=2, ensure_ascii=False, default=str) + "\n"

@@ -5,11 +5,12 @@ network escaped for the context it lands in (a table cell, raw HTML), e-mail add
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.policy.crowding import Crowd
+from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import (
     SHOWN,
     SIGN,
@@ -43,6 +44,7 @@ def markdown(
     show_sensitive: bool = False,
     limit: int | None = GITHUB_COMMENT_LIMIT,
     full_plan_hint: str = "the job summary",
+    exceptions: Sequence[PolicyException] = (),
     crowds: Mapping[str, Crowd] | None = None,
 ) -> str:
     """A comment-ready plan: summary table, then one collapsible section per change, deletions first
@@ -60,6 +62,7 @@ def markdown(
         partial = f"only the entries selected by {_inline(plan.partial)}; nothing is deleted"
         head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
     head += [line for part in plan.plans if part.undeclarable for line in (_inline(not_manageable(part)), "")]
+    head += _md_exceptions(exceptions)
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
@@ -80,6 +83,15 @@ def markdown(
             break
         kept.append(section)
     return "\n".join(head) + "\n" + "".join(kept) + note.format(shown=len(kept), total=len(sections)) + "\n".join(tail)
+
+
+def _md_exceptions(exceptions: Sequence[PolicyException]) -> list[str]:
+    """The delivery policy's exceptions in use, in plain sight of the reviewer; the reasons are the
+    config's text, escaped as any other."""
+    if not exceptions:
+        return []
+    rows = [f"> - <code>{_md(e.key)}</code>: {e.rule}: {_inline(e.reason)}" for e in exceptions]
+    return [f"> [!IMPORTANT]\n> **Policy exceptions in use** ({_inline(CONFIG_FILE)}):\n" + "\n".join(rows), ""]
 
 
 def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str, crowd: Crowd | None = None) -> str:

@@ -113,6 +113,9 @@ def test_an_exception_lets_the_entry_through(sandbox: Sandbox, tmp_path: Path) -
     shown = cli(sandbox, "plan", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "starts at 09:00 with 3 other deliveries; 09:01 is quiet" in shown.stdout
+    assert "morning-sales: max_same_minute: The board reads it at 09:00 sharp" in shown.stdout  # listed in use
+    [listed] = json.loads(cli(sandbox, "plan", "--json", cwd=tmp_path).stdout)["policy_exceptions"]
+    assert listed["key"] == "morning-sales" and listed["rule"] == "max_same_minute"
     applied = cli(sandbox, "apply", "--auto-approve", cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
     assert len(sandbox.control.schedules()) == 4
