@@ -13,7 +13,13 @@ from reconciler.kinds.entries import DesiredEntry
 from reconciler.policy.crowding import Crowd, Delivery
 from reconciler.policy.model import Policy
 from reconciler.usecases.config import ProjectConfig
-from reconciler.usecases.spread import crowding_problems, plan_crowds, starting_anew, workspace_after
+from reconciler.usecases.spread import (
+    crowding_problems,
+    exceptions_in_use,
+    plan_crowds,
+    starting_anew,
+    workspace_after,
+)
 
 MONDAY = date(2026, 12, 7)
 
@@ -128,3 +134,19 @@ def test_without_a_plan_every_entry_is_checked_among_the_yaml_alone() -> None:
 def test_the_workspace_skips_items_without_a_cron_and_keeps_paused_ones_paused() -> None:
     listing = {"schedules": [{"id": 1, "schedule": None}, remote(2, "0 9 * * *", paused=True)]}
     assert workspace_after([], listing) == [Delivery("schedules", 2, None, "0 9 * * *", True)]
+
+
+def test_the_exceptions_in_use_add_a_crowded_entrys_in_the_configs_order() -> None:
+    policy = config(
+        2,
+        max_recipients=5,
+        exceptions=[
+            {"key": "busy", "rule": "max_same_minute", "reason": "board meeting"},
+            {"key": "big", "rule": "max_recipients", "reason": "all hands"},
+            {"key": "calm", "rule": "max_same_minute", "reason": "unused"},
+        ],
+    )
+    [busy, big, _] = policy.policy.exceptions
+    crowds = {"busy": Crowd(540, 2, quiet=541), "calm": Crowd(600, 1)}  # calm is within the limit
+    assert exceptions_in_use(policy, crowds, [big]) == [busy, big]
+    assert exceptions_in_use(config(None), crowds) == []
