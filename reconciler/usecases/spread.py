@@ -152,7 +152,7 @@ def refuse_crowding(
     """`crowding_problems`, raised: the YAML breaks the policy; nothing may be planned or applied."""
     problems = crowding_problems(config, desired, remote_listing, plan=plan, crowds=crowds)
     if problems:
-        raise InvalidSchedules(problems, what="against the policy")
+        raise InvalidSchedules(problems, what="against the delivery policy", outcome="nothing was sent")
 
 
 def checked_crowds(
