@@ -85,6 +85,10 @@ def test_over_the_limit_plan_and_apply_refuse_at_the_line_and_send_nothing(sandb
             "(max_same_minute: 3); 09:01 is quiet" in result.stderr
         ), result.stderr
         assert "Traceback" not in result.stderr
+    in_actions = cli(sandbox, "plan", cwd=tmp_path, env={"GITHUB_ACTIONS": "true"})
+    assert (
+        f"::error file=schedules/main.yml,line={REPEAT_LINE},title=morning-sales.schedule.repeat::" in in_actions.stderr
+    )
     assert writes(sandbox) == []
     assert len(sandbox.control.schedules()) == 3
 
