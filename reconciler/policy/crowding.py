@@ -111,6 +111,8 @@ def today_in(timezone: str) -> date:
 def starts(cron: str, first_day: date) -> Starts | None:
     """The cron's starts over the horizon from `first_day`; None when cronsim cannot read it (the
     YAML's validation says why; a remote item's cron is the server's business)."""
+    if len(cron.split()) != 5:  # Holistics' crontab fields (cronsim would also take seconds)
+        return None
     try:
         parsed = CronSim(cron, datetime(2000, 1, 1))
     except (CronSimError, ValueError):

@@ -167,3 +167,21 @@ def test_a_workspace_of_twelve_thousand_is_counted_in_well_under_seconds() -> No
     found = crowds(workspace, "UTC", 5, today=date(2027, 3, 1))
     assert len(found) == 12_000
     assert time.perf_counter() - started < 5  # about 0.3 s here; a generous bound for a loaded CI machine
+
+
+FIELD = st.one_of(
+    st.sampled_from(["*", "*/5", "1-5", "L", "5L", "MON#2", "99", "-1", "1,", "?", "LW", "*/0", "JAN", "mon-fri", "7"]),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FIELD, min_size=0, max_size=7).map(" ".join))
+def test_any_cron_from_the_server_is_read_or_starts_nowhere_never_an_error(cron: str) -> None:
+    found = starts(cron, MONDAY)
+    assert found is None or all(0 <= t < 1440 for t in found.times)
+    assert crowds([delivery(cron), delivery("0 9 * * *")], "UTC", today=MONDAY)[1].others in (0, 1)
+
+
+def test_a_cron_with_seconds_is_not_holistics_and_starts_nowhere() -> None:
+    assert starts("0 0 9 * * *", MONDAY) is None
