@@ -19,7 +19,8 @@ repeat it; a one-day effect the year's count does not need).
 Fast for a workspace of 12,000 deliveries: a cron is the product of its time part (minutes, hours)
 and its day part (day of month, month, weekday), each read once per distinct expression (cached);
 per minute of the day, deliveries are grouped by their set of days (a handful of distinct sets: daily,
-weekdays, the 1st...), and a minute's count per day is built once, when first asked.
+weekdays, the 1st...), and a minute's counts are built once, when first asked, as bit masks of the days
+that have each count.
 
     start_minutes   the minutes of the week (0 = Monday 00:00) a cron starts at, over the horizon
     Crowding        a workspace's starts; `crowd(delivery)`, `others_at(...)` and `quiet_minute(...)`
@@ -111,6 +112,8 @@ def today_in(timezone: str) -> date:
 def starts(cron: str, first_day: date) -> Starts | None:
     """The cron's starts over the horizon from `first_day`; None when cronsim cannot read it (the
     YAML's validation says why; a remote item's cron is the server's business)."""
+    if len(cron.split()) != 5:  # Holistics' crontab fields (cronsim would also take seconds)
+        return None
     try:
         parsed = CronSim(cron, datetime(2000, 1, 1))
     except (CronSimError, ValueError):
@@ -175,14 +178,19 @@ class Crowding:
         """How many deliveries start at `minute`, busiest first, each with the days (bits) it is so."""
         levels = self._per_day.get(minute)
         if levels is None:
-            counts = [0] * HORIZON_DAYS
+            # the horizon's days split by which groups start on them, as bit masks: a handful of parts
+            parts = {(1 << HORIZON_DAYS) - 1: 0}  # days -> how many start on each of them
             for mask, n in self._groups.get(minute, {}).items():
-                for i in _indexes(mask):
-                    counts[i] += n
-            days: dict[int, int] = {}
-            for i, n in enumerate(counts):
-                days[n] = days.get(n, 0) | 1 << i
-            levels = self._per_day[minute] = sorted(days.items(), reverse=True)
+                split: dict[int, int] = {}
+                for days, count in parts.items():
+                    for part, more in ((days & mask, n), (days & ~mask, 0)):
+                        if part:
+                            split[part] = count + more
+                parts = split
+            by_count: dict[int, int] = {}
+            for days, count in parts.items():
+                by_count[count] = by_count.get(count, 0) | days
+            levels = self._per_day[minute] = sorted(by_count.items(), reverse=True)
         return levels
 
     def busiest(self, minute: int, days: int) -> int:

@@ -29,7 +29,6 @@ from reconciler.errors import CommandFailed
 from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.known import KINDS, kind_named
-from reconciler.policy.crowding import Crowd
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
@@ -65,9 +64,9 @@ class Planned:
     undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
-    policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
     listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
-    crowds: dict[str, Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
+    crowds: dict[str, spread.Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
+    policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
 
     @property
     def titles(self) -> Labels:
@@ -136,8 +135,7 @@ def make_plan(
         planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
         if env_key is not None:
             planned.env = planning_env.fingerprints(planned.desired, env_key)
-        planned.policy_exceptions = policing.police(config, planned.desired).in_use
-        planned.crowds = spread.checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
+        planned.policy_exceptions, planned.crowds = spread.policed(config, planned)  # refuses a crowded entry
         # They live until the command ends: left to the collector, its next full pass (during rendering,
         # or at exit) would walk every one of them again for nothing.
         gc.freeze()
@@ -211,9 +209,9 @@ def _make_plan(
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    listing_of = {p.kind.yaml_key: p.listing for p in parts}
+    listed = {p.kind.yaml_key: p.listing for p in parts}
     return Planned(
-        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listing_of
+        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listed
     )
 
 

@@ -13,21 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.core.model import Action, Change, WorkspacePlan
 from reconciler.kinds.entries import DesiredEntry
-from reconciler.policy.crowding import DEFAULT_CROWDED, Crowd, Crowding, Delivery
-from reconciler.policy.model import Rule
+from reconciler.policy.crowding import DEFAULT_CROWDED, Crowding, Delivery
+from reconciler.policy.crowding import Crowd as Crowd
+from reconciler.policy.model import PolicyException, Rule
 from reconciler.problems import InvalidSchedules, Problem
+from reconciler.usecases import policing
 from reconciler.usecases.config import ProjectConfig
+
+if TYPE_CHECKING:  # planning calls this module: only its type here
+    from reconciler.usecases.planning import Planned
 
 RULE: Rule = "max_same_minute"
 REPEAT = "schedule.repeat"
 
 
 def delivery_of(kind: str, item: Mapping[str, Any], key: str | None = None) -> Delivery | None:
-    """An item's (remote or YAML) cron and pause; None without a cron (nothing to count)."""
+    """An item's (remote, or a YAML entry's fields with its `key`) cron and pause; None without a
+    cron (nothing to count)."""
     schedule = item.get("schedule")
     repeat = schedule.get("repeat") if isinstance(schedule, Mapping) else None
     if not isinstance(repeat, str):
@@ -48,7 +54,7 @@ def workspace_after(
     if plan is not None:
         taken |= {(part.kind, m.id) for part in plan.plans for m in part.matches}
         taken |= {(c.kind, c.id) for c in plan.changes if c.id is not None}
-    out = [delivery_of(d.kind, d.fields, d.key) for d in desired]
+    out = [delivery_of(d.kind, {**d.fields, "id": d.id}, d.key) for d in desired]
     out += [
         delivery_of(kind, item)
         for kind, items in listing.items()
@@ -146,7 +152,7 @@ def refuse_crowding(
     """`crowding_problems`, raised: the YAML breaks the policy; nothing may be planned or applied."""
     problems = crowding_problems(config, desired, remote_listing, plan=plan, crowds=crowds)
     if problems:
-        raise InvalidSchedules(problems, what="against the policy")
+        raise InvalidSchedules(problems, what="against the delivery policy", outcome="nothing was sent")
 
 
 def checked_crowds(
@@ -159,3 +165,21 @@ def checked_crowds(
     crowds = plan_crowds(config, desired, plan, listing)
     refuse_crowding(config, desired, listing, plan=plan, crowds=crowds)
     return crowds
+
+
+def exceptions_in_use(
+    config: ProjectConfig, crowds: Mapping[str, Crowd], others: Sequence[PolicyException] = ()
+) -> list[PolicyException]:
+    """`others` (the other rules' exceptions in use) and each `max_same_minute` exception that lets a
+    crowded entry through, in the config's order: the plan lists them all."""
+    limit = config.policy.max_same_minute
+    crowded = {k for k, c in crowds.items() if limit is not None and c.others + 1 > limit}
+    used = {id(e) for e in others} | {id(e) for e in config.policy.exceptions if e.rule == RULE and e.key in crowded}
+    return [e for e in config.policy.exceptions if id(e) in used]
+
+
+def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyException], dict[str, Crowd]]:
+    """The plan's exceptions in use (every rule's) and its crowds, once no entry is over the policy's
+    `max_same_minute` (else refused: `InvalidSchedules`, nothing sent)."""
+    crowds = checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
+    return exceptions_in_use(config, crowds, policing.police(config, planned.desired).in_use), crowds

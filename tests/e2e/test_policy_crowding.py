@@ -85,6 +85,10 @@ def test_over_the_limit_plan_and_apply_refuse_at_the_line_and_send_nothing(sandb
             "(max_same_minute: 3); 09:01 is quiet" in result.stderr
         ), result.stderr
         assert "Traceback" not in result.stderr
+    in_actions = cli(sandbox, "plan", cwd=tmp_path, env={"GITHUB_ACTIONS": "true"})
+    assert (
+        f"::error file=schedules/main.yml,line={REPEAT_LINE},title=morning-sales.schedule.repeat::" in in_actions.stderr
+    )
     assert writes(sandbox) == []
     assert len(sandbox.control.schedules()) == 3
 
@@ -113,6 +117,9 @@ def test_an_exception_lets_the_entry_through(sandbox: Sandbox, tmp_path: Path) -
     shown = cli(sandbox, "plan", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "starts at 09:00 with 3 other deliveries; 09:01 is quiet" in shown.stdout
+    assert "morning-sales: max_same_minute: The board reads it at 09:00 sharp" in shown.stdout  # listed in use
+    [listed] = json.loads(cli(sandbox, "plan", "--json", cwd=tmp_path).stdout)["policy_exceptions"]
+    assert listed["key"] == "morning-sales" and listed["rule"] == "max_same_minute"
     applied = cli(sandbox, "apply", "--auto-approve", cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
     assert len(sandbox.control.schedules()) == 4
