@@ -78,7 +78,7 @@ def text(audit: Audit) -> Group:
     parts.append(table)
     peak = busiest(audit.grid)
     if peak:
-        parts.append(Text(f"Busiest hour of the coming week: {peak[0]} ({peak[1]} deliveries start)."))
+        parts.append(Text(f"Busiest hour of the week: {peak[0]} ({peak[1]} deliveries start then)."))
     return Group(*parts)
 
 
