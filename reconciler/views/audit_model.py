@@ -175,7 +175,8 @@ def filter_texts(presets: Any, uname_of: Any) -> tuple[str, ...]:
 
 def busiest(grid: Sequence[Sequence[int]]) -> tuple[str, int] | None:
     """The busiest weekday and hour ("Mon 08:00", 12), None on an empty grid."""
-    best = max(((count, day, hour) for day, row in enumerate(grid) for hour, count in enumerate(row)), default=None)
+    cells = ((count, day, hour) for day, row in enumerate(grid) for hour, count in enumerate(row))
+    best = max(cells, key=lambda cell: (cell[0], -cell[1], -cell[2]), default=None)  # the first of a tie
     if best is None or best[0] == 0:
         return None
     return f"{DAYS[best[1]]} {best[2]:02d}:00", best[0]

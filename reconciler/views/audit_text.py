@@ -71,7 +71,8 @@ def text(audit: Audit) -> Group:
     for column in ("delivery", "title", "source", "to", "cadence", "filters", "key", "!"):
         table.add_column(column, overflow="fold")
     for d in audit.deliveries:
-        source = _t(d.source) + (f' "{_t(d.source_title)}"' if d.source_title else "")
+        # a uname says which dashboard; its title only when there is none (the other formats have both)
+        source = _t(d.source) + (f' "{_t(d.source_title)}"' if d.source_title and not d.source_uname else "")
         to = _t(str(d.dest_type or "").removesuffix("Dest")) + (f": {_where(d)}" if _where(d) else "")
         cells = (f"{d.noun} {d.id}", _t(d.title), source, to, _cadence(d), _t("; ".join(d.filters)), _t(d.key))
         table.add_row(*(Text(c) for c in (*cells, str(len(d.violations) or ""))), style="red" if d.violations else None)
