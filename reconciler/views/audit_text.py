@@ -18,17 +18,22 @@ def _t(value: object) -> str:
     return inert(str(value)) if value is not None else ""
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def summary_line(audit: Audit) -> str:
     c = audit.counts()
     head = (
-        f"Audit: {c['deliveries']} deliveries ({c['schedules']} schedules, {c['alerts']} alerts; "
-        f"{c['managed']} managed, {c['unmanaged']} unmanaged)"
+        f"Audit: {_n(c['deliveries'], 'delivery', 'deliveries')} ({_n(c['schedules'], 'schedule')}, "
+        f"{_n(c['alerts'], 'alert')}; {c['managed']} managed, {c['unmanaged']} unmanaged)"
     )
     if not audit.rules:
         return head + "; no policy set."
     if audit.passes:
         return head + "; every one keeps the policy."
-    return head + f"; {c['violating']} break the policy ({c['violations']} violation(s))."
+    breaks = "breaks" if c["violating"] == 1 else "break"
+    return head + f"; {c['violating']} {breaks} the policy ({_n(c['violations'], 'violation')})."
 
 
 def delivery_name(d: Delivery) -> str:
@@ -87,6 +92,6 @@ def plain(audit: Audit, width: int = 200) -> str:
     """The text audit without colour (for `--out FILE`)."""
     from rich.console import Console
 
-    console = Console(width=width, color_system=None, record=True, file=io.StringIO())
-    console.print(text(audit))
-    return console.export_text()
+    out = io.StringIO()
+    Console(width=width, color_system=None, file=out, soft_wrap=False).print(text(audit))
+    return out.getvalue()
