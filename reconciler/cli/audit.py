@@ -40,9 +40,11 @@ def _rendered(result: Audit, fmt: str) -> str:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the audit to FILE, not stdout.")
 @connection_options
 def audit_command(fmt: str, out: Path | None, connect: Connect) -> None:
-    """Every schedule and alert of the workspace, managed or not: source, destination, recipients'
-    domains, cadence, filters, YAML key, and the policy's violations. Writes nothing remotely.
-    Exit 0 when every delivery keeps the policy, 1 when any breaks it."""
+    """Audit every schedule and alert of the workspace, managed or not, against the policy.
+
+    Per delivery: source, destination, recipients' domains, cadence, filters, YAML key, and the
+    policy's violations. Writes nothing remotely. Exit 0 when every delivery keeps the policy, 1
+    when any breaks it."""
     config = project_config()
     with connect() as client:
         result = audit(client, config)

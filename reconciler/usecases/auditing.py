@@ -31,7 +31,6 @@ from reconciler.views.audit_model import (
     filter_texts,
     mapping,
     webhook_of,
-    week_grid,
 )
 
 Managed = Mapping[tuple[str, int], DesiredEntry]
@@ -48,20 +47,17 @@ def audit(client: HolisticsClient, config: ProjectConfig) -> Audit:
 def audited(
     listed: Mapping[str, RemoteSchedules], catalog: Catalog | None, managed: Managed, config: ProjectConfig
 ) -> Audit:
-    """The audit of items already read (pure but for the clock the grid counts from)."""
+    """The audit of items already read (pure but for today's date, where the crowding rule's year starts)."""
     items = [(kind, item) for kind, remote in listed.items() for item in remote.schedules]
     items.sort(key=lambda pair: (pair[0] != "schedules", int(pair[1]["id"])))
     policy, timezone = config.policy, config.timezone
-    keys = {(kind, int(item["id"])): _key(managed, kind, item) for kind, item in items}
-    crowded = audit_policy.crowding_violations(items, keys, policy, timezone)
+    crowded = audit_policy.crowding_violations(items, policy, timezone)
     deliveries = []
     for kind, item in items:
         found = audit_policy.delivery_violations(kind, item, policy, timezone)
         found += crowded.get((kind, int(item["id"])), [])
         deliveries.append(_delivery(kind, item, catalog, managed, found, policy))
     grid = audit_policy.week_hours(items, timezone)
-    if grid is None:
-        grid = week_grid([d.cron for d in deliveries if d.cron and not d.paused], timezone)
     rules = tuple(name for name in Policy.model_fields if name != "exceptions" and getattr(policy, name) is not None)
     return Audit(tuple(deliveries), timezone, rules, grid)
 
@@ -75,11 +71,6 @@ def managed_entries(config: ProjectConfig) -> dict[tuple[str, int], DesiredEntry
     except NoScheduleFiles:
         return {}
     return {(d.kind, d.id): d for d in desired if d.id is not None}
-
-
-def _key(managed: Managed, kind: str, item: Mapping[str, Any]) -> str | None:
-    entry = managed.get((kind, int(item["id"])))
-    return entry.key if entry is not None else None
 
 
 def _listing(client: HolisticsClient, kind: str) -> RemoteSchedules:

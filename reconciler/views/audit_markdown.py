@@ -151,9 +151,9 @@ def _grid(audit: Audit) -> list[str]:
         for day, row in enumerate(audit.grid)
     ]
     return [
-        f"#### When deliveries start ({cell(audit.timezone)}, the coming week)",
+        f"#### When deliveries start ({cell(audit.timezone)})",
         "",
-        f"How many deliveries start in each hour.{said}",
+        f"How many deliveries start at least once in each hour of each weekday, over a year of runs.{said}",
         "",
         head,
         "|---|" + "--:|" * 24,

@@ -9,9 +9,8 @@ files and lines.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,7 +87,8 @@ class Audit:
     deliveries: tuple[Delivery, ...]
     timezone: str
     rules: tuple[str, ...]  # the policy's rules that are set (none: the inventory alone)
-    grid: tuple[tuple[int, ...], ...] = field(default_factory=tuple)  # [weekday][hour]: deliveries starting
+    # [weekday][hour]: how many deliveries start then (over the year the crowding rule judges)
+    grid: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
 
     @property
     def violating(self) -> tuple[Delivery, ...]:
@@ -173,33 +173,10 @@ def filter_texts(presets: Any, uname_of: Any) -> tuple[str, ...]:
 # ---- when deliveries start ----
 
 
-def week_grid(crons: Iterable[str], timezone: str, start: datetime | None = None) -> tuple[tuple[int, ...], ...]:
-    """7 x 24: for each weekday and hour (in `timezone`), how many of `crons` start at least once in
-    it during the week from `start` (default: the clock views use). A cron that does not read adds
-    nothing."""
-    counts = [[0] * 24 for _ in DAYS]
-    begin = start or cron_words.now()
-    for cron in crons:
-        for day, hour in _cells(cron, timezone, begin):
-            counts[day][hour] += 1
-    return tuple(tuple(row) for row in counts)
-
-
-def _cells(cron: str, timezone: str, begin: datetime) -> set[tuple[int, int]]:
-    end = begin + timedelta(days=7)
-    cells: set[tuple[int, int]] = set()
-    runs = cron_words.next_runs(cron, timezone, 1, after=begin)
-    while runs and runs[0] < end and len(cells) < 7 * 24:
-        run = runs[0]
-        cells.add((run.weekday(), run.hour))
-        # on to the next hour: one run in an hour is enough to count it
-        runs = cron_words.next_runs(cron, timezone, 1, after=run.replace(minute=59))
-    return cells
-
-
 def busiest(grid: Sequence[Sequence[int]]) -> tuple[str, int] | None:
     """The busiest weekday and hour ("Mon 08:00", 12), None on an empty grid."""
-    best = max(((count, day, hour) for day, row in enumerate(grid) for hour, count in enumerate(row)), default=None)
+    cells = ((count, day, hour) for day, row in enumerate(grid) for hour, count in enumerate(row))
+    best = max(cells, key=lambda cell: (cell[0], -cell[1], -cell[2]), default=None)  # the first of a tie
     if best is None or best[0] == 0:
         return None
     return f"{DAYS[best[1]]} {best[2]:02d}:00", best[0]

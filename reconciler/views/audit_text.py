@@ -18,17 +18,22 @@ def _t(value: object) -> str:
     return inert(str(value)) if value is not None else ""
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def summary_line(audit: Audit) -> str:
     c = audit.counts()
     head = (
-        f"Audit: {c['deliveries']} deliveries ({c['schedules']} schedules, {c['alerts']} alerts; "
-        f"{c['managed']} managed, {c['unmanaged']} unmanaged)"
+        f"Audit: {_n(c['deliveries'], 'delivery', 'deliveries')} ({_n(c['schedules'], 'schedule')}, "
+        f"{_n(c['alerts'], 'alert')}; {c['managed']} managed, {c['unmanaged']} unmanaged)"
     )
     if not audit.rules:
         return head + "; no policy set."
     if audit.passes:
         return head + "; every one keeps the policy."
-    return head + f"; {c['violating']} break the policy ({c['violations']} violation(s))."
+    breaks = "breaks" if c["violating"] == 1 else "break"
+    return head + f"; {c['violating']} {breaks} the policy ({_n(c['violations'], 'violation')})."
 
 
 def delivery_name(d: Delivery) -> str:
@@ -71,14 +76,15 @@ def text(audit: Audit) -> Group:
     for column in ("delivery", "title", "source", "to", "cadence", "filters", "key", "!"):
         table.add_column(column, overflow="fold")
     for d in audit.deliveries:
-        source = _t(d.source) + (f' "{_t(d.source_title)}"' if d.source_title else "")
+        # a uname says which dashboard; its title only when there is none (the other formats have both)
+        source = _t(d.source) + (f' "{_t(d.source_title)}"' if d.source_title and not d.source_uname else "")
         to = _t(str(d.dest_type or "").removesuffix("Dest")) + (f": {_where(d)}" if _where(d) else "")
         cells = (f"{d.noun} {d.id}", _t(d.title), source, to, _cadence(d), _t("; ".join(d.filters)), _t(d.key))
         table.add_row(*(Text(c) for c in (*cells, str(len(d.violations) or ""))), style="red" if d.violations else None)
     parts.append(table)
     peak = busiest(audit.grid)
     if peak:
-        parts.append(Text(f"Busiest hour of the coming week: {peak[0]} ({peak[1]} deliveries start)."))
+        parts.append(Text(f"Busiest hour of the week: {peak[0]} ({peak[1]} deliveries start then)."))
     return Group(*parts)
 
 
@@ -86,6 +92,6 @@ def plain(audit: Audit, width: int = 200) -> str:
     """The text audit without colour (for `--out FILE`)."""
     from rich.console import Console
 
-    console = Console(width=width, color_system=None, record=True, file=io.StringIO())
-    console.print(text(audit))
-    return console.export_text()
+    out = io.StringIO()
+    Console(width=width, color_system=None, file=out, soft_wrap=False).print(text(audit))
+    return out.getvalue()

@@ -122,7 +122,7 @@ def test_text_summarises_and_lists_violations_and_exceptions() -> None:
     d = _delivery(violations=(VIOLATION,), title=HOSTILE)
     e = _delivery(id=9, key="k", excepted=(Excepted(VIOLATION, "because (X-1)"),))
     out = audit_text.plain(_audit(d, e))
-    assert "2 deliveries" in out and "1 break the policy" in out
+    assert "2 deliveries" in out and "1 breaks the policy (1 violation)" in out
     assert "allowed_email_domains" in out and "because (X-1)" in out
     assert "\x1b" not in out and not any(line.lstrip().startswith("::") for line in out.splitlines())
-    assert "Busiest hour of the coming week: Mon 08:00" in out
+    assert "Busiest hour of the week: Mon 08:00" in out
