@@ -4,9 +4,10 @@ with the YAML's entries in place of the items they are), each new or restarted e
 plan's views, and the entries that would make their minute busier than the policy allows.
 
 An entry starts anew when the plan creates it, changes its `schedule.repeat`, or unpauses it: only
-those are reported (a crowd line) and checked. A remote delivery no YAML declares counts toward every
-total but never blocks a plan. `validate`, offline, knows no workspace: it checks the YAML's entries
-among themselves, every one of them (it cannot tell which changed).
+those get a crowd line and are checked against the whole workspace. A remote delivery no YAML declares
+counts toward every total but never blocks an unchanged entry. The YAML's entries among themselves are
+checked every time, as `validate` (offline, knowing no workspace) checks them: a plan never passes
+what validate refuses.
 """
 
 from __future__ import annotations
@@ -119,17 +120,33 @@ def crowding_problems(
     limit = config.policy.max_same_minute
     if limit is None:
         return []
+    # The YAML's entries among themselves, every one: what `validate` finds offline, a plan finds too,
+    # whatever the plan changes (those entries alone break the rule, the workspace aside).
+    found = _over(limit, _crowds_among(config, desired, remote_listing if plan is None else None, limit, today))
     if plan is not None:
         crowds = crowds if crowds is not None else plan_crowds(config, desired, plan, remote_listing or {}, today=today)
-    else:
-        workspace = Crowding(workspace_after(desired, remote_listing or {}), config.timezone, today=today)
-        every = ((d.key, delivery_of(d.kind, d.fields, d.key)) for d in desired)
-        crowds = {k: c for k, d in every if d is not None and (c := workspace.crowd(d, limit)) is not None}
+        found = found | _over(limit, crowds)  # the workspace's count where both have it: it is the larger
     return [
-        _problem(entry, crowds[entry.key], limit)
+        _problem(entry, found[entry.key], limit)
         for entry in desired
-        if entry.key in crowds and crowds[entry.key].others + 1 > limit and not config.policy.excepted(entry.key, RULE)
+        if entry.key in found and not config.policy.excepted(entry.key, RULE)
     ]
+
+
+def _crowds_among(
+    config: ProjectConfig,
+    desired: Sequence[DesiredEntry],
+    listing: Mapping[str, Sequence[Mapping[str, Any]]] | None,
+    limit: int,
+    today: date | None,
+) -> dict[str, Crowd]:
+    workspace = Crowding(workspace_after(desired, listing or {}), config.timezone, today=today)
+    every = ((d.key, delivery_of(d.kind, d.fields, d.key)) for d in desired)
+    return {k: c for k, d in every if d is not None and (c := workspace.crowd(d, limit)) is not None}
+
+
+def _over(limit: int, crowds: Mapping[str, Crowd]) -> dict[str, Crowd]:
+    return {k: c for k, c in crowds.items() if c.others + 1 > limit}
 
 
 def _problem(entry: DesiredEntry, crowd: Crowd, limit: int) -> Problem:

@@ -150,3 +150,17 @@ def test_the_exceptions_in_use_add_a_crowded_entrys_in_the_configs_order() -> No
     crowds = {"busy": Crowd(540, 2, quiet=541), "calm": Crowd(600, 1)}  # calm is within the limit
     assert exceptions_in_use(policy, crowds, [big]) == [busy, big]
     assert exceptions_in_use(config(None), crowds) == []
+
+
+def test_a_plan_finds_what_validate_finds_the_yaml_crowding_itself_whatever_the_plan_changes() -> None:
+    # unchanged entries (matched, nothing planned) crowd 09:00 among themselves: validate refuses the YAML,
+    # so the plan may not pass it; the unmanaged item at 09:00 alone blocks nobody unchanged
+    desired = [entry("a", "0 9 * * *", item_id=1), entry("b", "0 9 * * *", item_id=2)]
+    listing = {"schedules": [remote(1, "0 9 * * *"), remote(2, "0 9 * * *"), remote(3, "0 9 * * *")]}
+    plan = workspace_plan(
+        matches=(Match("a", 1, "schedules/team.yml", True), Match("b", 2, "schedules/team.yml", True))
+    )
+    offline = crowding_problems(config(1), desired, today=MONDAY)
+    planned = crowding_problems(config(1), desired, listing, plan=plan, today=MONDAY)
+    assert [p.path for p in planned] == [p.path for p in offline] == ["a.schedule.repeat", "b.schedule.repeat"]
+    assert crowding_problems(config(2), desired, listing, plan=plan, today=MONDAY) == []
