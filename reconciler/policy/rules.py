@@ -82,8 +82,10 @@ def _slack_channels(fields: Fields, dest: Fields, policy: Policy, timezone: str,
     for i, channel in enumerate(_items(dest, "slack_channels")):
         if not isinstance(channel, Mapping):
             continue
-        names = {str(v).removeprefix("#").casefold() for v in (channel.get("id"), channel.get("name")) if v}
-        if not names or names & folded:
+        # Slack posts to the id; a name beside it is only a label, so an allowed name must not let any id
+        # through (`{id: C0EVIL, name: ops}`). A channel given by name alone is judged by its name.
+        identity = channel.get("id") or channel.get("name")
+        if identity and str(identity).removeprefix("#").casefold() in folded:
             continue
         value = _channel(channel, i, shown)
         message = f"Slack channel {value} is not allowed (policy.allowed_slack_channels: {_listed(allowed)})"
@@ -96,7 +98,9 @@ def _channel(channel: Mapping[str, Any], i: int, shown: Shown) -> str:
     parts = {k: _show(shown, f"dest.slack_channels.{i}.{k}", channel[k]) for k in ("id", "name") if channel.get(k)}
     if "id" in parts and "name" in parts:
         return f"{parts['id']} (#{parts['name'].removeprefix('#')})"
-    return parts.get("id") or "#" + parts.get("name", "").removeprefix("#")
+    if not parts:
+        return "(no id or name)"
+    return parts.get("id") or "#" + parts["name"].removeprefix("#")
 
 
 def _webhook_host(fields: Fields, dest: Fields, policy: Policy, timezone: str, shown: Shown) -> list[Violation]:
@@ -106,11 +110,15 @@ def _webhook_host(fields: Fields, dest: Fields, policy: Policy, timezone: str, s
         return []
     parts = urlsplit(endpoint.strip())
     host = (parts.hostname or "").rstrip(".")
-    if parts.scheme.casefold() == "https" and host_allowed(host, allowed):
+    # a user part or a backslash before the path: parsers disagree on which host that is (WHATWG
+    # reads `https://evil.io\@hooks.example.com` as evil.io), so no host is trusted from it
+    plain = "@" not in parts.netloc and "\\" not in endpoint.split("?")[0].split("#")[0]
+    https = parts.scheme.casefold() == "https"
+    if https and plain and host_allowed(host, allowed):
         return []
     # scheme and host only: a webhook's path often carries its secret
     value = shown.get("dest.endpoint") or f"{parts.scheme}://{host}"
-    why = "is not https" if parts.scheme.casefold() != "https" else "is not at an allowed host"
+    why = "is not https" if not https else "is not at an allowed host" if plain else "is not a plain host"
     message = f"webhook endpoint {value} {why} (policy.allowed_webhook_hosts: https only, to {_listed(allowed)})"
     return [Violation("allowed_webhook_hosts", "dest.endpoint", value, message)]
 

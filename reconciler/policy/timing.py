@@ -28,14 +28,12 @@ _DAY = 1440
 def shortest_gap_minutes(cron: str, timezone: str) -> int:
     """The fewest whole minutes between two consecutive runs of `cron` (five crontab fields) in
     `timezone`, over a year of real runs, DST changes included. 1 as soon as it is found to be 1."""
-    zone = ZoneInfo(timezone)
-    start = datetime(*_YEAR_START, tzinfo=zone)
     minute, hour, *days = cron.split()
     times = _times_of_day(minute, hour)
     if len(times) > 1 and (intra := min(b - a for a, b in pairwise(times))) <= 1:
         return 1
     shortest = _wall_clock_gap(times, _day_gap(" ".join(days)))
-    for changed in _offset_changes(start, zone):
+    for changed in _offset_changes(timezone):
         shortest = min(shortest, _real_gap_around(cron, changed))
     if len(times) > 1:
         shortest = min(shortest, intra)
@@ -51,6 +49,7 @@ def _times_of_day(minute: str, hour: str) -> list[int]:
     return [r.hour * 60 + r.minute for r in runs[:-1]]  # the last: the next day's first
 
 
+@cache  # crons share their day fields (`* * *`) far more than their times
 def _day_gap(days: str) -> int:
     """The fewest days between two consecutive days the cron runs on (its day-of-month, month and
     day-of-week fields), over a year and up to the first such day after it."""
@@ -70,15 +69,12 @@ def _wall_clock_gap(times: list[int], day_gap: int) -> int:
     return min([between_days, *(b - a for a, b in pairwise(times))])
 
 
-def _offset_changes(start: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+@cache
+def _offset_changes(timezone: str) -> tuple[datetime, ...]:
     """Roughly when the zone's UTC offset changes in the year (to the day): where DST bends gaps."""
-    previous = start.utcoffset()
-    for day in range(1, 367):
-        when = start + timedelta(days=day)
-        offset = when.utcoffset()
-        if offset != previous:
-            yield when - timedelta(days=1)
-        previous = offset
+    start = datetime(*_YEAR_START, tzinfo=ZoneInfo(timezone))
+    days = [start + timedelta(days=day) for day in range(367)]
+    return tuple(b - timedelta(days=1) for a, b in pairwise(days) if a.utcoffset() != b.utcoffset())
 
 
 def _real_gap_around(cron: str, changed: datetime) -> int:

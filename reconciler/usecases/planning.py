@@ -8,9 +8,10 @@ CLI calls it and renders what it returns.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from reconciler.errors import CommandFailed
 from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.kinds.known import KINDS, kind_named
+from reconciler.policy.crowding import Crowd
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
@@ -63,9 +65,9 @@ class Planned:
     undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
-    listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
-    crowds: dict[str, spread.Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
     policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
+    listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
+    crowds: dict[str, Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
 
     @property
     def titles(self) -> Labels:
@@ -173,7 +175,7 @@ def _make_plan(
                 Reads(
                     client,
                     kind,
-                    _in_scope(config, kind),
+                    functools.partial(config.scope.contains, kind=kind.yaml_key),
                     with_sources=check_references,
                     titles_by_get=names.settled_without,
                 )
@@ -208,9 +210,9 @@ def _make_plan(
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    listed = {p.kind.yaml_key: p.listing for p in parts}
+    listing_of = {p.kind.yaml_key: p.listing for p in parts}
     return Planned(
-        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listed
+        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listing_of
     )
 
 
@@ -226,10 +228,6 @@ def _named(
     resolved = plan_names.resolved(desired, catalog, client, names.unavailable)
     in_scope(config, [d for d in resolved if d.names])
     return config, resolved
-
-
-def _in_scope(config: ProjectConfig, kind: Kind) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda item: config.scope.contains(item, kind.yaml_key)
 
 
 def _kind_plan(

@@ -103,9 +103,14 @@ def _stray(
     """Exceptions that excuse nothing: for a key no entry has, or a rule its entry does not break
     (`max_same_minute` is judged over the workspace, elsewhere)."""
     problems = []
+    seen: set[tuple[str, str]] = set()
     for i, exception in enumerate(config.policy.exceptions):
         file, line = config.where(f"policy.exceptions.{i}")
         where = f"policy.exceptions[{i}]"
+        if (exception.key, exception.rule) in seen:
+            problems.append(Problem(file, line, where, "a second exception for this key and rule; keep one reason"))
+            continue
+        seen.add((exception.key, exception.rule))
         if exception.key not in keys:
             if complete:
                 problems.append(Problem(file, line, where, f"no schedule or alert has the key {exception.key!r}"))

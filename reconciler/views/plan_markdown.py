@@ -11,6 +11,7 @@ from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.policy.crowding import Crowd
 from reconciler.policy.model import PolicyException
+from reconciler.problems import escape_controls
 from reconciler.views.plan_words import (
     SHOWN,
     SIGN,
@@ -90,7 +91,10 @@ def _md_exceptions(exceptions: Sequence[PolicyException]) -> list[str]:
     config's text, escaped as any other."""
     if not exceptions:
         return []
-    rows = [f"> - <code>{_md(e.key)}</code>: {e.rule}: {_inline(e.reason)}" for e in exceptions]
+    rows = [
+        f"> - <code>{_md(escape_controls(e.key))}</code>: {e.rule}: {_inline(escape_controls(e.reason))}"
+        for e in exceptions
+    ]
     return [f"> [!IMPORTANT]\n> **Policy exceptions in use** ({_inline(CONFIG_FILE)}):\n" + "\n".join(rows), ""]
 
 

@@ -73,9 +73,18 @@ def slack(*channels: dict[str, str]) -> dict[str, Any]:
     return {"dest": {"type": "SlackDest", "slack_channels": list(channels)}}
 
 
+def test_an_allowed_name_lets_no_unlisted_id_through() -> None:
+    # Slack posts to the id: the name beside it is a label anyone can write
+    found = check(slack({"id": "C0EVIL0001", "name": "ops"}, {}), allowed_slack_channels=["ops"])
+    assert [(v.path, v.value) for v in found] == [
+        ("dest.slack_channels[0]", "C0EVIL0001 (#ops)"),
+        ("dest.slack_channels[1]", "(no id or name)"),
+    ]
+
+
 def test_a_slack_channel_is_allowed_by_id_or_by_name() -> None:
     allowed = ["C04FIN0001", "ops"]
-    assert check(slack({"id": "C04FIN0001", "name": "finance"}, {"name": "#ops"}), allowed_slack_channels=allowed) == []
+    assert check(slack({"id": "C04FIN0001", "name": "ops"}, {"name": "#ops"}), allowed_slack_channels=allowed) == []
     found = check(slack({"id": "C04FIN0001"}, {"id": "C09RANDOM", "name": "random"}), allowed_slack_channels=allowed)
     assert [(v.path, v.value) for v in found] == [("dest.slack_channels[1]", "C09RANDOM (#random)")]
     assert "policy.allowed_slack_channels: C04FIN0001, ops" in found[0].message
@@ -107,6 +116,14 @@ def test_a_webhook_goes_over_https_to_an_allowed_host_and_shows_no_path() -> Non
     assert "secret" not in found[0].message and "hooks.example.com" in found[0].message
     plain = check(webhook("http://hooks.example.com/T0/secret"), kind="alerts", **rules)
     assert "is not https" in plain[0].message
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["https://evil.io\\@hooks.example.com/x", "https://user@hooks.example.com/x", "https://evil.io\\x"]
+)
+def test_a_webhook_whose_host_parsers_disagree_on_is_refused(endpoint: str) -> None:
+    found = check(webhook(endpoint), kind="alerts", allowed_webhook_hosts=["hooks.example.com", "evil.io"])
+    assert [v.rule for v in found] == ["allowed_webhook_hosts"] and "is not a plain host" in found[0].message
 
 
 def test_sftp_goes_through_an_allowed_data_source() -> None:

@@ -90,14 +90,17 @@ def test_stray_exceptions_are_problems_at_their_config_line(tmp_path: Path) -> N
 - {key: deleted-long-ago, rule: min_interval_minutes, reason: "gone"}
 - {key: weekly-sales, rule: min_interval_minutes, reason: "never broke it"}
 - {key: weekly-sales, rule: max_recipients, reason: "rule not set"}
+- {key: weekly-sales, rule: allowed_email_domains, reason: "partner"}
+- {key: weekly-sales, rule: allowed_email_domains, reason: "said twice"}
 """
     config, desired = project(tmp_path, exceptions)
     result = police(config, desired, environ={"BOSS": "boss@example.com"})
     stray = [(p.line, p.message) for p in result.problems if p.path.startswith("policy.exceptions")]
-    assert [line for line, _ in stray] == [6, 7, 8]
+    assert [line for line, _ in stray] == [6, 7, 8, 10]
     assert "no schedule or alert has the key 'deleted-long-ago'" in stray[0][1]
     assert "weekly-sales does not break min_interval_minutes; remove it" in stray[1][1]
     assert "policy.max_recipients is not set" in stray[2][1]
+    assert "a second exception for this key and rule" in stray[3][1]
     # with a subset of the files, the key may be in another one
     partial = police(config, desired, complete=False, environ={"BOSS": "boss@example.com"})
     assert "deleted-long-ago" not in str(partial.problems)
