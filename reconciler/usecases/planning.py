@@ -209,9 +209,9 @@ def _make_plan(
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    listed = {p.kind.yaml_key: p.listing for p in parts}
+    listing_of = {p.kind.yaml_key: p.listing for p in parts}
     return Planned(
-        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listed
+        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listing_of
     )
 
 

@@ -50,8 +50,8 @@ def text(
 ) -> Text:
     """The plan of every kind: the changes (each says its kind), the summary (each kind counted when
     more than one has anything), then what each kind leaves alone, and the policy exceptions in use.
-    `crowds`: per key, how many other deliveries start at the entry's minute (`usecases.spread`),
-    said under its change."""
+    `crowds`: per key, how many other deliveries start at the entry's minute (`usecases.spread`), said
+    under its change."""
     titles = titles or {}
     plan = WorkspacePlan.of_plan(plan)
     from rich.text import Text  # imported here: the JSON and markdown renderers do not need rich

@@ -81,7 +81,7 @@ CASES = [
         "allowed_slack_channels",
         "allowed_slack_channels: [C04FIN0001, ops]",
         entry(SCHEDULE, "type: SlackDest\nslack_channels:\n  - {id: C09RANDOM, name: random}\n"),
-        entry(SCHEDULE, "type: SlackDest\nslack_channels:\n  - {id: C04OPS0001, name: ops}\n"),
+        entry(SCHEDULE, "type: SlackDest\nslack_channels:\n  - {id: C04FIN0001, name: finance}\n"),
         "the-delivery.dest.slack_channels[0]",
         "C09RANDOM",
         "C09RANDOM (#random)",
