@@ -59,6 +59,18 @@ def _cadence(d: Delivery) -> str:
     return _t(d.cron + words + (" paused" if d.paused else ""))
 
 
+TABLE_LIMIT = 500  # deliveries drawn as a table; more are printed a line each
+COLUMNS = ("delivery", "title", "source", "to", "cadence", "filters", "key", "!")
+
+
+def _cells(d: Delivery) -> tuple[str, ...]:
+    # a uname says which dashboard; its title only when there is none (the other formats have both)
+    source = _t(d.source) + (f' "{_t(d.source_title)}"' if d.source_title and not d.source_uname else "")
+    to = _t(str(d.dest_type or "").removesuffix("Dest")) + (f": {_where(d)}" if _where(d) else "")
+    cells = (f"{d.noun} {d.id}", _t(d.title), source, to, _cadence(d), _t("; ".join(d.filters)), _t(d.key))
+    return (*cells, str(len(d.violations) or ""))
+
+
 def text(audit: Audit) -> Group:
     from rich.console import Group
     from rich.table import Table
@@ -72,16 +84,18 @@ def text(audit: Audit) -> Group:
     for d in audit.deliveries:
         for e in d.excepted:
             parts.append(Text(f"  ~ {delivery_name(d)}: {e.violation.rule} allowed: {_t(e.reason)}", style="yellow"))
-    table = Table(title=f"Deliveries (cron times in {_t(audit.timezone)})", title_justify="left")
-    for column in ("delivery", "title", "source", "to", "cadence", "filters", "key", "!"):
-        table.add_column(column, overflow="fold")
-    for d in audit.deliveries:
-        # a uname says which dashboard; its title only when there is none (the other formats have both)
-        source = _t(d.source) + (f' "{_t(d.source_title)}"' if d.source_title and not d.source_uname else "")
-        to = _t(str(d.dest_type or "").removesuffix("Dest")) + (f": {_where(d)}" if _where(d) else "")
-        cells = (f"{d.noun} {d.id}", _t(d.title), source, to, _cadence(d), _t("; ".join(d.filters)), _t(d.key))
-        table.add_row(*(Text(c) for c in (*cells, str(len(d.violations) or ""))), style="red" if d.violations else None)
-    parts.append(table)
+    title = f"Deliveries (cron times in {_t(audit.timezone)})"
+    if len(audit.deliveries) > TABLE_LIMIT:
+        # rich lays a table out cell by cell (25 s for 12,000 rows): a large workspace gets a line each
+        parts.append(Text(f"{title}, one per line: {' | '.join(COLUMNS)}", style="bold"))
+        parts.extend(Text(" | ".join(_cells(d)), style="red" if d.violations else "") for d in audit.deliveries)
+    else:
+        table = Table(title=title, title_justify="left")
+        for column in COLUMNS:
+            table.add_column(column, overflow="fold")
+        for d in audit.deliveries:
+            table.add_row(*(Text(c) for c in _cells(d)), style="red" if d.violations else None)
+        parts.append(table)
     peak = busiest(audit.grid)
     if peak:
         parts.append(Text(f"Busiest hour of the week: {peak[0]} ({peak[1]} deliveries start then)."))

@@ -126,3 +126,12 @@ def test_text_summarises_and_lists_violations_and_exceptions() -> None:
     assert "allowed_email_domains" in out and "because (X-1)" in out
     assert "\x1b" not in out and not any(line.lstrip().startswith("::") for line in out.splitlines())
     assert "Busiest hour of the week: Mon 08:00" in out
+
+
+def test_a_large_workspace_is_printed_a_line_per_delivery_with_the_same_cells() -> None:
+    many = [_delivery(id=i, title=HOSTILE if i == 3 else f"Weekly {i}") for i in range(audit_text.TABLE_LIMIT + 1)]
+    out = audit_text.plain(_audit(*many))
+    lines = [line for line in out.splitlines() if line.startswith("schedule ")]
+    assert len(lines) == audit_text.TABLE_LIMIT + 1
+    assert lines[1].startswith("schedule 1 | Weekly 1 | dashboard") and "0 8 * * 1" in lines[1]
+    assert "\x1b" not in out and not any(line.lstrip().startswith("::") for line in out.splitlines())
