@@ -44,7 +44,7 @@ def _show(shown: Shown, dotted: str, value: Any) -> str:
 
 
 def _listed(allowed: Sequence[Any]) -> str:
-    return ", ".join(map(str, allowed))
+    return ", ".join(map(str, allowed)) or "none"
 
 
 def _items(dest: Fields, name: str) -> list[Any]:
@@ -69,7 +69,8 @@ def _email_domains(fields: Fields, dest: Fields, policy: Policy, timezone: str, 
 def domain_allowed(address: str, allowed: Sequence[str]) -> bool:
     """Whether the address is at one of the domains or a subdomain of one (a label boundary: neither
     `evil-example.com` nor `example.com.evil.io` is at example.com)."""
-    domain = address.rpartition("@")[2].strip().rstrip(".").casefold()
+    # lower(), not casefold(): casefold turns `straße.de` into `strasse.de`, another domain
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
     return any(domain == d or domain.endswith("." + d) for d in allowed)
 
 
@@ -108,8 +109,15 @@ def _webhook_host(fields: Fields, dest: Fields, policy: Policy, timezone: str, s
     endpoint = dest.get("endpoint")
     if allowed is None or dest.get("type") != "WebhookDest" or not isinstance(endpoint, str):
         return []
-    parts = urlsplit(endpoint.strip())
-    host = (parts.hostname or "").rstrip(".")
+    try:
+        parts = urlsplit(endpoint.strip())
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:  # `https://[evil`, a netloc NFKC turns into another: no host to trust (or to quote)
+        value = shown.get("dest.endpoint") or "(not a URL)"
+        message = (
+            f"webhook endpoint {value} has no host that can be read (policy.allowed_webhook_hosts: {_listed(allowed)})"
+        )
+        return [Violation("allowed_webhook_hosts", "dest.endpoint", value, message)]
     # a user part or a backslash before the path: parsers disagree on which host that is (WHATWG
     # reads `https://evil.io\@hooks.example.com` as evil.io), so no host is trusted from it
     plain = "@" not in parts.netloc and "\\" not in endpoint.split("?")[0].split("#")[0]
@@ -125,7 +133,7 @@ def _webhook_host(fields: Fields, dest: Fields, policy: Policy, timezone: str, s
 
 def host_allowed(host: str, allowed: Sequence[str]) -> bool:
     """Whether `host` is one of `allowed`; `*.example.com` allows example.com's subdomains."""
-    host = host.casefold()
+    host = host.lower()
     return any(host.endswith(a[1:]) if a.startswith("*.") else host == a for a in allowed)
 
 

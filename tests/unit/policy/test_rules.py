@@ -29,6 +29,7 @@ def check(fields: dict[str, Any], kind: str = "schedules", timezone: str = "UTC"
         ("a@example.com.evil.io", False),
         ("a@notexample.com", False),
         ("a@gmail.com", False),
+        ("a@exampl\u00e9.com", False),
     ],
 )
 def test_a_recipient_is_at_an_allowed_domain_or_a_subdomain_of_one(address: str, allowed: bool) -> None:
@@ -124,6 +125,29 @@ def test_a_webhook_goes_over_https_to_an_allowed_host_and_shows_no_path() -> Non
 def test_a_webhook_whose_host_parsers_disagree_on_is_refused(endpoint: str) -> None:
     found = check(webhook(endpoint), kind="alerts", allowed_webhook_hosts=["hooks.example.com", "evil.io"])
     assert [v.rule for v in found] == ["allowed_webhook_hosts"] and "is not a plain host" in found[0].message
+
+
+def test_a_domain_that_case_folding_rewrites_is_not_the_domain_it_folds_to() -> None:
+    # casefold() makes straße.de strasse.de; mail to it goes to xn--strae-oqa.de, another domain
+    assert domain_allowed("ceo@stra\u00dfe.de", ["strasse.de"]) is False
+    assert domain_allowed("ceo@STRASSE.de", ["strasse.de"]) is True
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["https://[evil/x", "https://hooks.example.com]/x", "https://tok\uff0f.hooks.example.com/x"]
+)
+def test_a_webhook_endpoint_with_no_readable_host_is_a_violation_that_quotes_nothing(endpoint: str) -> None:
+    found = check(webhook(endpoint), kind="alerts", allowed_webhook_hosts=["hooks.example.com"])
+    assert [(v.rule, v.value) for v in found] == [("allowed_webhook_hosts", "(not a URL)")]
+    assert "tok" not in found[0].message and "evil" not in found[0].message
+    shown = violations(
+        "alerts",
+        webhook(endpoint),
+        Policy(allowed_webhook_hosts=["hooks.example.com"]),
+        timezone="UTC",
+        shown={"dest.endpoint": "${HOOK}"},
+    )
+    assert shown[0].value == "${HOOK}"
 
 
 def test_sftp_goes_through_an_allowed_data_source() -> None:
