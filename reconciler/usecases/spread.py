@@ -197,6 +197,42 @@ def exceptions_in_use(
 
 def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyException], dict[str, Crowd]]:
     """The plan's exceptions in use (every rule's) and its crowds, once no entry is over the policy's
-    `max_same_minute` (else refused: `InvalidSchedules`, nothing sent)."""
+    `max_same_minute` and no exception to it excuses nothing (else refused: `InvalidSchedules`, nothing
+    sent)."""
     crowds = checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
+    stray = stray_exceptions(config, planned.desired, planned.listing_of)
+    if stray:
+        raise InvalidSchedules(stray, what="in the config file", outcome="nothing was sent")
     return exceptions_in_use(config, crowds, policing.police(config, planned.desired).in_use), crowds
+
+
+def stray_exceptions(
+    config: ProjectConfig,
+    desired: Sequence[DesiredEntry],
+    listing: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    today: date | None = None,
+) -> list[Problem]:
+    """Each `max_same_minute` exception whose entry would not be over the limit in the workspace as it
+    stands once the plan is applied, changed or not: it excuses nothing, and left in place it would
+    let a later crowd through unreviewed. Only a plan can tell (validate knows no workspace)."""
+    limit = config.policy.max_same_minute
+    wanted = {e.key for e in config.policy.exceptions if e.rule == RULE}
+    if limit is None or not wanted:
+        return []  # an exception to a rule not set is the other rules' stray check (`policing`)
+    workspace = Crowding(workspace_after(desired, listing), config.timezone, today=today)
+    entries = {d.key: d for d in desired if d.key in wanted}
+    problems = []
+    for i, exception in enumerate(config.policy.exceptions):
+        entry = entries.get(exception.key)
+        if exception.rule != RULE or entry is None:  # a key no entry has: `policing` says so
+            continue
+        delivery = delivery_of(entry.kind, entry.fields, entry.key)
+        crowd = workspace.crowd(delivery, limit) if delivery is not None else None
+        if crowd is not None and crowd.others + 1 > limit:
+            continue
+        file, line = config.where(f"policy.exceptions.{i}")
+        why = f"{exception.key} would start with at most {limit} deliveries at any of its minutes"
+        message = f"an exception that excuses nothing: {why}; remove it"
+        problems.append(Problem(file, line, f"policy.exceptions[{i}]", message))
+    return problems

@@ -18,6 +18,7 @@ from reconciler.usecases.spread import (
     exceptions_in_use,
     plan_crowds,
     starting_anew,
+    stray_exceptions,
     workspace_after,
 )
 
@@ -164,3 +165,18 @@ def test_a_plan_finds_what_validate_finds_the_yaml_crowding_itself_whatever_the_
     planned = crowding_problems(config(1), desired, listing, plan=plan, today=MONDAY)
     assert [p.path for p in planned] == [p.path for p in offline] == ["a.schedule.repeat", "b.schedule.repeat"]
     assert crowding_problems(config(2), desired, listing, plan=plan, today=MONDAY) == []
+
+
+def test_a_max_same_minute_exception_whose_entry_is_not_crowded_excuses_nothing() -> None:
+    # crowded by an unmanaged item, unchanged: the exception still matters; alone at 10:00 it does not
+    desired = [entry("crowded", "0 9 * * *", item_id=1), entry("alone", "0 10 * * *", item_id=2)]
+    listing = {"schedules": [remote(1, "0 9 * * *"), remote(2, "0 10 * * *"), remote(3, "0 9 * * *")]}
+    exceptions = [
+        {"key": "crowded", "rule": "max_same_minute", "reason": "r"},
+        {"key": "alone", "rule": "max_same_minute", "reason": "r"},
+    ]
+    problems = stray_exceptions(config(1, exceptions=exceptions), desired, listing, today=MONDAY)
+    assert [(p.path, "alone would start with at most 1" in p.message) for p in problems] == [
+        ("policy.exceptions[1]", True)
+    ]
+    assert stray_exceptions(config(None, exceptions=exceptions[:1]), desired, listing, today=MONDAY) == []
