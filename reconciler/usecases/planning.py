@@ -323,6 +323,7 @@ def plan_to_apply(
         planning_env.refuse_changed_variables(loaded.env, env_key, str(saved))
         loaded = saved_plan_still_valid(client, saved, loaded, key)
         restored = refuse_bodies_not_in_yaml(config, loaded, saved)
+        spread.refuse_saved_crowding(client, config, loaded)  # crowds form, policies tighten, after a plan is saved
         return ToApply(restored, dict(loaded.titles), project_files(config), saved=True)  # not the plan's own text
     result = plan_for(client, config, paths, scope, cached=False)
     return ToApply(result.plan, result.titles, result.files, saved=False)

@@ -17,13 +17,18 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.model import Action, Change, WorkspacePlan
+from reconciler.desired.yamlread import load
 from reconciler.kinds.entries import DesiredEntry
+from reconciler.kinds.known import KINDS
 from reconciler.policy.crowding import DEFAULT_CROWDED, Crowding, Delivery
 from reconciler.policy.crowding import Crowd as Crowd
 from reconciler.policy.model import PolicyException, Rule
 from reconciler.problems import InvalidSchedules, Problem
-from reconciler.usecases import policing
+from reconciler.remote.client import HolisticsClient, NotFound
+from reconciler.remote.reads import list_remote
+from reconciler.usecases import planning_env, policing
 from reconciler.usecases.config import ProjectConfig
+from reconciler.views.savedplan import SavedPlan
 
 if TYPE_CHECKING:  # planning calls this module: only its type here
     from reconciler.usecases.planning import Planned
@@ -236,3 +241,20 @@ def stray_exceptions(
         message = f"an exception that excuses nothing: {why}; remove it"
         problems.append(Problem(file, line, f"policy.exceptions[{i}]", message))
     return problems
+
+
+def refuse_saved_crowding(client: HolisticsClient, config: ProjectConfig, saved: SavedPlan) -> None:
+    """A saved plan being applied under `max_same_minute`: checked against the workspace as it is now
+    (a crowd may have formed since the plan was saved, and the policy may have tightened), with the
+    YAML as it is now (`apply` has just found the plan true to it). Costs a listing of each kind,
+    only when the rule is set."""
+    if config.policy.max_same_minute is None:
+        return
+    desired = planning_env.resolved(load(list(saved.paths) or config.schedule_paths, cache=False))
+    listing: dict[str, list[dict[str, Any]]] = {}
+    for kind in KINDS:
+        try:
+            listing[kind.yaml_key] = list_remote(client, kind).schedules
+        except NotFound:  # a server without data alerts holds none
+            listing[kind.yaml_key] = []
+    refuse_crowding(config, desired, listing, plan=saved.plan)

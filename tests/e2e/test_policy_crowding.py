@@ -170,3 +170,22 @@ def test_validate_checks_the_yaml_entries_among_themselves(tmp_path: Path) -> No
     weekends_only = three.replace('"0 9 * * 1-5"', '"0 9 * * 6,0"', 1)  # no longer meets the other one
     setup(tmp_path, weekends_only)
     assert cli(None, "validate", cwd=tmp_path).returncode == 0
+
+
+def test_a_saved_plan_applied_later_is_checked_against_the_crowd_and_the_policy_of_now(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    _config(tmp_path, "policy:\n  max_same_minute: 3\n")
+    setup(tmp_path, NEW_AT_NINE)
+    _unmanaged(sandbox, 1)
+    saved = cli(sandbox, "plan", "--out", "plan.json", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    _unmanaged(sandbox, 2)  # a crowd forms after the review: 4 at 09:00 with the new entry
+    sandbox.control.clear_requests()
+    crowded = cli(sandbox, "apply", "plan.json", cwd=tmp_path)
+    assert crowded.returncode == 1
+    assert f"schedules/main.yml:{REPEAT_LINE}: morning-sales.schedule.repeat: 4 deliveries" in crowded.stderr
+    assert writes(sandbox) == []
+    _config(tmp_path, "policy:\n  max_same_minute: 4\n")  # loosened in review: the same saved plan applies
+    assert cli(sandbox, "apply", "plan.json", cwd=tmp_path).returncode == 0
+    assert [w["method"] for w in writes(sandbox)] == ["POST"]
