@@ -266,3 +266,25 @@ def test_plan_in_github_actions_annotates_each_violation(sandbox: Sandbox, tmp_p
     github = cli(None, "validate", "--format", "github", cwd=tmp_path)
     assert f"::error file=schedules/main.yml,line={line}," in github.stdout
     assert writes(sandbox) == []
+
+
+def test_run_sends_nothing_a_policy_forbids_and_runs_what_it_allows(sandbox: Sandbox, tmp_path: Path) -> None:
+    def made_in_the_ui(recipient: str) -> int:
+        item = {
+            "title": "Made in the UI",
+            "source_type": "Dashboard",
+            "source_id": 1234,
+            "schedule": {"repeat": "0 8 * * 1", "paused": False},
+            "dest": {"type": "EmailDest", "recipients": [recipient]},
+        }
+        return int(sandbox.control.add_schedule(item)["id"])
+
+    (tmp_path / "holistics-schedules.yml").write_text("policy:\n  allowed_email_domains: [example.com]\n")
+    outside = made_in_the_ui("someone@gmail.com")
+    refused = cli(sandbox, "run", str(outside), "--no-wait", cwd=tmp_path)
+    assert refused.returncode == 1 and "breaks the delivery policy; nothing was run" in refused.stderr
+    assert "dest.recipients[0]: recipient someone@gmail.com is not at an allowed domain" in refused.stderr
+    assert sandbox.control.jobs() == []
+    inside = made_in_the_ui("someone@example.com")
+    assert cli(sandbox, "run", str(inside), "--no-wait", cwd=tmp_path).returncode == 0
+    assert len(sandbox.control.jobs()) == 1
