@@ -154,10 +154,18 @@ def _over(limit: int, crowds: Mapping[str, Crowd]) -> dict[str, Crowd]:
     return {k: c for k, c in crowds.items() if c.others + 1 > limit}
 
 
+def cron_from_environment(entry: DesiredEntry) -> str | None:
+    """The `${VAR}` an entry's cron is taken from, if it is: its minutes are then as secret as it."""
+    return next((e for path, e in entry.env.items() if path == "schedule" or path.startswith(REPEAT)), None)
+
+
 def _problem(entry: DesiredEntry, crowd: Crowd, limit: int) -> Problem:
     quiet = f"; {crowd.quiet_at} is quiet" if crowd.quiet is not None else ""
+    at = crowd.at
+    if (expression := cron_from_environment(entry)) is not None:
+        at, quiet = f"one of the minutes of {expression}", ""
     message = (
-        f"{crowd.others + 1} deliveries would start at {crowd.at} ({RULE}: {limit}){quiet}: move the cron, or add "
+        f"{crowd.others + 1} deliveries would start at {at} ({RULE}: {limit}){quiet}: move the cron, or add "
         f"an exception {{key: {entry.key}, rule: {RULE}, reason: ...}} to the policy"
     )
     return Problem(entry.file, entry.line_of(REPEAT), f"{entry.key}.{REPEAT}", message)
@@ -208,7 +216,9 @@ def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyExcepti
     stray = stray_exceptions(config, planned.desired, planned.listing_of)
     if stray:
         raise InvalidSchedules(stray, what="in the config file", outcome="nothing was sent")
-    return exceptions_in_use(config, crowds, policing.police(config, planned.desired).in_use), crowds
+    hidden = {d.key for d in planned.desired if cron_from_environment(d) is not None}
+    shown = {key: crowd for key, crowd in crowds.items() if key not in hidden}  # the plan says no secret's minute
+    return exceptions_in_use(config, crowds, policing.police(config, planned.desired).in_use), shown
 
 
 def stray_exceptions(

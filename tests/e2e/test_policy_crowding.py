@@ -189,3 +189,19 @@ def test_a_saved_plan_applied_later_is_checked_against_the_crowd_and_the_policy_
     _config(tmp_path, "policy:\n  max_same_minute: 4\n")  # loosened in review: the same saved plan applies
     assert cli(sandbox, "apply", "plan.json", cwd=tmp_path).returncode == 0
     assert [w["method"] for w in writes(sandbox)] == ["POST"]
+
+
+def test_a_cron_from_the_environment_is_counted_but_its_minute_never_said(sandbox: Sandbox, tmp_path: Path) -> None:
+    _config(tmp_path)
+    setup(tmp_path, NEW_AT_NINE.replace('"0 9 * * *"', '"${WHEN}"'))
+    _unmanaged(sandbox, 6, "17 9 * * *")
+    env = {"WHEN": "17 9 * * *"}
+    for fmt in ("text", "json", "markdown"):
+        shown = cli(sandbox, "plan", "--format", fmt, cwd=tmp_path, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "09:17" not in shown.stdout and "17 9" not in shown.stdout and "other deliveries" not in shown.stdout
+    _config(tmp_path, "policy:\n  max_same_minute: 3\n")
+    refused = cli(sandbox, "plan", cwd=tmp_path, env=env)
+    assert refused.returncode == 1
+    assert "7 deliveries would start at one of the minutes of ${WHEN} (max_same_minute: 3)" in refused.stderr
+    assert "09:17" not in refused.stderr and "17 9" not in refused.stderr
