@@ -30,6 +30,7 @@ from reconciler.views.audit_model import (
     channel_names,
     filter_texts,
     mapping,
+    shown_list,
     webhook_of,
 )
 
@@ -122,7 +123,6 @@ def _delivery(
     source_type, source_id = item.get("source_type"), item.get("source_id")
     dashboard = source_id if source_type == "Dashboard" and isinstance(source_id, int) and catalog else None
     violations, excepted = _excepted(found, entry.key if entry else None, policy)
-    recipients = dest.get("recipients")
     return Delivery(
         kind=kind,
         id=int(item["id"]),
@@ -132,7 +132,7 @@ def _delivery(
         source_uname=catalog.uname(dashboard) if catalog and dashboard is not None else None,
         source_title=catalog.title(dashboard) if catalog and dashboard is not None else None,
         dest_type=str(dest["type"]) if dest.get("type") is not None else None,
-        recipients=tuple(str(r) for r in recipients) if isinstance(recipients, list) else (),
+        recipients=shown_list(dest.get("recipients")),
         slack_channels=channel_names(dest.get("slack_channels")),
         webhook=webhook_of(dest.get("endpoint")),
         sftp_data_source=dest.get("data_source_id") if dest.get("type") == "SftpDest" else None,

@@ -111,3 +111,24 @@ def test_the_grid_counts_starts_and_leaves_paused_deliveries_out() -> None:
 def test_no_schedules_directory_means_nothing_is_managed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert managed_entries(ProjectConfig()) == {}
+
+
+def test_what_the_rules_cannot_read_is_a_violation_and_the_inventory_shows_it() -> None:
+    odd = [
+        _schedule(1, recipients="a@evil.io, b@evil.io"),
+        {**_schedule(2), "dest": {"type": "SlackDest", "slack_channels": ["C0EVIL"]}},
+        {**_schedule(3), "dest": {"type": "CarrierPigeonDest", "endpoint": "https://evil.io/x"}},
+        {**_schedule(4, recipients=["a@example.com"]), "schedule": {"repeat": "@hourly"}},
+    ]
+    config = _config(allowed_email_domains=["example.com"], allowed_slack_channels=["ops"], min_interval_minutes=60)
+    result = audited(_listed(odd, []), None, {}, config)
+    assert not result.passes
+    assert [[v.message for v in d.violations] for d in result.deliveries] == [
+        ["cannot be judged: dest.recipients is not a list of addresses"],
+        ["cannot be judged: dest.slack_channels[0] is not {id, name}"],
+        ["cannot be judged: dest.type CarrierPigeonDest is not a destination the audit knows"],
+        ["cannot be judged: schedule.repeat is not a cron of five fields"],
+    ]
+    first, second, third, fourth = result.deliveries
+    assert first.recipients == ("a@evil.io, b@evil.io",) and second.slack_channels == ("C0EVIL",)
+    assert (third.dest_type, third.webhook, fourth.cron) == ("CarrierPigeonDest", "https://evil.io", "@hourly")
