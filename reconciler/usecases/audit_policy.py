@@ -16,12 +16,68 @@ from typing import Any
 
 from cronsim import CronSim, CronSimError
 
+from reconciler.core import hiding
+from reconciler.kinds.entries import DesiredEntry
 from reconciler.policy import crowding, rules
 from reconciler.policy.model import Policy, Rule, Violation
+from reconciler.usecases.policing import judged_fields
 from reconciler.usecases.spread import REPEAT, RULE, delivery_of
 
 Item = tuple[str, Mapping[str, Any]]  # (kind, the item as the API gives it)
 DeliveryId = tuple[str, int]  # (kind, id)
+Evidence = tuple[str, str | tuple[str, ...]]  # a rule, and the value that breaks it
+
+
+def reviewed(entry: DesiredEntry, policy: Policy, timezone: str, environ: Mapping[str, str]) -> set[Evidence]:
+    """What the YAML entry itself breaks, each rule with its value: what a reviewer read, and so all an
+    exception for its key may excuse on the server (a value added in the UI was never reviewed). A
+    field from the environment counts with its value when the variable is set here (compared, never
+    shown), else it excuses nothing. `max_same_minute` is judged over the workspace: the entry's cron."""
+    fields, _, _ = judged_fields(entry, environ)
+    found = {evidence(v, fields) for v in rules.violations(entry.kind, fields, policy, timezone=timezone)}
+    schedule = fields.get("schedule")
+    cron = schedule.get("repeat") if isinstance(schedule, Mapping) else None
+    if isinstance(cron, str):
+        found.add((RULE, _same(cron)))
+    return found
+
+
+def evidence(violation: Violation, fields: Mapping[str, Any]) -> Evidence:
+    """A violation as it is compared with the YAML's: its rule and its value (for `max_recipients`,
+    whose value is a count, the recipients themselves)."""
+    if violation.rule == "max_recipients":
+        dest = fields.get("dest")
+        recipients = dest.get("recipients") if isinstance(dest, Mapping) else None
+        if isinstance(recipients, list):
+            return violation.rule, tuple(sorted(_same(str(r)) for r in recipients))
+    return violation.rule, _same(violation.value)
+
+
+def _same(text: str) -> str:
+    # as the server may give back what the YAML says: spaces and case of addresses and crons aside
+    return " ".join(text.split()).casefold()
+
+
+def hidden(item: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Mapping[str, Any], dict[str, str]]:
+    """A managed delivery as the audit shows it: each field its YAML entry takes from the environment
+    (`DesiredEntry.env`) hidden whole behind its `${VAR}` (as plans show the workspace's side, see
+    `core.hiding`), and how each path in such a field is shown (for `rules.violations`' `shown`)."""
+    if not env:
+        return item, {}
+    masked = hiding.masked_remote(item, env) or {}
+    shown: dict[str, str] = {}
+    for field in {hiding.field_of(path) for path in env}:
+        marker = hiding.get(masked, field)
+        if isinstance(marker, str):  # the item has the field (else there is nothing to hide)
+            shown[field] = marker
+            shown.update({f"{field}.{path}": marker for path in _paths(hiding.get(item, field))})
+    return masked, shown
+
+
+def _paths(value: Any) -> list[str]:
+    """Every dotted path inside a value (list items by number)."""
+    pairs = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else []
+    return [p for key, inner in pairs for p in (str(key), *(f"{key}.{q}" for q in _paths(inner)))]
 
 
 def delivery_violations(
