@@ -213,7 +213,15 @@ def test_out_writes_the_file_and_a_clean_workspace_exits_0(sandbox: Sandbox, tmp
     assert result.returncode == 0, result.stderr
     assert "Every delivery keeps the policy" in out.read_text()
     assert "keeps the policy" in result.stderr and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"Wrote the audit to {out}. Audit: 1 delivery")
     assert writes(sandbox) == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv", "json"])
+def test_on_stdout_the_report_is_all_and_stderr_is_empty(sandbox: Sandbox, workspace: Path, fmt: str) -> None:
+    result = _audit(sandbox, workspace, "--format", fmt)
+    assert result.returncode == 1 and result.stdout
+    assert result.stderr == ""
 
 
 def test_a_connection_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
