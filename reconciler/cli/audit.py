@@ -48,14 +48,12 @@ def audit_command(fmt: str, out: Path | None, connect: Connect) -> None:
     config = project_config()
     with connect() as client:
         result = audit(client, config)
-    if out is not None:
+    if out is not None:  # the report is in the file: one line on stderr says what it found
         yamlwrite.atomic_write(out, printable(_rendered(result, fmt)))
-        stderr().print(f"Wrote the audit to {out}.", markup=False)
-    elif fmt == "text":
+        stderr().print(f"Wrote the audit to {out}. {audit_text.summary_line(result)}", markup=False, soft_wrap=True)
+    elif fmt == "text":  # the report is on stdout, its summary with it: nothing on stderr
         stdout().print(audit_text.text(result))
     else:
         click.echo(printable(_rendered(result, fmt)), nl=False)
-    if fmt != "text" or out is not None:
-        stderr().print(audit_text.summary_line(result), markup=False)
     if not result.passes:
         sys.exit(ExitCode.ERROR)

@@ -1,5 +1,6 @@
 """The audit as markdown, for a job summary or an issue: the counts, what breaks the policy first, the
-exceptions in use, the inventory, and a week-by-hour grid of when deliveries start. Every string from
+exceptions in use, the inventory, and a weekday-by-hour grid of when deliveries start over the
+coming year. Every string from
 the server is inert and escaped for a table cell; recipient addresses are masked (`f***@example.com`)
 as a plan masks them, their domains shown."""
 
@@ -140,20 +141,22 @@ def _inventory(audit: Audit) -> list[str]:
 
 
 def _grid(audit: Audit) -> list[str]:
-    """7 x 24: how many deliveries (not paused) start in each hour of each weekday."""
+    """7 x 24: how many deliveries (not paused) start in each hour of each weekday, at least once over
+    the coming year (52 weeks): not one week's starts, so it is labelled so."""
     if not audit.grid:
         return []
     peak = busiest(audit.grid)
-    said = f" The busiest hour: {peak[0]}, {peak[1]} deliver{'y' if peak[1] == 1 else 'ies'}." if peak else ""
+    said = f" The busiest: {peak[0]}, {peak[1]} deliver{'y' if peak[1] == 1 else 'ies'}." if peak else ""
     head = "| | " + " | ".join(f"{h:02d}" for h in range(24)) + " |"
     rows = [
         f"| **{DAYS[day]}** | " + " | ".join(str(n) if n else "·" for n in row) + " |"
         for day, row in enumerate(audit.grid)
     ]
     return [
-        f"#### When deliveries start ({cell(audit.timezone)})",
+        f"#### When deliveries start: weekday and hour, counted over the coming year ({cell(audit.timezone)})",
         "",
-        f"How many deliveries start at least once in each hour of each weekday, over a year of runs.{said}",
+        "Each cell: how many deliveries start at least once in that hour of that weekday over the coming 52 "
+        f"weeks (not one week's starts: a monthly delivery counts on every weekday its date falls on).{said}",
         "",
         head,
         "|---|" + "--:|" * 24,

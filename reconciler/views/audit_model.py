@@ -125,11 +125,22 @@ def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def shown_list(value: Any) -> tuple[str, ...]:
+    """A list the server should give (recipients) as text, whatever it gave: a string is one item, an
+    item that is not text is shown as it is (the audit says it cannot judge it)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
 def channel_names(channels: Any) -> tuple[str, ...]:
-    """`slack_channels` ([{id, name}]) as `#name (id)`."""
+    """`slack_channels` ([{id, name}]) as `#name (id)`; anything else as it is."""
+    if not isinstance(channels, list):
+        return shown_list(channels)
     out = []
-    for channel in channels if isinstance(channels, list) else []:
+    for channel in channels:
         if not isinstance(channel, Mapping):
+            out.append(str(channel))
             continue
         cid, name = channel.get("id"), channel.get("name")
         if name and cid:

@@ -98,7 +98,8 @@ def text(audit: Audit) -> Group:
         parts.append(table)
     peak = busiest(audit.grid)
     if peak:
-        parts.append(Text(f"Busiest hour of the week: {peak[0]} ({peak[1]} deliveries start then)."))
+        said = f"{peak[0]} ({peak[1]} deliveries start then at least once)"
+        parts.append(Text(f"Busiest weekday and hour, counted over the coming year: {said}."))
     return Group(*parts)
 
 

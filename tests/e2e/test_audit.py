@@ -213,7 +213,15 @@ def test_out_writes_the_file_and_a_clean_workspace_exits_0(sandbox: Sandbox, tmp
     assert result.returncode == 0, result.stderr
     assert "Every delivery keeps the policy" in out.read_text()
     assert "keeps the policy" in result.stderr and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"Wrote the audit to {out}. Audit: 1 delivery")
     assert writes(sandbox) == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv", "json"])
+def test_on_stdout_the_report_is_all_and_stderr_is_empty(sandbox: Sandbox, workspace: Path, fmt: str) -> None:
+    result = _audit(sandbox, workspace, "--format", fmt)
+    assert result.returncode == 1 and result.stdout
+    assert result.stderr == ""
 
 
 def test_a_connection_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -237,3 +245,59 @@ def test_without_a_policy_the_inventory_alone_exits_0(sandbox: Sandbox, workspac
     data = json.loads(result.stdout)
     assert data["passes"] is True and data["policy"]["rules"] == [] and data["summary"]["violations"] == 0
     assert len(data["deliveries"]) == len(SCHEDULES) + len(ALERTS)
+
+
+def _project(root: Path, policy: str, entries: dict[str, dict[str, Any]]) -> None:
+    (root / "holistics-schedules.yml").write_text(policy)
+    (root / "schedules").mkdir()
+    (root / "schedules" / "main.yml").write_text(_yaml(entries, {}))
+
+
+def test_an_exception_covers_only_what_the_yaml_declares(sandbox: Sandbox, tmp_path: Path) -> None:
+    declared = _email(301, "Audit pack", "0 7 * * 1", ["kate@auditor.io", "a@example.com"])
+    # someone adds an address to the delivery in the UI
+    sandbox.control.put_schedules([{**declared, "dest": {**declared["dest"], "recipients": [
+        "kate@auditor.io", "a@example.com", "cfo.private@gmail.com"]}}])  # fmt: skip
+    policy = "timezone: UTC\npolicy:\n  allowed_email_domains: [example.com]\n  exceptions:\n"
+    policy += '    - {key: audit-pack, rule: allowed_email_domains, reason: "Auditors (AUD-7)"}\n'
+    _project(tmp_path, policy, {"audit-pack": declared})
+    result = cli(sandbox, "audit", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    [delivery] = json.loads(result.stdout)["deliveries"]
+    assert [v["value"] for v in delivery["violations"]] == ["cfo.private@gmail.com"]
+    assert [e["value"] for e in delivery["exceptions"]] == ["kate@auditor.io"]
+
+
+def test_what_the_audit_cannot_read_breaks_the_policy(sandbox: Sandbox, tmp_path: Path) -> None:
+    odd = [
+        _email(401, "One string", "0 7 * * 1", "a@evil.io, b@evil.io"),  # type: ignore[arg-type]
+        {**_email(402, "Bare id", "0 7 * * 2", []), "dest": {"type": "SlackDest", "slack_channels": ["C0EVIL"]}},
+        {**_email(403, "Pigeon", "0 7 * * 3", []), "dest": {"type": "CarrierPigeonDest", "recipients": ["x@evil.io"]}},
+        _email(404, "Seconds", "0 */5 * * * *", ["a@example.com"]),
+    ]
+    sandbox.control.put_schedules(odd, validate=False)
+    policy = "timezone: UTC\npolicy:\n  allowed_email_domains: [example.com]\n  allowed_slack_channels: [ops]\n"
+    (tmp_path / "holistics-schedules.yml").write_text(policy + "  min_interval_minutes: 60\n")
+    result = cli(sandbox, "audit", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    found = {d["id"]: [v["message"] for v in d["violations"]] for d in json.loads(result.stdout)["deliveries"]}
+    assert all(messages and messages[0].startswith("cannot be judged: ") for messages in found.values()), found
+    assert len(found) == 4
+
+
+def test_a_managed_value_from_the_environment_is_shown_as_its_expression(sandbox: Sandbox, tmp_path: Path) -> None:
+    remote = {
+        **_email(501, "Board", "0 7 * * 1", []),
+        "dest": {"type": "SlackDest", "slack_channels": [{"id": "C0BOARD01", "name": "board-secret-room"}]},
+    }
+    sandbox.control.put_schedules([remote])
+    declared = {**remote, "dest": {"type": "SlackDest", "slack_channels": [{"id": "${CH}", "name": "${CHNAME}"}]}}
+    _project(tmp_path, "timezone: UTC\npolicy:\n  allowed_slack_channels: [ops]\n", {"board": declared})
+    env = {"CH": "C0BOARD01", "CHNAME": "board-secret-room"}
+    for fmt in ("text", "markdown", "csv", "json"):
+        result = cli(sandbox, "audit", "--format", fmt, cwd=tmp_path, env=env)
+        assert result.returncode == 1, result.stderr  # judged on the server's value: not an allowed channel
+        out = result.stdout + result.stderr
+        assert "board-secret-room" not in out and "C0BOARD01" not in out, fmt
+        assert "${CH" in out.replace("\\", ""), fmt
+    assert writes(sandbox) == []

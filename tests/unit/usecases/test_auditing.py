@@ -52,8 +52,12 @@ def _listed(schedules: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> di
     }
 
 
-def _entry(key: str, kind: str, ident: int) -> DesiredEntry:
-    return DesiredEntry(key=key, id=ident, fields={}, file="schedules/main.yml", line=3, kind=kind)
+def _entry(
+    key: str, kind: str, ident: int, fields: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> DesiredEntry:
+    return DesiredEntry(
+        key=key, id=ident, fields=fields or {}, file="schedules/main.yml", line=3, kind=kind, env=env or {}
+    )
 
 
 def _config(**policy: Any) -> ProjectConfig:
@@ -94,7 +98,7 @@ def test_a_violation_stands_unless_an_exception_names_the_managed_key() -> None:
         allowed_email_domains=["example.com"],
         exceptions=[{"key": "weekly", "rule": "allowed_email_domains", "reason": "Auditors (AUD-7)"}],
     )
-    managed = {("schedules", 1): _entry("weekly", "schedules", 1)}
+    managed = {("schedules", 1): _entry("weekly", "schedules", 1, _schedule(1))}
     excepted, standing = audited(_listed([_schedule(1), _schedule(2)], []), None, managed, config).deliveries
     assert excepted.violations == () and [e.reason for e in excepted.excepted] == ["Auditors (AUD-7)"]
     assert [v.rule for v in standing.violations] == ["allowed_email_domains"]
@@ -111,3 +115,131 @@ def test_the_grid_counts_starts_and_leaves_paused_deliveries_out() -> None:
 def test_no_schedules_directory_means_nothing_is_managed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert managed_entries(ProjectConfig()) == {}
+
+
+def test_what_the_rules_cannot_read_is_a_violation_and_the_inventory_shows_it() -> None:
+    odd = [
+        _schedule(1, recipients="a@evil.io, b@evil.io"),
+        {**_schedule(2), "dest": {"type": "SlackDest", "slack_channels": ["C0EVIL"]}},
+        {**_schedule(3), "dest": {"type": "CarrierPigeonDest", "endpoint": "https://evil.io/x"}},
+        {**_schedule(4, recipients=["a@example.com"]), "schedule": {"repeat": "@hourly"}},
+    ]
+    config = _config(allowed_email_domains=["example.com"], allowed_slack_channels=["ops"], min_interval_minutes=60)
+    result = audited(_listed(odd, []), None, {}, config)
+    assert not result.passes
+    assert [[v.message for v in d.violations] for d in result.deliveries] == [
+        ["cannot be judged: dest.recipients is not a list of addresses"],
+        ["cannot be judged: dest.slack_channels[0] is not {id, name}"],
+        ["cannot be judged: dest.type CarrierPigeonDest is not a destination the audit knows"],
+        ["cannot be judged: schedule.repeat is not a cron of five fields"],
+    ]
+    first, second, third, fourth = result.deliveries
+    assert first.recipients == ("a@evil.io, b@evil.io",) and second.slack_channels == ("C0EVIL",)
+    assert (third.dest_type, third.webhook, fourth.cron) == ("CarrierPigeonDest", "https://evil.io", "@hourly")
+
+
+AUDITORS = _config(
+    allowed_email_domains=["example.com"],
+    max_recipients=2,
+    min_interval_minutes=60,
+    max_same_minute=1,
+    exceptions=[
+        {"key": "weekly", "rule": rule, "reason": "Auditors (AUD-7)"}
+        for rule in ("allowed_email_domains", "max_recipients", "min_interval_minutes", "max_same_minute")
+    ],
+)
+
+
+def _weekly(recipients: list[str], cron: str = "*/30 * * * *") -> dict[str, Any]:
+    return {**_schedule(1, recipients=recipients), "schedule": {"repeat": cron, "paused": False}}
+
+
+def test_an_exception_excuses_only_what_the_yaml_itself_breaks() -> None:
+    yaml = _weekly(["kate@auditor.io", "a@example.com"])
+    managed = {("schedules", 1): _entry("weekly", "schedules", 1, yaml)}
+    same = audited(
+        _listed([_weekly(["a@example.com", "KATE@auditor.io"]), _weekly([], "*/30 * * * *")], []),
+        None,
+        managed,
+        AUDITORS,
+    )
+    assert same.deliveries[0].violations == ()
+    assert {e.violation.rule for e in same.deliveries[0].excepted} == {
+        "allowed_email_domains",
+        "min_interval_minutes",
+        "max_same_minute",
+    }
+    # someone adds an address in the UI, and makes it fire every five minutes
+    remote = _weekly(["kate@auditor.io", "a@example.com", "cfo.private@gmail.com"], "*/5 * * * *")
+    [delivery] = audited(_listed([remote], []), None, managed, AUDITORS).deliveries
+    standing = {(v.rule, v.value) for v in delivery.violations}
+    assert standing == {
+        ("allowed_email_domains", "cfo.private@gmail.com"),
+        ("max_recipients", "3"),
+        ("min_interval_minutes", "*/5 * * * *"),
+    }
+    assert all("exception does not cover it" in v.message for v in delivery.violations)
+    assert [(e.violation.rule, e.violation.value) for e in delivery.excepted] == [
+        ("allowed_email_domains", "kate@auditor.io")
+    ]
+
+
+def test_an_exception_for_a_value_from_the_environment_needs_the_value_to_compare() -> None:
+    yaml = _weekly(["${AUDITOR}", "a@example.com"])
+    managed = {("schedules", 1): _entry("weekly", "schedules", 1, yaml, {"dest.recipients.0": "${AUDITOR}"})}
+    listed = _listed([_weekly(["kate@auditor.io", "a@example.com"])], [])
+    [with_value] = audited(listed, None, managed, AUDITORS, {"AUDITOR": "kate@auditor.io"}).deliveries
+    assert [e.violation.rule for e in with_value.excepted] == ["allowed_email_domains", "min_interval_minutes"]
+    assert with_value.excepted[0].violation.value == "(hidden: holds ${AUDITOR})"
+    [other_value] = audited(listed, None, managed, AUDITORS, {"AUDITOR": "bob@auditor.io"}).deliveries
+    [unset] = audited(listed, None, managed, AUDITORS, {}).deliveries
+    for delivery in (other_value, unset):
+        assert [(v.rule, v.value) for v in delivery.violations] == [
+            ("allowed_email_domains", "(hidden: holds ${AUDITOR})")
+        ]
+
+
+def test_a_managed_field_from_the_environment_is_shown_as_its_expression() -> None:
+    yaml = {
+        **_schedule(1),
+        "title": "${TITLE}",
+        "dest": {"type": "SlackDest", "slack_channels": [{"id": "${CH}", "name": "${CHNAME}"}]},
+        "schedule": {"repeat": "${CRON}", "paused": False},
+    }
+    env = {
+        "title": "${TITLE}",
+        "dest.slack_channels.0.id": "${CH}",
+        "dest.slack_channels.0.name": "${CHNAME}",
+        "schedule.repeat": "${CRON}",
+    }
+    managed = {("schedules", 1): _entry("board", "schedules", 1, yaml, env)}
+    remote = {
+        **_schedule(1),
+        "title": "Board pack",
+        "dest": {"type": "SlackDest", "slack_channels": [{"id": "C0SECRET1", "name": "board-secret-room"}]},
+        "schedule": {"repeat": "*/5 * * * *", "paused": False},
+    }
+    alert = {**_alert(2, "https://collector.evil.test/in?token=s3cret"), "schedule": {"repeat": "3 8 * * *"}}
+    alert_yaml = {**alert, "dest": {"type": "WebhookDest", "endpoint": "${HOOK}"}}
+    managed[("alerts", 2)] = _entry("hook", "alerts", 2, alert_yaml, {"dest.endpoint": "${HOOK}"})
+    config = _config(
+        allowed_slack_channels=["ops"],
+        allowed_webhook_hosts=["hooks.example.com"],
+        min_interval_minutes=60,
+        max_same_minute=1,
+    )
+    crowd = {**_schedule(3), "schedule": {"repeat": "*/5 * * * *", "paused": False}}
+    result = audited(_listed([remote, crowd], [alert]), None, managed, config)
+    board, _, hook = result.deliveries
+    said = repr(board) + repr(hook)
+    for secret in ("C0SECRET1", "board-secret-room", "Board pack", "*/5", "collector.evil.test", "s3cret"):
+        assert secret not in said
+    assert board.title == "${TITLE}" and board.cron == "${CRON}" and hook.webhook == "${HOOK}"
+    assert board.slack_channels == ("(hidden: holds ${CHNAME}, ${CH})",)
+    # judged on the server's values all the same
+    assert [v.rule for v in board.violations] == ["allowed_slack_channels", "min_interval_minutes", "max_same_minute"]
+    assert [v.rule for v in hook.violations] == ["allowed_webhook_hosts"]
+    assert {v.value for v in board.violations} == {
+        "(hidden: holds ${CHNAME}, ${CH}) (#(hidden: holds ${CHNAME}, ${CH}))",
+        "${CRON}",
+    }

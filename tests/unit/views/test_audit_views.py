@@ -105,6 +105,8 @@ def test_markdown_grid_is_seven_rows_of_twenty_four_hours() -> None:
     assert [r.split(" | ")[0] for r in rows] == ["| **Mon**", "| **Tue**", "| **Wed**", "| **Thu**", "| **Fri**",
                                                  "| **Sat**", "| **Sun**"]  # fmt: skip
     assert all(r.count("|") == 26 for r in rows) and "Mon 08:00, 2 deliveries" in md
+    # counted over a year (a monthly cron falls on every weekday): never labelled as one week
+    assert "weekday and hour, counted over the coming year" in md and "week:" not in md.lower()
 
 
 def test_markdown_says_when_there_is_no_policy_and_when_all_is_well() -> None:
@@ -125,7 +127,8 @@ def test_text_summarises_and_lists_violations_and_exceptions() -> None:
     assert "2 deliveries" in out and "1 breaks the policy (1 violation)" in out
     assert "allowed_email_domains" in out and "because (X-1)" in out
     assert "\x1b" not in out and not any(line.lstrip().startswith("::") for line in out.splitlines())
-    assert "Busiest hour of the week: Mon 08:00" in out
+    assert "Busiest weekday and hour, counted over the coming year: Mon 08:00" in out
+    assert "of the week" not in out
 
 
 def test_a_large_workspace_is_printed_a_line_per_delivery_with_the_same_cells() -> None:
