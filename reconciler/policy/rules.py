@@ -97,7 +97,7 @@ def _slack_channels(fields: Fields, dest: Fields, policy: Policy, timezone: str,
 def _channel(channel: Mapping[str, Any], i: int, shown: Shown) -> str:
     """`C0123 (#general)`, each part as it may be shown."""
     parts = {k: _show(shown, f"dest.slack_channels.{i}.{k}", channel[k]) for k in ("id", "name") if channel.get(k)}
-    if "id" in parts and "name" in parts:
+    if "id" in parts and "name" in parts and parts["id"] != parts["name"]:  # one hidden marker says both
         return f"{parts['id']} (#{parts['name'].removeprefix('#')})"
     if not parts:
         return "(no id or name)"
