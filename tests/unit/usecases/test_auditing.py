@@ -240,6 +240,6 @@ def test_a_managed_field_from_the_environment_is_shown_as_its_expression() -> No
     assert [v.rule for v in board.violations] == ["allowed_slack_channels", "min_interval_minutes", "max_same_minute"]
     assert [v.rule for v in hook.violations] == ["allowed_webhook_hosts"]
     assert {v.value for v in board.violations} == {
-        "(hidden: holds ${CHNAME}, ${CH}) (#(hidden: holds ${CHNAME}, ${CH}))",
+        "(hidden: holds ${CHNAME}, ${CH})",
         "${CRON}",
     }
