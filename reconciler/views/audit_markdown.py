@@ -102,14 +102,7 @@ def _key(d: Delivery) -> str:
 
 
 def _where(d: Delivery) -> str:
-    """Where it goes: recipients' domains with counts, channels, a webhook's host, an SFTP data source."""
-    parts = [f"{domain} ×{n}" for domain, n in d.domains]
-    parts += list(d.slack_channels)
-    if d.webhook:
-        parts.append(d.webhook)
-    if d.sftp_data_source is not None:
-        parts.append(f"data source {d.sftp_data_source}")
-    return cell(", ".join(parts))
+    return cell(", ".join(d.destinations("×")))
 
 
 def _cadence(d: Delivery) -> str:

@@ -70,6 +70,17 @@ class Delivery:
         )
         return f"{kind} {self.source_uname or self.source_id}"
 
+    def destinations(self, times: str) -> list[str]:
+        """Where it goes, as the text and markdown views list it: each recipients' domain with its
+        count (`example.com ×2`, `times` the sign), channels, a webhook's host, an SFTP data source."""
+        parts = [f"{domain} {times}{n}" for domain, n in self.domains]
+        parts += list(self.slack_channels)
+        if self.webhook:
+            parts.append(self.webhook)
+        if self.sftp_data_source is not None:
+            parts.append(f"data source {self.sftp_data_source}")
+        return parts
+
     @property
     def domains(self) -> tuple[tuple[str, int], ...]:
         """Each recipients' domain (lower case) and how many recipients are at it, most first."""

@@ -43,13 +43,7 @@ def delivery_name(d: Delivery) -> str:
 
 
 def _where(d: Delivery) -> str:
-    parts = [f"{domain} x{n}" for domain, n in d.domains]
-    parts += list(d.slack_channels)
-    if d.webhook:
-        parts.append(d.webhook)
-    if d.sftp_data_source is not None:
-        parts.append(f"data source {d.sftp_data_source}")
-    return _t(", ".join(parts))
+    return _t(", ".join(d.destinations("x")))
 
 
 def _cadence(d: Delivery) -> str:
