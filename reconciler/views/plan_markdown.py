@@ -63,7 +63,7 @@ def markdown(
         partial = f"only the entries selected by {_inline(plan.partial)}; nothing is deleted"
         head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
     head += [line for part in plan.plans if part.undeclarable for line in (_inline(not_manageable(part)), "")]
-    head += _md_exceptions(exceptions)
+    head += _md_exceptions(exceptions, show_sensitive)
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
@@ -86,13 +86,14 @@ def markdown(
     return "\n".join(head) + "\n" + "".join(kept) + note.format(shown=len(kept), total=len(sections)) + "\n".join(tail)
 
 
-def _md_exceptions(exceptions: Sequence[PolicyException]) -> list[str]:
+def _md_exceptions(exceptions: Sequence[PolicyException], show_sensitive: bool) -> list[str]:
     """The delivery policy's exceptions in use, in plain sight of the reviewer; the reasons are the
-    config's text, escaped as any other."""
+    config's text, escaped as any other, an address in one masked as any other."""
     if not exceptions:
         return []
+    masked = (lambda text: text) if show_sensitive else mask_emails
     rows = [
-        f"> - <code>{_md(escape_controls(e.key))}</code>: {e.rule}: {_inline(escape_controls(e.reason))}"
+        f"> - <code>{_md(escape_controls(e.key))}</code>: {e.rule}: {_inline(masked(escape_controls(e.reason)))}"
         for e in exceptions
     ]
     return [f"> [!IMPORTANT]\n> **Policy exceptions in use** ({_inline(CONFIG_FILE)}):\n" + "\n".join(rows), ""]
@@ -119,7 +120,7 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
     for diff in change.diff:
         if diff.hidden:  # from the environment: the expression, never the value
             sign = "-" if change.action is Action.DELETE else "+"
-            lines.append(f"{sign} {diff.path}: {hidden_value(change, diff)}")
+            lines.append(f"{sign} {diff.path}: {masked(hidden_value(change, diff))}")
             continue
         old, new = masked(value(diff.old)), masked(value(diff.new))
         note = cron_note(diff, timezone) + replacement_note(change, diff)

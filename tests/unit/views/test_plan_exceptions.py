@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from reconciler.core.model import Action, Change, FieldDiff, Plan
 from reconciler.policy.model import PolicyException
 from reconciler.views import plan_json, plan_markdown, plan_text
 from tests.helpers import sample_plan
@@ -41,3 +42,13 @@ def test_no_exception_no_block() -> None:
     assert "Policy exceptions" not in plan_text.text(sample_plan()).plain
     assert "Policy exceptions" not in plan_markdown.markdown(sample_plan())
     assert json.loads(plan_json.to_json(sample_plan()))["policy_exceptions"] == []
+
+
+def test_markdown_masks_an_address_in_a_reason_and_in_a_field_from_the_environment() -> None:
+    reason = [PolicyException(key="k", rule="allowed_email_domains", reason="bob@gmail.com signed the NDA")]
+    hidden = FieldDiff("dest.recipients", "(hidden: holds ${EXT})", ["finance@example.com", "${EXT}"], False)
+    plan = Plan(changes=(Change(Action.UPDATE, "k", 7, (hidden,)),), matches=(), unmanaged=())
+    md = plan_markdown.markdown(plan, exceptions=reason)
+    assert "bob" not in md and "b\\*\\*\\*\\@gmail\\.com" in md
+    assert "finance@example.com" not in md and "f***@example.com" in md
+    assert "finance@example.com" in plan_markdown.markdown(plan, exceptions=reason, show_sensitive=True)
