@@ -119,6 +119,16 @@ def _excepted(
     return standing, allowed
 
 
+def standing(
+    kind: str, item: Mapping[str, Any], entry: DesiredEntry | None, config: ProjectConfig, environ: Mapping[str, str]
+) -> list[Violation]:
+    """One delivery's violations as the audit judges them (unreadable fields break the rules they
+    would be judged by; an exception for its key excuses only what its YAML declares; its fields from
+    the environment shown as their `${VAR}`), the workspace's crowding aside: what `run` refuses."""
+    _, shown = audit_policy.hidden(item, entry.env if entry else {})
+    return _excepted(item, entry, _found(kind, item, shown, [], config), config, environ)[0]
+
+
 def managed_entries(config: ProjectConfig) -> dict[tuple[str, int], DesiredEntry]:
     """The YAML's entries that name an id, by (kind, id). Read as files are (every entry validated),
     but neither scoped nor policed: an entry that breaks the policy is what the audit reports, not a

@@ -288,3 +288,34 @@ def test_run_sends_nothing_a_policy_forbids_and_runs_what_it_allows(sandbox: San
     inside = made_in_the_ui("someone@example.com")
     assert cli(sandbox, "run", str(inside), "--no-wait", cwd=tmp_path).returncode == 0
     assert len(sandbox.control.jobs()) == 1
+
+
+def test_run_judges_as_audit_does_by_id_or_key_values_from_the_environment_unsaid(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "holistics-schedules.yml").write_text(
+        "policy:\n  allowed_email_domains: [example.com]\n  exceptions:\n"
+        "    - {key: the-delivery, rule: allowed_email_domains, reason: partner under NDA}\n"
+    )
+    write_schedules(tmp_path, entry(SCHEDULE, 'type: EmailDest\nrecipients: [a@example.com, "${EXT}"]\n'))
+    env = {"EXT": "partner@gmail.com"}
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path, env=env).returncode == 0
+    [schedule] = sandbox.control.schedules()
+    # what the YAML declares, the exception covers: by key and by id alike
+    for target in ("the-delivery", str(schedule["id"])):
+        ran = cli(sandbox, "run", target, "--no-wait", cwd=tmp_path, env=env)
+        assert ran.returncode == 0, ran.stderr
+    # an address added in the UI was never reviewed: refused, and the secret one never said
+    recipients = [*schedule["dest"]["recipients"], "cfo.private@evil.io"]
+    sandbox.control.put_schedules([{**schedule, "dest": {**schedule["dest"], "recipients": recipients}}])
+    for target in ("the-delivery", str(schedule["id"])):
+        refused = cli(sandbox, "run", target, "--no-wait", cwd=tmp_path, env=env)
+        assert refused.returncode == 1 and "breaks the delivery policy; nothing was run" in refused.stderr
+        assert "partner@gmail.com" not in refused.stdout + refused.stderr and "${EXT}" in refused.stderr
+    # a field the rules cannot read is not a pass
+    odd = sandbox.control.add_schedule(
+        {**schedule, "dest": {"type": "EmailDest", "recipients": "leak@evil.io, a@example.com"}}, validate=False
+    )
+    unreadable = cli(sandbox, "run", str(odd["id"]), "--no-wait", cwd=tmp_path, env=env)
+    assert unreadable.returncode == 1 and "cannot be judged" in unreadable.stderr
+    assert len(sandbox.control.jobs()) == 2
