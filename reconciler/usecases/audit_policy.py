@@ -50,12 +50,28 @@ def evidence(violation: Violation, fields: Mapping[str, Any]) -> Evidence:
         recipients = dest.get("recipients") if isinstance(dest, Mapping) else None
         if isinstance(recipients, list):
             return violation.rule, tuple(sorted(_same(str(r)) for r in recipients))
+    if violation.rule == "allowed_slack_channels":  # by its id, as the rule judges it: the server names it
+        channel = _channel_at(fields, violation.path)
+        if channel is not None:
+            return violation.rule, _same(str(channel.get("id") or channel.get("name") or ""))
     return violation.rule, _same(violation.value)
+
+
+def _channel_at(fields: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+    """The channel at `dest.slack_channels[i]`, if it is one."""
+    dest = fields.get("dest")
+    channels = dest.get("slack_channels") if isinstance(dest, Mapping) else None
+    index = path.removeprefix("dest.slack_channels[").removesuffix("]")
+    if not isinstance(channels, list) or not index.isdecimal() or int(index) >= len(channels):
+        return None
+    channel = channels[int(index)]
+    return channel if isinstance(channel, Mapping) else None
 
 
 def _same(text: str) -> str:
     # as the server may give back what the YAML says: spaces and case of addresses and crons aside
-    return " ".join(text.split()).casefold()
+    # (lower(), not casefold(): casefold makes straße.de strasse.de, another domain)
+    return " ".join(text.split()).lower()
 
 
 def hidden(item: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Mapping[str, Any], dict[str, str]]:

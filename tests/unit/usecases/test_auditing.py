@@ -243,3 +243,26 @@ def test_a_managed_field_from_the_environment_is_shown_as_its_expression() -> No
         "(hidden: holds ${CHNAME}, ${CH})",
         "${CRON}",
     }
+
+
+def test_an_exception_judges_a_channel_by_its_id_and_a_domain_as_written() -> None:
+    config = _config(
+        allowed_slack_channels=["C0OURS"],
+        allowed_email_domains=["example.com"],
+        exceptions=[
+            {"key": "slack", "rule": "allowed_slack_channels", "reason": "partner channel"},
+            {"key": "mail", "rule": "allowed_email_domains", "reason": "partner"},
+        ],
+    )
+    slack_yaml = {"dest": {"type": "SlackDest", "slack_channels": [{"id": "C0PARTNER"}]}}
+    mail_yaml = {"dest": {"type": "EmailDest", "recipients": ["anna@straße.de"]}}
+    managed = {
+        ("schedules", 1): _entry("slack", "schedules", 1, slack_yaml),
+        ("schedules", 2): _entry("mail", "schedules", 2, mail_yaml),
+    }
+    # the server names the channel the YAML gave by id; someone turns straße.de into strasse.de
+    slack = {**_schedule(1), "dest": {"type": "SlackDest", "slack_channels": [{"id": "C0PARTNER", "name": "shared"}]}}
+    mail = {**_schedule(2), "dest": {"type": "EmailDest", "recipients": ["anna@strasse.de"]}}
+    named, respelled = audited(_listed([slack, mail], []), None, managed, config).deliveries
+    assert named.violations == () and [e.reason for e in named.excepted] == ["partner channel"]
+    assert [v.value for v in respelled.violations] == ["anna@strasse.de"] and respelled.excepted == ()
