@@ -198,13 +198,11 @@ def checked_crowds(
 
 
 def exceptions_in_use(
-    config: ProjectConfig, crowds: Mapping[str, Crowd], others: Sequence[PolicyException] = ()
+    config: ProjectConfig, crowded: Mapping[int, bool], others: Sequence[PolicyException] = ()
 ) -> list[PolicyException]:
-    """`others` (the other rules' exceptions in use) and each `max_same_minute` exception that lets a
-    crowded entry through, in the config's order: the plan lists them all."""
-    limit = config.policy.max_same_minute
-    crowded = {k for k, c in crowds.items() if limit is not None and c.others + 1 > limit}
-    used = {id(e) for e in others} | {id(e) for e in config.policy.exceptions if e.rule == RULE and e.key in crowded}
+    """`others` (the other rules' exceptions in use) and each `max_same_minute` exception whose entry is
+    crowded (`excepted_crowding`), in the config's order: the plan lists them all."""
+    used = {id(e) for e in others} | {id(config.policy.exceptions[i]) for i, over in crowded.items() if over}
     return [e for e in config.policy.exceptions if id(e) in used]
 
 
@@ -213,41 +211,54 @@ def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyExcepti
     `max_same_minute` and no exception to it excuses nothing (else refused: `InvalidSchedules`, nothing
     sent)."""
     crowds = checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
-    stray = stray_exceptions(config, planned.desired, planned.listing_of)
-    if stray:
+    crowded = excepted_crowding(config, planned.desired, planned.listing_of, planned.plan)
+    if stray := stray_exceptions(config, crowded):
         raise InvalidSchedules(stray, what="in the config file", outcome="nothing was sent")
     hidden = {d.key for d in planned.desired if cron_from_environment(d) is not None}
     shown = {key: crowd for key, crowd in crowds.items() if key not in hidden}  # the plan says no secret's minute
-    return exceptions_in_use(config, crowds, policing.police(config, planned.desired).in_use), shown
+    return exceptions_in_use(config, crowded, policing.police(config, planned.desired).in_use), shown
 
 
-def stray_exceptions(
+def excepted_crowding(
     config: ProjectConfig,
     desired: Sequence[DesiredEntry],
     listing: Mapping[str, Sequence[Mapping[str, Any]]],
+    plan: WorkspacePlan | None = None,
     *,
     today: date | None = None,
-) -> list[Problem]:
-    """Each `max_same_minute` exception whose entry would not be over the limit in the workspace as it
-    stands once the plan is applied, changed or not: it excuses nothing, and left in place it would
-    let a later crowd through unreviewed. Only a plan can tell (validate knows no workspace)."""
+) -> dict[int, bool]:
+    """Per `max_same_minute` exception (its index in the config) whose entry exists, whether that entry
+    would be over the limit in the workspace once the plan is applied, changed or not: the exception
+    is then in use (listed in the plan), else it excuses nothing."""
     limit = config.policy.max_same_minute
     wanted = {e.key for e in config.policy.exceptions if e.rule == RULE}
     if limit is None or not wanted:
-        return []  # an exception to a rule not set is the other rules' stray check (`policing`)
-    workspace = Crowding(workspace_after(desired, listing), config.timezone, today=today)
+        return {}  # an exception to a rule not set is the other rules' stray check (`policing`)
+    workspace = Crowding(workspace_after(desired, listing, plan), config.timezone, today=today)
     entries = {d.key: d for d in desired if d.key in wanted}
-    problems = []
+    crowded: dict[int, bool] = {}
     for i, exception in enumerate(config.policy.exceptions):
         entry = entries.get(exception.key)
         if exception.rule != RULE or entry is None:  # a key no entry has: `policing` says so
             continue
         delivery = delivery_of(entry.kind, entry.fields, entry.key)
         crowd = workspace.crowd(delivery, limit) if delivery is not None else None
-        if crowd is not None and crowd.others + 1 > limit:
+        crowded[i] = crowd is not None and crowd.others + 1 > limit
+    return crowded
+
+
+def stray_exceptions(config: ProjectConfig, crowded: Mapping[int, bool]) -> list[Problem]:
+    """Each `max_same_minute` exception whose entry is crowded at none of its minutes: left in place it
+    would let a later crowd through unreviewed. Only a plan can tell (validate knows no workspace)."""
+    problems = []
+    for i, over in crowded.items():
+        if over:
             continue
+        exception = config.policy.exceptions[i]
         file, line = config.where(f"policy.exceptions.{i}")
-        why = f"{exception.key} would start with at most {limit} deliveries at any of its minutes"
+        why = (
+            f"{exception.key} would start with at most {config.policy.max_same_minute} deliveries at any of its minutes"
+        )
         message = f"an exception that excuses nothing: {why}; remove it"
         problems.append(Problem(file, line, f"policy.exceptions[{i}]", message))
     return problems

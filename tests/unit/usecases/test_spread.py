@@ -15,6 +15,7 @@ from reconciler.policy.model import Policy
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.spread import (
     crowding_problems,
+    excepted_crowding,
     exceptions_in_use,
     plan_crowds,
     starting_anew,
@@ -148,9 +149,9 @@ def test_the_exceptions_in_use_add_a_crowded_entrys_in_the_configs_order() -> No
         ],
     )
     [busy, big, _] = policy.policy.exceptions
-    crowds = {"busy": Crowd(540, 2, quiet=541), "calm": Crowd(600, 1)}  # calm is within the limit
-    assert exceptions_in_use(policy, crowds, [big]) == [busy, big]
-    assert exceptions_in_use(config(None), crowds) == []
+    crowded = {0: True, 2: False}  # calm is within the limit
+    assert exceptions_in_use(policy, crowded, [big]) == [busy, big]
+    assert exceptions_in_use(config(None), {}) == []
 
 
 def test_a_plan_finds_what_validate_finds_the_yaml_crowding_itself_whatever_the_plan_changes() -> None:
@@ -167,16 +168,20 @@ def test_a_plan_finds_what_validate_finds_the_yaml_crowding_itself_whatever_the_
     assert crowding_problems(config(2), desired, listing, plan=plan, today=MONDAY) == []
 
 
-def test_a_max_same_minute_exception_whose_entry_is_not_crowded_excuses_nothing() -> None:
-    # crowded by an unmanaged item, unchanged: the exception still matters; alone at 10:00 it does not
+def test_a_max_same_minute_exception_is_in_use_while_its_entry_is_crowded_changed_or_not() -> None:
+    # crowded by an unmanaged item, unchanged: the exception is in use; alone at 10:00 it excuses nothing
     desired = [entry("crowded", "0 9 * * *", item_id=1), entry("alone", "0 10 * * *", item_id=2)]
     listing = {"schedules": [remote(1, "0 9 * * *"), remote(2, "0 10 * * *"), remote(3, "0 9 * * *")]}
     exceptions = [
         {"key": "crowded", "rule": "max_same_minute", "reason": "r"},
         {"key": "alone", "rule": "max_same_minute", "reason": "r"},
     ]
-    problems = stray_exceptions(config(1, exceptions=exceptions), desired, listing, today=MONDAY)
+    policy = config(1, exceptions=exceptions)
+    crowded = excepted_crowding(policy, desired, listing, workspace_plan(), today=MONDAY)
+    assert crowded == {0: True, 1: False}
+    assert exceptions_in_use(policy, crowded) == [policy.policy.exceptions[0]]
+    problems = stray_exceptions(policy, crowded)
     assert [(p.path, "alone would start with at most 1" in p.message) for p in problems] == [
         ("policy.exceptions[1]", True)
     ]
-    assert stray_exceptions(config(None, exceptions=exceptions[:1]), desired, listing, today=MONDAY) == []
+    assert excepted_crowding(config(None, exceptions=exceptions[:1]), desired, listing, today=MONDAY) == {}
