@@ -12,7 +12,9 @@ what validate refuses.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +185,16 @@ def refuse_crowding(
     problems = crowding_problems(config, desired, remote_listing, plan=plan, crowds=crowds)
     if problems:
         raise InvalidSchedules(problems, what="against the delivery policy", outcome="nothing was sent")
+
+
+def refuse_offline_crowding(config: ProjectConfig, desired: Sequence[DesiredEntry]) -> None:
+    """`validate`: the YAML's entries among themselves, each cron from the environment judged by its
+    value when the variable is set (as the other rules judge them), left out when it is not."""
+    judged = []
+    for entry in desired:
+        fields, _, _ = policing.judged_fields(entry, os.environ)
+        judged.append(replace(entry, fields=fields))
+    refuse_crowding(config, judged)
 
 
 def checked_crowds(

@@ -8,16 +8,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
+
 from reconciler.core.model import Action, Change, FieldDiff, Match, Plan, WorkspacePlan
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.policy.crowding import Crowd, Delivery
 from reconciler.policy.model import Policy
+from reconciler.problems import InvalidSchedules
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.spread import (
     crowding_problems,
     excepted_crowding,
     exceptions_in_use,
     plan_crowds,
+    refuse_offline_crowding,
     starting_anew,
     stray_exceptions,
     workspace_after,
@@ -185,3 +189,27 @@ def test_a_max_same_minute_exception_is_in_use_while_its_entry_is_crowded_change
         ("policy.exceptions[1]", True)
     ]
     assert excepted_crowding(config(None, exceptions=exceptions[:1]), desired, listing, today=MONDAY) == {}
+
+
+def test_validate_judges_a_cron_from_the_environment_by_its_value_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    def secret(key: str) -> DesiredEntry:
+        fields = {"title": key, "schedule": {"repeat": "${CRON}", "paused": False}}
+        return DesiredEntry(
+            key,
+            None,
+            fields,
+            "schedules/team.yml",
+            10,
+            {"schedule.repeat": 15},
+            kind="schedules",
+            env={"schedule.repeat": "${CRON}"},
+        )
+
+    desired = [entry("plain", "0 9 * * *"), secret("s2"), secret("s3")]
+    monkeypatch.delenv("CRON", raising=False)
+    refuse_offline_crowding(config(2), desired)  # unset: not guessed
+    monkeypatch.setenv("CRON", "0 9 * * *")
+    with pytest.raises(InvalidSchedules) as refused:
+        refuse_offline_crowding(config(2), desired)
+    messages = [p.message for p in refused.value.problems]
+    assert len(messages) == 3 and "one of the minutes of ${CRON}" in messages[1] and "09:00" not in messages[1]
