@@ -21,6 +21,14 @@ SourceKey = tuple[str, int]
 Bucket = tuple[Any, ...]
 
 
+def bucket_part(value: Any) -> Any:
+    """A value of a bucket, hashable whatever the server sent there (a source id as an object would
+    stop every plan): a list or an object stands for itself as text, and matches no entry."""
+    if isinstance(value, dict | list):
+        return ("unreadable", repr(value))
+    return value
+
+
 class WithoutServerFields(Protocol):
     def __call__(self, item: Mapping[str, Any], /, *, keep_id: bool = False) -> dict[str, Any]: ...
 

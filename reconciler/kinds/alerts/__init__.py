@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.kinds import Bucket, Kind, SourceKey
+from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part
 from reconciler.kinds.alerts.models import DEST_TYPES, SOURCE_TYPES, DataAlertSpec
 
 SERVER_ASSIGNED_TOP = frozenset({"id"})
@@ -40,9 +40,9 @@ def bucket(alert: Mapping[str, Any]) -> Bucket:
     dest = alert.get("dest")
     source_id = alert.get("source_id")
     return (
-        alert.get("source_type"),
-        (type(source_id).__name__, source_id),
-        dest.get("type") if isinstance(dest, Mapping) else None,
+        bucket_part(alert.get("source_type")),
+        (type(source_id).__name__, bucket_part(source_id)),
+        bucket_part(dest.get("type")) if isinstance(dest, Mapping) else None,
     )
 
 

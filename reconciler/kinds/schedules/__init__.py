@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from reconciler.kinds import Bucket, Kind, SourceKey
+from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part
 from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec, SourceType
 
 SOURCE_FIELDS = ("source_type", "source_id")  # Holistics cannot change a schedule's source in place
@@ -40,9 +40,9 @@ def bucket(schedule: Mapping[str, Any]) -> Bucket:
     own bucket, and apply runs the creates of one bucket one after another; both use this."""
     dest = schedule.get("dest")
     return (
-        schedule.get("source_type"),
-        schedule.get("source_id"),
-        dest.get("type") if isinstance(dest, Mapping) else None,
+        bucket_part(schedule.get("source_type")),
+        bucket_part(schedule.get("source_id")),
+        bucket_part(dest.get("type")) if isinstance(dest, Mapping) else None,
     )
 
 
