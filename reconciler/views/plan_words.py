@@ -70,10 +70,19 @@ SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.REPLA
 STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.REPLACE: "magenta"}
 SHOWN = 50  # unmanaged schedules named one by one; past that, a count
 # Any character an address may hold, ASCII or not (`kate.o'neil@`, `jöhn@`, `@bücher.de`, a fullwidth
-# `.ＣＯＭ`): what a stricter pattern misses is printed unmasked. Quotes, brackets, separators and
-# whitespace end it, as they do in the JSON, lists and sentences addresses are shown in.
-_ADDRESS_CHAR = r"[^\s@\"<>()\[\]{},;:\\`|*]"
-_EMAIL = re.compile(rf"({_ADDRESS_CHAR}){_ADDRESS_CHAR}*@({_ADDRESS_CHAR}+[.．。｡]{_ADDRESS_CHAR}+)")
+# `.ＣＯＭ` or `＠`), a quoted local part (`"john smith"@`) and a domain literal (`@[10.0.0.1]`): what a
+# stricter pattern misses is printed unmasked. Quotes, brackets, separators and whitespace end it, as
+# they do in the JSON, lists and sentences addresses are shown in.
+_ADDRESS_CHAR = r"[^\s@＠﹫\"<>()\[\]{},;:\\`|*]"
+_EMAIL = re.compile(
+    rf'(?P<local>"[^"\n]*"|{_ADDRESS_CHAR}+)[@＠﹫]'
+    rf"(?P<domain>\[[^\]\s]*\]|{_ADDRESS_CHAR}+[.．。｡]{_ADDRESS_CHAR}+)"
+)
+
+
+def _masked(match: re.Match[str]) -> str:
+    local = match["local"].strip('"\\') or "*"
+    return f"{local[0]}***@{match['domain']}"
 
 
 def value(v: Any) -> str:
@@ -84,7 +93,7 @@ def value(v: Any) -> str:
 
 def mask_emails(text: str) -> str:
     """`finance@example.com` -> `f***@example.com`: addresses are personal data in PR comments."""
-    return _EMAIL.sub(r"\1***@\2", text)
+    return _EMAIL.sub(_masked, text)
 
 
 def noun(yaml_key: str) -> str:

@@ -67,8 +67,15 @@ def test_a_mention_in_a_title_pings_no_one_from_the_summary() -> None:
         ("anna.schmidt@bücher.de", "a***@bücher.de"),
         ("ceo.private@EXAMPLE.ＣＯＭ", "c***@EXAMPLE.ＣＯＭ"),
         ("a.b+c@ex-ample.co.uk", "a***@ex-ample.co.uk"),
+        ("jo@[10.0.0.1]", "j***@[10.0.0.1]"),
+        ("john＠gmail.com", "j***@gmail.com"),
     ],
 )
 def test_every_address_is_masked_whatever_its_characters(address: str, masked: str) -> None:
     # a pattern of ASCII letters left these whole in pull-request comments
     assert mask_emails(f'["{address}", "x@example.com"]') == f'["{masked}", "x***@example.com"]'
+
+
+def test_a_quoted_local_part_is_masked_too() -> None:
+    shown = mask_emails('["\\"john smith\\"@gmail.com"]')
+    assert "john" not in shown and "smith" not in shown and "***@gmail.com" in shown
