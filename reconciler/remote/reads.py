@@ -7,6 +7,7 @@ only read-only requests, and all of them cancelled when the YAML turns out inval
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 import threading
@@ -149,6 +150,9 @@ class Reads:
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._listing: Future[RemoteSchedules] = Future()
+        # each listed item as it comes, then None: for work on it while the rest is on its way (`remote`)
+        self._arrivals: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._drained = False
         # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
         self._switch_interval = sys.getswitchinterval()
@@ -188,6 +192,7 @@ class Reads:
             guess: bool | None = None if self._with_sources else False
             for schedule in self._client.list(self._kind):
                 remote.add(schedule, "the listing")
+                self._arrivals.put(remote.schedules[-1])
                 key = self._kind.source_key(schedule) if guess is not False else None
                 if key is not None and guess is None:
                     guess = self._titles_by_get()
@@ -198,6 +203,8 @@ class Reads:
             self._listing.set_exception(exc)
         else:
             self._listing.set_result(remote)
+        finally:
+            self._arrivals.put(None)
 
     def prefetch(self, keys: Iterable[SourceKey]) -> None:
         """Start reading these sources (each at most once) without waiting for them."""
@@ -213,10 +220,21 @@ class Reads:
                     self._workers.append(worker)
                     worker.start()
 
-    def remote(self, desired: Sequence[DesiredEntry]) -> RemoteSchedules:
+    def remote(
+        self, desired: Sequence[DesiredEntry], ahead: Callable[[Mapping[str, Any]], None] | None = None
+    ) -> RemoteSchedules:
         """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
-        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on."""
+        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on.
+
+        `ahead(item)`: called in this thread with each listed item (as `RemoteSchedules` holds it) as
+        it comes, while the rest is on its way: work that would otherwise wait for the last page
+        (`core.ahead`). It must change nothing; what it fails at is left to be done later."""
         self._client.release_events(show=True)
+        if ahead is not None and not self._drained:
+            self._drained = True
+            while (item := self._arrivals.get()) is not None:
+                with contextlib.suppress(Exception):  # done again later, and failing there as it always did
+                    ahead(item)
         return add_unlisted(self._client, desired, self._listing.result())
 
     def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:
