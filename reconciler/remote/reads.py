@@ -34,7 +34,11 @@ class RemoteSchedules:
 
     def add(self, schedule: Any, how: str) -> None:
         extras: set[str] = set()
-        self.schedules.append(self.kind.view(_checked(schedule, how, self.kind), extras))
+        self.add_view(self.kind.view(_checked(schedule, how, self.kind), extras), extras)
+
+    def add_view(self, view: dict[str, Any], extras: set[str]) -> None:
+        """An item already checked and seen through the spec (`add`), with the paths it left out."""
+        self.schedules.append(view)
         self.undocumented.update(inert(path) for path in extras)  # the server's keys, shown by -v: display only
 
 
@@ -153,6 +157,9 @@ class Reads:
         # each listed item as it comes, then None: for work on it while the rest is on its way (`remote`)
         self._arrivals: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._drained = False
+        # the descending walk's items, seen through the spec as their pages arrive (`_early`), by id()
+        # of the item as read: the listing yields these very objects only after the last page
+        self._views: dict[int, tuple[Any, dict[str, Any], set[str]]] = {}
         # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
         self._switch_interval = sys.getswitchinterval()
@@ -190,9 +197,13 @@ class Reads:
             remote = RemoteSchedules(self._kind)
             asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
             guess: bool | None = None if self._with_sources else False
-            for schedule in self._client.list(self._kind):
-                remote.add(schedule, "the listing")
-                self._arrivals.put(remote.schedules[-1])
+            for schedule in self._client.list(self._kind, early=self._early):
+                known = self._views.pop(id(schedule), None)
+                if known is not None and known[0] is schedule:
+                    remote.add_view(known[1], known[2])  # handed over already (`_early`)
+                else:
+                    remote.add(schedule, "the listing")
+                    self._arrivals.put(remote.schedules[-1])
                 key = self._kind.source_key(schedule) if guess is not False else None
                 if key is not None and guess is None:
                     guess = self._titles_by_get()
@@ -205,6 +216,19 @@ class Reads:
             self._listing.set_result(remote)
         finally:
             self._arrivals.put(None)
+
+    def _early(self, items: list[Any]) -> None:
+        """A page of the descending walk as it arrives (its thread): each item checked and seen through
+        the spec now, kept for when the listing yields it, and handed over (`remote`'s `ahead`). An
+        item that fails is left to fail where the listing yields it."""
+        for item in items:
+            extras: set[str] = set()
+            try:
+                view = self._kind.view(_checked(item, "the listing", self._kind), extras)
+            except Exception:  # said by `add`, in the listing's order
+                continue
+            self._views[id(item)] = (item, view, extras)
+            self._arrivals.put(view)
 
     def prefetch(self, keys: Iterable[SourceKey]) -> None:
         """Start reading these sources (each at most once) without waiting for them."""
