@@ -73,7 +73,7 @@ def test_a_large_workspace_is_read_in_workers_with_the_same_result(
         return real(read_file, to_read)
 
     monkeypatch.setattr(yamlpool, "PARALLEL_FROM_BYTES", 1)
-    monkeypatch.setattr(yamlpool, "_cores", lambda: 2)
+    monkeypatch.setattr(yamlpool, "_cores", lambda: 3)
     monkeypatch.setattr(yamlpool, "read_in_workers", counted)
     assert full(yamlread.load(paths, cache=False)) == full(here)
     assert used == [len(paths)]
@@ -86,11 +86,25 @@ def test_a_large_workspace_is_read_in_workers_with_the_same_result(
     assert used == [len(paths), 1]
 
 
-def test_without_workers_the_files_are_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("how", ["cannot start", "gives no answer"])
+def test_without_workers_the_files_are_read_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     def no_processes(*args: object, **kwargs: object) -> None:
-        raise OSError("no semaphores here")
+        raise OSError("no processes here")
 
-    monkeypatch.setattr(yamlpool, "ProcessPoolExecutor", no_processes)
+    if how == "cannot start":
+        monkeypatch.setattr(yamlpool.subprocess, "Popen", no_processes)
+    else:
+        monkeypatch.setattr(yamlpool, "WORKER", "reconciler.no_such_module")
     named = files(tmp_path)
     there = yamlpool.read_in_workers(yamlread._read_file, named)
     assert [full(entries) for entries, _ in there] == [full(yamlread._read_file(n, r)[0]) for n, r in named]
+
+
+def test_what_a_worker_raises_is_raised_here(tmp_path: Path) -> None:
+    named = files(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        yamlpool.read_in_workers(divide, named)
+
+
+def divide(name: str, raw: bytes) -> yamlpool.Read:
+    raise ZeroDivisionError(name)
