@@ -211,6 +211,13 @@ def render(info: dict[str, str], main: Rounds, mixed: Rounds, curve: list[Rounds
     return "\n".join(lines)
 
 
+def section_of(path: Path) -> str | None:
+    """This bench's section of the report, as it stands (for `python -m bench`, which writes the rest)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    found = re.search(re.escape(BEGIN) + ".*?" + re.escape(END), text, re.S)
+    return found.group(0) if found else None
+
+
 def write_section(path: Path, section: str) -> None:
     """Replaces this bench's section of the report (or appends it), leaving the rest as it is."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
