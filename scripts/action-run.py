@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("validate", "plan", "apply", "drift")
+COMMANDS = ("validate", "plan", "apply", "drift", "audit")
 ZERO_SHA = "0" * 40
 SUMMARY_LIMIT = 1_000_000  # bytes; GitHub takes at most 1 MiB of job summary per step
 COMMENT_BUDGET = 60_000  # characters of report; GitHub's comment limit is 65,536 with the frame around it
@@ -698,6 +698,23 @@ def run_drift(step: Step) -> None:
     planned(step, "drift.md", prune_since(step))
 
 
+def run_audit(step: Step) -> None:
+    """`audit`: every delivery of the workspace against the policy, the markdown to the job summary
+    and the artifact; `violations` when anything breaks the policy (exit 1 with the audit written),
+    else `no-changes`; an exit without the audit is an error."""
+    if not has_key(step):
+        raise ActionError("no API key: set the HOLISTICS_API_KEY secret and pass it in the step's env")
+    audit_file = step.out / "audit.md"
+    audit_file.unlink(missing_ok=True)  # only this run's audit tells what this run found
+    code_, output = cli(step, ["audit", "--format", "markdown", "--out", str(audit_file), *step.args])
+    if code_ not in (0, 1) or not audit_file.is_file():
+        fail(step, f"`holistics-schedules audit` failed (exit {code_}):", output, annotate(step, output))
+        return
+    step.outputs["plan-file"] = str(audit_file)
+    step.summary.append(audit_file.read_text(encoding="utf-8"))
+    step.finish("violations" if code_ == 1 else "no-changes", has_changes=code_ == 1)
+
+
 def planned(step: Step, name: str, prune: Sequence[str]) -> None:
     """`plan`: the text plan to the log, the whole markdown plan to a file (the summary, the
     artifact, the comment or the drift issue); exit 0 no changes, 2 changes, else an error."""
@@ -797,7 +814,7 @@ def run_apply(step: Step) -> None:
         step.finish("changes" if parsed.outcomes else "no-changes", has_changes=bool(parsed.outcomes))
 
 
-RUNS = {"validate": run_validate, "plan": run_plan, "apply": run_apply, "drift": run_drift}
+RUNS = {"validate": run_validate, "plan": run_plan, "apply": run_apply, "drift": run_drift, "audit": run_audit}
 
 
 def main_run(env: Mapping[str, str]) -> int:

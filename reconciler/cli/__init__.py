@@ -15,6 +15,7 @@ import click
 from reconciler import __version__
 from reconciler import problems as diagnostics
 from reconciler.cli.apply import apply_command
+from reconciler.cli.audit import audit_command
 from reconciler.cli.demo import demo_command
 from reconciler.cli.import_cmd import import_command
 from reconciler.cli.options import no_cache_option, regular_config, turn_cache_off
@@ -83,6 +84,7 @@ for _command in (
     import_command,
     run_command,
     show_command,
+    audit_command,
     schema_command,
     sandbox,
     demo_command,

@@ -24,13 +24,21 @@ from reconciler.views.console import printable, stderr, stdout, without_hidden_v
 
 
 def _rendered(result: Planned, fmt: str, *, show_sensitive: bool, whole: bool = False) -> str:
+    exceptions = result.policy_exceptions
     if fmt == "json":
-        return plan_json.to_json(result.plan, result.titles)
+        return plan_json.to_json(result.plan, result.titles, exceptions, result.crowds)
     if fmt == "markdown":
         # printed: sized for a pull-request comment; written to a file: the whole plan (job summary)
         limit = None if whole else plan_markdown.GITHUB_COMMENT_LIMIT
-        return plan_markdown.markdown(result.plan, result.titles, show_sensitive=show_sensitive, limit=limit)
-    return plan_text.text(result.plan, result.titles).plain
+        return plan_markdown.markdown(
+            result.plan,
+            result.titles,
+            show_sensitive=show_sensitive,
+            limit=limit,
+            exceptions=exceptions,
+            crowds=result.crowds,
+        )
+    return plan_text.text(result.plan, result.titles, exceptions=exceptions, crowds=result.crowds).plain
 
 
 def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, workspace: str) -> None:
@@ -98,7 +106,9 @@ def plan_command(
             markup=False,
         )
     if fmt == "text":
-        stdout().print(plan_text.text(result.plan, result.titles))
+        stdout().print(
+            plan_text.text(result.plan, result.titles, exceptions=result.policy_exceptions, crowds=result.crowds)
+        )
     else:
         click.echo(printable(_rendered(result, fmt, show_sensitive=show_sensitive)), nl=False)
     if out is not None:

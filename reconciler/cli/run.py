@@ -29,6 +29,7 @@ def run_command(target: str, no_wait: bool, kind: str | None, paths: tuple[Path,
     found = running.resolve_target(project_config(), target, paths, connect, kind=BY_YAML_KEY[kind] if kind else None)
     out = stdout()
     with connect() as client:
+        running.refuse_breaking_policy(client, project_config(), found)
         job = client.submit(found.kind, found.id)
         out.print(
             f"Submitted {found.kind.noun} {found.id} ({found.named}): job {job.get('id')} {job.get('status')}",

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
 
 Rule = Literal[
@@ -62,14 +62,17 @@ class Policy(_Model):
     allowed_webhook_hosts: list[str] | None = Field(
         None, description="Hosts alert webhooks may call (https only); `*.example.com` allows its subdomains."
     )
-    allowed_sftp_data_sources: list[int] | None = Field(
+    allowed_sftp_data_sources: list[StrictInt] | None = Field(
         None, description="Data sources (ids) SFTP deliveries may upload through."
     )
-    min_interval_minutes: int | None = Field(
-        None, ge=1, description="No delivery fires more often than this: the cron's shortest gap over a year."
+    min_interval_minutes: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=366 * 24 * 60,
+        description="No delivery fires more often than this: the cron's shortest gap over a year.",
     )
-    max_recipients: int | None = Field(None, ge=1, description="At most this many email recipients per delivery.")
-    max_same_minute: int | None = Field(
+    max_recipients: StrictInt | None = Field(None, ge=1, description="At most this many email recipients per delivery.")
+    max_same_minute: StrictInt | None = Field(
         None, ge=1, description="At most this many deliveries of the workspace start in the same minute."
     )
     exceptions: list[PolicyException] = Field(default_factory=list)
@@ -92,12 +95,17 @@ class Policy(_Model):
     @field_validator("allowed_slack_channels")
     @classmethod
     def _channels(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else [c.strip().removeprefix("#") for c in value]
+        if value is None:
+            return None
+        channels = [c.strip().removeprefix("#").strip() for c in value]
+        if not all(channels):
+            raise PydanticCustomError("channel", "an empty channel allows nothing: write a channel id (C0123...)")
+        return channels
 
     @property
     def empty(self) -> bool:
         """No rule set: nothing to check (the exceptions alone allow nothing)."""
-        return all(getattr(self, name) is None for name in self.model_fields if name != "exceptions")
+        return all(getattr(self, name) is None for name in type(self).model_fields if name != "exceptions")
 
     def excepted(self, key: str, rule: Rule) -> PolicyException | None:
         return next((e for e in self.exceptions if e.key == key and e.rule == rule), None)

@@ -8,9 +8,10 @@ CLI calls it and renders what it returns.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,13 +33,8 @@ from reconciler.kinds.known import KINDS, kind_named
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
-from reconciler.remote.reads import (
-    Reads,
-    RemoteSchedules,
-    Source,
-    list_remote,
-)
-from reconciler.usecases import plan_names, plan_sources, planning_env
+from reconciler.remote.reads import Reads, RemoteSchedules, Source, list_remote
+from reconciler.usecases import plan_names, plan_sources, planning_env, policing, spread
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
 from reconciler.usecases.removals import removals_since
@@ -69,6 +65,9 @@ class Planned:
     undocumented: set[str] = field(default_factory=set)  # fields the server sent that the spec lacks
     env: dict[str, str] = field(default_factory=dict)  # per variable used, its keyed fingerprint
     catalog: Catalog | None = None  # the workspace's dashboards, when it lists them (names, titles)
+    listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
+    crowds: dict[str, spread.Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
+    policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
 
     @property
     def titles(self) -> Labels:
@@ -99,6 +98,7 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool =
             [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
         )
     in_scope(config, [d for d in desired if "dashboard" not in d.fields])
+    policing.refuse(config, desired, complete=not paths)  # validate, plan and apply: before anything is sent
     return desired
 
 
@@ -136,6 +136,7 @@ def make_plan(
         planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
         if env_key is not None:
             planned.env = planning_env.fingerprints(planned.desired, env_key)
+        planned.policy_exceptions, planned.crowds = spread.policed(config, planned)  # refuses a crowded entry
         # They live until the command ends: left to the collector, its next full pass (during rendering,
         # or at exit) would walk every one of them again for nothing.
         gc.freeze()
@@ -150,6 +151,7 @@ class _KindPlan:
     plan: Plan
     remote: list[dict[str, Any]]
     undocumented: set[str]
+    listing: list[dict[str, Any]]  # every item listed, in scope or not: the workspace's whole load
 
 
 def _make_plan(
@@ -173,7 +175,7 @@ def _make_plan(
                 Reads(
                     client,
                     kind,
-                    _in_scope(config, kind),
+                    functools.partial(config.scope.contains, kind=kind.yaml_key),
                     with_sources=check_references,
                     titles_by_get=names.settled_without,
                 )
@@ -208,7 +210,10 @@ def _make_plan(
     )
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
-    return Planned(the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog)
+    listing_of = {p.kind.yaml_key: p.listing for p in parts}
+    return Planned(
+        the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog, listing_of=listing_of
+    )
 
 
 def _named(
@@ -223,10 +228,6 @@ def _named(
     resolved = plan_names.resolved(desired, catalog, client, names.unavailable)
     in_scope(config, [d for d in resolved if d.names])
     return config, resolved
-
-
-def _in_scope(config: ProjectConfig, kind: Kind) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda item: config.scope.contains(item, kind.yaml_key)
 
 
 def _kind_plan(
@@ -261,7 +262,7 @@ def _kind_plan(
     )
     if scope.prune_duplicates:  # before the titles are read: the deletions get theirs
         the_plan = pruning_duplicates(the_plan, kind)
-    return _KindPlan(kind, the_plan, remote, read.undocumented)
+    return _KindPlan(kind, the_plan, remote, read.undocumented, read.schedules)
 
 
 def _listed(kind: Kind, reads: Reads, desired: list[DesiredEntry], ahead: DiffsAhead) -> RemoteSchedules:
@@ -326,6 +327,7 @@ def plan_to_apply(
         planning_env.refuse_changed_variables(loaded.env, env_key, str(saved))
         loaded = saved_plan_still_valid(client, saved, loaded, key)
         restored = refuse_bodies_not_in_yaml(config, loaded, saved)
+        spread.refuse_saved_crowding(client, config, loaded)  # crowds form, policies tighten, after a plan is saved
         return ToApply(restored, dict(loaded.titles), project_files(config), saved=True)  # not the plan's own text
     result = plan_for(client, config, paths, scope, cached=False)
     return ToApply(result.plan, result.titles, result.files, saved=False)

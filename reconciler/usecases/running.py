@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from reconciler.core.model import Plan, WorkspacePlan
 from reconciler.errors import CommandFailed
 from reconciler.kinds import Kind
 from reconciler.kinds.known import KINDS, kind_named
+from reconciler.policy.rules import violations
 from reconciler.problems import escape_controls, inert
 from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied
 from reconciler.usecases.config import ProjectConfig
@@ -28,11 +29,33 @@ FINAL = {"success", "failure", "cancelled"}
 
 @dataclass(frozen=True)
 class Target:
-    """What `run` executes: an item of `kind` and how it was named (`by id`, `key 'x' in FILE:LINE`)."""
+    """What `run` executes: an item of `kind` and how it was named (`by id`, `key 'x' in FILE:LINE`);
+    named by key, the entry's key and how its values from the environment are shown."""
 
     kind: Kind
     id: int
     named: str
+    key: str | None = None
+    shown: Mapping[str, str] = field(default_factory=dict)
+
+
+def refuse_breaking_policy(client: HolisticsClient, config: ProjectConfig, target: Target) -> None:
+    """The item as the workspace holds it (what the job would send), unless it breaks the delivery
+    policy: running it sends data now, so the policy holds here as in apply. An exception applies to
+    the entry named by its key; `max_same_minute` is about schedules, not a run now."""
+    if config.policy.empty:
+        return
+    item = client.get(target.kind, target.id)
+    found = [
+        v
+        for v in violations(target.kind.yaml_key, item, config.policy, timezone=config.timezone, shown=target.shown)
+        if target.key is None or not config.policy.excepted(target.key, v.rule)
+    ]
+    if found:
+        listed = "\n  - ".join(inert(f"{v.path}: {v.message}") for v in found)
+        raise CommandFailed(
+            f"{target.kind.noun} {target.id} breaks the delivery policy; nothing was run:\n  - {listed}"
+        )
 
 
 def resolve_target(
@@ -60,13 +83,13 @@ def resolve_target(
     found = kind_named(entry.kind)
     named = f"key {target!r} in {entry.file}:{entry.line}"
     if entry.id is not None:
-        return Target(found, entry.id, named)
+        return Target(found, entry.id, named, entry.key, entry.env)
     with connect() as client:
         result = make_plan(client, config, paths, check_references=False)
     match = next((m for m in _matches(result.plan, entry.kind) if m.key == target), None)
     if match is None:
         raise CommandFailed(escape_controls(f"{target!r} does not exist in the workspace yet; apply it first"))
-    return Target(found, match.id, named)
+    return Target(found, match.id, named, entry.key, entry.env)
 
 
 def _matches(plan: WorkspacePlan | Plan, kind: str) -> list[Any]:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
+from reconciler.policy.crowding import Crowd
+from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import Titles, brief_dict, change_names, replacement_note, source_label
 
 # 2: unmanaged schedules are objects; replacements, reasons, ignored differences. A field added since
 # (timezone, probable_duplicates; with alerts: `kind` on each change, match, unmanaged item and probable
 # duplicate, `summary_by_kind`, `hidden` diffs) keeps the version: readers ignore what they do not know,
-# and `summary` is still the total.
+# and `summary` is still the total; `policy_exceptions` the delivery policy's exceptions in use.
 JSON_FORMAT_VERSION = 2
 
 
-def as_dict(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> dict[str, Any]:
+def as_dict(
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
+) -> dict[str, Any]:
+    """`crowds` (`usecases.spread`): each change starting anew says how many other deliveries start at
+    its minute, `"crowd": {"minute": "09:00", "others": 14, "quiet": "09:07"}` (quiet: null unless crowded;
+    others: 0 too, where text and markdown say nothing)."""
     titles = titles or {}
+    crowds = crowds or {}
     plan = WorkspacePlan.of_plan(plan)
     return {
         "format_version": JSON_FORMAT_VERSION,
@@ -24,7 +36,7 @@ def as_dict(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> dict[st
         "summary_by_kind": plan.summary_by_kind,
         "prune": plan.prune,
         "unsafe": plan.unsafe,
-        "changes": [_change(c, titles) for c in plan.changes],
+        "changes": [_change(c, titles, crowds.get(c.key or "")) for c in plan.changes],
         "unmanaged": [brief_dict(part, i, titles) for part in plan.plans for i in part.unmanaged],
         "not_manageable": [i for part in plan.plans for i in part.undeclarable],  # ids of every kind, as before
         "not_manageable_by_kind": {part.kind: list(part.undeclarable) for part in plan.plans},
@@ -50,10 +62,11 @@ def as_dict(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> dict[st
         ],
         "partial": plan.partial,
         "timezone": plan.timezone,
+        "policy_exceptions": [{"key": e.key, "rule": e.rule, "reason": e.reason} for e in exceptions],
     }
 
 
-def _change(c: Change, titles: Titles) -> dict[str, Any]:
+def _change(c: Change, titles: Titles, crowd: Crowd | None) -> dict[str, Any]:
     return {
         "kind": c.kind,
         "action": c.action.value,
@@ -68,6 +81,7 @@ def _change(c: Change, titles: Titles) -> dict[str, Any]:
         "forces_replacement": [d.path for d in c.diff if replacement_note(c, d)],
         "diff": [_diff(d) for d in c.diff],
         **({"names": names} if (names := change_names(c, titles)) else {}),  # field path -> the uname it stands for
+        **({"crowd": {"minute": crowd.at, "others": crowd.others, "quiet": crowd.quiet_at}} if crowd else {}),
     }
 
 
@@ -82,5 +96,10 @@ def _title(title: Any) -> str | None:
     return str(title) if title else None
 
 
-def to_json(plan: Plan | WorkspacePlan, titles: Titles | None = None) -> str:
-    return json.dumps(as_dict(plan, titles), indent=2, ensure_ascii=False, default=str) + "\n"
+def to_json(
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
+) -> str:
+    return json.dumps(as_dict(plan, titles, exceptions, crowds), indent=2, ensure_ascii=False, default=str) + "\n"

@@ -5,9 +5,13 @@ network escaped for the context it lands in (a table cell, raw HTML), e-mail add
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from reconciler.core.model import Action, Change, Plan, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
+from reconciler.policy.crowding import Crowd
+from reconciler.policy.model import PolicyException
+from reconciler.problems import escape_controls
 from reconciler.views.plan_words import (
     SHOWN,
     SIGN,
@@ -41,6 +45,8 @@ def markdown(
     show_sensitive: bool = False,
     limit: int | None = GITHUB_COMMENT_LIMIT,
     full_plan_hint: str = "the job summary",
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
 ) -> str:
     """A comment-ready plan: summary table, then one collapsible section per change, deletions first
     under a warning. Longer than `limit`, it stops at a whole section and says where the rest is."""
@@ -57,10 +63,12 @@ def markdown(
         partial = f"only the entries selected by {_inline(plan.partial)}; nothing is deleted"
         head += [f"> [!NOTE]\n> **Partial plan:** {partial}.", ""]
     head += [line for part in plan.plans if part.undeclarable for line in (_inline(not_manageable(part)), "")]
+    head += _md_exceptions(exceptions)
     if not plan.has_changes:
         head += ["No changes. The workspace matches the YAML.", ""]
     order = (*deletes, *plan.of(Action.REPLACE), *plan.of(Action.UPDATE), *plan.of(Action.CREATE))
-    sections = [_section(c, titles, show_sensitive, plan.timezone) for c in order]
+    crowds = crowds or {}
+    sections = [_section(c, titles, show_sensitive, plan.timezone, crowds.get(c.key or "")) for c in order]
     tail = [*_md_notes(plan, titles, show_sensitive), f"**{summary_line(plan)}**", ""]
     document = "\n".join(head) + "\n" + "".join(sections) + "\n".join(tail)
     if limit is None or len(document) <= limit:
@@ -78,7 +86,19 @@ def markdown(
     return "\n".join(head) + "\n" + "".join(kept) + note.format(shown=len(kept), total=len(sections)) + "\n".join(tail)
 
 
-def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str) -> str:
+def _md_exceptions(exceptions: Sequence[PolicyException]) -> list[str]:
+    """The delivery policy's exceptions in use, in plain sight of the reviewer; the reasons are the
+    config's text, escaped as any other."""
+    if not exceptions:
+        return []
+    rows = [
+        f"> - <code>{_md(escape_controls(e.key))}</code>: {e.rule}: {_inline(escape_controls(e.reason))}"
+        for e in exceptions
+    ]
+    return [f"> [!IMPORTANT]\n> **Policy exceptions in use** ({_inline(CONFIG_FILE)}):\n" + "\n".join(rows), ""]
+
+
+def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str, crowd: Crowd | None = None) -> str:
     # HTML, not backticks: GitHub renders no Markdown inside <summary>
     where = f" — <code>{_md(change.file)}:{change.line}</code>" if change.file else ""
     label = source_label(change, titles)
@@ -88,6 +108,11 @@ def _section(change: Change, titles: Titles, show_sensitive: bool, timezone: str
         f"{' — ' + _md(label) if label else ''}{where}</summary>",
         "",
         *([f"_{_inline(change.reason)}_", ""] if change.reason else []),
+        *(
+            [f"{'**Crowded:** ' if crowd.quiet is not None else ''}_{crowd.sentence}_", ""]
+            if crowd and crowd.others
+            else []
+        ),
         "```diff",
     ]
     masked = (lambda text: text) if show_sensitive else mask_emails

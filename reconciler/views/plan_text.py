@@ -5,6 +5,7 @@ JSON and markdown views do not need it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,6 +13,9 @@ if TYPE_CHECKING:
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, ProbableDuplicate, WorkspacePlan
 from reconciler.desired.discovery import CONFIG_FILE
+from reconciler.policy.crowding import Crowd
+from reconciler.policy.model import PolicyException
+from reconciler.problems import inert
 from reconciler.views.plan_words import (
     SHOWN,
     SIGN,
@@ -36,9 +40,18 @@ from reconciler.views.plan_words import (
 )
 
 
-def text(plan: Plan | WorkspacePlan, titles: Titles | None = None, *, config_file: str = CONFIG_FILE) -> Text:
+def text(
+    plan: Plan | WorkspacePlan,
+    titles: Titles | None = None,
+    *,
+    config_file: str = CONFIG_FILE,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
+) -> Text:
     """The plan of every kind: the changes (each says its kind), the summary (each kind counted when
-    more than one has anything), then what each kind leaves alone."""
+    more than one has anything), then what each kind leaves alone, and the policy exceptions in use.
+    `crowds`: per key, how many other deliveries start at the entry's minute (`usecases.spread`), said
+    under its change."""
     titles = titles or {}
     plan = WorkspacePlan.of_plan(plan)
     from rich.text import Text  # imported here: the JSON and markdown renderers do not need rich
@@ -49,15 +62,25 @@ def text(plan: Plan | WorkspacePlan, titles: Titles | None = None, *, config_fil
     else:
         out.append("holistics-schedules will perform the following actions:\n\n")
     for change in plan.changes:
-        _text_change(out, change, titles, plan.timezone)
+        _text_change(out, change, titles, plan.timezone, (crowds or {}).get(change.key or ""))
     s = plan.summary
     out.append(summary_line(plan), style="bold")
     out.append(f" ({s['unchanged']} unchanged, {s['unmanaged']} unmanaged)\n")
     _text_notes(out, plan, titles, config_file)
+    _text_exceptions(out, exceptions, config_file)
     return out
 
 
-def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> None:
+def _text_exceptions(out: Text, exceptions: Sequence[PolicyException], config_file: str) -> None:
+    """Each entry allowed to break a rule of the delivery policy, and why (the config's own words)."""
+    if not exceptions:
+        return
+    out.append(f"Policy exceptions in use ({config_file}):\n", style="bold yellow")
+    for e in exceptions:
+        out.append(f"  {inert(e.key)}: {e.rule}: {inert(e.reason)}\n", style="yellow")
+
+
+def _text_change(out: Text, change: Change, titles: Titles, timezone: str, crowd: Crowd | None) -> None:
     out.append(f"  # {change_name(change)} {VERB[change.action]}", style="bold")
     label = source_label(change, titles)
     if label:
@@ -67,6 +90,8 @@ def _text_change(out: Text, change: Change, titles: Titles, timezone: str) -> No
     out.append("\n")
     if change.reason:
         out.append(f"    # {change.reason}\n", style="dim")
+    if crowd is not None and crowd.others:
+        out.append(f"    # {crowd.sentence}\n", style="yellow" if crowd.quiet is not None else "dim")
     for diff in change.diff:
         _text_diff(out, change, diff, timezone, titles)
     out.append("\n")

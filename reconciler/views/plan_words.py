@@ -69,7 +69,11 @@ VERB = {
 SIGN = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.REPLACE: "-/+"}
 STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.REPLACE: "magenta"}
 SHOWN = 50  # unmanaged schedules named one by one; past that, a count
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Any character an address may hold, ASCII or not (`kate.o'neil@`, `jöhn@`, `@bücher.de`, a fullwidth
+# `.ＣＯＭ`): what a stricter pattern misses is printed unmasked. Quotes, brackets, separators and
+# whitespace end it, as they do in the JSON, lists and sentences addresses are shown in.
+_ADDRESS_CHAR = r"[^\s@\"<>()\[\]{},;:\\`|*]"
+_EMAIL = re.compile(rf"({_ADDRESS_CHAR}){_ADDRESS_CHAR}*@({_ADDRESS_CHAR}+[.．。｡]{_ADDRESS_CHAR}+)")
 
 
 def value(v: Any) -> str:

@@ -1376,8 +1376,30 @@ def test_validate_and_a_bad_command(repo: Repo) -> None:
     wrong = repo.run("deploy", event_name="push", event={})
     assert wrong.failed
     assert [a["message"] for a in wrong.annotations] == [
-        "input `command` must be one of validate, plan, apply, drift; got 'deploy'"
+        "input `command` must be one of validate, plan, apply, drift, audit; got 'deploy'"
     ]
+
+
+def test_audit_writes_the_job_summary_and_fails_the_job_when_the_policy_is_broken(repo: Repo) -> None:
+    (repo.work / "holistics-schedules.yml").write_text("policy:\n  allowed_email_domains: [example.com]\n")
+    repo.commit("a policy the workspace keeps")
+    run = repo.run("audit", event_name="schedule", event={})
+    assert run.outputs["result"] == "no-changes" and not run.failed, run.log
+    assert "### Holistics schedules audit" in run.summary and "Every delivery keeps the policy" in run.summary
+    assert run.artifacts and run.artifacts[0]["path"] == run.outputs["plan-file"]
+
+    (repo.work / "holistics-schedules.yml").write_text("policy:\n  allowed_email_domains: [example.org]\n")
+    repo.commit("a policy the workspace breaks")
+    run = repo.run("audit", event_name="schedule", event={})
+    assert run.outputs["result"] == "violations" and run.outputs["has-changes"] == "true" and run.failed
+    assert "#### Violations" in run.summary and "sales@example.com" not in run.summary  # masked
+    assert any("break the policy" in a["message"] for a in run.annotations)
+    assert only_reads(repo.sandbox)
+
+
+def test_audit_without_a_key_fails(repo: Repo) -> None:
+    run = repo.run("audit", event_name="schedule", event={}, key=None)
+    assert run.failed and any("no API key" in a["message"] for a in run.annotations)
 
 
 def test_the_tools_own_output_is_never_taken_as_a_workflow_command(repo: Repo) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.views import cron_words, plan_json, plan_markdown, plan_text
+from reconciler.views.plan_words import mask_emails
 from tests.helpers import sample_plan
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -56,3 +57,18 @@ def test_a_mention_in_a_title_pings_no_one_from_the_summary() -> None:
     shown = plan_markdown.markdown(Plan((change,), (), ()), {("Dashboard", 1): "Sales @octocat"}, limit=None)
     summary = next(line for line in shown.splitlines() if line.startswith("<summary>"))
     assert "Sales &#64;octocat" in summary and "@octocat" not in summary
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("kate.o'neil@auditor.io", "k***@auditor.io"),
+        ("jöhn.müller@example.com", "j***@example.com"),
+        ("anna.schmidt@bücher.de", "a***@bücher.de"),
+        ("ceo.private@EXAMPLE.ＣＯＭ", "c***@EXAMPLE.ＣＯＭ"),
+        ("a.b+c@ex-ample.co.uk", "a***@ex-ample.co.uk"),
+    ],
+)
+def test_every_address_is_masked_whatever_its_characters(address: str, masked: str) -> None:
+    # a pattern of ASCII letters left these whole in pull-request comments
+    assert mask_emails(f'["{address}", "x@example.com"]') == f'["{masked}", "x***@example.com"]'
