@@ -239,9 +239,7 @@ def _kind_plan(
     removed: Sequence[Removal] | None,
 ) -> _KindPlan:
     """One kind's part: its listing (waited for), planned against its entries."""
-    # issue 22: each listed item compared with its entry while the rest of the listing is on its way
-    ahead = DiffsAhead(kind, desired, config.ignore.for_key)
-    read = _listed(kind, reads, desired, ahead)
+    read = _listed(kind, reads, desired, ahead := DiffsAhead(kind, desired, config.ignore.for_key))
     claimed = {d.id for d in desired if d.id is not None}
     remote = [
         r
@@ -258,7 +256,7 @@ def _kind_plan(
         removed=[r for r in removed or () if r.kind == kind.yaml_key] if removed is not None else None,
         selected=scope.selection if scope.selection else None,
         selection=scope.selection.describe(),
-        ahead=ahead,
+        ahead=ahead,  # each listed item was compared as it came, not after the last page (issue 22)
     )
     if scope.prune_duplicates:  # before the titles are read: the deletions get theirs
         the_plan = pruning_duplicates(the_plan, kind)
