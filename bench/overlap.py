@@ -197,15 +197,19 @@ def render(info: dict[str, str], main: Rounds, mixed: Rounds, curve: list[Rounds
         "### Cost curve (one round per size" + ("" if quick else "; 10,000 is the round above") + ")",
         "",
         "| N | sequential floor | two-ended floor | cold | warm | cold / two-ended | warm / two-ended "
-        "| cold / sequential | peak RSS (cold) | MB per 1,000 |",
+        "| cold / sequential | peak RSS (cold, warm) | MB per 1,000 more (warm) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    previous: Rounds | None = None
     for c in curve:
-        rss = median(c.rss_mib["cold"])
+        rss, warm_rss = median(c.rss_mib["cold"]), median(c.rss_mib["warm"])
+        before = median(previous.rss_mib["warm"]) if previous is not None else 0.0
+        growth = "" if previous is None else f"{1000 * (warm_rss - before) / (c.n - previous.n):.1f}"
+        previous = c
         lines.append(
             f"| {c.n:,} | {c.time('sequential'):.2f} s | {c.time('two-ended'):.2f} s | {c.time('cold'):.2f} s | "
             f"{c.time('warm'):.2f} s | {c.ratio('cold', 'two-ended'):.2f}x | {c.ratio('warm', 'two-ended'):.2f}x | "
-            f"{c.ratio('cold', 'sequential'):.2f}x | {rss:.0f} MB | {1000 * rss / c.n:.1f} |"
+            f"{c.ratio('cold', 'sequential'):.2f}x | {rss:.0f}, {warm_rss:.0f} MB | {growth} |"
         )
     lines += ["", END]
     return "\n".join(lines)
