@@ -772,7 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report(info, plans, base, free, quota, ceiling, time.perf_counter() - started)
     text = render(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    from bench import overlap  # its section (issue 22) is kept: it is measured by another run
+
+    kept = overlap.section_of(args.out)
     args.out.write_text(text, encoding="utf-8")
+    if kept is not None:
+        overlap.write_section(args.out, kept)
     say(text)
     say(f"wrote {args.out}")
     return 0

@@ -127,7 +127,7 @@ def _discriminants(value: Any) -> tuple[str, ...]:
     """What of `value` a walk can depend on: the values of the spec's discriminator properties."""
     if not isinstance(value, Mapping):
         return ()
-    return tuple(str(value.get(name)) for name in _discriminator_names())
+    return tuple(map(str, map(value.get, _discriminator_names())))  # C-level loops: called per mapping listed
 
 
 @cache
@@ -196,7 +196,12 @@ def split_documented(value: Any, node: Mapping[str, Any], *, every_branch: bool 
     return _split(value, node, (), extras, every_branch), extras
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _split(value: Any, node: Mapping[str, Any], path: PathParts, extras: list[PathParts], every: bool) -> Any:
+    if type(value) in _SCALARS:  # most of an item (issue 22: the listing's CPU): nothing to split
+        return value
     node = resolve(node)
     if isinstance(value, Mapping):
         props = documented(node, value, every_branch=every)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.core.ahead import DiffsAhead
 from reconciler.core.compare import differences, leaves, only, removal_diff, update_body, without
 from reconciler.core.duplicates import probable_duplicates
 from reconciler.core.hiding import env_values, hide_diff, hide_diffs, masked_new, masked_old
@@ -42,6 +43,7 @@ class _Sides:
     remote_by_id: Mapping[int, Mapping[str, Any]]
     gone: frozenset[int]
     skip: Ignored
+    ahead: DiffsAhead | None = None
 
 
 @dataclass
@@ -62,6 +64,7 @@ def plan(
     removed: Sequence[Removal] | None = None,
     selected: Callable[[str], bool] | None = None,
     selection: str | None = None,
+    ahead: DiffsAhead | None = None,
 ) -> Plan:
     """What apply must do to make `remote` what `desired` says.
 
@@ -72,12 +75,13 @@ def plan(
     `--prune-since`) are entries deleted from the YAML: their items, and only those, are
     deleted. `selected(key)` limits the plan to some entries (`--target`/`--exclude`, described by
     `selection`); everything is still matched, so a selected entry never takes an item another
-    entry holds.
+    entry holds. `ahead`: differences already computed (`core.ahead`), taken only for the very
+    objects compared here; the plan is the same without it.
     """
     remote = list(remote)
     remote_by_id = {int(r["id"]): r for r in remote}
     gone = frozenset(e.id for e in desired if e.id is not None and e.id not in remote_by_id)
-    sides = _Sides(kind, remote_by_id, gone, ignored or _nothing_ignored)
+    sides = _Sides(kind, remote_by_id, gone, ignored or _nothing_ignored, ahead)
     managed = _managed(desired, sides)
     matched = match(managed, remote, kind, ignored)
     outcome = _entry_changes(desired, managed, matched, sides)
@@ -131,7 +135,8 @@ def _entry_changes(
         stale = original.id if original.id in sides.gone else None
         outcome.matches.append(Match(entry.key, item_id, entry.file, original.id == item_id, stale))
         outcome.noticed += _ignored_differences(original, sides.skip(entry.key), have, sides.kind)
-        change = _change_of(entry, item_id, have, sides.kind)
+        found = sides.ahead.differences(original, entry.fields, have) if sides.ahead else None
+        change = _change_of(entry, item_id, have, sides.kind, found)
         if change is not None:
             outcome.changes.append(change)
     return outcome
@@ -171,9 +176,13 @@ def _create(original: DesiredEntry, entry: DesiredEntry, gone: frozenset[int], k
     return Change(Action.CREATE, entry.key, None, diff, body=body, reason=reason, stale_id=stale, **_where(entry))
 
 
-def _change_of(entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind: Kind) -> Change | None:
-    """The update, or the replacement when an immutable field moves (the source of a schedule)."""
-    diff = hide_diffs(differences(entry.fields, have, kind), entry.env, _values(entry))
+def _change_of(
+    entry: DesiredEntry, item_id: int, have: Mapping[str, Any], kind: Kind, found: tuple[FieldDiff, ...] | None = None
+) -> Change | None:
+    """The update, or the replacement when an immutable field moves (the source of a schedule).
+    `found`: the differences of `entry.fields` and `have`, when already known."""
+    found = differences(entry.fields, have, kind) if found is None else found
+    diff = hide_diffs(found, entry.env, _values(entry))
     if not diff:
         return None
     if any(d.path in kind.immutable for d in diff):

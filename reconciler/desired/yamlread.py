@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from reconciler.desired import filecache
+from reconciler.desired import filecache, yamlpool
 from reconciler.desired.discovery import read_regular, scan
 from reconciler.desired.entrycheck import checked
 from reconciler.desired.filecache import FileCache
@@ -47,14 +47,51 @@ def load(paths: Iterable[Path], *, cache: FileCache | bool = True) -> list[Desir
     schedules: list[DesiredEntry] = []
     with gc_paused():
         files, problems = scan(paths)  # what cannot be read is listed with the problems of the rest
-        for file in files:
-            file_schedules, file_problems = _load_file(file, file_cache)
+        for file_schedules, file_problems in _load_files(files, file_cache):
             schedules += file_schedules
             problems += file_problems
     problems += _cross_file_problems(schedules)
     if problems:
         raise InvalidSchedules(problems)
     return schedules
+
+
+def _load_files(files: Sequence[Path], cache: FileCache | None) -> list[yamlpool.Read]:
+    """Each file's schedules and problems, in file order. When the files the cache lacks are many
+    (`yamlpool.worth_it`), they are read in worker processes, beside the listing threads."""
+    if not yamlpool.worth_it([_size(file) for file in files]):
+        return [_load_file(file, cache) for file in files]
+    out: list[yamlpool.Read] = []
+    misses: list[tuple[int, str, bytes, str | None]] = []  # (position, name, bytes, cache key)
+    for file in files:
+        name = str(file)
+        try:
+            raw = read_regular(file)
+        except OSError as exc:
+            out.append(([], [Problem(name, 0, "-", f"cannot read file: {exc.strerror or exc}")]))
+            continue
+        key = cache.key(name, raw) if cache is not None else None
+        hit = cache.get(key, name) if cache is not None and key is not None else None
+        if hit is None:
+            misses.append((len(out), name, raw, key))
+        out.append((hit or [], []))
+    to_read = [(name, raw) for _, name, raw, _ in misses]
+    if yamlpool.worth_it([len(raw) for _, raw in to_read]):
+        results = yamlpool.read_in_workers(_read_file, to_read)
+    else:
+        results = [_read_file(name, raw) for name, raw in to_read]
+    for (position, name, _, key), (schedules, problems) in zip(misses, results, strict=True):
+        out[position] = schedules, problems
+        if cache is not None and key is not None and not problems:
+            cache.put(key, name, schedules)
+    return out
+
+
+def _size(file: Path) -> int:
+    try:
+        return file.stat().st_size
+    except OSError:
+        return 0
 
 
 def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[DesiredEntry], list[Problem]]:

@@ -7,6 +7,7 @@ only read-only requests, and all of them cancelled when the YAML turns out inval
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 import threading
@@ -33,7 +34,11 @@ class RemoteSchedules:
 
     def add(self, schedule: Any, how: str) -> None:
         extras: set[str] = set()
-        self.schedules.append(self.kind.view(_checked(schedule, how, self.kind), extras))
+        self.add_view(self.kind.view(_checked(schedule, how, self.kind), extras), extras)
+
+    def add_view(self, view: dict[str, Any], extras: set[str]) -> None:
+        """An item already checked and seen through the spec (`add`), with the paths it left out."""
+        self.schedules.append(view)
         self.undocumented.update(inert(path) for path in extras)  # the server's keys, shown by -v: display only
 
 
@@ -149,6 +154,12 @@ class Reads:
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._listing: Future[RemoteSchedules] = Future()
+        # each listed item as it comes, then None: for work on it while the rest is on its way (`remote`)
+        self._arrivals: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._drained = False
+        # the descending walk's items, seen through the spec as their pages arrive (`_early`), by id()
+        # of the item as read: the listing yields these very objects only after the last page
+        self._views: dict[int, tuple[Any, dict[str, Any], set[str]]] = {}
         # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
         self._switch_interval = sys.getswitchinterval()
@@ -186,8 +197,13 @@ class Reads:
             remote = RemoteSchedules(self._kind)
             asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
             guess: bool | None = None if self._with_sources else False
-            for schedule in self._client.list(self._kind):
-                remote.add(schedule, "the listing")
+            for schedule in self._client.list(self._kind, early=self._early):
+                known = self._views.pop(id(schedule), None)
+                if known is not None and known[0] is schedule:
+                    remote.add_view(known[1], known[2])  # handed over already (`_early`)
+                else:
+                    remote.add(schedule, "the listing")
+                    self._arrivals.put(remote.schedules[-1])
                 key = self._kind.source_key(schedule) if guess is not False else None
                 if key is not None and guess is None:
                     guess = self._titles_by_get()
@@ -198,6 +214,21 @@ class Reads:
             self._listing.set_exception(exc)
         else:
             self._listing.set_result(remote)
+        finally:
+            self._arrivals.put(None)
+
+    def _early(self, items: list[Any]) -> None:
+        """A page of the descending walk as it arrives (its thread): each item checked and seen through
+        the spec now, kept for when the listing yields it, and handed over (`remote`'s `ahead`). An
+        item that fails is left to fail where the listing yields it."""
+        for item in items:
+            extras: set[str] = set()
+            try:
+                view = self._kind.view(_checked(item, "the listing", self._kind), extras)
+            except Exception:  # said by `add`, in the listing's order
+                continue
+            self._views[id(item)] = (item, view, extras)
+            self._arrivals.put(view)
 
     def prefetch(self, keys: Iterable[SourceKey]) -> None:
         """Start reading these sources (each at most once) without waiting for them."""
@@ -213,10 +244,21 @@ class Reads:
                     self._workers.append(worker)
                     worker.start()
 
-    def remote(self, desired: Sequence[DesiredEntry]) -> RemoteSchedules:
+    def remote(
+        self, desired: Sequence[DesiredEntry], ahead: Callable[[Mapping[str, Any]], None] | None = None
+    ) -> RemoteSchedules:
         """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
-        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on."""
+        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on.
+
+        `ahead(item)`: called in this thread with each listed item (as `RemoteSchedules` holds it) as
+        it comes, while the rest is on its way: work that would otherwise wait for the last page
+        (`core.ahead`). It must change nothing; what it fails at is left to be done later."""
         self._client.release_events(show=True)
+        if ahead is not None and not self._drained:
+            self._drained = True
+            while (item := self._arrivals.get()) is not None:
+                with contextlib.suppress(Exception):  # done again later, and failing there as it always did
+                    ahead(item)
         return add_unlisted(self._client, desired, self._listing.result())
 
     def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:

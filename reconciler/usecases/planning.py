@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reconciler.core.ahead import DiffsAhead
 from reconciler.core.build import plan
 from reconciler.core.compare import update_body, without
 from reconciler.core.duplicates import pruning_duplicates
@@ -238,7 +239,7 @@ def _kind_plan(
     removed: Sequence[Removal] | None,
 ) -> _KindPlan:
     """One kind's part: its listing (waited for), planned against its entries."""
-    read = _listed(kind, reads, desired)
+    read = _listed(kind, reads, desired, ahead := DiffsAhead(kind, desired, config.ignore.for_key))
     claimed = {d.id for d in desired if d.id is not None}
     remote = [
         r
@@ -255,17 +256,18 @@ def _kind_plan(
         removed=[r for r in removed or () if r.kind == kind.yaml_key] if removed is not None else None,
         selected=scope.selection if scope.selection else None,
         selection=scope.selection.describe(),
+        ahead=ahead,  # each listed item was compared as it came, not after the last page (issue 22)
     )
     if scope.prune_duplicates:  # before the titles are read: the deletions get theirs
         the_plan = pruning_duplicates(the_plan, kind)
     return _KindPlan(kind, the_plan, remote, read.undocumented, read.schedules)
 
 
-def _listed(kind: Kind, reads: Reads, desired: list[DesiredEntry]) -> RemoteSchedules:
+def _listed(kind: Kind, reads: Reads, desired: list[DesiredEntry], ahead: DiffsAhead) -> RemoteSchedules:
     """The kind's listing. An API that has no data alerts at all (404 on the listing: an older server)
     holds none, when the YAML declares none: schedules are planned as they always were."""
     try:
-        return reads.remote(desired)
+        return reads.remote(desired, ahead.see)
     except NotFound:
         if kind.yaml_key == "schedules" or desired:
             raise

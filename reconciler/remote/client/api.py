@@ -178,7 +178,9 @@ class HolisticsClient:
 
     # -- endpoints ---------------------------------------------------------------------------------
 
-    def list(self, kind: Kind, **filters: str | int | Sequence[str]) -> Iterator[dict[str, Any]]:
+    def list(
+        self, kind: Kind, *, early: listing.Early | None = None, **filters: str | int | Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
         """Every item of `kind` matching `filters`, following `cursors.next` (sent as `after`).
 
         Filters are the spec's query parameters (source_type, source_id, dest_type, sort, ...);
@@ -189,13 +191,17 @@ class HolisticsClient:
         second thread) until the two walks meet, and comes in ascending id order, each item once,
         as one walk gives it; where the server does not support that, it is one walk (see `listing`).
         The first page is read alone, and so is a one-page workspace. The ascending walk's items
-        come as they are read, the descending walk's after them.
+        come as they are read, the descending walk's after them (`early` sees those pages as they are
+        read: `listing.list_schedules`).
         """
         for name in ("page", "before"):
             if name in filters:
                 raise ValueError(f"list follows `after` cursors; {name!r} is not supported")
         yield from listing.list_schedules(
-            functools.partial(self._list_page, kind), {"limit": 100, **filters}, sorts=kind.listing_sorts
+            functools.partial(self._list_page, kind),
+            {"limit": 100, **filters},
+            sorts=kind.listing_sorts,
+            **({"early": early} if early is not None else {}),
         )
 
     def _list_page(self, kind: Kind, params: listing.ListParams, stop: threading.Event | None) -> listing.Page:

@@ -44,6 +44,7 @@ the one request it always did, and an error (a rejected key, a bad filter) is ra
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class Page:
 
 # reads one page; the event, once set, stops it (raising Cancelled) before it sends or while it waits
 FetchPage = Callable[[ListParams, threading.Event | None], Page]
+# shown each page of the descending walk as it is taken, in that walk's thread (see `list_schedules`)
+Early = Callable[[list[Any]], None]
 
 
 def _broken(message: str) -> UnexpectedResponse:
@@ -179,12 +182,18 @@ def _can_show_order(params: Mapping[str, Any]) -> bool:
         return False  # the server will say what is wrong with it
 
 
-def list_schedules(fetch: FetchPage, params: ListParams, *, sorts: bool = True) -> Iterator[dict[str, Any]]:
+def list_schedules(
+    fetch: FetchPage, params: ListParams, *, sorts: bool = True, early: Early | None = None
+) -> Iterator[dict[str, Any]]:
     """Every item `params` selects: the ascending walk's as they come, then the rest from the
     descending walk, when two walks can be used; else the pages of one walk, as they come.
 
     `sorts=False`: the listing takes no `sort` (data alerts: no sort, no page, no total_count), so
-    it is one forward walk that never sends `sort` and needs no count."""
+    it is one forward walk that never sends `sort` and needs no count.
+
+    `early(items)`: each page the descending walk takes, as it is taken (in its thread, outside any
+    lock), for work on its items before they are yielded at the end. Only a preview: the same objects
+    are yielded later, or not at all (a page past the meeting point); what it raises is ignored."""
     ascending = _Walk(params, descending=False)
     if not sorts or "sort" in params or not _can_show_order(params):
         yield from _plain(fetch, ascending)
@@ -199,7 +208,7 @@ def list_schedules(fetch: FetchPage, params: ListParams, *, sorts: bool = True) 
     if not in_order or _total_of(page) is None:
         yield from _plain(fetch, ascending)
         return
-    yield from _TwoWalks(fetch, ascending, _Walk(params, descending=True)).rest()
+    yield from _TwoWalks(fetch, ascending, _Walk(params, descending=True), early).rest()
 
 
 def _plain(fetch: FetchPage, walk: _Walk) -> Iterator[dict[str, Any]]:
@@ -220,8 +229,9 @@ class _TwoWalks:
     its own event (set when the other walk makes it unnecessary, or fails), which the client also sets
     on `cancel()`: a walk waiting out a Retry-After wakes at once."""
 
-    def __init__(self, fetch: FetchPage, ascending: _Walk, descending: _Walk) -> None:
+    def __init__(self, fetch: FetchPage, ascending: _Walk, descending: _Walk, early: Early | None = None) -> None:
         self._fetch = fetch
+        self._early = early
         self._asc = ascending
         self._desc = descending
         self._lock = threading.Lock()
@@ -320,7 +330,11 @@ class _TwoWalks:
             walk.ended = cursor is None
             if self._conclude():
                 self._asc_stop.set()
-            return self._together and not self._met
+            goes_on = self._together and not self._met
+        if self._early is not None:
+            with contextlib.suppress(Exception):  # a preview: the items are yielded (and checked) later
+                self._early(page.items)
+        return goes_on
 
     def _starts_above(self, page: Page) -> bool:
         """Whether the descending walk's first page starts above every id the ascending walk read, as

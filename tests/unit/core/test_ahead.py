@@ -1,0 +1,69 @@
+"""Differences computed ahead (reconciler.core.ahead) give the plan made without them, and are taken only
+for the very objects they were computed from."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core import build
+from reconciler.core.ahead import DiffsAhead
+from reconciler.kinds.entries import DesiredEntry
+from reconciler.kinds.schedules import SCHEDULES
+
+
+def email(recipients: list[str], repeat: str = "0 8 * * 1") -> dict[str, Any]:
+    return {
+        "source_type": "Dashboard",
+        "source_id": 1,
+        "schedule": {"repeat": repeat, "paused": False},
+        "dest": {"type": "EmailDest", "recipients": recipients},
+    }
+
+
+def remote(schedule_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": schedule_id, "title": None, **fields, "dynamic_filter_presets": []}
+
+
+def skip(key: str) -> frozenset[str]:
+    return frozenset({"schedule.repeat"}) if key == "curated" else frozenset()
+
+
+def plan(desired: list[DesiredEntry], items: list[dict[str, Any]], ahead: DiffsAhead | None = None) -> Any:
+    return build.plan(desired, items, kind=SCHEDULES, ignored=skip, ahead=ahead)
+
+
+def test_a_plan_with_differences_ahead_is_the_plan_without() -> None:
+    items = [
+        remote(1, email(["a@example.com"])),
+        remote(2, email(["b@example.com"])),
+        remote(3, email(["c@example.com"], repeat="0 9 * * *")),
+        remote(4, email(["d@example.com"])),
+    ]
+    desired = [
+        DesiredEntry("same", 1, email(["a@example.com"]), "x.yml", 1),
+        DesiredEntry("changed", 2, email(["b@example.com", "z@example.com"]), "x.yml", 5),
+        DesiredEntry("curated", 3, email(["c@example.com"]), "x.yml", 9),  # its repeat is the workspace's
+        DesiredEntry("gone", 99, email(["e@example.com"]), "x.yml", 13),
+        DesiredEntry("new", None, email(["f@example.com"]), "x.yml", 17),
+    ]
+    ahead = DiffsAhead(SCHEDULES, desired, skip)
+    for item in items:
+        ahead.see(item)
+    assert plan(desired, items, ahead) == plan(desired, items)
+    assert [c.key for c in plan(desired, items, ahead).changes] == ["changed", "gone", "new"]
+
+
+def test_what_was_seen_of_other_objects_is_not_taken() -> None:
+    item = remote(1, email(["a@example.com"]))
+    entry = DesiredEntry("one", 1, email(["a@example.com"]), "x.yml", 1)
+    ahead = DiffsAhead(SCHEDULES, [entry], skip)
+    ahead.see(item)
+    # the same id, read again (another object) with another value: compared as it is now
+    reread = remote(1, email(["other@example.com"]))
+    assert [c.key for c in plan([entry], [reread], ahead).changes] == ["one"]
+    # the entry's fields replaced since (as a resolved value from the environment would be)
+    changed = dataclasses.replace(entry, fields=email(["new@example.com"]))
+    assert [c.key for c in plan([changed], [item], ahead).changes] == ["one"]
+    assert plan([entry], [item], ahead).changes == ()
