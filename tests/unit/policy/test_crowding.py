@@ -5,7 +5,7 @@ the week-by-hour grid, and the speed a workspace of 12,000 deliveries needs."""
 from __future__ import annotations
 
 import random
-import time
+from collections import Counter
 from datetime import date
 
 from hypothesis import given, settings
@@ -155,7 +155,8 @@ def test_counts_agree_with_a_day_by_day_count_and_the_quiet_minute_is_quiet(
             )
 
 
-def test_a_workspace_of_twelve_thousand_is_counted_in_well_under_seconds() -> None:
+def test_a_workspace_of_twelve_thousand_gets_a_crowd_each() -> None:
+    # its speed is bench.policy's (docs/BENCHMARKS-policy.md), not a timed test's
     rng = random.Random(21)
     days = ["* * *", "* * 1-5", "* * 1", "1 * *", "15 * *"]
     workspace = [
@@ -163,10 +164,10 @@ def test_a_workspace_of_twelve_thousand_is_counted_in_well_under_seconds() -> No
         for _ in range(10_000)
     ]
     workspace += [delivery(f"{rng.randrange(60)} * * * *") for _ in range(2000)]
-    started = time.perf_counter()
     found = crowds(workspace, "UTC", 5, today=date(2027, 3, 1))
     assert len(found) == 12_000
-    assert time.perf_counter() - started < 5  # about 0.3 s here; a generous bound for a loaded CI machine
+    same = Counter(d.cron for d in workspace)  # the same cron shares every start: a floor for each count
+    assert all(found[i].others >= same[d.cron] - 1 for i, d in enumerate(workspace))
 
 
 FIELD = st.one_of(
