@@ -4,11 +4,12 @@ options, calls a use case, renders what it returns and chooses the exit code."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -112,9 +113,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print_error("interrupted")
         sys.exit(ExitCode.INTERRUPTED)
-    except Exception as exc:  # the last line of defence against tracebacks
-        if os.environ.get("HOLISTICS_DEBUG"):
-            raise
-        print_error(f"internal error: {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)")
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            _internal(exc)
+        # `plan --json > /dev/full`, `| head`: what was printed could not be written
+        print_error(f"cannot write the output: {exc.strerror or exc}")
         sys.exit(ExitCode.ERROR)
+    except Exception as exc:  # the last line of defence against tracebacks
+        _internal(exc)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EPIPE, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _internal(exc: BaseException) -> NoReturn:
+    if os.environ.get("HOLISTICS_DEBUG"):
+        raise exc
+    print_error(f"internal error: {type(exc).__name__}: {exc} (set HOLISTICS_DEBUG=1 for details)")
+    sys.exit(ExitCode.ERROR)

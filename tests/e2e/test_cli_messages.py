@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from reconciler.sandbox import Sandbox
-from tests.helpers import EMAIL, cli, write_schedules, writes
+from tests.helpers import EMAIL, cli, cli_env, write_schedules, writes
 
 
 def test_plan_out_says_where_and_how_and_a_saved_plan_applies_without_asking(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -85,3 +89,21 @@ def test_a_busy_port_for_the_sandbox_suggests_another(tmp_path: Path) -> None:
         result = cli(None, "sandbox", "--port", str(sb.port), cwd=tmp_path)
     assert result.returncode == 1
     assert f"port {sb.port} is taken: pass another with --port N" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_one_clear_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path, EMAIL)
+    for args in (["validate", "--format", "json"], ["plan", "--json"], ["audit", "--format", "json"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                [sys.executable, "-m", "reconciler", *args],
+                cwd=tmp_path,
+                env=cli_env(sandbox),
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        assert done.returncode == 1
+        assert done.stderr == "Error: cannot write the output: No space left on device\n", args
