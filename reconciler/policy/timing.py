@@ -1,4 +1,5 @@
-"""How often a cron fires: the shortest gap between two of its real runs over a year in a time zone.
+"""How often a cron fires: the shortest gap between two of its real runs in a time zone, over this
+calendar year and the next.
 
 Judged from run times, not syntax: `30 1,3 * * *` looks two hours apart, but in Europe/Berlin the
 night the clocks spring forward its runs are one real hour apart. Walking a year of runs one by one
@@ -11,16 +12,20 @@ measured in UTC. Cached per (cron, zone): a workspace repeats its crons.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
-# the year judged: a fixed one, so that a verdict never changes with the day it is made
-_YEAR_START = (2026, 1, 1)
-_YEAR = timedelta(days=365)
+# What is judged: this calendar year and the next, so that a verdict holds all year (it changes on
+# 1 January at most) and a cron reviewed in December is judged by the DST dates it will meet next.
+_JUDGED = timedelta(days=2 * 365 + 1)
+
+
+def _judged_from() -> tuple[int, int, int]:
+    return (date.today().year, 1, 1)
 _DAY = 1440
 
 
@@ -53,10 +58,10 @@ def _times_of_day(minute: str, hour: str) -> list[int]:
 def _day_gap(days: str) -> int:
     """The fewest days between two consecutive days the cron runs on (its day-of-month, month and
     day-of-week fields), over a year and up to the first such day after it."""
-    start = datetime(*_YEAR_START, tzinfo=UTC) - timedelta(minutes=1)
+    start = datetime(*_judged_from(), tzinfo=UTC) - timedelta(minutes=1)
     # through the first day after the year: one a year or more away (29 February) still makes a gap
     runs = CronSim(f"0 0 {days}", start)
-    matched = _through(runs, start + _YEAR)
+    matched = _through(runs, start + _JUDGED)
     matched += [r for r in [next(runs, None)] if r is not None and len(matched) < 2]
     gaps = [(b - a).days for a, b in pairwise(matched)]
     return min(gaps, default=100 * 366)
@@ -72,8 +77,8 @@ def _wall_clock_gap(times: list[int], day_gap: int) -> int:
 @cache
 def _offset_changes(timezone: str) -> tuple[datetime, ...]:
     """Roughly when the zone's UTC offset changes in the year (to the day): where DST bends gaps."""
-    start = datetime(*_YEAR_START, tzinfo=ZoneInfo(timezone))
-    days = [start + timedelta(days=day) for day in range(367)]
+    start = datetime(*_judged_from(), tzinfo=ZoneInfo(timezone))
+    days = [start + timedelta(days=day) for day in range(_JUDGED.days + 1)]
     return tuple(b - timedelta(days=1) for a, b in pairwise(days) if a.utcoffset() != b.utcoffset())
 
 

@@ -4,7 +4,7 @@ agrees with walking every run of the year."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from cronsim import CronSim
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.policy import timing
 from reconciler.policy.timing import shortest_gap_minutes
 
 
@@ -86,3 +87,18 @@ def test_a_cron_is_judged_once_per_zone() -> None:
     assert shortest_gap_minutes.cache_info().misses == 1
     shortest_gap_minutes("*/7 * * * *", "Europe/Berlin")
     assert shortest_gap_minutes.cache_info().hits == 1
+
+
+def test_a_cron_reviewed_late_in_the_year_meets_next_years_clock_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Europe/Berlin springs forward on 28 March 2027 (29 March in 2026): judged in 2026, that night counts
+    def judged_from(year: int) -> None:
+        monkeypatch.setattr(timing, "_judged_from", lambda: (year, 1, 1))
+        for value in vars(timing).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+    judged_from(2026)
+    assert timing.shortest_gap_minutes("30 1,3 28 3 *", "Europe/Berlin") == 60
+    judged_from(2028)  # 26 March 2028, 25 March 2029: the 28th is an ordinary night
+    assert timing.shortest_gap_minutes("30 1,3 28 3 *", "Europe/Berlin") == 120
+    judged_from(date.today().year)
