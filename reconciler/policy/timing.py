@@ -26,6 +26,8 @@ _JUDGED = timedelta(days=2 * 365 + 1)
 
 def _judged_from() -> tuple[int, int, int]:
     return (date.today().year, 1, 1)
+
+
 _DAY = 1440
 
 

@@ -57,7 +57,11 @@ def workspace_after(
     plan: WorkspacePlan | None = None,
 ) -> list[Delivery]:
     """Every delivery once the plan is applied: the YAML's entries, and the remote items none of them
-    is (nor the plan deletes). Without a plan, an entry is the remote item whose id it holds."""
+    is (nor the plan deletes). Without a plan, an entry is the remote item whose id it holds. A plan
+    of some entries (`--target`, `--exclude`) applies only those: the others stay as the workspace has
+    them (or absent, not created yet)."""
+    if (planned := _planned_keys(plan)) is not None:
+        desired = [d for d in desired if d.key in planned]
     taken: set[tuple[str, int]] = {(d.kind, d.id) for d in desired if d.id is not None}
     if plan is not None:
         taken |= {(part.kind, m.id) for part in plan.plans for m in part.matches}
@@ -70,6 +74,13 @@ def workspace_after(
         if (kind, item.get("id")) not in taken
     ]
     return [d for d in out if d is not None]
+
+
+def _planned_keys(plan: WorkspacePlan | None) -> set[str] | None:
+    """The keys a plan of some entries (`--target`, `--exclude`) covers; None: it covers every one."""
+    if plan is None or not any(part.partial for part in plan.plans):
+        return None
+    return {m.key for part in plan.plans for m in part.matches} | {c.key for c in plan.changes if c.key}
 
 
 def starting_anew(plan: WorkspacePlan) -> dict[str, Change]:
@@ -247,7 +258,8 @@ def excepted_crowding(
     if limit is None or not wanted:
         return {}  # an exception to a rule not set is the other rules' stray check (`policing`)
     workspace = Crowding(workspace_after(desired, listing, plan), config.timezone, today=today)
-    entries = {d.key: d for d in desired if d.key in wanted}
+    planned = _planned_keys(plan)  # an entry the plan leaves out is neither judged nor its exception stray
+    entries = {d.key: d for d in desired if d.key in wanted and (planned is None or d.key in planned)}
     crowded: dict[int, bool] = {}
     for i, exception in enumerate(config.policy.exceptions):
         entry = entries.get(exception.key)

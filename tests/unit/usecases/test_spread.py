@@ -213,3 +213,21 @@ def test_validate_judges_a_cron_from_the_environment_by_its_value_when_set(monke
         refuse_offline_crowding(config(2), desired)
     messages = [p.message for p in refused.value.problems]
     assert len(messages) == 3 and "one of the minutes of ${CRON}" in messages[1] and "09:00" not in messages[1]
+
+
+def test_a_plan_of_some_entries_counts_the_others_as_the_workspace_has_them() -> None:
+    # b moves to 10:00 in the YAML, but `--target c` applies c alone: b still starts at 09:00
+    desired = [
+        entry("a", "0 9 * * *", item_id=1),
+        entry("b", "0 10 * * *", item_id=2),
+        entry("c", "0 9 * * *", item_id=3),
+    ]
+    listing = {"schedules": [remote(1, "0 9 * * *"), remote(2, "0 9 * * *"), remote(3, "0 7 * * *")]}
+    retimed = update("c", 3, FieldDiff("schedule.repeat", "0 7 * * *", "0 9 * * *"))
+    part = Plan(
+        changes=(retimed,), matches=(Match("c", 3, "schedules/team.yml", True),), unmanaged=(), partial="--target c"
+    )
+    plan = WorkspacePlan((part, Plan((), (), (), kind="alerts")))
+    assert plan_crowds(config(), desired, plan, listing, today=MONDAY)["c"].others == 2
+    [problem] = crowding_problems(config(2), desired, listing, plan=plan, today=MONDAY)
+    assert problem.path == "c.schedule.repeat"
