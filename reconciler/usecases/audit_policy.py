@@ -10,6 +10,7 @@ set that would apply to it ("cannot be judged"): what the audit cannot read neve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -150,7 +151,7 @@ def _dest_unjudged(dest_type: str, dest: Mapping[str, Any], policy: Policy) -> l
             found += [
                 ("allowed_email_domains", f"dest.recipients[{i}]", _said(r), f"dest.recipients[{i}] is not an address")
                 for i, r in enumerate(recipients)
-                if not isinstance(r, str)
+                if not _address(r)
             ]
     elif dest_type == "SlackDest" and policy.allowed_slack_channels is not None:
         channels = dest.get("slack_channels")
@@ -180,6 +181,15 @@ def _dest_unjudged(dest_type: str, dest: Mapping[str, Any], policy: Policy) -> l
 
 
 _NOT_CHANNELS = "dest.slack_channels is not a list of channels ({id, name})"
+
+
+# one address: a single @, nothing that separates two (`b@evil.com,sales@example.com` is judged by
+# its last domain alone otherwise)
+_ADDRESS = re.compile(r"[^\s@,;<>\"'()\[\]]+@[^\s@,;<>\"'()\[\]]+")
+
+
+def _address(value: Any) -> bool:
+    return isinstance(value, str) and _ADDRESS.fullmatch(value.strip()) is not None
 
 
 def _channel(channel: Any) -> bool:

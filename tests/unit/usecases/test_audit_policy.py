@@ -80,6 +80,13 @@ CANNOT = "cannot be judged: "
             ],
         ),
         (
+            {"type": "EmailDest", "recipients": ["b@evil.com,sales@example.com", "ok@example.com", "a b@example.com"]},
+            [
+                ("allowed_email_domains", f"dest.recipients[{i}]", f"dest.recipients[{i}] is not an address")
+                for i in (0, 2)
+            ],
+        ),
+        (
             {"type": "SlackDest", "slack_channels": ["C0EVIL"]},
             [("allowed_slack_channels", "dest.slack_channels[0]", "dest.slack_channels[0] is not {id, name}")],
         ),
