@@ -704,6 +704,9 @@ def run_audit(step: Step) -> None:
     else `no-changes`; an exit without the audit is an error."""
     if not has_key(step):
         raise ActionError("no API key: set the HOLISTICS_API_KEY secret and pass it in the step's env")
+    if chosen := [a for a in step.args if a.split("=")[0] in ("--format", "--out", "--show-sensitive")]:
+        # the summary is the masked markdown: a later --format would put every address in it
+        raise ActionError(f"`args` may not set {chosen[0].split('=')[0]} for audit: the action writes the markdown")
     audit_file = step.out / "audit.md"
     audit_file.unlink(missing_ok=True)  # only this run's audit tells what this run found
     code_, output = cli(step, ["audit", "--format", "markdown", "--out", str(audit_file), *step.args])

@@ -1570,3 +1570,12 @@ def test_the_ten_lines_are_the_same_in_the_readme_and_the_docs_and_keep_the_rule
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_audit_args_cannot_swap_the_masked_markdown_for_another_format(repo: Repo) -> None:
+    (repo.work / "holistics-schedules.yml").write_text("policy:\n  allowed_email_domains: [example.org]\n")
+    repo.commit("a policy the workspace breaks")
+    for args in ("--format csv", "--format=json", "--out elsewhere.md", "--show-sensitive"):
+        run = repo.run("audit", event_name="schedule", event={}, inputs={"args": args})
+        assert run.failed and any("may not set" in a["message"] for a in run.annotations), args
+        assert "sales@example.com" not in run.summary + run.log
