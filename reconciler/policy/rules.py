@@ -43,8 +43,10 @@ def _show(shown: Shown, dotted: str, value: Any) -> str:
     return shown.get(dotted, str(value))
 
 
-def _listed(allowed: Sequence[Any]) -> str:
-    return ", ".join(map(str, allowed)) or "none"
+def _listed(allowed: Sequence[Any], shown: int = 10) -> str:
+    # a policy may allow thousands: every violation line (and annotation) names the first few
+    more = f", and {len(allowed) - shown:,} more" if len(allowed) > shown else ""
+    return ", ".join(map(str, allowed[:shown])) + more or "none"
 
 
 def _items(dest: Fields, name: str) -> list[Any]:
@@ -134,6 +136,8 @@ def _webhook_host(fields: Fields, dest: Fields, policy: Policy, timezone: str, s
 def host_allowed(host: str, allowed: Sequence[str]) -> bool:
     """Whether `host` is one of `allowed`; `*.example.com` allows example.com's subdomains."""
     host = host.lower()
+    if not host or any(not label for label in host.split(".")):  # `.example.com`, `a..example.com`: no host
+        return False
     return any(host.endswith(a[1:]) if a.startswith("*.") else host == a for a in allowed)
 
 

@@ -103,6 +103,8 @@ def webhook(endpoint: str) -> dict[str, Any]:
         ("events.example.com", False),  # `*.x` is x's subdomains, not x
         ("evilevents.example.com", False),
         ("hooks.example.com.evil.io", False),
+        (".events.example.com", False),
+        ("a..events.example.com", False),
     ],
 )
 def test_webhook_hosts_exact_or_by_wildcard(host: str, allowed: bool) -> None:
@@ -186,3 +188,9 @@ def test_a_rule_applies_only_to_its_destination() -> None:
     rules = {"allowed_email_domains": ["example.com"], "allowed_sftp_data_sources": [7]}
     assert check(slack({"id": "C1"}), **rules) == []
     assert check(webhook("https://x.io"), kind="alerts", **rules) == []
+
+
+def test_a_long_allowed_list_is_named_by_its_first_few() -> None:
+    allowed = [f"d{i}.example.com" for i in range(30_000)]
+    [found] = check(email("x@gmail.com"), allowed_email_domains=allowed)
+    assert "d9.example.com, and 29,990 more)" in found.message and len(found.message) < 400
