@@ -36,7 +36,7 @@ def import_command(
     by bit. With IDs too, each must be a schedule no YAML declares (an id already declared is an error).
     """
     # ruamel.yaml, which only writing needs, comes with these
-    from reconciler.usecases import importing
+    from reconciler.usecases import importing, policing
     from reconciler.views.imported_yaml import SCHEMA_FILE
 
     wanted = importing.parse_ids(ids)  # first: a typo is said before any request
@@ -56,6 +56,8 @@ def import_command(
     note = f"; {skipped} skipped (see the warnings above)" if skipped else ""
     totals = {kind: sum(c.get(kind, 0) for c in written.values()) for kind in ("schedules", "alerts")}
     out.print(f"Imported {_counted(totals)}{note}.", markup=False)
+    for problem in policing.imported_problems(config, list(written)):
+        err.print(f"warning: {problem}: the next plan refuses it (fix it in the workspace, or except it)", markup=False)
     if written and importing.schema_missing():
         out.print(
             f"The files name ./{SCHEMA_FILE} for editors: make it with `holistics-schedules schema > {SCHEMA_FILE}`.",

@@ -16,9 +16,11 @@ import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.desired import envvalues
+from reconciler.desired.yamlread import load
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.policy.model import PolicyException as PolicyException
 from reconciler.policy.model import Violation
@@ -133,3 +135,13 @@ def _exceptions_without_rules(config: ProjectConfig) -> list[Problem]:
         message = f"an exception that excuses nothing: policy.{exception.rule} is not set; remove it"
         problems.append(Problem(file, line, f"policy.exceptions[{i}]", message))
     return problems
+
+
+def imported_problems(config: ProjectConfig, files: Sequence[Path]) -> list[Problem]:
+    """What the files `import` just wrote break of the policy: the workspace as it is, written down,
+    which the next plan refuses until it is fixed in the workspace or excepted. Said, not refused:
+    the inventory is worth having (exceptions already in the config are honoured; none is stray)."""
+    if config.policy.empty or not files:
+        return []
+    found = police(config, load(files, cache=False), complete=False).problems
+    return [p for p in found if not p.path.startswith("policy.")]

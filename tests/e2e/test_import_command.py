@@ -571,3 +571,17 @@ def test_a_comment_is_one_line_whatever_the_title() -> None:
         assert YAML(typ="safe").load(document) == {"schedules": {"k": {}}}
         inner = text.removeprefix('dashboard 1 "').removesuffix('"')
         assert re.fullmatch(r'(?:[^"\\]|\\.)*(?:\.\.\.)?', inner), inner  # every quote inside is escaped
+
+
+def test_import_says_which_imported_entries_the_next_plan_refuses(example_sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "holistics-schedules.yml").write_text(
+        "policy:\n  min_interval_minutes: 60\n  exceptions:\n"
+        "    - {key: orders-pipeline-stale, rule: min_interval_minutes, reason: the pipeline's heartbeat}\n"
+    )
+    imported = cli(example_sandbox, "import", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr  # the inventory is written all the same
+    warned = [line for line in imported.stderr.splitlines() if "the next plan refuses it" in line]
+    assert len(warned) == 2 and all("min_interval_minutes: 60" in line for line in warned)
+    assert not any("orders-pipeline-stale" in line for line in warned)  # excepted
+    plan = cli(example_sandbox, "plan", cwd=tmp_path)
+    assert plan.returncode == 1 and plan.stderr.count("more often than policy.min_interval_minutes") == 2
