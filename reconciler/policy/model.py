@@ -22,8 +22,9 @@ Rule = Literal[
     "max_same_minute",
 ]
 
-# a DNS name of at least two labels, lower case once read (no scheme, path, port or wildcard)
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# a DNS name of at least two labels, lower case once read (no scheme, path, port or wildcard); an
+# internationalised one as written on the wire (`xn--bcher-kva.de`, a `.xn--p1ai` top-level domain)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 
 def _domain(value: str, what: str) -> str:
