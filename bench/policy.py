@@ -74,8 +74,8 @@ def main() -> None:
         "| what | size | time |\n|---|---:|---:|\n"
         f"| the spread: each delivery's busiest shared minute (`crowding.crowds`) | 10,000 schedules + 2,000 alerts "
         f"| {spread:.2f} s |\n"
-        f"| the shortest gap of each distinct cron over a year (`timing.shortest_gap_minutes`) | {len(crons):,} crons "
-        f"| {gaps:.2f} s |\n"
+        f"| the shortest gap of each distinct cron, this year and next (`timing.shortest_gap_minutes`) "
+        f"| {len(crons):,} crons | {gaps:.2f} s |\n"
         f"| the audit's text view, a line per delivery (`audit_text.plain`) | 12,000 deliveries | {text:.2f} s |\n"
     )
     print(REPORT.read_text())
