@@ -13,7 +13,6 @@ from reconciler import problems as diagnostics
 from reconciler.cli.options import Connect, F, connection_options, paths_argument, project_config
 from reconciler.errors import CommandFailed, UserError
 from reconciler.usecases.planning import check_references, load_desired
-from reconciler.usecases.spread import refuse_offline_crowding
 from reconciler.views.console import stdout
 
 
@@ -67,7 +66,6 @@ def validate_command(paths: tuple[Path, ...], remote: bool, fmt: str, connect: C
     """Check schedule YAML and the config file. Exit 0 valid, 1 invalid; every problem at its file and line."""
     config = project_config()
     desired = load_desired(config, paths)
-    refuse_offline_crowding(config, desired)  # offline: the YAML's entries among themselves
     if remote:
         with connect() as client:
             check_references(client, config, desired)

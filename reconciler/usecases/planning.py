@@ -98,7 +98,7 @@ def load_desired(config: ProjectConfig, paths: Sequence[Path], *, cached: bool =
             [Problem(CONFIG_FILE, 0, f"ignore.schedules.{key}", "no schedule has this key") for key in stray]
         )
     in_scope(config, [d for d in desired if "dashboard" not in d.fields])
-    policing.refuse(config, desired, complete=not paths)  # validate, plan and apply: before anything is sent
+    spread.refuse_breaking(config, desired, complete=not paths)  # validate, plan and apply: before anything is sent
     return desired
 
 

@@ -198,14 +198,18 @@ def refuse_crowding(
         raise InvalidSchedules(problems, what="against the delivery policy", outcome="nothing was sent")
 
 
-def refuse_offline_crowding(config: ProjectConfig, desired: Sequence[DesiredEntry]) -> None:
-    """`validate`: the YAML's entries among themselves, each cron from the environment judged by its
-    value when the variable is set (as the other rules judge them), left out when it is not."""
+def refuse_breaking(config: ProjectConfig, desired: Sequence[DesiredEntry], *, complete: bool = True) -> None:
+    """Every problem the YAML alone has with the policy, all at once (validate, plan, apply: before
+    anything is sent): each delivery's rules and stale exceptions (`policing`, `complete`: every file
+    was read), and its entries crowding a minute among themselves, a cron from the environment judged
+    by its value when the variable is set (as the other rules judge such fields), left out when not."""
     judged = []
     for entry in desired:
         fields, _, _ = policing.judged_fields(entry, os.environ)
         judged.append(replace(entry, fields=fields))
-    refuse_crowding(config, judged)
+    problems = policing.police(config, desired, complete=complete).problems + crowding_problems(config, judged)
+    if problems:
+        raise InvalidSchedules(problems, what="against the delivery policy", outcome="nothing was sent")
 
 
 def checked_crowds(

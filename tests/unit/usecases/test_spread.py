@@ -21,7 +21,7 @@ from reconciler.usecases.spread import (
     excepted_crowding,
     exceptions_in_use,
     plan_crowds,
-    refuse_offline_crowding,
+    refuse_breaking,
     starting_anew,
     stray_exceptions,
     workspace_after,
@@ -207,10 +207,10 @@ def test_validate_judges_a_cron_from_the_environment_by_its_value_when_set(monke
 
     desired = [entry("plain", "0 9 * * *"), secret("s2"), secret("s3")]
     monkeypatch.delenv("CRON", raising=False)
-    refuse_offline_crowding(config(2), desired)  # unset: not guessed
+    refuse_breaking(config(2), desired)  # unset: not guessed
     monkeypatch.setenv("CRON", "0 9 * * *")
     with pytest.raises(InvalidSchedules) as refused:
-        refuse_offline_crowding(config(2), desired)
+        refuse_breaking(config(2), desired)
     messages = [p.message for p in refused.value.problems]
     assert len(messages) == 3 and "one of the minutes of ${CRON}" in messages[1] and "09:00" not in messages[1]
 
@@ -231,3 +231,23 @@ def test_a_plan_of_some_entries_counts_the_others_as_the_workspace_has_them() ->
     assert plan_crowds(config(), desired, plan, listing, today=MONDAY)["c"].others == 2
     [problem] = crowding_problems(config(2), desired, listing, plan=plan, today=MONDAY)
     assert problem.path == "c.schedule.repeat"
+
+
+def test_every_problem_of_the_yaml_is_said_at_once_rules_and_crowding() -> None:
+    big = DesiredEntry(
+        "a",
+        None,
+        {"schedule": {"repeat": "0 9 * * *"}, "dest": {"type": "EmailDest", "recipients": ["x@e.com", "y@e.com"]}},
+        "schedules/team.yml",
+        10,
+        {"schedule.repeat": 15, "dest.recipients": 16},
+    )
+    desired = [big, entry("b", "0 9 * * *"), entry("c", "0 9 * * *")]
+    with pytest.raises(InvalidSchedules) as refused:
+        refuse_breaking(config(1, max_recipients=1), desired)
+    assert sorted(p.path for p in refused.value.problems) == [
+        "a.dest.recipients",
+        "a.schedule.repeat",
+        "b.schedule.repeat",
+        "c.schedule.repeat",
+    ]
