@@ -53,6 +53,8 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
             titles=result.titles,
             env=result.env,
             remote_key=env_key() if result.env else None,
+            exceptions=result.policy_exceptions,
+            crowds=result.crowds,
         )
     else:
         content = _rendered(

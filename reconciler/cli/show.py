@@ -17,12 +17,13 @@ from reconciler.views.console import printable, stdout
 def show_command(saved: Path, fmt: str, show_sensitive: bool) -> None:
     """Render a saved plan (FILE.json from `plan --out`) without contacting the workspace."""
     loaded = savedplan.load(saved)
-    the_plan, titles = loaded.plan, dict(loaded.titles)
+    the_plan, titles, exceptions, crowds = loaded.plan, dict(loaded.titles), loaded.exceptions, loaded.crowds
     if fmt == "text":
-        stdout().print(plan_text.text(the_plan, titles))
+        stdout().print(plan_text.text(the_plan, titles, exceptions=exceptions, crowds=crowds))
     elif fmt == "json":
-        click.echo(printable(plan_json.to_json(the_plan, titles)), nl=False)
+        click.echo(printable(plan_json.to_json(the_plan, titles, exceptions, crowds)), nl=False)
     else:
-        click.echo(
-            printable(plan_markdown.markdown(the_plan, titles, show_sensitive=show_sensitive, limit=None)), nl=False
+        shown = plan_markdown.markdown(
+            the_plan, titles, show_sensitive=show_sensitive, limit=None, exceptions=exceptions, crowds=crowds
         )
+        click.echo(printable(shown), nl=False)

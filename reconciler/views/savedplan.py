@@ -27,6 +27,8 @@ from reconciler.errors import UserError
 from reconciler.kinds import Kind
 from reconciler.kinds.known import BY_YAML_KEY, kind_named
 from reconciler.kinds.schedules.models import Id
+from reconciler.policy.crowding import Crowd
+from reconciler.policy.model import PolicyException
 from reconciler.views.plan_words import Titles
 
 # 1: the JSON view plus an appendix (before the format had its own shape); 2: schedules alone;
@@ -78,6 +80,8 @@ def dumps(
     titles: Titles | None = None,
     env: Mapping[str, str] | None = None,
     remote_key: bytes | None = None,
+    exceptions: Sequence[PolicyException] = (),
+    crowds: Mapping[str, Crowd] | None = None,
 ) -> str:
     """The saved-plan format (version 3).
 
@@ -103,6 +107,9 @@ def dumps(
         "timezone": whole.timezone,
         "env": dict(sorted((env or {}).items())),
         "kinds": [_part_data(part) for part in whole.plans],
+        # what the plan's views said beside the changes, so that `show` says it too (apply judges anew)
+        "policy_exceptions": [e.model_dump() for e in exceptions],
+        "crowds": {key: [c.minute, c.others, c.quiet] for key, c in sorted((crowds or {}).items())},
     }
     peek = {"summary": whole.summary, "summary_by_kind": whole.summary_by_kind, "saved_plan": saved}
     return json.dumps(peek, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -271,6 +278,8 @@ class _SavedPlan(_Strict):
     env: dict[StrictStr, StrictStr] = {}
     key_check: StrictStr | None = None
     kinds: list[_Part]
+    policy_exceptions: list[PolicyException] = []
+    crowds: dict[StrictStr, tuple[StrictInt, StrictInt, StrictInt | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -283,6 +292,8 @@ class SavedPlan:
     titles: Mapping[tuple[str, int], str]
     env: Mapping[str, str] = field(default_factory=dict)  # per variable, the keyed fingerprint of its value
     key_check: str | None = None  # set when `remote` is keyed (see `dumps`)
+    exceptions: tuple[PolicyException, ...] = ()  # the policy's in use when it was made (shown, not trusted)
+    crowds: Mapping[str, Crowd] = field(default_factory=dict)
 
 
 def load(path: Path) -> SavedPlan:
@@ -311,7 +322,19 @@ def load(path: Path) -> SavedPlan:
     plan = WorkspacePlan(tuple(parts[k] for k in BY_YAML_KEY if k in parts))  # in the order of the kinds
     titles = {(kind, source_id): title for kind, source_id, title in model.titles}
     paths = tuple(Path(p) for p in model.paths)
-    return SavedPlan(plan, model.workspace, paths, model.yaml, model.remote, titles, model.env, model.key_check)
+    crowds = {key: Crowd(*values) for key, values in model.crowds.items()}
+    return SavedPlan(
+        plan,
+        model.workspace,
+        paths,
+        model.yaml,
+        model.remote,
+        titles,
+        model.env,
+        model.key_check,
+        tuple(model.policy_exceptions),
+        crowds,
+    )
 
 
 def stale_reasons(

@@ -205,3 +205,23 @@ def test_a_cron_from_the_environment_is_counted_but_its_minute_never_said(sandbo
     assert refused.returncode == 1
     assert "7 deliveries would start at one of the minutes of ${WHEN} (max_same_minute: 3)" in refused.stderr
     assert "09:17" not in refused.stderr and "17 9" not in refused.stderr
+
+
+def test_show_says_what_the_saved_plan_said_its_crowds_and_exceptions(sandbox: Sandbox, tmp_path: Path) -> None:
+    _config(
+        tmp_path,
+        "policy:\n  max_same_minute: 2\n  exceptions:\n"
+        "    - {key: morning-sales, rule: max_same_minute, reason: the sales stand-up}\n",
+    )
+    setup(tmp_path, NEW_AT_NINE)
+    _unmanaged(sandbox, 3)
+    saved = cli(sandbox, "plan", "--out", "plan.json", cwd=tmp_path)
+    assert saved.returncode == 0, saved.stderr
+    text = cli(None, "show", "plan.json", cwd=tmp_path).stdout
+    assert "# starts at 09:00 with 3 other deliveries; 09:01 is quiet" in text
+    assert "morning-sales: max_same_minute: the sales stand-up" in text
+    shown = json.loads(cli(None, "show", "plan.json", "--format", "json", cwd=tmp_path).stdout)
+    assert shown["policy_exceptions"][0]["reason"] == "the sales stand-up"
+    assert shown["changes"][0]["crowd"] == {"minute": "09:00", "others": 3, "quiet": "09:01"}
+    markdown = cli(None, "show", "plan.json", "--format", "markdown", cwd=tmp_path).stdout
+    assert "Policy exceptions in use" in markdown and "**Crowded:**" in markdown
