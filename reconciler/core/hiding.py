@@ -21,6 +21,7 @@ from typing import Any
 from reconciler.core.model import ABSENT, FieldDiff
 
 _MISSING = object()
+MISSING = _MISSING  # what `get` gives for a path the data does not have
 
 
 def related(path: str, env: Mapping[str, str]) -> list[str]:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reconciler.core import hiding
 from reconciler.desired import envvalues
 from reconciler.desired.yamlread import load
 from reconciler.kinds.entries import DesiredEntry
@@ -145,3 +146,50 @@ def imported_problems(config: ProjectConfig, files: Sequence[Path]) -> list[Prob
         return []
     found = police(config, load(files, cache=False), complete=False).problems
     return [p for p in found if not p.path.startswith("policy.")]
+
+
+def kept_problems(
+    config: ProjectConfig, desired: Sequence[DesiredEntry], remote: Mapping[tuple[str, int], Mapping[str, Any]]
+) -> list[Problem]:
+    """A field under `ignore:` is the workspace's: the value it keeps is the one delivered, so that one
+    is judged (at the entry's line for the field; `remote`: the items the entries are, by (kind, id)).
+    A field the entry takes from the environment is left to the other checks: its value is not said."""
+    if config.policy.empty:
+        return []
+    problems = []
+    for entry in desired:
+        ignored = [p for p in config.ignore.for_key(entry.key) if not any(e.startswith(p) for e in entry.env)]
+        item = remote.get((entry.kind, entry.id)) if entry.id is not None else None
+        if ignored and item is not None:
+            problems += [_problem(entry, v) for v in _kept_violations(config, entry, ignored, item)]
+    return problems
+
+
+def _kept_violations(
+    config: ProjectConfig, entry: DesiredEntry, ignored: Sequence[str], item: Mapping[str, Any]
+) -> list[Violation]:
+    """The entry's violations in the fields `ignored` leaves to the workspace, judged on its values."""
+    fields = copy.deepcopy(dict(entry.fields))
+    for path in ignored:
+        _put(fields, path, hiding.get(item, path))
+    found = []
+    for violation in violations(entry.kind, fields, config.policy, timezone=config.timezone):
+        dotted = violation.path.replace("[", ".").replace("]", "")
+        kept = next((p for p in ignored if dotted == p or dotted.startswith(f"{p}.")), None)
+        if kept is not None and config.policy.excepted(entry.key, violation.rule) is None:
+            found.append(replace(violation, message=f"{violation.message}; the workspace keeps it (ignore: {kept})"))
+    return found
+
+
+def _put(fields: dict[str, Any], path: str, value: Any) -> None:
+    """`value` at the dotted `path` of `fields`, the mappings on the way made; nothing when the
+    workspace has no such field (`hiding.MISSING`)."""
+    if value is hiding.MISSING:
+        return
+    *parents, last = path.split(".")
+    node = fields
+    for part in parents:
+        inner = node.get(part)
+        node[part] = inner = dict(inner) if isinstance(inner, Mapping) else {}
+        node = inner
+    node[last] = value

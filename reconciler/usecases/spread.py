@@ -237,6 +237,11 @@ def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyExcepti
     """The plan's exceptions in use (every rule's) and its crowds, once no entry is over the policy's
     `max_same_minute` and no exception to it excuses nothing (else refused: `InvalidSchedules`, nothing
     sent)."""
+    matched = {(part.kind, m.key): m.id for part in planned.plan.plans for m in part.matches}
+    the_ids = [replace(d, id=matched.get((d.kind, d.key), d.id)) for d in planned.desired]
+    remote = {(kind, int(item["id"])): item for kind, items in planned.remote_of.items() for item in items}
+    if kept := policing.kept_problems(config, the_ids, remote):  # what `ignore:` leaves to the workspace
+        raise InvalidSchedules(kept, what="against the delivery policy", outcome="nothing was sent")
     crowds = checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
     crowded = excepted_crowding(config, planned.desired, planned.listing_of, planned.plan)
     if stray := stray_exceptions(config, crowded):

@@ -319,3 +319,23 @@ def test_run_judges_as_audit_does_by_id_or_key_values_from_the_environment_unsai
     unreadable = cli(sandbox, "run", str(odd["id"]), "--no-wait", cwd=tmp_path, env=env)
     assert unreadable.returncode == 1 and "cannot be judged" in unreadable.stderr
     assert len(sandbox.control.jobs()) == 2
+
+
+def test_a_field_the_workspace_keeps_under_ignore_is_judged_by_the_value_it_keeps(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    case = CASES[0]  # allowed_email_domains: [example.com]
+    path = project(tmp_path, case, case.good)
+    assert cli(sandbox, "apply", "--auto-approve", cwd=tmp_path).returncode == 0
+    [schedule] = sandbox.control.schedules()
+    recipients = ["leak@gmail.com"]  # curated in the UI, where the config says the team curates them
+    sandbox.control.put_schedules([{**schedule, "dest": {**schedule["dest"], "recipients": recipients}}])
+    config = tmp_path / "holistics-schedules.yml"
+    config.write_text(config.read_text() + "ignore:\n  fields: [recipients]\n")
+    sandbox.control.clear_requests()
+    refused = cli(sandbox, "plan", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "recipient leak@gmail.com is not at an allowed domain" in refused.stderr
+    assert "the workspace keeps it (ignore: dest.recipients)" in refused.stderr
+    assert str(path.relative_to(tmp_path)) in refused.stderr
+    assert writes(sandbox) == []
