@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
-
-from cronsim import CronSim, CronSimError
 
 from reconciler.core import hiding
 from reconciler.kinds.entries import DesiredEntry
+from reconciler.kinds.schedules.models import is_cron
 from reconciler.policy import crowding, rules
 from reconciler.policy.model import Policy, Rule, Violation
 from reconciler.usecases.policing import judged_fields
@@ -205,23 +203,13 @@ def _cron_unjudged(schedule: Any, policy: Policy) -> list[Unjudged]:
     six fields with seconds, `CRON_TZ=...`, a number. No cron at all is a delivery that never starts."""
     schedule = schedule if isinstance(schedule, Mapping) else {}
     cron = schedule.get("repeat")
-    if cron is None or _readable(cron):
+    if cron is None or is_cron(cron):
         return []
     rules_set: list[Rule] = _set(policy, "min_interval_minutes")
     if schedule.get("paused") is not True:  # a paused delivery starts never: it crowds no minute
         rules_set += _set(policy, "max_same_minute")
     why = "schedule.repeat is not a cron of five fields"
     return [(rule, "schedule.repeat", _said(cron), why) for rule in rules_set]
-
-
-def _readable(cron: Any) -> bool:
-    if not isinstance(cron, str) or len(cron.split()) != 5:
-        return False
-    try:
-        CronSim(cron, datetime(2000, 1, 1))
-    except (CronSimError, ValueError):
-        return False
-    return True
 
 
 def _set(policy: Policy, *names: Rule) -> list[Rule]:

@@ -203,11 +203,10 @@ def refuse_breaking(config: ProjectConfig, desired: Sequence[DesiredEntry], *, c
     anything is sent): each delivery's rules and stale exceptions (`policing`, `complete`: every file
     was read), and its entries crowding a minute among themselves, a cron from the environment judged
     by its value when the variable is set (as the other rules judge such fields), left out when not."""
-    judged = []
-    for entry in desired:
-        fields, _, _ = policing.judged_fields(entry, os.environ)
-        judged.append(replace(entry, fields=fields))
-    problems = policing.police(config, desired, complete=complete).problems + crowding_problems(config, judged)
+    problems = policing.police(config, desired, complete=complete).problems
+    if config.policy.max_same_minute is not None:  # else no entry need be judged again (every plan comes here)
+        judged = [replace(d, fields=policing.judged_fields(d, os.environ)[0]) for d in desired]
+        problems += crowding_problems(config, judged)
     if problems:
         raise InvalidSchedules(problems, what="against the delivery policy", outcome="nothing was sent")
 
@@ -237,10 +236,7 @@ def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyExcepti
     """The plan's exceptions in use (every rule's) and its crowds, once no entry is over the policy's
     `max_same_minute` and no exception to it excuses nothing (else refused: `InvalidSchedules`, nothing
     sent)."""
-    matched = {(part.kind, m.key): m.id for part in planned.plan.plans for m in part.matches}
-    the_ids = [replace(d, id=matched.get((d.kind, d.key), d.id)) for d in planned.desired]
-    remote = {(kind, int(item["id"])): item for kind, items in planned.remote_of.items() for item in items}
-    if kept := policing.kept_problems(config, the_ids, remote):  # what `ignore:` leaves to the workspace
+    if kept := _kept_problems(config, planned):
         raise InvalidSchedules(kept, what="against the delivery policy", outcome="nothing was sent")
     crowds = checked_crowds(config, planned.desired, planned.plan, planned.listing_of)
     crowded = excepted_crowding(config, planned.desired, planned.listing_of, planned.plan)
@@ -248,7 +244,17 @@ def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyExcepti
         raise InvalidSchedules(stray, what="in the config file", outcome="nothing was sent")
     hidden = {d.key for d in planned.desired if cron_from_environment(d) is not None}
     shown = {key: crowd for key, crowd in crowds.items() if key not in hidden}  # the plan says no secret's minute
-    return exceptions_in_use(config, crowded, policing.police(config, planned.desired).in_use), shown
+    return exceptions_in_use(config, crowded, policing.in_use(config, planned.desired)), shown
+
+
+def _kept_problems(config: ProjectConfig, planned: Planned) -> list[Problem]:
+    """What `ignore:` leaves to the workspace, judged on the items the plan matched the entries to."""
+    if config.policy.empty or not (config.ignore.fields or config.ignore.schedules):
+        return []  # every plan comes here: nothing to match up without a rule and an ignored field
+    matched = {(part.kind, m.key): m.id for part in planned.plan.plans for m in part.matches}
+    the_ids = [replace(d, id=matched.get((d.kind, d.key), d.id)) for d in planned.desired]
+    remote = {(kind, int(item["id"])): item for kind, items in planned.remote_of.items() for item in items}
+    return policing.kept_problems(config, the_ids, remote)
 
 
 def excepted_crowding(

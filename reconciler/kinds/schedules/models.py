@@ -70,6 +70,14 @@ def _check_uname(value: str) -> str:
     return value
 
 
+def is_cron(value: Any) -> bool:
+    """Whether `value` is a cron the YAML would take (for items the server sent, which nothing checked)."""
+    try:
+        return isinstance(value, str) and _check_cron(value) == value
+    except ValueError:
+        return False
+
+
 Cron = Annotated[str, AfterValidator(_check_cron)]
 Uname = Annotated[
     StrictStr,
