@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -93,6 +93,7 @@ PathParts = tuple[str | int, ...]  # a field's place in a value: keys, and list 
 class _Mode:
     inherited: bool  # follow `$ref` allOf parts and discriminator branches, not only what is inline
     every_branch: bool  # a base schema's discriminator (a Condition's): every branch, not the one named
+    named: list[bool] = field(default_factory=list)  # set once a walk takes the branch its value names
 
 
 def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -111,21 +112,28 @@ def documented(node: Mapping[str, Any], value: Any = None, *, every_branch: bool
     A discriminator on a bare oneOf (a dest) is always read by the branch `value` names."""
     if not node:  # `{}`: documents nothing (and, made afresh by each caller, is no key to keep)
         return None
+    found = _WHATEVER_VALUE.get((id(node), every_branch))
+    if found is not None:  # most nodes: no discriminator below them, no need to read the value's
+        return found[1]
     key = (id(node), every_branch, _discriminants(value))
     found = _DOCUMENTED.get(key)
     if found is None:
-        found = _DOCUMENTED[key] = (node, _walk(node, value, _Mode(True, every_branch), frozenset()))
+        mode = _Mode(True, every_branch)
+        found = _DOCUMENTED[key] = (node, _walk(node, value, mode, frozenset()))
+        if not mode.named:
+            _WHATEVER_VALUE[key[:2]] = found
     return found[1]
 
 
 # A listing of 10,000 schedules asks for the same few dozen nodes' properties half a million times.
 # Keyed by the node's id; the node is kept with its answer, so that id stays its own.
 _DOCUMENTED: dict[tuple[int, bool, tuple[str, ...]], tuple[Mapping[str, Any], dict[str, Any] | None]] = {}
+_WHATEVER_VALUE: dict[tuple[int, bool], tuple[Mapping[str, Any], dict[str, Any] | None]] = {}  # their answers
 
 
 def _discriminants(value: Any) -> tuple[str, ...]:
     """What of `value` a walk can depend on: the values of the spec's discriminator properties."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         return ()
     return tuple(map(str, map(value.get, _discriminator_names())))  # C-level loops: called per mapping listed
 
@@ -164,7 +172,10 @@ def _walk(node: Mapping[str, Any], value: Any, mode: _Mode, visiting: frozenset[
         _add(props, more)
     discriminator = node.get("discriminator")
     if mode.inherited and isinstance(discriminator, Mapping):
-        branches = _branches(discriminator, value, mode.every_branch and bool(node.get("properties")))
+        every = mode.every_branch and bool(node.get("properties"))
+        if not every:
+            mode.named.append(True)
+        branches = _branches(discriminator, value, every)
         if branches is None:
             return None
         for branch in branches:
@@ -203,10 +214,16 @@ def _split(value: Any, node: Mapping[str, Any], path: PathParts, extras: list[Pa
     if type(value) in _SCALARS:  # most of an item (issue 22: the listing's CPU): nothing to split
         return value
     node = resolve(node)
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict first: an ABC's isinstance is slow
         props = documented(node, value, every_branch=every)
         if not props:
             return dict(value)
+        if value.keys() <= props.keys():  # nothing here is left out: only what nests is split further
+            out = dict(value)
+            for key, item in value.items():
+                if type(item) not in _SCALARS:
+                    out[key] = _split(item, props[key], (*path, key), extras, every)
+            return out
         out = {}
         for key, item in value.items():
             child = props.get(key)
@@ -216,6 +233,6 @@ def _split(value: Any, node: Mapping[str, Any], path: PathParts, extras: list[Pa
                 out[key] = _split(item, child, (*path, key), extras, every)
         return out
     items = node.get("items")
-    if isinstance(value, list) and isinstance(items, Mapping):
+    if isinstance(value, list) and (type(items) is dict or isinstance(items, Mapping)):
         return [_split(item, items, (*path, i), extras, every) for i, item in enumerate(value)]
     return value

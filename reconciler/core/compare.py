@@ -16,6 +16,8 @@ from typing import Any
 from reconciler.core.model import ABSENT, FieldDiff
 from reconciler.kinds import Kind
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})  # values `project` takes as they are
+
 # lists whose items the spec leaves free-form (a Slack channel is "an object"): a server may enrich
 # them (`is_member`, a display name), so only the keys the YAML writes in its items are compared
 FREE_FORM_ITEMS = frozenset({"slack_channels"})
@@ -98,7 +100,9 @@ def project(remote: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, 
         if key not in remote:
             continue
         have = remote[key]
-        if key in FREE_FORM_ITEMS and _objects(have) and _objects(want):
+        if type(want) in _LEAVES:  # most fields: taken as they are, no question asked of them
+            out[key] = have
+        elif key in FREE_FORM_ITEMS and _objects(have) and _objects(want):
             out[key] = _project_items(have, want)
         else:
             out[key] = project(have, want) if _field_by_field(key, have, want) else have
@@ -129,6 +133,11 @@ def _field_by_field(key: str, have: Any, want: Any) -> bool:
 
 def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind) -> tuple[FieldDiff, ...]:
     """Field-level differences between what the YAML manages and the remote item."""
+    if project(kind.without_server_fields(remote), desired) == desired:
+        # Equal as they are once the server's fields are gone, so equal once normalised: the rest of
+        # normalising is one function of each field's value, applied alike to both sides. Most items
+        # of a plan are unchanged: they skip it (issue 22).
+        return ()
     return normalized_differences(normalize(desired, kind), normalize(remote, kind))
 
 

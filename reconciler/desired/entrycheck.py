@@ -29,11 +29,12 @@ VALUE_CHECKS = frozenset({"value_error", "literal_error", "string_pattern_mismat
 STAND_INS = ("https://stand-in.example.com/", "stand-in@example.com", "0 0 * * *")
 
 
-def checked(name: str, entry: Entry) -> DesiredEntry | list[Problem]:
-    """The entry validated as its kind (`entry.kind`), or its problems. `entry.data` must be set."""
+def checked(name: str, entry: Entry, *, literal: bool = False) -> DesiredEntry | list[Problem]:
+    """The entry validated as its kind (`entry.kind`), or its problems. `entry.data` must be set.
+    `literal`: no value of the entry holds a `$` (the caller knows it of the whole file)."""
     assert entry.data is not None and entry.key is not None
     model = kind_named(entry.kind).model
-    data, env = envvalues.written(entry.data)
+    data, env = (entry.data, {}) if literal else envvalues.written(entry.data)
     whole = {path for path, expression in env.items() if envvalues.is_whole(expression)}
     result = _validated(model, data, whole)
     if isinstance(result, list):

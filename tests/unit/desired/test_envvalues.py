@@ -122,6 +122,15 @@ def test_reading_keeps_expressions_and_records_where_they_are(tmp_path: Path, mo
     assert events.env == {"dest.endpoint": "https://events.example.com/${KEY}/${KEY}?a=${OTHER}"}
 
 
+@pytest.mark.parametrize("escaped", ["\\x24", "\\u0024", "\\U00000024"])
+def test_a_dollar_written_as_an_escape_is_a_variable_too(tmp_path: Path, escaped: str) -> None:
+    """A file with no `$` in its text can still hold one in a value: a double-quoted escape."""
+    text = FILE.split("alerts:")[0].replace('"${ONCALL}"', f'"{escaped}{{ONCALL}}"')
+    assert "${ONCALL}" not in text
+    weekly = load(write(tmp_path, text.replace("$$", "").replace("$5", "").replace("$100", "").replace("${", "{")))
+    assert weekly["weekly"].env == {"dest.recipients.1": "${ONCALL}"}
+
+
 def test_monkeypatched_environment_changes_nothing_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, FILE)
     before = [(e.fields, e.env) for e in yamlread.load([path], cache=False)]

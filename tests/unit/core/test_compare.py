@@ -1,0 +1,113 @@
+"""`compare.differences` takes a short cut for items equal as they are (issue 22): it must give
+exactly what comparing the normalised forms gives, for schedules and alerts alike."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.core import compare
+from reconciler.kinds import Kind
+from reconciler.kinds.alerts import ALERTS
+from reconciler.kinds.schedules import SCHEDULES
+
+
+def _slow(desired: dict[str, Any], remote: dict[str, Any], kind: Kind) -> Any:
+    """The comparison without the short cut: both sides normalised first."""
+    return compare.normalized_differences(compare.normalize(desired, kind), compare.normalize(remote, kind))
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["a", "B", " a", "7", ""]))
+_emails = st.lists(st.sampled_from(["a@x.io", "A@x.io", "b@x.io ", "c@y.io"]), max_size=3)
+_channels = st.lists(
+    st.fixed_dictionaries({"id": st.sampled_from(["C1", "C2"])}, optional={"name": st.sampled_from(["x", "y"])}),
+    max_size=3,
+)
+_presets = st.lists(
+    st.fixed_dictionaries(
+        {"dynamic_filter_id": st.sampled_from([7, "7", 8])},
+        optional={
+            "id": st.integers(1, 3),
+            "public_hidden": st.sampled_from([None, False, True]),
+            "preset_condition": st.fixed_dictionaries(
+                {"operator": st.sampled_from(["is", "between"])},
+                optional={"values": st.lists(_scalars, max_size=2), "modifier": st.sampled_from([None, "x"])},
+            ),
+        },
+    ),
+    max_size=2,
+)
+_dest = st.fixed_dictionaries(
+    {"type": st.sampled_from(["EmailDest", "SlackDest"])},
+    optional={
+        "recipients": _emails,
+        "slack_channels": _channels,
+        "title": _scalars,
+        "options": st.fixed_dictionaries(
+            {}, optional={"attachment_formats": st.lists(st.sampled_from(["csv", "pdf"]), max_size=3)}
+        ),
+    },
+)
+_item = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.integers(1, 3),
+        "title": _scalars,
+        "source_id": st.sampled_from([1, "1", 2]),
+        "schedule": st.fixed_dictionaries(
+            {}, optional={"repeat": st.sampled_from(["0 8 * * *", "0 9 * * *"]), "is_archived": st.booleans()}
+        ),
+        "dynamic_filter_presets": _presets,
+        "dest": _dest,
+        "viz_conditions": st.lists(
+            st.fixed_dictionaries({}, optional={"aggregation": _scalars, "field_path": st.fixed_dictionaries({})}),
+            max_size=2,
+        ),
+    },
+)
+
+
+@st.composite
+def _pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A desired item, and a remote one that is often the same with server fields and others added."""
+    desired = draw(_item)
+    if draw(st.booleans()):
+        return desired, draw(_item)
+    remote = copy.deepcopy(desired)
+    remote.update(draw(st.fixed_dictionaries({}, optional={"id": st.integers(1, 3), "extra": _scalars})))
+    if isinstance(remote.get("dest"), dict):
+        remote["dest"].update(draw(st.fixed_dictionaries({}, optional={"id": st.integers(), "extra": _scalars})))
+    if isinstance(remote.get("schedule"), dict) and draw(st.booleans()):
+        remote["schedule"]["is_archived"] = False
+    for preset in remote.get("dynamic_filter_presets", []):
+        if draw(st.booleans()):
+            preset["id"] = draw(st.integers(1, 9))  # the server's, which the YAML never carries
+    return desired, remote
+
+
+@pytest.mark.parametrize("kind", [SCHEDULES, ALERTS], ids=["schedules", "alerts"])
+@settings(max_examples=400, deadline=None)
+@given(pair=_pairs())
+def test_the_short_cut_gives_what_normalising_gives(kind: Kind, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    desired, remote = pair
+    assert compare.differences(desired, remote, kind) == _slow(desired, remote, kind)
+
+
+def test_differences_that_normalising_erases_are_still_no_change() -> None:
+    """Not equal as they are, equal once normalised: the long way must still say so."""
+    desired = {"dest": {"type": "EmailDest", "recipients": ["B@x.io", "a@x.io"]}}
+    remote = {"id": 1, "dest": {"type": "EmailDest", "recipients": ["a@x.io", "b@x.io"], "id": 9}}
+    assert compare.project(remote, desired) != desired
+    assert compare.differences(desired, remote, SCHEDULES) == ()
+
+
+def test_an_item_equal_as_it_is_has_no_differences_and_a_changed_one_has_its_own() -> None:
+    desired = {"title": "t", "dest": {"type": "EmailDest", "recipients": ["a@x.io"]}}
+    remote = {"id": 1, "title": "t", "dest": {"type": "EmailDest", "recipients": ["a@x.io"], "id": 3}}
+    assert compare.differences(desired, remote, SCHEDULES) == ()
+    changed = {**desired, "title": "u"}
+    assert [d.path for d in compare.differences(changed, remote, SCHEDULES)] == ["title"]
