@@ -9,7 +9,7 @@ the entry's ignored fields left out on both sides), and names it as data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,7 +24,7 @@ from reconciler.kinds.entries import DesiredEntry
 def probable_duplicates(
     managed: Sequence[DesiredEntry],
     matched: Mapping[str, int],
-    candidates: Iterable[int],
+    candidates: Sequence[int],
     remote_by_id: Mapping[int, Mapping[str, Any]],
     kind: Kind,
     ignored: Ignored,
@@ -32,14 +32,20 @@ def probable_duplicates(
     """Each of `candidates` (items the plan leaves alone, in scope and declarable) whose content an
     entry with an item of its own would adopt: a copy of that entry. `managed` are the entries less
     their ignored fields; an item that copies two entries is named once, for the first key."""
+    items = [remote_by_id[i] for i in candidates]
+    titled = {(kind.bucket(have), _title_key(normalize(have, kind), None)) for have in items}
     owners: dict[Bucket, dict[object, list[_Owner]]] = {}
     for entry in sorted(managed, key=lambda e: e.key):
         own = matched.get(entry.key)
-        if own is not None:
-            paths = ignored(entry.key)
-            fields = without(entry.fields, paths)  # normalising leaves a title as it is: indexed before it
-            by_title = owners.setdefault(kind.bucket(entry.fields), {})
-            by_title.setdefault(_title_key(fields, _ANY), []).append(_Owner(entry.key, own, paths, fields, entry.env))
+        if own is None:
+            continue
+        paths = ignored(entry.key)
+        # normalising leaves a title as it is: indexed before it
+        title = _ANY if "title" in paths else _title_key(entry.fields, _ANY)
+        bucket = kind.bucket(entry.fields)
+        if title is _ANY or (bucket, title) in titled:  # only those some candidate could copy (issue 22)
+            fields = without(entry.fields, paths)
+            owners.setdefault(bucket, {}).setdefault(title, []).append(_Owner(entry.key, own, paths, fields, entry.env))
     found = []
     for item_id in candidates:
         have = remote_by_id[item_id]
