@@ -4,7 +4,8 @@ Why: a plan lists the workspace in threads while the main thread reads the YAML,
 validating 10,000 entries is over a second of CPU in pure Python (libyaml composes, the builder and
 pydantic run per node). In one process that CPU holds the GIL the listing threads need between their
 requests, and nothing else can use the machine's other cores. In a worker process it runs on another
-core, and the listing threads have the interpreter to themselves.
+core. The main process reads a share as well: parsing 10,000 entries takes several seconds of CPU, far
+longer than the listing waits on the network, so the one worker alone was the plan's critical path.
 
 What a worker does is exactly `yamlread._read_file` (one file's name and bytes in, its entries and
 problems out), so the entries, the problems, their files and lines are the same as in-process. A
@@ -48,20 +49,28 @@ def _cores() -> int:
 
 
 def read_in_workers(read_file: ReadFile, files: Sequence[tuple[str, bytes]]) -> list[Read]:
-    """`read_file(name, raw)` of each file, in file order, in up to MAX_WORKERS processes; here, for
-    the files of a worker that cannot be had. `read_file` must be a module-level function (it is sent
-    by name). What it raises in a worker is raised here, as it would be in-process."""
+    """`read_file(name, raw)` of each file, in file order, in up to MAX_WORKERS processes and here: this
+    process reads a share too, while the workers read theirs (waiting for the network, it has a core's
+    worth of time to spare: a plan of 10,000 cold schedules took the one worker's whole parse, issue 22).
+    A worker that cannot be had leaves its files to be read here. `read_file` must be a module-level
+    function (it is sent by name). What it raises in a worker is raised here, as it would be in-process."""
     count = max(1, min(MAX_WORKERS, _cores() - 1, len(files)))
-    # the biggest files dealt out first, in turn, so that the workers finish about together
+    # the biggest files dealt out first, in turn, so that all finish about together; one file, a worker's
     order = sorted(range(len(files)), key=lambda i: -len(files[i][1]))
-    shares = [order[w::count] for w in range(count)]
-    workers = [_start(read_file, [files[i] for i in share]) for share in shares]
-    results: dict[int, Read] = {}
-    for share, worker in zip(shares, workers, strict=True):
-        given = _answers(worker, len(share))
-        answers: Sequence[tuple[str, Any] | None] = [None] * len(share) if given is None else given
-        for i, answer in zip(share, answers, strict=True):
-            results[i] = read_file(*files[i]) if answer is None else _result(answer)
+    shares = [order[w :: count + 1] for w in range(count + 1)]
+    workers = [_start(read_file, [files[i] for i in share]) for share in shares[:count]]
+    try:
+        results: dict[int, Read] = {i: read_file(*files[i]) for i in shares[count]}
+        for share, worker in zip(shares, workers, strict=False):
+            given = _answers(worker, len(share))
+            answers: Sequence[tuple[str, Any] | None] = [None] * len(share) if given is None else given
+            for i, answer in zip(share, answers, strict=True):
+                results[i] = read_file(*files[i]) if answer is None else _result(answer)
+    finally:
+        for worker in workers:  # only one still reading when what was read here raised
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.wait()
     return [results[i] for i in range(len(files))]
 
 

@@ -4,13 +4,15 @@ same entries, the same problems, each naming its file and line; and a large work
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from bench import workload
 from reconciler.desired import yamlpool, yamlread
-from reconciler.problems import InvalidSchedules
+from reconciler.problems import InvalidSchedules, Problem
 
 BROKEN = """\
 schedules:
@@ -108,3 +110,25 @@ def test_what_a_worker_raises_is_raised_here(tmp_path: Path) -> None:
 
 def divide(name: str, raw: bytes) -> yamlpool.Read:
     raise ZeroDivisionError(name)
+
+
+def test_this_process_reads_a_share_while_a_worker_reads_the_rest(tmp_path: Path) -> None:
+    named = files(tmp_path)
+    pids = {problems[0].line for _, problems in yamlpool.read_in_workers(reader_pid, named)}
+    assert len(pids) == 2 and os.getpid() in pids
+
+
+def test_what_only_a_worker_raises_is_raised_here(tmp_path: Path) -> None:
+    with pytest.raises(ZeroDivisionError):
+        yamlpool.read_in_workers(divide_in_a_worker, files(tmp_path))
+
+
+def reader_pid(name: str, raw: bytes) -> yamlpool.Read:
+    """Which process read the file, as a problem's line."""
+    return [], [Problem(name, os.getpid(), "-", "read here")]
+
+
+def divide_in_a_worker(name: str, raw: bytes) -> yamlpool.Read:
+    if sys.argv[0].endswith("yamlworker.py"):
+        raise ZeroDivisionError(name)
+    return yamlread._read_file(name, raw)
