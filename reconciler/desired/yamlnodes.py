@@ -7,6 +7,7 @@ a budget, and noting the line of every field path so that a problem names the li
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -30,12 +31,16 @@ class _CoreResolver(yamllib.resolver.BaseResolver):
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         # the base class also walks path resolvers, which this schema has none of: a hot path
         if kind is ScalarNode:
-            if implicit[0]:
-                for tag, pattern in self.yaml_implicit_resolvers.get(value[:1], ()):
-                    if pattern.match(value):
-                        return str(tag)
-            return TAG + "str"
+            return _plain_tag(value) if implicit[0] else TAG + "str"
         return TAG + ("seq" if kind is SequenceNode else "map")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a plain scalar's tag depends on its text alone, and most texts repeat
+def _plain_tag(value: str) -> str:
+    for tag, pattern in _CoreResolver.yaml_implicit_resolvers.get(value[:1], ()):
+        if pattern.match(value):
+            return str(tag)
+    return TAG + "str"
 
 
 for _tag, _pattern, _first in [
