@@ -1,10 +1,12 @@
 """The command line: the `holistics-schedules` group, its entry point, and the one place where a
 user's error becomes a message and exit 1. Each command lives in its own module: it parses its
-options, calls a use case, renders what it returns and chooses the exit code."""
+options, calls a use case, renders what it returns and chooses the exit code. A command's module is
+imported only when that command runs (or --help lists them): `plan` pays for no other command's."""
 
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -15,21 +17,24 @@ import click
 
 from reconciler import __version__
 from reconciler import problems as diagnostics
-from reconciler.cli.apply import apply_command
-from reconciler.cli.audit import audit_command
-from reconciler.cli.demo import demo_command
-from reconciler.cli.import_cmd import import_command
 from reconciler.cli.options import no_cache_option, regular_config, turn_cache_off
-from reconciler.cli.plan import plan_command
-from reconciler.cli.run import run_command
-from reconciler.cli.schema import schema_command
-from reconciler.cli.show import show_command
-from reconciler.cli.validate import validate_command
+from reconciler.desired.discovery import CONFIG_FILE
 from reconciler.errors import ExitCode, UserError
-from reconciler.sandbox.command import sandbox
-from reconciler.usecases.config import CONFIG_FILE
-from reconciler.views.apply_view import print_error
-from reconciler.views.console import stderr, without_hidden_values
+from reconciler.views.console import print_error, stderr, without_hidden_values
+
+COMMANDS = {
+    "validate": "reconciler.cli.validate:validate_command",
+    "plan": "reconciler.cli.plan:plan_command",
+    "apply": "reconciler.cli.apply:apply_command",
+    "import": "reconciler.cli.import_cmd:import_command",
+    "run": "reconciler.cli.run:run_command",
+    "show": "reconciler.cli.show:show_command",
+    "audit": "reconciler.cli.audit:audit_command",
+    "schema": "reconciler.cli.schema:schema_command",
+    "sandbox": "reconciler.sandbox.command:sandbox",
+    "demo": "reconciler.cli.demo:demo_command",
+}
+"""Each command's name and where it is defined ("module:attribute"), imported when it is resolved."""
 
 
 class _Shown(click.ClickException):
@@ -52,6 +57,28 @@ class _Shown(click.ClickException):
 
 
 class _Commands(click.Group):
+    """The group whose commands are imported when resolved; --help resolves them all, for their short help."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name in COMMANDS:
+            return self._load(cmd_name)
+        for name in COMMANDS.keys() - self.commands.keys():  # a misspelling: click suggests from those loaded
+            self._load(name)
+        return None
+
+    def _load(self, cmd_name: str) -> click.Command:
+        module, attribute = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command) or command.name != cmd_name:
+            raise TypeError(f"{COMMANDS[cmd_name]} is not the click command {cmd_name!r}")
+        self.add_command(command)  # resolved once
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -76,21 +103,6 @@ def cli(verbose: bool, no_color: bool, config_path: Path | None, no_cache: bool)
     if no_color:
         os.environ["NO_COLOR"] = "1"  # the consoles of this process read it, so every line obeys
     turn_cache_off(no_cache)
-
-
-for _command in (
-    validate_command,
-    plan_command,
-    apply_command,
-    import_command,
-    run_command,
-    show_command,
-    audit_command,
-    schema_command,
-    sandbox,
-    demo_command,
-):
-    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,5 +1,8 @@
 """The options several commands share, each turned into the object a command needs: the connection
-into a `HolisticsClient` factory, the scope options into a `Scope`, the project config read once."""
+into a `HolisticsClient` factory, the scope options into a `Scope`, the project config read once.
+
+The group imports this module for every command, so it imports the client, the config's models and
+the use cases only where they are used: a command pays for what it runs, `--help` for none of it."""
 
 from __future__ import annotations
 
@@ -7,35 +10,31 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler import problems as diagnostics
 from reconciler.desired import discovery
 from reconciler.errors import CommandFailed
-from reconciler.remote.client import (
-    HOLISTICS_RATE_LIMIT,
-    ConfigError,
-    HolisticsClient,
-    RateLimiter,
-    default_rate_limit,
-    resolve_base_url,
-)
-from reconciler.usecases import config as configuration
-from reconciler.usecases.planning import Scope, Selection
 from reconciler.views.console import stderr
 
+if TYPE_CHECKING:
+    from reconciler.remote.client import HolisticsClient
+    from reconciler.usecases.config import ProjectConfig
+
 F = TypeVar("F", bound=Callable[..., Any])
-Connect = Callable[[], HolisticsClient]
+Connect = Callable[[], "HolisticsClient"]
 
 
-def project_config(ctx: click.Context | None = None) -> configuration.ProjectConfig:
+def project_config(ctx: click.Context | None = None) -> ProjectConfig:
     """The project config, read once per command."""
     root = (ctx or click.get_current_context()).find_root()
     if "config" not in root.meta:
+        from reconciler.usecases import config as configuration
+
         root.meta["config"] = configuration.load(root.params.get("config_path"))
-    config: configuration.ProjectConfig = root.meta["config"]
+    config: ProjectConfig = root.meta["config"]
     return config
 
 
@@ -64,6 +63,14 @@ def _connector(
     settings = project_config().connection
 
     def connect() -> HolisticsClient:
+        from reconciler.remote.client import (
+            ConfigError,
+            HolisticsClient,
+            RateLimiter,
+            default_rate_limit,
+            resolve_base_url,
+        )
+
         if not api_key:
             raise CommandFailed("no API key: set HOLISTICS_API_KEY (or pass --api-key)")
         try:
@@ -81,6 +88,7 @@ def _connector(
 def connection_options(func: F) -> F:
     """The connection options (and -v, --no-color, --no-cache), passed on as `connect`: a function
     that makes the client, so a command that fails before it needs one never asks for a key."""
+    from reconciler.remote.client import HOLISTICS_RATE_LIMIT  # the commands that connect import it anyway
 
     @click.option("--api-key", envvar="HOLISTICS_API_KEY", help="API key (env HOLISTICS_API_KEY, preferred).")
     @click.option(
@@ -172,6 +180,8 @@ def scope_options(func: F) -> F:
         prune_duplicates: bool,
         **kwargs: Any,
     ) -> Any:
+        from reconciler.usecases.planning import Scope, Selection
+
         scope = Scope(prune, prune_since, Selection(tuple(targets), tuple(excludes)), prune_duplicates)
         return func(*args, scope=scope, **kwargs)
 
@@ -181,7 +191,7 @@ def scope_options(func: F) -> F:
 def regular_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """--config, or ./holistics-schedules.yml when present, must be a regular file: a FIFO would hang
     the read, a device never end it, and a broken link must not silently mean "no config"."""
-    path = value if value is not None else Path(configuration.CONFIG_FILE)
+    path = value if value is not None else Path(discovery.CONFIG_FILE)
     if value is not None or os.path.lexists(path):
         why = discovery.not_regular_reason(path)
         if why is not None:

@@ -1,9 +1,13 @@
-"""`plan`: what apply would do, as text, markdown or JSON, and optionally saved for `apply FILE`."""
+"""`plan`: what apply would do, as text, markdown or JSON, and optionally saved for `apply FILE`.
+
+The use case and the views are imported where they are used: `plan --help` and a usage error pay
+for neither, and a plan imports only the view of the format it prints."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,18 +20,22 @@ from reconciler.cli.options import (
     scope_options,
     verbose,
 )
-from reconciler.desired import yamlwrite
 from reconciler.errors import ExitCode
-from reconciler.usecases.planning import Planned, Scope, plan_for
-from reconciler.views import plan_json, plan_markdown, plan_text, savedplan
 from reconciler.views.console import printable, stderr, stdout, without_hidden_values
+
+if TYPE_CHECKING:
+    from reconciler.usecases.planning import Planned, Scope
 
 
 def _rendered(result: Planned, fmt: str, *, show_sensitive: bool, whole: bool = False) -> str:
     exceptions = result.policy_exceptions
     if fmt == "json":
+        from reconciler.views import plan_json
+
         return plan_json.to_json(result.plan, result.titles, exceptions, result.crowds)
     if fmt == "markdown":
+        from reconciler.views import plan_markdown
+
         # printed: sized for a pull-request comment; written to a file: the whole plan (job summary)
         limit = None if whole else plan_markdown.GITHUB_COMMENT_LIMIT
         return plan_markdown.markdown(
@@ -38,11 +46,16 @@ def _rendered(result: Planned, fmt: str, *, show_sensitive: bool, whole: bool = 
             exceptions=exceptions,
             crowds=result.crowds,
         )
+    from reconciler.views import plan_text
+
     return plan_text.text(result.plan, result.titles, exceptions=exceptions, crowds=result.crowds).plain
 
 
 def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, workspace: str) -> None:
     """`--out FILE`: FILE.json is a saved plan for apply; FILE.md the whole markdown plan."""
+    from reconciler.desired import yamlwrite
+    from reconciler.views import savedplan
+
     if out.suffix == ".json":
         content = savedplan.dumps(
             result.plan,
@@ -93,6 +106,8 @@ def plan_command(
     connect: Connect,
 ) -> None:
     """Show what apply would do. Reads every remote schedule and alert; writes nothing remotely."""
+    from reconciler.usecases.planning import plan_for
+
     fmt = "json" if as_json else fmt
     with connect() as client:
         # a saved plan holds nothing the cache produced: apply sends what it carries
@@ -108,6 +123,8 @@ def plan_command(
             markup=False,
         )
     if fmt == "text":
+        from reconciler.views import plan_text
+
         stdout().print(
             plan_text.text(result.plan, result.titles, exceptions=result.policy_exceptions, crowds=result.crowds)
         )

@@ -23,7 +23,7 @@ from reconciler.kinds import SourceKey
 from reconciler.kinds.known import BY_YAML_KEY
 from reconciler.problems import Problem
 from reconciler.views import plan_text, plan_words
-from reconciler.views.console import printable, stderr, stdout, without_hidden_values
+from reconciler.views.console import print_error, printable, stderr, stdout, without_hidden_values
 
 
 def noun(kind: str) -> str:
@@ -71,13 +71,6 @@ class Outcomes(Protocol):
 
 
 OnResult = Callable[[Outcome], None]
-
-
-def print_error(message: str) -> None:
-    """`Error: message` on stderr, the form every failing command ends with."""
-    from rich.text import Text  # rich is imported where something is printed with it, not by `plan --json`
-
-    stderr().print(Text.assemble(("Error: ", "red"), message))
 
 
 class TextView:

@@ -137,3 +137,10 @@ def stdout() -> Console:
 
 def stderr() -> Console:
     return _console(stderr=True)
+
+
+def print_error(message: str) -> None:
+    """`Error: message` on stderr, the form every failing command ends with."""
+    from rich.text import Text  # rich is imported where something is printed with it, not by `plan --json`
+
+    stderr().print(Text.assemble(("Error: ", "red"), message))
