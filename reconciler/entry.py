@@ -4,7 +4,9 @@ instead of a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 INTERRUPTED = 130  # as errors.ExitCode.INTERRUPTED, which cannot be imported before the interrupt is caught
 
@@ -17,3 +19,21 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("Error: interrupted\n")
         sys.exit(INTERRUPTED)
+    except SystemExit as done:  # how every command ends
+        _exit_now(done)
+
+
+def _exit_now(done: SystemExit) -> NoReturn:
+    """Ends the process with `done`'s code once all it printed is written, without tearing the
+    interpreter down: a plan of 10,000 schedules leaves millions of objects that exit would free one
+    by one, a tenth of a second with nothing left to do (issue 22; mypy ends the same way). Every
+    thread doing work was joined by the command; what is left are idle daemons. If the output cannot
+    be written, the usual exit happens, and says so as it always has."""
+    if not isinstance(done.code, int):  # None or a message: Python's own handling
+        raise done
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise done from None
+    os._exit(done.code)

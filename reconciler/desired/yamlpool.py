@@ -25,6 +25,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from reconciler.kinds.entries import DesiredEntry
@@ -37,6 +38,9 @@ PARALLEL_FROM_BYTES = 2_000_000  # about 3,500 entries: measured, at 1,000 a wor
 # Each is an interpreter, started once per command, and this process needs a core for the listing:
 # one worker on 2 cores (measured: a second one's start-up costs more than it parses), two from 3.
 MAX_WORKERS = 2
+# A worker's start-up and its answers' way back cost about what parsing this many bytes here does (0.4 s
+# on the bench's machine): this process, which starts at once, reads that much more than a worker.
+WORKER_START_BYTES = 600_000
 WORKER = "reconciler.desired.yamlworker"
 
 
@@ -55,23 +59,39 @@ def read_in_workers(read_file: ReadFile, files: Sequence[tuple[str, bytes]]) -> 
     A worker that cannot be had leaves its files to be read here. `read_file` must be a module-level
     function (it is sent by name). What it raises in a worker is raised here, as it would be in-process."""
     count = max(1, min(MAX_WORKERS, _cores() - 1, len(files)))
-    # the biggest files dealt out first, in turn, so that all finish about together; one file, a worker's
-    order = sorted(range(len(files)), key=lambda i: -len(files[i][1]))
-    shares = [order[w :: count + 1] for w in range(count + 1)]
-    workers = [_start(read_file, [files[i] for i in share]) for share in shares[:count]]
-    try:
-        results: dict[int, Read] = {i: read_file(*files[i]) for i in shares[count]}
-        for share, worker in zip(shares, workers, strict=False):
-            given = _answers(worker, len(share))
-            answers: Sequence[tuple[str, Any] | None] = [None] * len(share) if given is None else given
-            for i, answer in zip(share, answers, strict=True):
-                results[i] = read_file(*files[i]) if answer is None else _result(answer)
-    finally:
-        for worker in workers:  # only one still reading when what was read here raised
-            if worker is not None and worker.poll() is None:
-                worker.kill()
-                worker.wait()
+    shares = _shares([len(raw) for _, raw in files], count)
+    workers = [_start(read_file, [files[i] for i in share]) if share else None for share in shares[:count]]
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="yaml-answers") as readers:
+        try:
+            # each worker's answers taken as they come, while this process reads its share: a worker
+            # whose answers nobody takes stops at the first that does not fit in its pipe
+            coming = [
+                readers.submit(_answers, worker, len(share))
+                for share, worker in zip(shares[:count], workers, strict=True)
+            ]
+            results: dict[int, Read] = {i: read_file(*files[i]) for i in shares[count]}
+            for share, answered in zip(shares[:count], coming, strict=True):
+                given = answered.result()
+                answers: Sequence[tuple[str, Any] | None] = [None] * len(share) if given is None else given
+                for i, answer in zip(share, answers, strict=True):
+                    results[i] = read_file(*files[i]) if answer is None else _result(answer)
+        finally:
+            for worker in workers:  # only one still reading when what was read here raised
+                if worker is not None and worker.poll() is None:
+                    worker.kill()
     return [results[i] for i in range(len(files))]
+
+
+def _shares(sizes: Sequence[int], count: int) -> list[list[int]]:
+    """The files (by index) each of `count` workers reads, then this process's: the biggest first, each
+    to whichever will be done first, a worker counting from its start-up."""
+    loads = [WORKER_START_BYTES] * count + [0]
+    shares: list[list[int]] = [[] for _ in loads]
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        least = min(range(len(loads)), key=loads.__getitem__)
+        shares[least].append(i)
+        loads[least] += sizes[i]
+    return shares
 
 
 def _start(read_file: ReadFile, files: list[tuple[str, bytes]]) -> subprocess.Popen[bytes] | None:

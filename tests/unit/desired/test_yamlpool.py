@@ -49,6 +49,12 @@ def full(entries: list[yamlread.DesiredEntry]) -> list[tuple[object, ...]]:
     return [(*dataclasses.astuple(e)[:5], dict(e.field_lines), e.kind, dict(e.env)) for e in entries]
 
 
+@pytest.fixture(autouse=True)
+def workers_start_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These files are small: without a head start, a worker reads some of them all the same."""
+    monkeypatch.setattr(yamlpool, "WORKER_START_BYTES", 0)
+
+
 def test_workers_read_what_this_process_reads(tmp_path: Path) -> None:
     named = files(tmp_path)
     here = [yamlread._read_file(name, raw) for name, raw in named]
@@ -132,3 +138,15 @@ def divide_in_a_worker(name: str, raw: bytes) -> yamlpool.Read:
     if sys.argv[0].endswith("yamlworker.py"):
         raise ZeroDivisionError(name)
     return yamlread._read_file(name, raw)
+
+
+def test_the_files_are_dealt_biggest_first_to_whoever_is_done_first() -> None:
+    sizes = [500, 100, 900, 300, 300]
+    assert yamlpool._shares(sizes, 1) == [[2, 1], [0, 3, 4]]  # a worker: 1,000; here: 1,100
+    assert yamlpool._shares([100], 1) == [[0], []]  # one file: a worker's, here nothing to parse
+
+
+def test_a_worker_counts_from_its_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlpool, "WORKER_START_BYTES", 1000)
+    assert yamlpool._shares([500, 500, 500], 1) == [[2], [0, 1]]  # here first: the worker is still starting
+    assert yamlpool._shares([100], 1) == [[], [0]]  # read here: no worker is started for nothing
