@@ -119,9 +119,10 @@ def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]
         parsed = parse(name, text)
     except Unreadable as unreadable:
         return [], unreadable.problems
-    # no value of a file without a `$` holds one, nor of one without a `\` to escape one in: no
-    # entry of it uses a variable, and none needs looking through for one (issue 22: 10,000 entries)
-    literal = "$" not in text and "\\" not in text
+    # a value holds `${NAME}` or the escape `$$` only if the text does, or writes them with a `\`
+    # escape (YAML folds a line break into a space, never into nothing): without any, no entry uses a
+    # variable and none needs looking through for one (issue 22: 10,000 entries; `{{$today}}` is common)
+    literal = "${" not in text and "$$" not in text and "\\" not in text
     problems = list(parsed.problems)
     schedules: list[DesiredEntry] = []
     for entry in parsed.entries:

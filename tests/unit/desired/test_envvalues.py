@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import envvalues, filecache, yamlread
+from reconciler.desired import entrycheck, envvalues, filecache, yamlentries, yamlread
 from reconciler.desired.envvalues import env_values, fingerprint, fingerprint_key, resolve, substitute, variables
 from reconciler.desired.filecache import FileCache
 from reconciler.kinds.entries import DesiredEntry
@@ -120,6 +120,31 @@ def test_reading_keeps_expressions_and_records_where_they_are(tmp_path: Path, mo
     assert page.fields["dest"] == {"type": "WebhookDest", "endpoint": "${PAGER_URL}"}
     assert page.fields["viz_conditions"][0]["aggregation"] == "${AGG}"
     assert events.env == {"dest.endpoint": "https://events.example.com/${KEY}/${KEY}?a=${OTHER}"}
+
+
+_TO_A = "dest: {type: EmailDest, recipients: [a@example.com]}"
+_NO_VARIABLE_TEXTS = {
+    "holistics' own": f'title: "Sales of {{{{$today}}}}"\n      {_TO_A}',
+    "folded plain": f"title: costs $\n        {{X}} and $\n        $ more\n      {_TO_A}",
+    "block literal": f"title: |\n        $\n        {{X}}\n      {_TO_A}",
+    "block folded": f"title: >\n        $\n        {{X}}\n      {_TO_A}",
+    "alias": "title: &t a $ b\n      dest: {type: EmailDest, recipients: [a@example.com], title: *t}",
+}
+
+
+@pytest.mark.parametrize("body", _NO_VARIABLE_TEXTS.values(), ids=_NO_VARIABLE_TEXTS.keys())
+def test_a_file_without_a_variable_or_escape_reads_as_when_walked_for_them(tmp_path: Path, body: str) -> None:
+    """Reading skips the look for `${NAME}` and `$$` in a file whose text has neither (nor a `\\`):
+    what it reads must be what the look would have given."""
+    head = "schedules:\n  a:\n      source_type: Dashboard\n      source_id: 1\n"
+    text = f"{head}      schedule: {{repeat: '0 8 * * *'}}\n      {body}\n"
+    assert "${" not in text and "$$" not in text and "\\" not in text
+    parsed = yamlentries.parse("a.yml", text)
+    entry = parsed.entries[0]
+    assert entry.data is not None
+    assert entrycheck.checked("a.yml", entry, literal=True) == entrycheck.checked("a.yml", entry, literal=False)
+    (read,) = yamlread._read_file("a.yml", text.encode())[0]
+    assert read.env == {} and "$" in str(read.fields)
 
 
 @pytest.mark.parametrize("escaped", ["\\x24", "\\u0024", "\\U00000024"])
