@@ -32,8 +32,9 @@ def _exit_now(done: SystemExit) -> NoReturn:
     if not isinstance(done.code, int):  # None or a message: Python's own handling
         raise done
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the process was started with that descriptor closed
+                stream.flush()
     except (OSError, ValueError):
         raise done from None
     os._exit(done.code)

@@ -3,8 +3,11 @@ still with every byte printed and the command's exit code."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from tests.helpers import REPO
 
@@ -38,3 +41,15 @@ def test_an_exit_with_a_message_ends_as_python_ends_it() -> None:
     assert done.returncode == 1
     assert b"Error: no" in done.stderr
     assert b"torn down" in done.stderr  # the usual exit, handlers and all
+
+
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_descriptor_closed_from_the_start_keeps_the_exit_code(closed: int) -> None:
+    """Started with `>&-` (Python then has no sys.stdout): the code is still the command's (a hostile run
+    found `plan --detailed-exitcode` saying 1, an error, where it meant 2, changes)."""
+    lines = ["import sys, reconciler.cli", "reconciler.cli.main = lambda: sys.exit(2)"]
+    script = "\n".join([*lines, "from reconciler.entry import main", "main()"])
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, timeout=60, check=False, preexec_fn=lambda: os.close(closed)
+    )
+    assert done.returncode == 2
