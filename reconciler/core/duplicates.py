@@ -32,8 +32,9 @@ def probable_duplicates(
     """Each of `candidates` (items the plan leaves alone, in scope and declarable) whose content an
     entry with an item of its own would adopt: a copy of that entry. `managed` are the entries less
     their ignored fields; an item that copies two entries is named once, for the first key."""
-    items = [remote_by_id[i] for i in candidates]
-    titled = {(kind.bucket(have), _title_key(normalize(have, kind), None)) for have in items}
+    # each candidate's bucket and title, once: only entries some candidate could copy are indexed (issue 22)
+    keys = {i: (kind.bucket(remote_by_id[i]), _title_key(normalize(remote_by_id[i], kind), None)) for i in candidates}
+    titled = set(keys.values())
     owners: dict[Bucket, dict[object, list[_Owner]]] = {}
     for entry in sorted(managed, key=lambda e: e.key):
         own = matched.get(entry.key)
@@ -43,15 +44,15 @@ def probable_duplicates(
         # normalising leaves a title as it is: indexed before it
         title = _ANY if "title" in paths else _title_key(entry.fields, _ANY)
         bucket = kind.bucket(entry.fields)
-        if title is _ANY or (bucket, title) in titled:  # only those some candidate could copy (issue 22)
+        if title is _ANY or (bucket, title) in titled:
             fields = without(entry.fields, paths)
             owners.setdefault(bucket, {}).setdefault(title, []).append(_Owner(entry.key, own, paths, fields, entry.env))
     found = []
     for item_id in candidates:
         have = remote_by_id[item_id]
-        by_title = owners.get(kind.bucket(have), {})
+        bucket, title = keys[item_id]
+        by_title = owners.get(bucket, {})
         # only entries with the item's title (or none of their own) can agree with it: a lookup, not a scan
-        title = _title_key(normalize(have, kind), None)
         near = [*by_title.get(title, []), *by_title.get(_ANY, [])] if title is not _ANY else by_title.get(_ANY, [])
         seen: dict[frozenset[str], Mapping[str, Any]] = {}  # the item normalised once per set of ignored paths
         for owner in sorted(near, key=lambda o: o.key):

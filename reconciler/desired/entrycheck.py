@@ -31,7 +31,7 @@ STAND_INS = ("https://stand-in.example.com/", "stand-in@example.com", "0 0 * * *
 
 def checked(name: str, entry: Entry, *, literal: bool = False) -> DesiredEntry | list[Problem]:
     """The entry validated as its kind (`entry.kind`), or its problems. `entry.data` must be set.
-    `literal`: no value of the entry holds a `$` (the caller knows it of the whole file)."""
+    `literal`: no value of the entry holds `${NAME}` or `$$` (the caller knows it of the whole file)."""
     assert entry.data is not None and entry.key is not None
     model = kind_named(entry.kind).model
     data, env = (entry.data, {}) if literal else envvalues.written(entry.data)
