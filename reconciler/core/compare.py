@@ -133,7 +133,8 @@ def _field_by_field(key: str, have: Any, want: Any) -> bool:
 
 def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind) -> tuple[FieldDiff, ...]:
     """Field-level differences between what the YAML manages and the remote item."""
-    if not _sorts_a_list(desired) and project(kind.without_server_fields(remote), desired) == desired:
+    managed = project(kind.without_server_fields(remote), desired)
+    if managed == desired and (not _sorts_a_list(desired) or _same_json(_sorted_by_json(managed), desired)):
         # Equal as they are once the server's fields are gone, so equal once normalised: the rest of
         # normalising is one function of each field's value, applied alike to both sides. Most items
         # of a plan are unchanged: they skip it (issue 22).
@@ -141,13 +142,22 @@ def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kin
     return normalized_differences(normalize(desired, kind), normalize(remote, kind))
 
 
-def _sorts_a_list(fields: Mapping[str, Any]) -> bool:
-    """Whether normalising sorts a list of these fields by its items' JSON, where `1` and `1.0` differ
-    though Python finds them equal: two such lists equal as they are may be ordered apart, and the
-    differences are what comparing them in that order finds."""
+def _sorted_by_json(fields: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The lists normalising sorts by their items' JSON, where `1` and `1.0` differ though Python finds
+    them equal: two such lists equal as they are may be ordered apart, and the differences are what
+    comparing them in that order finds."""
     dest = fields.get("dest")
-    channels = dest.get("slack_channels") if isinstance(dest, Mapping) else None
-    return any(isinstance(items, list) and len(items) > 1 for items in (fields.get("dynamic_filter_presets"), channels))
+    return fields.get("dynamic_filter_presets"), dest.get("slack_channels") if isinstance(dest, Mapping) else None
+
+
+def _sorts_a_list(fields: Mapping[str, Any]) -> bool:
+    return any(isinstance(items, list) and len(items) > 1 for items in _sorted_by_json(fields))
+
+
+def _same_json(lists: tuple[Any, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether `lists` (an item's `_sorted_by_json`, equal to the entry's) are the entry's as JSON too:
+    then every sort key is the same on both sides, and the short cut holds for them."""
+    return _canonical(lists) == _canonical(_sorted_by_json(desired))
 
 
 def normalized_differences(new: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:

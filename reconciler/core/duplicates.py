@@ -35,6 +35,7 @@ def probable_duplicates(
     # each candidate's bucket and title, once: only entries some candidate could copy are indexed (issue 22)
     keys = {i: (kind.bucket(remote_by_id[i]), _title_key(normalize(remote_by_id[i], kind), None)) for i in candidates}
     titled = set(keys.values())
+    titles = {title for _, title in titled}  # most entries' titles are no candidate's: no bucket needed
     owners: dict[Bucket, dict[object, list[_Owner]]] = {}
     for entry in sorted(managed, key=lambda e: e.key):
         own = matched.get(entry.key)
@@ -43,6 +44,8 @@ def probable_duplicates(
         paths = ignored(entry.key)
         # normalising leaves a title as it is: indexed before it
         title = _ANY if "title" in paths else _title_key(entry.fields, _ANY)
+        if title is not _ANY and title not in titles:
+            continue
         bucket = kind.bucket(entry.fields)
         if title is _ANY or (bucket, title) in titled:
             fields = without(entry.fields, paths)

@@ -159,7 +159,12 @@ class Ignore(_Model):
     schedules: dict[str, list[FieldPath]] = Field(default_factory=dict)
 
     def for_key(self, key: str) -> frozenset[str]:
+        if not self.fields and key not in self.schedules:
+            return _NOTHING  # most configs ignore nothing: a plan asks this three times per entry (issue 22)
         return frozenset(field_path(p) for p in [*self.fields, *self.schedules.get(key, [])])
+
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 class Safety(_Model):

@@ -39,14 +39,14 @@ RULE: Rule = "max_same_minute"
 REPEAT = "schedule.repeat"
 
 
-def delivery_of(kind: str, item: Mapping[str, Any], key: str | None = None) -> Delivery | None:
-    """An item's (remote, or a YAML entry's fields with its `key`) cron and pause; None without a
-    cron (nothing to count)."""
+def delivery_of(kind: str, item: Mapping[str, Any], key: str | None = None, item_id: Any = None) -> Delivery | None:
+    """An item's (remote, or a YAML entry's fields with its `key` and `item_id`) cron and pause; None
+    without a cron (nothing to count)."""
     schedule = item.get("schedule")
     repeat = schedule.get("repeat") if isinstance(schedule, Mapping) else None
     if not isinstance(repeat, str):
         return None
-    item_id = item.get("id")
+    item_id = item.get("id") if key is None else item_id
     paused = bool(schedule.get("paused")) if isinstance(schedule, Mapping) else False
     return Delivery(kind, item_id if isinstance(item_id, int) else None, key, repeat, paused)
 
@@ -62,16 +62,18 @@ def workspace_after(
     them (or absent, not created yet)."""
     if (planned := _planned_keys(plan)) is not None:
         desired = [d for d in desired if d.key in planned]
-    taken: set[tuple[str, int]] = {(d.kind, d.id) for d in desired if d.id is not None}
-    if plan is not None:
-        taken |= {(part.kind, m.id) for part in plan.plans for m in part.matches}
-        taken |= {(c.kind, c.id) for c in plan.changes if c.id is not None}
-    out = [delivery_of(d.kind, {**d.fields, "id": d.id}, d.key) for d in desired]
+    # per kind, the ids the entries are (None for those not created yet: no listed item has none)
+    taken: dict[str, set[Any]] = {kind: set() for kind in listing}
+    for d in desired:
+        taken.setdefault(d.kind, set()).add(d.id)
+    for part in plan.plans if plan is not None else ():
+        taken.setdefault(part.kind, set()).update([m.id for m in part.matches], [c.id for c in part.changes])
+    out = [delivery_of(d.kind, d.fields, d.key, d.id) for d in desired]
     out += [
         delivery_of(kind, item)
         for kind, items in listing.items()
         for item in items
-        if (kind, item.get("id")) not in taken
+        if item.get("id") not in taken[kind]
     ]
     return [d for d in out if d is not None]
 

@@ -135,3 +135,21 @@ def test_lists_normalising_sorts_are_compared_the_long_way() -> None:
     remote = {"id": 1, "dynamic_filter_presets": copy.deepcopy(presets)}
     remote["dynamic_filter_presets"][0]["preset_condition"]["values"] = [1.0]
     assert compare.differences(desired, remote, SCHEDULES) == _slow(desired, remote, SCHEDULES) != ()
+
+
+def test_lists_the_same_as_json_take_the_short_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two presets and two channels, unchanged, the server's ids aside: equal as JSON too, so nothing is
+    normalised (most of a large workspace's entries with presets are so)."""
+    presets = [{"dynamic_filter_id": i, "preset_condition": {"operator": "is", "values": [i]}} for i in (7, 8)]
+    channels = [{"id": "C1"}, {"id": "C2"}]
+    desired = {"dynamic_filter_presets": presets, "dest": {"type": "SlackDest", "slack_channels": channels}}
+    remote = copy.deepcopy(desired) | {"id": 1}
+    for i, preset in enumerate(remote["dynamic_filter_presets"]):
+        preset["id"] = 10 + i
+    expected = _slow(desired, remote, SCHEDULES)
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("normalised: the short cut was not taken")
+
+    monkeypatch.setattr(compare, "normalize", refuse)
+    assert compare.differences(desired, remote, SCHEDULES) == expected == ()

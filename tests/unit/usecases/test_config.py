@@ -1,4 +1,5 @@
-"""The project config's scope by destination type covers both kinds, and a wrong type is told once."""
+"""The project config's scope by destination type covers both kinds, and a wrong type is told once;
+what `ignore:` leaves to the workspace, per key."""
 
 from __future__ import annotations
 
@@ -28,3 +29,21 @@ def test_an_alerts_destination_type_selects_alerts_and_no_schedule(tmp_path: Pat
     scope = configuration.load(path).scope
     assert scope.contains({"dest": {"type": "WebhookDest", "endpoint": "https://x"}}, kind="alerts")
     assert not scope.contains({"dest": {"type": "EmailDest"}}, kind="schedules")
+
+
+@pytest.mark.parametrize(
+    ("ignore", "expected"),
+    [
+        ({}, {"a": set(), "b": set()}),
+        ({"schedules": {"a": ["recipients"]}}, {"a": {"dest.recipients"}, "b": set()}),
+        (
+            {"fields": ["title"], "schedules": {"a": ["schedule.paused"]}},
+            {"a": {"title", "schedule.paused"}, "b": {"title"}},
+        ),
+    ],
+)
+def test_each_key_ignores_the_fields_for_every_key_and_its_own(
+    ignore: dict[str, object], expected: dict[str, set[str]]
+) -> None:
+    rules = configuration.Ignore.model_validate(ignore)
+    assert {key: set(rules.for_key(key)) for key in expected} == expected
