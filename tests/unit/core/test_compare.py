@@ -153,3 +153,40 @@ def test_lists_the_same_as_json_take_the_short_cut(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(compare, "normalize", refuse)
     assert compare.differences(desired, remote, SCHEDULES) == expected == ()
+
+
+def _whole(new: dict[str, Any], remote: dict[str, Any]) -> tuple[str, ...]:
+    """The changed paths as DeepDiff finds them in the whole items (what `_apart` narrows down)."""
+    from deepdiff import DeepDiff
+
+    old = compare.project(remote, new)
+    if old == new:
+        return ()
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
+    paths = set()
+    for items in tree.values():
+        for item in items:
+            parts = item.path(output_format="list")
+            cut = next((i for i, p in enumerate(parts) if isinstance(p, int)), len(parts))
+            paths.add(".".join(str(p) for p in parts[:cut]))
+    return tuple(sorted(paths))
+
+
+_nan = st.builds(float, st.just("nan"))  # a new one each time: equal to no other, as JSON to every other
+_leaves = st.one_of(st.none(), st.booleans(), st.sampled_from([0, 1, 1.0, 0.0, -0.0, "a", "1"]), _nan)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(["x", "y"]), inner, max_size=2),
+    max_leaves=6,
+)
+_fields = st.dictionaries(st.sampled_from(["a", "b", "c"]), _values, max_size=3)
+
+
+@settings(max_examples=500, deadline=None)
+@given(new=_fields, remote=_fields)
+def test_deepdiff_on_the_fields_apart_finds_what_it_finds_in_the_whole_items(
+    new: dict[str, Any], remote: dict[str, Any]
+) -> None:
+    """Only the top-level fields that may differ go to DeepDiff (issue 22): `1` against `1.0`, `True`
+    against `1`, NaN against NaN still count wherever another field makes the items differ."""
+    assert tuple(d.path for d in compare.normalized_differences(new, remote)) == _whole(new, remote)
