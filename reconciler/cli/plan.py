@@ -84,6 +84,11 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
         stderr().print(f"Wrote the plan to {out}.", markup=False)
 
 
+# The last plan made lives on: the console script ends without freeing anything (`entry._exit_now`),
+# and freeing a plan of 10,000 schedules object by object as this command returned took 50 ms.
+_KEPT: list[Planned] = []
+
+
 @click.command("plan")
 @paths_argument
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
@@ -116,6 +121,7 @@ def plan_command(
         result = plan_for(
             client, project_config(), paths, scope, cached=not saving, env_key=env_key if saving else None
         )
+    _KEPT[:] = [result]
     if result.undocumented and verbose():
         stderr().print(
             "note: the server returned fields the spec does not document; they are kept out of diffs, "
