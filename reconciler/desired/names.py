@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.kinds.entries import DesiredEntry
+from reconciler.kinds.entries import DesiredEntry, LineMap
 from reconciler.kinds.names import NameCatalog
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 
@@ -84,7 +84,7 @@ class _Rewrite:
     def __init__(self, entry: DesiredEntry) -> None:
         self.entry = entry
         self.fields: dict[str, Any] = dict(entry.fields)
-        self.lines: dict[str, int] = dict(entry.field_lines)
+        self.lines = LineMap(entry.field_lines) if not isinstance(entry.field_lines, LineMap) else entry.field_lines
         self.names: dict[str, str] = dict(entry.names)
         self.problems: list[Problem] = []
 
@@ -102,8 +102,7 @@ class _Rewrite:
             else:
                 fields[key] = value
         self.fields = fields
-        self.lines = _renamed(self.lines, DASHBOARD, "source_id")
-        self.lines.setdefault("source_type", line)
+        self.lines = self.lines.renamed(DASHBOARD, "source_id").with_line("source_type", line)
         self.names["source_id"] = uname
 
     def filter(self, index: int, filter_id: int | str, uname: str) -> None:
@@ -115,22 +114,13 @@ class _Rewrite:
         }
         self.fields[PRESETS] = presets
         path = f"{PRESETS}.{index}"
-        self.lines = _renamed(self.lines, f"{path}.{FILTER}", f"{path}.dynamic_filter_id")
+        self.lines = self.lines.renamed(f"{path}.{FILTER}", f"{path}.dynamic_filter_id")
         self.names[f"{path}.dynamic_filter_id"] = uname
 
     def result(self) -> DesiredEntry | list[Problem]:
         if self.problems:
             return self.problems
         return dataclasses.replace(self.entry, fields=self.fields, field_lines=self.lines, names=self.names)
-
-
-def _renamed(lines: Mapping[str, int], old: str, new: str) -> dict[str, int]:
-    """`lines` with the path `old` (and every path below it) called `new`, in the same place."""
-    prefix = old + "."
-    return {
-        (new + path[len(old) :] if path == old or path.startswith(prefix) else path): line
-        for path, line in lines.items()
-    }
 
 
 def _resolved(entry: DesiredEntry, catalog: NameCatalog) -> DesiredEntry | list[Problem]:

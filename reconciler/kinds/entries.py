@@ -26,16 +26,50 @@ class LineMap(Mapping[str, int]):
     one index of their paths, and the lines are an array. As a dict per entry the lines were most of
     a plan's memory (2.4 KB an entry: 49 MB of 20,000); like this they take about 150 bytes."""
 
-    __slots__ = ("_index", "_lines")
-    _shapes: ClassVar[dict[tuple[str, ...], dict[str, int]]] = {}
+    __slots__ = ("_index", "_lines", "_paths")
+    # a shape's paths (one per line: a rename onto a path already there leaves both) and their index
+    _shapes: ClassVar[dict[tuple[str, ...], tuple[tuple[str, ...], dict[str, int]]]] = {}
+    # the shape a change makes of a shape: 10,000 entries of a few shapes are renamed alike (`names`)
+    _changed: ClassVar[dict[tuple[tuple[str, ...], str, str | int], tuple[tuple[str, ...], dict[str, int]]]] = {}
 
     def __init__(self, lines: Mapping[str, int]) -> None:
-        paths = tuple(lines)
-        index = LineMap._shapes.get(paths)
-        if index is None:
-            index = LineMap._shapes.setdefault(paths, {path: i for i, path in enumerate(paths)})
-        self._index = index
+        self._paths, self._index = LineMap._shape(tuple(lines))
         self._lines = array("L", lines.values())
+
+    @staticmethod
+    def _shape(paths: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, int]]:
+        shape = LineMap._shapes.get(paths)
+        if shape is None:  # a path there twice is listed where it came first, with its last line, as in a dict
+            shape = LineMap._shapes.setdefault(paths, (paths, {path: i for i, path in enumerate(paths)}))
+        return shape
+
+    @staticmethod
+    def _of(shape: tuple[tuple[str, ...], dict[str, int]], lines: array[int]) -> LineMap:
+        made = object.__new__(LineMap)
+        made._paths, made._index = shape
+        made._lines = lines
+        return made
+
+    def renamed(self, old: str, new: str) -> LineMap:
+        """These lines with the path `old`, and every path below it, called `new`, each where it was
+        written (`dashboard: uname` read as `source_id`); the lines themselves are shared."""
+        shape = LineMap._changed.get((self._paths, old, new))
+        if shape is None:
+            prefix = old + "."
+            paths = tuple(new + p[len(old) :] if p == old or p.startswith(prefix) else p for p in self._paths)
+            shape = LineMap._changed.setdefault((self._paths, old, new), LineMap._shape(paths))
+        return LineMap._of(shape, self._lines)
+
+    def with_line(self, path: str, line: int) -> LineMap:
+        """These lines, and `path` at `line` when it has none (as `dict.setdefault`)."""
+        if path in self._index:
+            return self
+        shape = LineMap._changed.get((self._paths, path, -1))
+        if shape is None:
+            shape = LineMap._changed.setdefault((self._paths, path, -1), LineMap._shape((*self._paths, path)))
+        lines = array("L", self._lines)
+        lines.append(line)
+        return LineMap._of(shape, lines)
 
     def __getitem__(self, path: str) -> int:
         return self._lines[self._index[path]]

@@ -1,0 +1,39 @@
+"""`LineMap`: an entry's lines, renamed and added to as its names are resolved (issue 22: per shape,
+not per entry), must read exactly as the dict of lines renamed path by path would."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.kinds.entries import LineMap
+
+_paths = st.sampled_from(["dashboard", "dashboard.x", "source_id", "source_id.y", "title", "p.0.f", "p.0.f.z", "p.1"])
+_lines = st.dictionaries(_paths, st.integers(1, 99), max_size=6)
+
+
+def _renamed(lines: dict[str, int], old: str, new: str) -> dict[str, int]:
+    """The rename as a dict does it: each path in its place, `old` and below called `new`."""
+    prefix = old + "."
+    return {(new + p[len(old) :] if p == old or p.startswith(prefix) else p): n for p, n in lines.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=_lines, old=_paths, new=_paths, added=_paths, line=st.integers(1, 99))
+def test_renamed_and_added_lines_read_as_the_dict_would(
+    lines: dict[str, int], old: str, new: str, added: str, line: int
+) -> None:
+    expected = _renamed(lines, old, new)
+    got = LineMap(lines).renamed(old, new)
+    assert list(got.items()) == list(expected.items()) and len(got) == len(expected)
+    expected.setdefault(added, line)
+    got = got.with_line(added, line)
+    assert list(got.items()) == list(expected.items())
+    assert dict(LineMap(lines)) == lines, "the map renamed from is left as it was"
+
+
+def test_entries_of_one_shape_share_one_renamed_shape() -> None:
+    first, second = LineMap({"dashboard": 3, "title": 4}), LineMap({"dashboard": 8, "title": 9})
+    a, b = first.renamed("dashboard", "source_id"), second.renamed("dashboard", "source_id")
+    assert (dict(a), dict(b)) == ({"source_id": 3, "title": 4}, {"source_id": 8, "title": 9})
+    assert a._index is b._index
