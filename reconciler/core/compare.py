@@ -134,30 +134,49 @@ def _field_by_field(key: str, have: Any, want: Any) -> bool:
 def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind) -> tuple[FieldDiff, ...]:
     """Field-level differences between what the YAML manages and the remote item."""
     managed = project(kind.without_server_fields(remote), desired)
-    if managed == desired and (not _sorts_a_list(desired) or _same_json(_sorted_by_json(managed), desired)):
+    if managed == desired and not _sorts_a_list(desired):
         # Equal as they are once the server's fields are gone, so equal once normalised: the rest of
         # normalising is one function of each field's value, applied alike to both sides. Most items
         # of a plan are unchanged: they skip it (issue 22).
         return ()
-    return normalized_differences(normalize(desired, kind), normalize(remote, kind))
+    # Normalising, projecting and comparing go top-level field by top-level field: only the fields that
+    # are not the same as they are need it (a preset the YAML writes without its defaults, issue 22).
+    apart = [k for k in desired if not _same_field(k, managed, desired)]
+    found = _normalized_fields(apart, desired, remote, kind) if apart else ()
+    # Once an item differs, DeepDiff also names the fields equal to Python but not as JSON (`1.0` for `1`).
+    typed = [k for k in desired if found and k not in apart and _canonical(managed[k]) != _canonical(desired[k])]
+    return _normalized_fields(apart + typed, desired, remote, kind) if typed else found
 
 
-def _sorted_by_json(fields: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The lists normalising sorts by their items' JSON, where `1` and `1.0` differ though Python finds
-    them equal: two such lists equal as they are may be ordered apart, and the differences are what
-    comparing them in that order finds."""
-    dest = fields.get("dest")
-    return fields.get("dynamic_filter_presets"), dest.get("slack_channels") if isinstance(dest, Mapping) else None
+def _normalized_fields(
+    keys: list[str], desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind
+) -> tuple[FieldDiff, ...]:
+    ours, theirs = {k: desired[k] for k in keys}, {k: remote[k] for k in keys if k in remote}
+    return normalized_differences(normalize(ours, kind), normalize(theirs, kind))
+
+
+def _sorts_by_json(key: str, value: Any) -> bool:
+    """Whether normalising sorts a list in this field by its items' JSON (presets, a dest's Slack
+    channels), where `1` and `1.0` differ though Python finds them equal: two such lists equal as they
+    are may be ordered apart, and the differences are what comparing them in that order finds."""
+    if key == "dest" and _mapping(value):
+        value = value.get("slack_channels")
+    elif key != "dynamic_filter_presets":
+        return False
+    return isinstance(value, list) and len(value) > 1
 
 
 def _sorts_a_list(fields: Mapping[str, Any]) -> bool:
-    return any(isinstance(items, list) and len(items) > 1 for items in _sorted_by_json(fields))
+    return _sorts_by_json("dynamic_filter_presets", fields.get("dynamic_filter_presets")) or _sorts_by_json(
+        "dest", fields.get("dest")
+    )
 
 
-def _same_json(lists: tuple[Any, Any], desired: Mapping[str, Any]) -> bool:
-    """Whether `lists` (an item's `_sorted_by_json`, equal to the entry's) are the entry's as JSON too:
-    then every sort key is the same on both sides, and the short cut holds for them."""
-    return _canonical(lists) == _canonical(_sorted_by_json(desired))
+def _same_field(key: str, managed: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Equal as it is, so equal once normalised; a list sorted by JSON only when its JSON is the same too."""
+    if key not in managed or managed[key] != desired[key]:
+        return False
+    return not _sorts_by_json(key, desired[key]) or _canonical(managed[key]) == _canonical(desired[key])
 
 
 def normalized_differences(new: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
