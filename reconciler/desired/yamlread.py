@@ -9,6 +9,7 @@ Whatever is wrong is collected as `Problem`s across all files rather than stoppi
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,16 +114,21 @@ def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[Desired
     return schedules, problems
 
 
+# A value holds `${NAME}` or the escape `$$` only if the text does, or writes one with an escape: `$` or
+# `{` as a `\x`, `\u` or `\U` escape, or `\` before a line break, which joins the lines of a double-quoted
+# scalar (YAML folds an unescaped line break into a space, never into nothing). Without any, no entry
+# uses a variable and none needs looking through for one (issue 22: 10,000 entries; `{{$today}}` is
+# common, and so is an escape that cannot write either, such as an SFTP `separator: "\t"`).
+_WRITES_DOLLAR_OR_BRACE = re.compile(r"\\(?:x(?:24|7[bB])|u00(?:24|7[bB])|U000000(?:24|7[bB])|[\r\n\x85\u2028\u2029])")
+
+
 def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]]:
     try:
         text = decode(name, raw)
         parsed = parse(name, text)
     except Unreadable as unreadable:
         return [], unreadable.problems
-    # a value holds `${NAME}` or the escape `$$` only if the text does, or writes them with a `\`
-    # escape (YAML folds a line break into a space, never into nothing): without any, no entry uses a
-    # variable and none needs looking through for one (issue 22: 10,000 entries; `{{$today}}` is common)
-    literal = "${" not in text and "$$" not in text and "\\" not in text
+    literal = "${" not in text and "$$" not in text and not _WRITES_DOLLAR_OR_BRACE.search(text)
     problems = list(parsed.problems)
     schedules: list[DesiredEntry] = []
     for entry in parsed.entries:

@@ -129,28 +129,40 @@ _NO_VARIABLE_TEXTS = {
     "block literal": f"title: |\n        $\n        {{X}}\n      {_TO_A}",
     "block folded": f"title: >\n        $\n        {{X}}\n      {_TO_A}",
     "alias": "title: &t a $ b\n      dest: {type: EmailDest, recipients: [a@example.com], title: *t}",
+    "escapes that write neither": f'title: "a\\tb \\" $\\\\{{X}} \\x25"\n      {_TO_A}',
 }
 
 
 @pytest.mark.parametrize("body", _NO_VARIABLE_TEXTS.values(), ids=_NO_VARIABLE_TEXTS.keys())
-def test_a_file_without_a_variable_or_escape_reads_as_when_walked_for_them(tmp_path: Path, body: str) -> None:
-    """Reading skips the look for `${NAME}` and `$$` in a file whose text has neither (nor a `\\`):
-    what it reads must be what the look would have given."""
+def test_a_file_without_a_variable_or_escape_reads_as_when_walked_for_them(
+    tmp_path: Path, body: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading skips the look for `${NAME}` and `$$` in a file whose text has neither (nor an escape
+    that writes `$` or `{`): what it reads must be what the look would have given."""
     head = "schedules:\n  a:\n      source_type: Dashboard\n      source_id: 1\n"
     text = f"{head}      schedule: {{repeat: '0 8 * * *'}}\n      {body}\n"
-    assert "${" not in text and "$$" not in text and "\\" not in text
+    assert "${" not in text and "$$" not in text
     parsed = yamlentries.parse("a.yml", text)
     entry = parsed.entries[0]
     assert entry.data is not None
     assert entrycheck.checked("a.yml", entry, literal=True) == entrycheck.checked("a.yml", entry, literal=False)
+
+    def no_look(*_: object) -> None:
+        raise AssertionError("looked through for variables")
+
+    monkeypatch.setattr(envvalues, "written", no_look)
     (read,) = yamlread._read_file("a.yml", text.encode())[0]
     assert read.env == {} and "$" in str(read.fields)
 
 
-@pytest.mark.parametrize("escaped", ["\\x24", "\\u0024", "\\U00000024"])
+@pytest.mark.parametrize(
+    "escaped",
+    ["\\x24{", "\\u0024{", "\\U00000024{", "$\\x7b", "$\\u007B", "$\\U0000007b", "$\\\n          {"],
+)
 def test_a_dollar_written_as_an_escape_is_a_variable_too(tmp_path: Path, escaped: str) -> None:
-    """A file with no `$` in its text can still hold one in a value: a double-quoted escape."""
-    text = FILE.split("alerts:")[0].replace('"${ONCALL}"', f'"{escaped}{{ONCALL}}"')
+    """A file with no `${` in its text can still hold one in a value: a double-quoted escape of `$` or
+    `{`, or an escaped line break between them."""
+    text = FILE.split("alerts:")[0].replace('"${ONCALL}"', f'"{escaped}ONCALL}}"')
     assert "${ONCALL}" not in text
     weekly = load(write(tmp_path, text.replace("$$", "").replace("$5", "").replace("$100", "").replace("${", "{")))
     assert weekly["weekly"].env == {"dest.recipients.1": "${ONCALL}"}
