@@ -122,6 +122,49 @@ def catalog_source(catalog: Catalog, key: SourceKey) -> Source:
 
 SOURCE_WORKERS = 4  # a workspace's schedules come from a handful of dashboards and reports
 
+Ahead = Callable[[Mapping[str, Any]], None]
+
+
+class Arrivals:
+    """The items of every kind's listing, in the order they come, each handed to its kind's `ahead`
+    once that is known (`Reads.watch`): while one kind's listing is on its way, the thread waiting for
+    it works on what another's brought (issue 22: a mixed workspace's 2,000 alerts were compared only
+    after the last page of its 10,000 schedules). One consumer: the thread that waits for the listings."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[object, Mapping[str, Any] | None]] = queue.SimpleQueue()
+        self._ahead: dict[object, Ahead] = {}
+        self._unseen: dict[object, list[Mapping[str, Any]]] = {}  # what came before its `ahead` was known
+        self._ended: set[object] = set()
+
+    def put(self, listing: object, item: Mapping[str, Any] | None) -> None:
+        """An item of `listing`, or None: it has no more."""
+        self._queue.put((listing, item))
+
+    def watch(self, listing: object, ahead: Ahead) -> None:
+        self._ahead[listing] = ahead
+        for item in self._unseen.pop(listing, []):
+            _see(ahead, item)
+
+    def watched(self, listing: object) -> bool:
+        return listing in self._ahead
+
+    def until_ended(self, listing: object) -> None:
+        """Hands out what comes, whichever listing's, until `listing` has no more."""
+        while listing not in self._ended:
+            source, item = self._queue.get()
+            if item is None:
+                self._ended.add(source)
+            elif source in self._ahead:
+                _see(self._ahead[source], item)
+            else:
+                self._unseen.setdefault(source, []).append(item)
+
+
+def _see(ahead: Ahead, item: Mapping[str, Any]) -> None:
+    with contextlib.suppress(Exception):  # done again later, and failing there as it always did
+        ahead(item)
+
 
 class Reads:
     """The workspace read in the background: the listing at once, and each dashboard or report as
@@ -141,6 +184,7 @@ class Reads:
         *,
         with_sources: bool = True,
         titles_by_get: Callable[[], bool] | None = None,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self._client, self._kind, self._in_scope, self._with_sources = client, kind, in_scope, with_sources
         # whether the listed schedules' sources are read as they come (for titles): not when a catalog
@@ -154,8 +198,9 @@ class Reads:
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._listing: Future[RemoteSchedules] = Future()
-        # each listed item as it comes, then None: for work on it while the rest is on its way (`remote`)
-        self._arrivals: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        # each listed item as it comes, then None: for work on it while the rest is on its way (`remote`),
+        # in the queue of every kind's listing of the plan
+        self._arrivals = arrivals or Arrivals()
         self._drained = False
         # the descending walk's items, seen through the spec as their pages arrive (`_early`), by id()
         # of the item as read: the listing yields these very objects only after the last page
@@ -203,7 +248,7 @@ class Reads:
                     remote.add_view(known[1], known[2])  # handed over already (`_early`)
                 else:
                     remote.add(schedule, "the listing")
-                    self._arrivals.put(remote.schedules[-1])
+                    self._arrivals.put(self, remote.schedules[-1])
                 key = self._kind.source_key(schedule) if guess is not False else None
                 if key is not None and guess is None:
                     guess = self._titles_by_get()
@@ -215,7 +260,7 @@ class Reads:
         else:
             self._listing.set_result(remote)
         finally:
-            self._arrivals.put(None)
+            self._arrivals.put(self, None)
 
     def _early(self, items: list[Any]) -> None:
         """A page of the descending walk as it arrives (its thread): each item checked and seen through
@@ -228,7 +273,7 @@ class Reads:
             except Exception:  # said by `add`, in the listing's order
                 continue
             self._views[id(item)] = (item, view, extras)
-            self._arrivals.put(view)
+            self._arrivals.put(self, view)
 
     def prefetch(self, keys: Iterable[SourceKey]) -> None:
         """Start reading these sources (each at most once) without waiting for them."""
@@ -244,21 +289,23 @@ class Reads:
                     self._workers.append(worker)
                     worker.start()
 
-    def remote(
-        self, desired: Sequence[DesiredEntry], ahead: Callable[[Mapping[str, Any]], None] | None = None
-    ) -> RemoteSchedules:
-        """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
-        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on.
+    def watch(self, ahead: Ahead) -> None:
+        """`ahead(item)`: called in the thread that waits for a listing of the plan (`remote`), with each
+        item of this one (as `RemoteSchedules` holds it) as it comes, while the rest is on its way: work
+        that would otherwise wait for the last page (`core.ahead`). It must change nothing; what it
+        fails at is left to be done later."""
+        self._arrivals.watch(self, ahead)
 
-        `ahead(item)`: called in this thread with each listed item (as `RemoteSchedules` holds it) as
-        it comes, while the rest is on its way: work that would otherwise wait for the last page
-        (`core.ahead`). It must change nothing; what it fails at is left to be done later."""
+    def remote(self, desired: Sequence[DesiredEntry], ahead: Ahead | None = None) -> RemoteSchedules:
+        """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
+        Asked for once the YAML is valid: what the reads had to say (-v) is said from here on. While
+        it waits, what comes is handed to the `ahead` watching it (`watch`; or given here)."""
         self._client.release_events(show=True)
-        if ahead is not None and not self._drained:
+        if ahead is not None:
+            self.watch(ahead)
+        if self._arrivals.watched(self) and not self._drained:
             self._drained = True
-            while (item := self._arrivals.get()) is not None:
-                with contextlib.suppress(Exception):  # done again later, and failing there as it always did
-                    ahead(item)
+            self._arrivals.until_ended(self)
         return add_unlisted(self._client, desired, self._listing.result())
 
     def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:

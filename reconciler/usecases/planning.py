@@ -33,7 +33,7 @@ from reconciler.kinds.known import KINDS, kind_named
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
-from reconciler.remote.reads import Reads, RemoteSchedules, Source, list_remote
+from reconciler.remote.reads import Arrivals, Reads, RemoteSchedules, Source, list_remote
 from reconciler.usecases import plan_names, plan_sources, planning_env, policing, spread
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
@@ -168,7 +168,7 @@ def _make_plan(
     # Every kind's listing starts before the YAML is read, all at once, so the network time overlaps
     # the parsing. They are read-only, and invalid YAML cancels them: no write is ever sent for a YAML
     # that is not valid.
-    names = plan_names.CatalogRead(client)
+    names, arrivals = plan_names.CatalogRead(client), Arrivals()  # every kind's items, in one queue
     with ExitStack() as stack:
         reads = {
             kind.yaml_key: stack.enter_context(
@@ -178,6 +178,7 @@ def _make_plan(
                     functools.partial(config.scope.contains, kind=kind.yaml_key),
                     with_sources=check_references,
                     titles_by_get=names.settled_without,
+                    arrivals=arrivals,
                 )
             )
             for kind in KINDS
@@ -194,10 +195,11 @@ def _make_plan(
         keys = {k for k in (kind_named(d.kind).source_key(d.fields) for d in desired) if k is not None}
         if check_references and names.settled_without():  # no catalog: each title read, as before
             schedules.prefetch(keys)  # while the listing is still under way
+        aheads = {kind.yaml_key: DiffsAhead(kind, desired, config.ignore.for_key) for kind in KINDS}
+        for key, ahead in aheads.items():  # each listed item compared as it comes, whichever kind's (issue 22)
+            reads[key].watch(ahead.see)
         parts = [
-            _kind_plan(
-                kind, reads[kind.yaml_key], [d for d in desired if d.kind == kind.yaml_key], config, scope, removed
-            )
+            _kind_plan(kind, reads[kind.yaml_key], desired, config, scope, removed, aheads[kind.yaml_key])
             for kind in KINDS
         ]
         sources: dict[SourceKey, Source] = {}
@@ -237,9 +239,16 @@ def _kind_plan(
     config: ProjectConfig,
     scope: Scope,
     removed: Sequence[Removal] | None,
+    ahead: DiffsAhead,
 ) -> _KindPlan:
-    """One kind's part: its listing (waited for), planned against its entries."""
-    read = _listed(kind, reads, desired, ahead := DiffsAhead(kind, desired, config.ignore.for_key))
+    """One kind's part: its listing (waited for), planned against its entries (of all `desired`)."""
+    desired = [d for d in desired if d.kind == kind.yaml_key]
+    try:
+        read = reads.remote(desired)
+    except NotFound:  # no data alerts at all (an older server): none, when the YAML declares none
+        if kind.yaml_key == "schedules" or desired:
+            raise
+        read = RemoteSchedules(kind)
     claimed = {d.id for d in desired if d.id is not None}
     remote = [
         r
@@ -261,17 +270,6 @@ def _kind_plan(
     if scope.prune_duplicates:  # before the titles are read: the deletions get theirs
         the_plan = pruning_duplicates(the_plan, kind)
     return _KindPlan(kind, the_plan, remote, read.undocumented, read.schedules)
-
-
-def _listed(kind: Kind, reads: Reads, desired: list[DesiredEntry], ahead: DiffsAhead) -> RemoteSchedules:
-    """The kind's listing. An API that has no data alerts at all (404 on the listing: an older server)
-    holds none, when the YAML declares none: schedules are planned as they always were."""
-    try:
-        return reads.remote(desired, ahead.see)
-    except NotFound:
-        if kind.yaml_key == "schedules" or desired:
-            raise
-        return RemoteSchedules(kind)
 
 
 def plan_for(

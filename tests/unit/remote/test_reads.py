@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench import alerts as alerts_bench
 from bench import workload
+from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import SCHEDULES
-from reconciler.remote.reads import Reads
+from reconciler.remote.reads import Arrivals, Reads
 from reconciler.sandbox import Sandbox
 from tests.helpers import fast_client
 
@@ -38,3 +40,55 @@ def test_what_fails_on_an_item_fails_no_listing() -> None:
             assert [s["id"] for s in reads.remote([], broken).schedules] == [
                 s["id"] for s in workload.remote_schedules(150)
             ]
+
+
+def test_while_one_listing_is_waited_for_another_kinds_items_are_handed_over_as_they_come() -> None:
+    """Every kind's items in one queue (issue 22): waiting for the schedules, the alerts listed meanwhile
+    go to their own `ahead`; one that came before its `ahead` was known, as soon as it is."""
+    arrivals = Arrivals()
+    schedules, alerts = object(), object()
+    seen: list[tuple[str, int]] = []
+    arrivals.put(alerts, {"id": 1})
+    arrivals.watch(schedules, lambda item: seen.append(("schedule", item["id"])))
+    arrivals.put(schedules, {"id": 10})
+    arrivals.put(alerts, {"id": 2})
+    arrivals.put(schedules, None)
+    arrivals.put(alerts, {"id": 3})  # after the schedules' end: waits for the alerts' own wait
+    arrivals.put(alerts, None)
+    arrivals.until_ended(schedules)
+    assert seen == [("schedule", 10)], "no ahead for the alerts yet: theirs wait"
+    arrivals.watch(alerts, lambda item: seen.append(("alert", item["id"])))
+    assert seen == [("schedule", 10), ("alert", 1), ("alert", 2)]
+    arrivals.until_ended(alerts)
+    assert seen[-1] == ("alert", 3)
+
+
+def test_a_watched_kind_is_handed_its_items_while_another_is_waited_for() -> None:
+    arrivals = Arrivals()
+    schedules, alerts = object(), object()
+    seen: list[int] = []
+    arrivals.watch(alerts, lambda item: seen.append(item["id"]))
+    arrivals.watch(schedules, lambda item: None)
+    for item in ({"id": 1}, {"id": 2}, None):
+        arrivals.put(alerts, item)
+    arrivals.put(schedules, None)
+    arrivals.until_ended(schedules)
+    assert seen == [1, 2]
+
+
+def test_two_kinds_listed_at_once_each_hand_every_item_to_its_own_ahead() -> None:
+    with Sandbox(seed="empty") as sb:
+        sb.control.put_schedules(workload.remote_schedules(250), validate=False)
+        sb.control.put_alerts(alerts_bench.remote_alerts(150), validate=False)
+        arrivals = Arrivals()
+        seen: dict[str, list[int]] = {"schedules": [], "alerts": []}
+        with (
+            fast_client(sb) as client,
+            Reads(client, SCHEDULES, lambda _: True, with_sources=False, arrivals=arrivals) as schedules,
+            Reads(client, ALERTS, lambda _: True, with_sources=False, arrivals=arrivals) as alerts,
+        ):
+            alerts.watch(lambda item: seen["alerts"].append(item["id"]))
+            listed = schedules.remote([], lambda item: seen["schedules"].append(item["id"]))
+            alerts_listed = alerts.remote([])
+        assert set(seen["schedules"]) == {s["id"] for s in listed.schedules} and len(listed.schedules) == 250
+        assert sorted(seen["alerts"]) == sorted(a["id"] for a in alerts_listed.schedules) and len(seen["alerts"]) == 150
