@@ -302,7 +302,7 @@ def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[Desire
     except (ValueError, TypeError, RecursionError):
         return None
     return [
-        DesiredEntry(entry, id_, fields, name, line, dict(zip(shapes[shape], lines, strict=True)), kind, env)
+        DesiredEntry(entry, id_, fields, name, line, LineMap.of_paths(shapes[shape], lines), kind, env)
         for entry, id_, fields, line, shape, lines, kind, env in rows
     ]
 

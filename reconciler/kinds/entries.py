@@ -44,6 +44,11 @@ class LineMap(Mapping[str, int]):
         return shape
 
     @staticmethod
+    def of_paths(paths: tuple[str, ...], lines: list[int]) -> LineMap:
+        """The line of each of `paths` (as many as they), without a dict in between (the cache reads 10,000)."""
+        return LineMap._of(LineMap._shape(paths), array("L", lines))
+
+    @staticmethod
     def _of(shape: tuple[tuple[str, ...], dict[str, int]], lines: array[int]) -> LineMap:
         made = object.__new__(LineMap)
         made._paths, made._index = shape

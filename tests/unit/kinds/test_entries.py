@@ -37,3 +37,9 @@ def test_entries_of_one_shape_share_one_renamed_shape() -> None:
     a, b = first.renamed("dashboard", "source_id"), second.renamed("dashboard", "source_id")
     assert (dict(a), dict(b)) == ({"source_id": 3, "title": 4}, {"source_id": 8, "title": 9})
     assert a._index is b._index
+
+
+def test_lines_made_from_paths_read_as_the_dict_of_them() -> None:
+    made = LineMap.of_paths(("title", "dest.type"), [3, 5])
+    assert dict(made) == {"title": 3, "dest.type": 5} and made["dest.type"] == 5 and len(made) == 2
+    assert made._index is LineMap({"title": 9, "dest.type": 9})._index, "one index per shape, however made"
