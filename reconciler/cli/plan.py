@@ -114,6 +114,7 @@ def plan_command(
     from reconciler.usecases.planning import plan_for
 
     fmt = "json" if as_json else fmt
+    _KEPT.clear()  # one plan at most, and never one of an earlier command that a failed one would leave
     with connect() as client:
         # a saved plan holds nothing the cache produced: apply sends what it carries
         saving = out is not None and out.suffix == ".json"

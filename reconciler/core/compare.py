@@ -64,12 +64,22 @@ def _normalize_dest(dest: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("options"), Mapping):
         options = dict(out["options"])
         if isinstance(options.get("attachment_formats"), list):
-            options["attachment_formats"] = sorted(set(options["attachment_formats"]))
+            options["attachment_formats"] = _set_of(options["attachment_formats"])
         out["options"] = options
     if isinstance(out.get("slack_channels"), list):
         channels = out["slack_channels"]
         out["slack_channels"] = sorted(channels, key=_canonical) if len(channels) > 1 else list(channels)
     return out
+
+
+def _set_of(values: list[Any]) -> list[Any]:
+    """`sorted(set(values))`; by their JSON for values Python cannot hash or order (a server's null among
+    the formats ended the plan in a TypeError)."""
+    try:
+        return sorted(set(values))
+    except TypeError:
+        unique = {_canonical(v): v for v in values}
+        return [unique[k] for k in sorted(unique)]
 
 
 def _normalize_preset(preset: Any) -> Any:
@@ -155,28 +165,41 @@ def _normalized_fields(
     return normalized_differences(normalize(ours, kind), normalize(theirs, kind))
 
 
-def _sorts_by_json(key: str, value: Any) -> bool:
-    """Whether normalising sorts a list in this field by its items' JSON (presets, a dest's Slack
-    channels), where `1` and `1.0` differ though Python finds them equal: two such lists equal as they
-    are may be ordered apart, and the differences are what comparing them in that order finds."""
-    if key == "dest" and _mapping(value):
-        value = value.get("slack_channels")
-    elif key != "dynamic_filter_presets":
-        return False
-    return isinstance(value, list) and len(value) > 1
-
-
 def _sorts_a_list(fields: Mapping[str, Any]) -> bool:
-    return _sorts_by_json("dynamic_filter_presets", fields.get("dynamic_filter_presets")) or _sorts_by_json(
-        "dest", fields.get("dest")
-    )
+    """Whether normalising sorts a list of these fields by its items' JSON (presets, Slack channels), where
+    `1` and `1.0` differ though Python finds them equal: two such lists equal as they are may be ordered
+    apart, and the differences are what comparing them in that order finds. Such items go field by field."""
+    dest = fields.get("dest")
+    channels = dest.get("slack_channels") if isinstance(dest, Mapping) else None
+    return any(isinstance(items, list) and len(items) > 1 for items in (fields.get("dynamic_filter_presets"), channels))
 
 
 def _same_field(key: str, managed: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """Equal as it is, so equal once normalised; a list sorted by JSON only when its JSON is the same too."""
+    """Equal as it is, so equal once normalised, where normalising cannot tell `1` from `1.0` or `True`."""
     if key not in managed or managed[key] != desired[key]:
         return False
-    return not _sorts_by_json(key, desired[key]) or _canonical(managed[key]) == _canonical(desired[key])
+    parts = _typed_parts(key, desired[key])
+    return parts is None or _canonical(_typed_parts(key, managed[key])) == _canonical(parts)
+
+
+def _typed_parts(key: str, value: Any) -> Any:
+    """The parts of a field that normalising may tell apart by type though Python finds them equal, or
+    None: two presets or Slack channels or more (sorted by JSON), recipients or formats not all text
+    (`str(True)` is not `str(1)`; a set keeps one of `1` and `True`)."""
+    if key == "dynamic_filter_presets":
+        return value if isinstance(value, list) and len(value) > 1 else None
+    if key != "dest" or not isinstance(value, Mapping):
+        return None
+    options = value.get("options")
+    recipients, channels = value.get("recipients"), value.get("slack_channels")
+    formats = options.get("attachment_formats") if isinstance(options, Mapping) else None
+    if _all_text(recipients) and _all_text(formats) and not (isinstance(channels, list) and len(channels) > 1):
+        return None
+    return recipients, channels, formats
+
+
+def _all_text(items: Any) -> bool:
+    return not isinstance(items, list) or all(type(item) is str for item in items)
 
 
 def normalized_differences(new: Mapping[str, Any], remote: Mapping[str, Any]) -> tuple[FieldDiff, ...]:

@@ -58,23 +58,30 @@ class LineMap(Mapping[str, int]):
     def renamed(self, old: str, new: str) -> LineMap:
         """These lines with the path `old`, and every path below it, called `new`, each where it was
         written (`dashboard: uname` read as `source_id`); the lines themselves are shared."""
-        shape = LineMap._changed.get((self._paths, old, new))
+        unique = self._unique()
+        shape = LineMap._changed.get((unique._paths, old, new))
         if shape is None:
             prefix = old + "."
-            paths = tuple(new + p[len(old) :] if p == old or p.startswith(prefix) else p for p in self._paths)
-            shape = LineMap._changed.setdefault((self._paths, old, new), LineMap._shape(paths))
-        return LineMap._of(shape, self._lines)
+            paths = tuple(new + p[len(old) :] if p == old or p.startswith(prefix) else p for p in unique._paths)
+            shape = LineMap._changed.setdefault((unique._paths, old, new), LineMap._shape(paths))
+        return LineMap._of(shape, unique._lines)
 
     def with_line(self, path: str, line: int) -> LineMap:
         """These lines, and `path` at `line` when it has none (as `dict.setdefault`)."""
         if path in self._index:
             return self
-        shape = LineMap._changed.get((self._paths, path, -1))
+        unique = self._unique()
+        shape = LineMap._changed.get((unique._paths, path, -1))
         if shape is None:
-            shape = LineMap._changed.setdefault((self._paths, path, -1), LineMap._shape((*self._paths, path)))
-        lines = array("L", self._lines)
+            shape = LineMap._changed.setdefault((unique._paths, path, -1), LineMap._shape((*unique._paths, path)))
+        lines = array("L", unique._lines)
         lines.append(line)
         return LineMap._of(shape, lines)
+
+    def _unique(self) -> LineMap:
+        """These lines with each path once, as a dict of them holds it (a rename onto a path already
+        there kept both: the next change starts from what the dict would be, not from both)."""
+        return self if len(self._index) == len(self._paths) else LineMap(dict(self))
 
     def __getitem__(self, path: str) -> int:
         return self._lines[self._index[path]]

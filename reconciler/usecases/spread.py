@@ -62,12 +62,13 @@ def workspace_after(
     them (or absent, not created yet)."""
     if (planned := _planned_keys(plan)) is not None:
         desired = [d for d in desired if d.key in planned]
-    # per kind, the ids the entries are (None for those not created yet: no listed item has none)
-    taken: dict[str, set[Any]] = {kind: set() for kind in listing}
+    taken: dict[str, set[Any]] = {kind: set() for kind in listing}  # per kind, the ids the entries are
     for d in desired:
         taken.setdefault(d.kind, set()).add(d.id)
     for part in plan.plans if plan is not None else ():
         taken.setdefault(part.kind, set()).update([m.id for m in part.matches], [c.id for c in part.changes])
+    for ids in taken.values():
+        ids.discard(None)  # an entry or change not created yet is no listed item (even one without an id)
     out = [delivery_of(d.kind, d.fields, d.key, d.id) for d in desired]
     out += [
         delivery_of(kind, item)

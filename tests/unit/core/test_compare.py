@@ -82,6 +82,11 @@ def _pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     remote.update(draw(st.fixed_dictionaries({}, optional={"id": st.integers(1, 3), "extra": _scalars})))
     if isinstance(remote.get("dest"), dict):
         remote["dest"].update(draw(st.fixed_dictionaries({}, optional={"id": st.integers(), "extra": _scalars})))
+        if draw(st.booleans()):  # what no YAML holds, a server may: compared, never a crash
+            odd = draw(st.sampled_from([None, True, 1]))
+            where = draw(st.sampled_from(["recipients", "attachment_formats"]))
+            holder = remote["dest"] if where == "recipients" else remote["dest"].setdefault("options", {})
+            holder[where] = [*(holder.get(where) or []), odd] if isinstance(holder, dict) else [odd]
     if isinstance(remote.get("schedule"), dict) and draw(st.booleans()):
         remote["schedule"]["is_archived"] = False
     for preset in remote.get("dynamic_filter_presets", []):
@@ -190,3 +195,23 @@ def test_deepdiff_on_the_fields_apart_finds_what_it_finds_in_the_whole_items(
     """Only the top-level fields that may differ go to DeepDiff (issue 22): `1` against `1.0`, `True`
     against `1`, NaN against NaN still count wherever another field makes the items differ."""
     assert tuple(d.path for d in compare.normalized_differences(new, remote)) == _whole(new, remote)
+
+
+def test_a_value_normalising_cannot_order_is_compared_not_a_crash() -> None:
+    """A server's null among the attachment formats made the plan end in a TypeError (found by a
+    hostile run): managed or not, it is compared (by JSON where Python cannot order it)."""
+    desired = {"title": "new", "dest": {"type": "EmailDest", "recipients": ["a@x.io"]}}
+    options = {"attachment_formats": ["pdf", None]}
+    remote = {"id": 1, "title": "old", "dest": {"type": "EmailDest", "recipients": ["a@x.io"], "options": options}}
+    assert [d.path for d in compare.differences(desired, remote, SCHEDULES)] == ["title"]
+    managed = {**desired, "dest": {**desired["dest"], "options": {"attachment_formats": ["pdf"]}}}
+    paths = [d.path for d in compare.differences(managed, remote, SCHEDULES)]
+    assert paths == [d.path for d in _slow(managed, remote, SCHEDULES)] == ["dest.options.attachment_formats", "title"]
+
+
+def test_a_field_equal_to_python_is_still_normalised_where_normalising_tells_types_apart() -> None:
+    """`[1]` and `[True]` are equal to Python, not once normalised (`"1"`, `"true"`): with another field
+    apart as it is, the recipients are compared the long way too (found by a hostile run)."""
+    desired = {"dest": {"type": "EmailDest", "recipients": [1]}, "dynamic_filter_presets": [{"dynamic_filter_id": "7"}]}
+    remote = {"dest": {"type": "EmailDest", "recipients": [True]}, "dynamic_filter_presets": [{"dynamic_filter_id": 7}]}
+    assert compare.differences(desired, remote, SCHEDULES) == _slow(desired, remote, SCHEDULES) != ()

@@ -43,3 +43,28 @@ def test_lines_made_from_paths_read_as_the_dict_of_them() -> None:
     made = LineMap.of_paths(("title", "dest.type"), [3, 5])
     assert dict(made) == {"title": 3, "dest.type": 5} and made["dest.type"] == 5 and len(made) == 2
     assert made._index is LineMap({"title": 9, "dest.type": 9})._index, "one index per shape, however made"
+
+
+_steps = st.lists(st.tuples(st.booleans(), _paths, _paths, st.integers(1, 99)), max_size=5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=_lines, steps=_steps)
+def test_renames_and_additions_one_after_another_read_as_the_dict_would(
+    lines: dict[str, int], steps: list[tuple[bool, str, str, int]]
+) -> None:
+    """Two renames may meet on one path (found by a hostile run): each starts from what the dict is."""
+    expected, got = dict(lines), LineMap(lines)
+    for rename, first, second, line in steps:
+        if rename:
+            expected, got = _renamed(expected, first, second), got.renamed(first, second)
+        else:
+            expected.setdefault(first, line)
+            got = got.with_line(first, line)
+        assert list(got.items()) == list(expected.items()) and len(got) == len(expected)
+
+
+def test_two_renames_meeting_on_a_path_keep_the_line_the_dict_keeps() -> None:
+    lines = {"a": 1, "b": 2, "a.x": 3}
+    got = LineMap(lines).renamed("a.x", "a").renamed("a", "b")
+    assert dict(got) == _renamed(_renamed(lines, "a.x", "a"), "a", "b") == {"b": 2}

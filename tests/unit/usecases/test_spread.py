@@ -251,3 +251,20 @@ def test_every_problem_of_the_yaml_is_said_at_once_rules_and_crowding() -> None:
         "b.schedule.repeat",
         "c.schedule.repeat",
     ]
+
+
+def test_an_entry_not_created_yet_takes_the_place_of_no_listed_item() -> None:
+    """Not even of one without an id (the listing refuses those; a caller may not): found by a hostile run."""
+    new = DesiredEntry("new", None, {"schedule": {"repeat": "0 8 * * *"}}, "f.yml", 1)
+    listing: dict[str, list[dict[str, Any]]] = {
+        "schedules": [
+            {"title": "no id", "schedule": {"repeat": "0 8 * * *"}},
+            {"id": 7, "schedule": {"repeat": "0 9 * * *"}},
+        ],
+        "alerts": [],
+    }
+    assert [(d.key, d.id, d.cron) for d in workspace_after([new], listing)] == [
+        ("new", None, "0 8 * * *"),
+        (None, None, "0 8 * * *"),
+        (None, 7, "0 9 * * *"),
+    ]
