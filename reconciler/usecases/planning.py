@@ -322,17 +322,12 @@ def plan_to_apply(
         key = planning_env.refuse_another_key(loaded.key_check, env_key, str(saved))
         planning_env.refuse_changed_variables(loaded.env, env_key, str(saved))
         loaded = saved_plan_still_valid(client, saved, loaded, key)
-        restored = refuse_bodies_not_in_yaml(config, loaded, saved)
+        restored = refuse_bodies_not_in_yaml(client, config, loaded, saved)
         spread.refuse_saved_crowding(client, config, loaded)  # crowds form, policies tighten, after a plan is saved
-        return ToApply(restored, dict(loaded.titles), project_files(config), saved=True)  # not the plan's own text
+        files = discover([p for p in schedule_paths(config, []) if os.path.lexists(p)])  # where its ids may go
+        return ToApply(restored, dict(loaded.titles), files, saved=True)  # not the plan's own text
     result = plan_for(client, config, paths, scope, cached=False)
     return ToApply(result.plan, result.titles, result.files, saved=False)
-
-
-def project_files(config: ProjectConfig) -> list[Path]:
-    """The project's schedule files, from its config: where the ids of a saved plan may be written."""
-    existing = [p for p in schedule_paths(config, []) if os.path.lexists(p)]
-    return discover(existing)
 
 
 def saved_plan_still_valid(
@@ -351,16 +346,21 @@ def saved_plan_still_valid(
     return saved
 
 
-def refuse_bodies_not_in_yaml(config: ProjectConfig, saved: savedplan.SavedPlan, path: Path) -> WorkspacePlan:
+def refuse_bodies_not_in_yaml(
+    client: HolisticsClient, config: ProjectConfig, saved: savedplan.SavedPlan, path: Path
+) -> WorkspacePlan:
     """Each body a saved plan would send is what the YAML says now, read anew (no cache): equal bytes
     are not enough, since a plan made from a cache entry this machine did not write (restored,
     committed, forged) carries what the entry said. Each body is made again as the plan makes it:
     a create or a replacement from the entry alone, an update laid over the remote item the plan
     read (which `saved_plan_still_valid` found unchanged). A saved body holds each value from the
     environment as its expression: it is compared so, and the plan returned sends the values (read
-    again, and checked against the plan's fingerprints by `planning_env.refuse_changed_variables`)."""
+    again, and checked against the plan's fingerprints by `planning_env.refuse_changed_variables`), and
+    each name as the workspace resolves it now (a uname on another dashboard since: refused)."""
+    desired = load_desired(config, saved.paths, cached=False)
+    config, desired = _named(client, config, plan_names.CatalogRead(client), desired)
     # by key alone (unique across the files and kinds): where an id is written is checked apart (`applying`)
-    entries = {d.key: d for d in planning_env.resolved(load_desired(config, saved.paths, cached=False))}
+    entries = {d.key: d for d in planning_env.resolved(desired)}
     differ: list[str] = []
     bodies: dict[int, dict[str, Any]] = {}  # by id() of the change: what it sends, values restored
     for change in saved.plan.changes:

@@ -42,6 +42,30 @@ def test_a_schedule_declared_by_names_is_created_with_the_ids_and_plans_clean(sa
     assert again.exit_code == 0 and "No changes" in again.output, again.output
 
 
+def test_a_saved_plan_creating_a_schedule_declared_by_names_applies(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`plan --out` in review, `apply FILE` on merge: the YAML read again for the check of each body
+    resolves its names as the plan did (found by a hostile run: every such create was refused)."""
+    setup(tmp_path, NAMED)
+    assert invoke(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
+    applied = invoke(sandbox, "apply", "plan.json", cwd=tmp_path)
+    assert applied.exit_code == 0, applied.output
+    [created] = sandbox.control.schedules()
+    assert (created["source_type"], created["source_id"]) == ("Dashboard", 1234)
+    assert [p["dynamic_filter_id"] for p in created["dynamic_filter_presets"]] == [7]
+
+
+def test_a_saved_plan_is_refused_when_a_name_now_stands_for_another_dashboard(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    setup(tmp_path, NAMED)
+    assert invoke(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
+    sandbox.control.rename_dashboard("sales_performance", "sales_perf")
+    sandbox.control.rename_dashboard("sales_perf", "sales_performance")  # the uname, on a new id
+    refused = invoke(sandbox, "apply", "plan.json", cwd=tmp_path)
+    assert refused.exit_code == 1 and "would send what the YAML does not say" in refused.output, refused.output
+    assert writes(sandbox) == []
+
+
 def test_plan_json_names_the_dashboard_and_filter(sandbox: Sandbox, tmp_path: Path) -> None:
     setup(tmp_path, NAMED)
     result = invoke(sandbox, "plan", "--json", cwd=tmp_path)
