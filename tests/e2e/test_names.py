@@ -54,9 +54,7 @@ def test_a_saved_plan_creating_a_schedule_declared_by_names_applies(sandbox: San
     assert [p["dynamic_filter_id"] for p in created["dynamic_filter_presets"]] == [7]
 
 
-def test_a_saved_plan_is_refused_when_a_name_now_stands_for_another_dashboard(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
+def test_a_saved_plan_is_refused_when_a_name_now_stands_for_another_dashboard(sandbox: Sandbox, tmp_path: Path) -> None:
     setup(tmp_path, NAMED)
     assert invoke(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
     sandbox.control.rename_dashboard("sales_performance", "sales_perf")
