@@ -358,7 +358,9 @@ def refuse_bodies_not_in_yaml(
     again, and checked against the plan's fingerprints by `planning_env.refuse_changed_variables`), and
     each name as the workspace resolves it now (a uname on another dashboard since: refused)."""
     desired = load_desired(config, saved.paths, cached=False)
-    config, desired = _named(client, config, plan_names.CatalogRead(client), desired)
+    if any(plan_names.uses_names(d) for d in desired):  # the entries' names, not the scope's: no body holds those
+        names = plan_names.CatalogRead(client)
+        desired = plan_names.resolved(desired, names.result(), client, names.unavailable)
     # by key alone (unique across the files and kinds): where an id is written is checked apart (`applying`)
     entries = {d.key: d for d in planning_env.resolved(desired)}
     differ: list[str] = []

@@ -64,6 +64,22 @@ def test_a_saved_plan_is_refused_when_a_name_now_stands_for_another_dashboard(sa
     assert writes(sandbox) == []
 
 
+def test_a_saved_plan_of_entries_without_names_needs_no_catalog_for_a_scope_by_uname(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The check of a saved plan's bodies resolves the entries' names only, never the scope's (found by
+    a second hostile run: a scope naming a dashboard by uname made it read the catalog, and refuse a
+    plan of ids once the workspace stopped listing names)."""
+    ids = NAMED.replace("dashboard: sales_performance", "source_type: Dashboard\n    source_id: 1234")
+    setup(tmp_path, ids.replace("dynamic_filter: region", "dynamic_filter_id: 7"))
+    (tmp_path / "holistics-schedules.yml").write_text("scope:\n  dashboards: [1234, sales_performance]\n")
+    assert invoke(sandbox, "plan", "--out", "plan.json", cwd=tmp_path).exit_code == 0
+    sandbox.control.set_list_metadata(False)
+    applied = invoke(sandbox, "apply", "plan.json", cwd=tmp_path)
+    assert applied.exit_code == 0, applied.output
+    assert [s["source_id"] for s in sandbox.control.schedules()] == [1234]
+
+
 def test_plan_json_names_the_dashboard_and_filter(sandbox: Sandbox, tmp_path: Path) -> None:
     setup(tmp_path, NAMED)
     result = invoke(sandbox, "plan", "--json", cwd=tmp_path)
