@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -89,11 +89,11 @@ def required_fields(name: str) -> tuple[str, ...]:
 PathParts = tuple[str | int, ...]  # a field's place in a value: keys, and list indices
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Mode:
     inherited: bool  # follow `$ref` allOf parts and discriminator branches, not only what is inline
     every_branch: bool  # a base schema's discriminator (a Condition's): every branch, not the one named
-    named: list[bool] = field(default_factory=list)  # set once a walk takes the branch its value names
+    named: bool = False  # set once a walk takes the branch its value names
 
 
 def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -174,7 +174,7 @@ def _walk(node: Mapping[str, Any], value: Any, mode: _Mode, visiting: frozenset[
     if mode.inherited and isinstance(discriminator, Mapping):
         every = mode.every_branch and bool(node.get("properties"))
         if not every:
-            mode.named.append(True)
+            mode.named = True
         branches = _branches(discriminator, value, every)
         if branches is None:
             return None

@@ -296,13 +296,11 @@ class Reads:
         fails at is left to be done later."""
         self._arrivals.watch(self, ahead)
 
-    def remote(self, desired: Sequence[DesiredEntry], ahead: Ahead | None = None) -> RemoteSchedules:
+    def remote(self, desired: Sequence[DesiredEntry]) -> RemoteSchedules:
         """The listing (waiting for it), plus the ids the YAML names that it left out (`add_unlisted`).
         Asked for once the YAML is valid: what the reads had to say (-v) is said from here on. While
-        it waits, what comes is handed to the `ahead` watching it (`watch`; or given here)."""
+        it waits, what comes is handed to the `ahead` watching it (`watch`)."""
         self._client.release_events(show=True)
-        if ahead is not None:
-            self.watch(ahead)
         if self._arrivals.watched(self) and not self._drained:
             self._drained = True
             self._arrivals.until_ended(self)

@@ -1,4 +1,4 @@
-"""The listing's items handed over as they come (`Reads.remote(..., ahead)`): each listed item once, the
+"""The listing's items handed over as they come (`Reads.watch`, then `Reads.remote`): each listed item once, the
 very object the listing returns (and at most the page where the two walks overlap besides); and a
 failure there never fails the listing."""
 
@@ -21,7 +21,8 @@ def test_each_listed_item_is_handed_over_as_the_listing_holds_it() -> None:
         sb.control.put_schedules(workload.remote_schedules(450), validate=False)  # 5 pages, two walks
         seen: list[Mapping[str, Any]] = []
         with fast_client(sb) as client, Reads(client, SCHEDULES, lambda _: True, with_sources=False) as reads:
-            listed = reads.remote([], seen.append)
+            reads.watch(seen.append)
+            listed = reads.remote([])
         assert len(listed.schedules) == 450
         handed = [id(item) for item in seen]
         assert len(set(handed)) == len(handed)
@@ -37,9 +38,8 @@ def test_what_fails_on_an_item_fails_no_listing() -> None:
             raise ValueError("not for this item")
 
         with fast_client(sb) as client, Reads(client, SCHEDULES, lambda _: True, with_sources=False) as reads:
-            assert [s["id"] for s in reads.remote([], broken).schedules] == [
-                s["id"] for s in workload.remote_schedules(150)
-            ]
+            reads.watch(broken)
+            assert [s["id"] for s in reads.remote([]).schedules] == [s["id"] for s in workload.remote_schedules(150)]
 
 
 def test_while_one_listing_is_waited_for_another_kinds_items_are_handed_over_as_they_come() -> None:
@@ -88,7 +88,8 @@ def test_two_kinds_listed_at_once_each_hand_every_item_to_its_own_ahead() -> Non
             Reads(client, ALERTS, lambda _: True, with_sources=False, arrivals=arrivals) as alerts,
         ):
             alerts.watch(lambda item: seen["alerts"].append(item["id"]))
-            listed = schedules.remote([], lambda item: seen["schedules"].append(item["id"]))
+            schedules.watch(lambda item: seen["schedules"].append(item["id"]))
+            listed = schedules.remote([])
             alerts_listed = alerts.remote([])
         assert set(seen["schedules"]) == {s["id"] for s in listed.schedules} and len(listed.schedules) == 250
         assert sorted(seen["alerts"]) == sorted(a["id"] for a in alerts_listed.schedules) and len(seen["alerts"]) == 150
