@@ -49,7 +49,8 @@ from typing import Any
 import reconciler
 from reconciler.desired.cachesecret import mac, machine_secret
 from reconciler.desired.envvalues import value_at
-from reconciler.kinds.entries import DesiredEntry, LineMap
+from reconciler.desired.yamlfast import FileLines
+from reconciler.kinds.entries import DesiredEntry, LinesLater
 
 APP_DIRECTORY = "holistics-schedules"  # in the user's cache directory
 KEY_FILE = "key"  # the secret that authenticates entries, beside them in APP_DIRECTORY
@@ -60,13 +61,14 @@ TOUCH_AFTER = 24 * 3600  # a hit marks its entry used at most once a day: no wri
 PARTIAL_FOR = 3600  # a temporary file this old was left by a run that died while writing
 GITIGNORE = "# Made by holistics-schedules: a cache, never committed.\n*\n"
 
-# 2: an HMAC, not a checksum; 3: each entry's kind and its values from the environment (as written)
-_MAGIC = b"holistics-schedules validated file, format 3\n"
+# 2: an HMAC, not a checksum; 3: each entry's kind and its values from the environment (as written);
+# 4: no field lines (read from the file itself when one is asked for: `yamlfast.FileLines`)
+_MAGIC = b"holistics-schedules validated file, format 4\n"
 _SUFFIX = ".entry"
 _PARTIAL = ".partial"
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{64}\.entry$")
 # what validation calls into, directly; their requirements are followed from the installed metadata
-LIBRARIES = ("pydantic", "PyYAML", "email-validator", "cronsim")
+LIBRARIES = ("pydantic", "PyYAML", "yaml-rs", "email-validator", "cronsim")
 _log = logging.getLogger(__name__)
 
 
@@ -190,15 +192,16 @@ class FileCache:
     def path(self, key: str) -> Path:
         return self.directory / f"{key}{_SUFFIX}"
 
-    def get(self, key: str, name: str) -> list[DesiredEntry] | None:
-        """The schedules stored under `key` for the file `name`, or None (a miss)."""
+    def get(self, key: str, name: str, raw: bytes) -> list[DesiredEntry] | None:
+        """The schedules stored under `key` for the file `name` (whose bytes are `raw`: its entries'
+        lines are read from them when one is asked for), or None (a miss)."""
         path = self.path(key)
         try:
             blob, modified = _read_regular(path)
         except OSError:
             return None
         secret = self._mac_secret()
-        schedules = decode_entry(blob, key, name, secret) if secret else None
+        schedules = decode_entry(blob, key, name, secret, raw) if secret else None
         if schedules is not None and time.time() - modified > TOUCH_AFTER:
             with contextlib.suppress(OSError):
                 os.utime(path)  # still in use: not pruned
@@ -265,29 +268,26 @@ def encode_entry(key: str, name: str, schedules: Sequence[DesiredEntry], secret:
     """The entry for these schedules; None when they hold anything JSON would not give back as it
     is (a tuple, an int subclass, a non-string key), so that a hit is always exactly a miss.
 
-    The payload is `[paths, rows]`: the field paths of `field_lines` are mostly the same few lists
-    (10,000 entries, 29 of them), written once in `paths`; a row is `[key, id, fields, line, index
-    into paths, the line of each path, kind, env]`. Half the bytes, and a quarter less time to read
-    back. An entry's values from the environment are stored as written (`${NAME}`), never resolved:
-    reading a file never reads the environment."""
-    paths: dict[tuple[str, ...], int] = {}
+    The payload is a list of rows, `[key, id, fields, line, kind, env]`. The lines of the fields are
+    not stored: they are read from the file when one is asked for, as a cold read does (a third of the
+    bytes, issue 22). An entry's values from the environment are stored as written (`${NAME}`), never
+    resolved: reading a file never reads the environment."""
     rows = []
     for s in schedules:
         if not _exact(s, name):
             return None
-        shape = tuple(s.field_lines)
-        index = paths.setdefault(shape, len(paths))
-        rows.append([s.key, s.id, s.fields, s.line, index, [*s.field_lines.values()], s.kind, s.env])
+        rows.append([s.key, s.id, s.fields, s.line, s.kind, s.env])
     try:
-        payload = json.dumps([[*map(list, paths)], rows], separators=(",", ":"), allow_nan=False).encode("ascii")
+        payload = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode("ascii")
     except ValueError:
         return None
     return b"".join((_MAGIC, key.encode(), b"\n", mac(secret, key, payload), b"\n", payload))
 
 
-def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[DesiredEntry] | None:
+def decode_entry(blob: bytes, key: str, name: str, secret: bytes, raw: bytes = b"") -> list[DesiredEntry] | None:
     """The schedules an entry holds, or None when it is not a whole, intact entry for `key` made
-    with `secret` (an entry whose HMAC does not check was not written here, or was damaged)."""
+    with `secret` (an entry whose HMAC does not check was not written here, or was damaged). Their
+    lines are read from `raw`, the file's bytes, when one is asked for."""
     parts = blob.split(b"\n", 3)
     if len(parts) != 4 or parts[0] + b"\n" != _MAGIC or parts[1] != key.encode():
         return None
@@ -295,35 +295,29 @@ def decode_entry(blob: bytes, key: str, name: str, secret: bytes) -> list[Desire
     if not hmac.compare_digest(mac(secret, key, payload), parts[2]):
         return None
     try:
-        paths, rows = json.loads(payload)
-        shapes = [tuple(p) for p in paths if type(p) is list and set(map(type, p)) <= {str}]
-        if len(shapes) != len(paths) or type(rows) is not list or not all(_row_shape(row, shapes) for row in rows):
+        rows = json.loads(payload)
+        if type(rows) is not list or not all(_row_shape(row) for row in rows):
             return None
     except (ValueError, TypeError, RecursionError):
         return None
+    lines = FileLines(name, raw)
     return [
-        DesiredEntry(entry, id_, fields, name, line, LineMap.of_paths(shapes[shape], lines), kind, env)
-        for entry, id_, fields, line, shape, lines, kind, env in rows
+        DesiredEntry(entry, id_, fields, name, line, LinesLater(lines, kind, entry), kind, env)
+        for entry, id_, fields, line, kind, env in rows
     ]
 
 
-def _row_shape(row: Any, shapes: list[tuple[str, ...]]) -> bool:
-    """[key, id, fields, line, shape, lines, kind, env], each of the type a DesiredEntry read from
-    YAML has."""
-    if type(row) is not list or len(row) != 8:
+def _row_shape(row: Any) -> bool:
+    """[key, id, fields, line, kind, env], each of the type a DesiredEntry read from YAML has."""
+    if type(row) is not list or len(row) != 6:
         return False
-    key, schedule_id, fields, line, shape, lines, kind, env = row
+    key, schedule_id, fields, line, kind, env = row
     return (
         type(kind) is str is type(key)
         and _str_to_str(env)
         and (schedule_id is None or type(schedule_id) is int)
         and type(fields) is dict
         and type(line) is int
-        and type(shape) is int
-        and 0 <= shape < len(shapes)
-        and type(lines) is list
-        and len(lines) == len(shapes[shape])
-        and set(map(type, lines)) <= {int}
     )
 
 
@@ -344,15 +338,11 @@ def _exact(schedule: DesiredEntry, name: str) -> bool:
         and type(s.fields) is dict
         and s.file == name
         and type(s.line) is int
-        and type(s.field_lines) in (dict, LineMap)
         and type(s.kind) is str
         and _str_to_str(s.env)
         # what uses a variable is stored as written: an entry holding a resolved value is never stored
         and all(value_at(s.fields, path) == expression for path, expression in s.env.items())
     ):
-        return False
-    # 23 lines a schedule: checked at C speed (the sets are {str} and {int} when right)
-    if not set(map(type, s.field_lines)) <= {str} or not set(map(type, s.field_lines.values())) <= {int}:
         return False
     stack: list[Any] = [s.fields]
     while stack:

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.kinds.entries import DesiredEntry, LineMap
+from reconciler.kinds.entries import DesiredEntry, LineMap, Lines, LinesLater
 from reconciler.kinds.names import NameCatalog
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
 
@@ -84,7 +84,8 @@ class _Rewrite:
     def __init__(self, entry: DesiredEntry) -> None:
         self.entry = entry
         self.fields: dict[str, Any] = dict(entry.fields)
-        self.lines = LineMap(entry.field_lines) if not isinstance(entry.field_lines, LineMap) else entry.field_lines
+        lines = entry.field_lines
+        self.lines: Lines = lines if isinstance(lines, LineMap | LinesLater) else LineMap(lines)
         self.names: dict[str, str] = dict(entry.names)
         self.problems: list[Problem] = []
 
@@ -93,7 +94,6 @@ class _Rewrite:
 
     def source(self, dashboard_id: int, uname: str) -> None:
         """`dashboard: uname` becomes `source_type: Dashboard` + `source_id`, where it was written."""
-        line = self.entry.line_of(DASHBOARD)
         fields: dict[str, Any] = {}
         for key, value in self.fields.items():
             if key == DASHBOARD:
@@ -102,7 +102,8 @@ class _Rewrite:
             else:
                 fields[key] = value
         self.fields = fields
-        self.lines = self.lines.renamed(DASHBOARD, "source_id").with_line("source_type", line)
+        # source_type where the name was written; read lazily, as all lines are (`LinesLater`)
+        self.lines = self.lines.with_line_of("source_type", DASHBOARD, self.entry.line).renamed(DASHBOARD, "source_id")
         self.names["source_id"] = uname
 
     def filter(self, index: int, filter_id: int | str, uname: str) -> None:

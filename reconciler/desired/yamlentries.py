@@ -11,6 +11,7 @@ stopping at the first.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,14 +49,15 @@ class Unreadable(Exception):
 @dataclass
 class Entry:
     """One pair of `schedules:` or `alerts:` as read: its nodes (positions in the text, for the
-    writer), its plain data when it reads as one, and otherwise its problems."""
+    writer; None when read without them, `yamlfast`), its plain data when it reads as one, and
+    otherwise its problems."""
 
     key: str | None  # None: not a plain scalar key
-    key_node: Node
-    value_node: Node
+    key_node: Node | None
+    value_node: Node | None
     line: int
     data: dict[str, Any] | None = None
-    lines: dict[str, int] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     kind: str = "schedules"  # the map it was written in: a kind's YAML key
 
@@ -179,11 +181,12 @@ def _entry(
     the entry that each entry's value node belongs to (by node identity), to recognise one entry
     aliasing another."""
     line = node_line(key_node)
-    entry = Entry(key, key_node, value_node, line, kind=kind)
+    lines: dict[str, int] = {}
+    entry = Entry(key, key_node, value_node, line, lines=lines, kind=kind)
     try:
         checked = _entry_key(key_node, key, duplicate, kind)
         _not_an_alias(key_node, value_node, owners, NOUNS[kind])
-        builder = Builder(frozenset(owners), value_node, entry.lines)
+        builder = Builder(frozenset(owners), value_node, lines)
         entry.data = builder.entry_data(checked, value_node, line, NOUNS[kind])
     except BadNode as bad:
         entry.problems.append(Problem(name, bad.line or line, bad.path, bad.message))

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from reconciler.desired import filecache, yamlpool
+from reconciler.desired import filecache, yamlfast, yamlpool
 from reconciler.desired.discovery import read_regular, scan
 from reconciler.desired.entrycheck import checked
 from reconciler.desired.filecache import FileCache
-from reconciler.desired.yamlentries import NOUNS, Unreadable, decode, parse
+from reconciler.desired.yamlentries import NOUNS, Entry, Unreadable, decode, parse
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules, Problem
 
@@ -72,7 +72,7 @@ def _load_files(files: Sequence[Path], cache: FileCache | None) -> list[yamlpool
             out.append(([], [Problem(name, 0, "-", f"cannot read file: {exc.strerror or exc}")]))
             continue
         key = cache.key(name, raw) if cache is not None else None
-        hit = cache.get(key, name) if cache is not None and key is not None else None
+        hit = cache.get(key, name, raw) if cache is not None and key is not None else None
         if hit is None:
             misses.append((len(out), name, raw, key))
         out.append((hit or [], []))
@@ -105,7 +105,7 @@ def _load_file(file: Path, cache: FileCache | None = None) -> tuple[list[Desired
     key = cache.key(name, raw) if cache is not None else None
     if cache is None or key is None:
         return _read_file(name, raw)
-    hit = cache.get(key, name)
+    hit = cache.get(key, name, raw)
     if hit is not None:
         return hit, []
     schedules, problems = _read_file(name, raw)
@@ -125,13 +125,23 @@ _WRITES_DOLLAR_OR_BRACE = re.compile(r"\\(?:x(?:24|7[bB])|u00(?:24|7[bB])|U00000
 def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]]:
     try:
         text = decode(name, raw)
+        literal = "${" not in text and "$$" not in text and not _WRITES_DOLLAR_OR_BRACE.search(text)
+        plain = yamlfast.entries(name, text)
+        if plain is not None:  # a plain file, read fast: taken when every entry is valid
+            schedules, problems = _checked(name, plain, literal)
+            if not problems:
+                return schedules, problems
         parsed = parse(name, text)
     except Unreadable as unreadable:
         return [], unreadable.problems
-    literal = "${" not in text and "$$" not in text and not _WRITES_DOLLAR_OR_BRACE.search(text)
-    problems = list(parsed.problems)
+    schedules, problems = _checked(name, parsed.entries, literal)
+    return schedules, parsed.problems + problems
+
+
+def _checked(name: str, entries: Iterable[Entry], literal: bool) -> tuple[list[DesiredEntry], list[Problem]]:
+    problems: list[Problem] = []
     schedules: list[DesiredEntry] = []
-    for entry in parsed.entries:
+    for entry in entries:
         if entry.data is None or entry.key is None:
             problems += entry.problems
             continue

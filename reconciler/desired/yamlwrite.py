@@ -208,7 +208,7 @@ def _edit(body: str, entry: yamlentries.Entry, new_id: int, stale: int | None = 
     return _insertion(body, entry.value_node, new_id)
 
 
-def _insertion(body: str, node: Node, new_id: int) -> Edit | str:
+def _insertion(body: str, node: Node | None, new_id: int) -> Edit | str:
     """`id: <new_id>` written before the first field of the entry's mapping `node`, in its style."""
     if not isinstance(node, MappingNode) or not node.value:
         return "the entry is not a mapping of fields"

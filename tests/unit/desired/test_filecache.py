@@ -72,7 +72,10 @@ def exact(value: Any) -> Any:
 def as_read(schedules: list[DesiredEntry]) -> Any:
     """Everything a DesiredEntry holds (its equality leaves out the field lines)."""
     return exact(
-        [[type(s).__name__, s.key, s.id, s.fields, s.file, s.line, s.field_lines, s.kind, s.env] for s in schedules]
+        [
+            [type(s).__name__, s.key, s.id, s.fields, s.file, s.line, dict(s.field_lines), s.kind, s.env]
+            for s in schedules
+        ]
     )
 
 
@@ -407,7 +410,7 @@ def corruptions(blob: bytes) -> dict[str, bytes]:
         "a flipped byte": blob[:-5] + bytes([blob[-5] ^ 1]) + blob[-4:],
         "header only": head,
         "payload only": payload,
-        "another format": blob.replace(b"format 3", b"format 4", 1),
+        "another format": blob.replace(b"format 4", b"format 5", 1),
         "not rows, checksum right": forged,
         "binary junk": os.urandom(300),
         "a pickle": b"\x80\x04\x95" + os.urandom(40),
@@ -711,7 +714,7 @@ def test_apply_never_reads_the_cache_so_a_forged_entry_cannot_reach_the_workspac
         name = str(file.relative_to(project))
         key = cache.key(name, file.read_bytes())
         assert key is not None
-        schedules = cache.get(key, name)
+        schedules = cache.get(key, name, file.read_bytes())
         assert schedules is not None, f"{name} was cached by validate"
         # only the title lies: the kind, id and lines stay what the file says (an alert stays an alert)
         forged = [dataclasses.replace(s, fields={**s.fields, "title": "FORGED"}) for s in schedules]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.kinds.entries import LineMap
+from reconciler.kinds.entries import LineMap, LinesLater, nearest_line
 
 _paths = st.sampled_from(["dashboard", "dashboard.x", "source_id", "source_id.y", "title", "p.0.f", "p.0.f.z", "p.1"])
 _lines = st.dictionaries(_paths, st.integers(1, 99), max_size=6)
@@ -68,3 +68,34 @@ def test_two_renames_meeting_on_a_path_keep_the_line_the_dict_keeps() -> None:
     lines = {"a": 1, "b": 2, "a.x": 3}
     got = LineMap(lines).renamed("a.x", "a").renamed("a", "b")
     assert dict(got) == _renamed(_renamed(lines, "a.x", "a"), "a", "b") == {"b": 2}
+
+
+class _File:
+    """A file's lines, counting how often they are read."""
+
+    def __init__(self, lines: dict[str, int]) -> None:
+        self.lines, self.reads = lines, 0
+
+    def lines_of(self, kind: str, key: str) -> dict[str, int]:
+        self.reads += 1
+        return self.lines
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=_lines, steps=_steps, default=st.integers(1, 99))
+def test_lines_read_later_are_the_lines_changed_alike_and_are_read_once(
+    lines: dict[str, int], steps: list[tuple[bool, str, str, int]], default: int
+) -> None:
+    """`LinesLater` (issue 22): renames and additions recorded, then made on the lines once read."""
+    file = _File(lines)
+    eager: LineMap = LineMap(lines)
+    lazy = LinesLater(file, "schedules", "k")
+    for rename, first, second, _ in steps:
+        if rename:
+            eager, lazy = eager.renamed(first, second), lazy.renamed(first, second)
+        else:
+            eager, lazy = eager.with_line_of(first, second, default), lazy.with_line_of(first, second, default)
+    assert file.reads == 0, "nothing is read until a line is asked for"
+    assert list(lazy.items()) == list(eager.items()) and len(lazy) == len(eager)
+    assert nearest_line(lazy, "p.0.f.z", default) == nearest_line(eager, "p.0.f.z", default)
+    assert file.reads == 1
