@@ -36,12 +36,15 @@ from reconciler.desired.yamlnodes import MAX_DEPTH, MAX_NODES_PER_ENTRY
 from reconciler.kinds.entries import LineMap, LinesLater
 
 # what yaml-rs reads otherwise than the full reader: an anchor (`&`), a tag (`!`), a merge key (`<<`), a
-# line break other than \n (\r alone, NEL, U+2028, U+2029: the full reader counts its lines by them too),
-# a digit beside `_` (`1_000` is a number to yaml-rs, text to the core schema) and 0b, 0O, 0X numbers (the
-# core schema has 0o and 0x only); each searched apart, a few milliseconds for 1,000 entries
+# line break other than \n (\r alone, NEL, U+2028, U+2029: the full reader counts its lines by them too)
 _NOT_PLAIN_CHARACTERS = ("&", "!", "<<", "\x85", "\u2028", "\u2029")
-_NOT_PLAIN = (re.compile(r"\r(?!\n)"), re.compile(r"_(?:(?<=[0-9]_)|(?=[0-9]))"))
-_OTHER_BASES = (re.compile(r"0[bBOX]"), re.compile(r"(?<![0-9A-Za-z_.])[-+]?0[bBOX]"))
+_LONE_CR = re.compile(r"\r(?!\n)")
+# and numbers: `1_000`, `_1` and `0X1F` are numbers to yaml-rs, text to the core schema (which has only
+# 0o and 0x); a word around a digit beside `_`, or around 0b, 0O, 0X, is asked of yaml-rs itself when it
+# could be a number at all (`dashboard_0` could not: most such words are names)
+_NUMBER_HINT = re.compile(r"_(?:(?<=[0-9]_)|(?=[0-9]))|0[bBOX]")
+_WORD_END = re.compile(r"[\w.+-]*")
+_NUMBER_SHAPED = re.compile(r"[-+]?[0-9a-fA-FxXoObB_.+-]+")
 _TOP_LINE = re.compile(r"^[^ \n][^\n]*", re.MULTILINE)
 _TOP_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*:(?:[ \t]+#.*)?[ \t]*$")
 _FIRST_CONTENT = re.compile(r"^( +)[^ \n\r#]", re.MULTILINE)
@@ -96,9 +99,38 @@ def entries(name: str, text: str) -> list[Entry] | None:
 
 
 def _admitted(text: str) -> bool:
-    if any(c in text for c in _NOT_PLAIN_CHARACTERS) or any(p.search(text) for p in _NOT_PLAIN):
+    if any(c in text for c in _NOT_PLAIN_CHARACTERS) or _LONE_CR.search(text):
         return False
-    return not (_OTHER_BASES[0].search(text) and _OTHER_BASES[1].search(text))
+    return _numbers_read_alike(text)
+
+
+def _numbers_read_alike(text: str) -> bool:
+    """Whether every word that hints at a number yaml-rs and the core schema read otherwise is text to
+    both (as if written plain: one in quotes is only asked needlessly)."""
+    asked: set[str] = set()
+    end = -1
+    for hint in _NUMBER_HINT.finditer(text):
+        if hint.start() < end:
+            continue  # the same word
+        start = hint.start()
+        while start and (text[start - 1].isalnum() or text[start - 1] in "_.+-"):
+            start -= 1
+        word_end = _WORD_END.match(text, hint.start())
+        end = word_end.end() if word_end is not None else hint.end()
+        word = text[start:end]
+        if word not in asked and _NUMBER_SHAPED.fullmatch(word):
+            asked.add(word)
+            if not _text_to_yaml_rs(word):
+                return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_to_yaml_rs(word: str) -> bool:
+    try:
+        return yaml_rs.loads(f"a: {word}\n", parse_datetime=False) == {"a": word}
+    except Exception:  # not even a plain scalar to it: not for the fast reader
+        return False
 
 
 def _maps(text: str) -> list[tuple[str, dict[str, Any]]] | None:

@@ -137,6 +137,15 @@ SCALARS = [
     "*a",
     "<< x",
     "é ü 中文",
+    "sales_2024",
+    "cafe_1",
+    "x_1",
+    "1_0.5",
+    "+_1",
+    "Q1_2024 report",
+    "0b1 0B1",
+    "'1_000'",
+    "v0X1",
     "'\u2028'",
     '"\\r\\n"',
     "- item",
@@ -305,4 +314,12 @@ def test_an_invalid_entry_is_reported_by_the_full_reader_at_its_line() -> None:
     assert yamlfast.entries("team.yml", text) is not None  # it reads, but does not validate
     _, problems = yamlread._read_file("team.yml", text.encode())
     assert problems and all(isinstance(p, Problem) and p.line >= 2 for p in problems)
+    same_either_way(text)
+
+
+@pytest.mark.parametrize("name", ["sales_2024", '"dashboard_0"', "team_1_dash", "'cafe_1'"])
+def test_names_with_a_digit_beside_an_underscore_are_read_fast(name: str) -> None:
+    """Unames are often `word_2024`: only a word that could be a number is asked of yaml-rs."""
+    text = f"schedules:\n  a:\n    title: {name}\n    dashboard: {name}\n    dest: {{type: EmailDest, title: t}}\n"
+    assert yamlfast.entries("team.yml", text) is not None
     same_either_way(text)
