@@ -35,16 +35,36 @@ from reconciler.desired.yamlentries import BOM, KIND_KEYS, Entry, Unreadable, de
 from reconciler.desired.yamlnodes import MAX_DEPTH, MAX_NODES_PER_ENTRY
 from reconciler.kinds.entries import LineMap, LinesLater
 
-# what yaml-rs reads otherwise than the full reader: an anchor (`&`), a tag (`!`), a merge key (`<<`), a
-# line break other than \n (\r alone, NEL, U+2028, U+2029: the full reader counts its lines by them too)
-_NOT_PLAIN_CHARACTERS = ("&", "!", "<<", "\x85", "\u2028", "\u2029")
+# What yaml-rs reads otherwise than the full reader (found by the differential tests and a hostile run):
+# - an anchor (`&`), a tag (`!`), a merge key (`<<`), a line break other than \n and \r\n (the full
+#   reader counts its lines by them too), and any character YAML does not allow, a tab included (yaml-rs
+#   takes control characters and tabs where libyaml refuses them);
+_NOT_PLAIN_CHARACTERS = ("&", "!", "<<", "\u2028", "\u2029")
+_ASCII_YAML = bytes(range(0x20, 0x7F)) + b"\n\r"
+_NOT_YAML_OR_TAB = re.compile("[^\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LONE_CR = re.compile(r"\r(?!\n)")
-# and numbers: `1_000`, `_1` and `0X1F` are numbers to yaml-rs, text to the core schema (which has only
-# 0o and 0x); a word around a digit beside `_`, or around 0b, 0O, 0X, is asked of yaml-rs itself when it
-# could be a number at all (`dashboard_0` could not: most such words are names)
-_NUMBER_HINT = re.compile(r"_(?:(?<=[0-9]_)|(?=[0-9]))|0[bBOX]")
+# - a surrogate pair written as two escapes (yaml-rs joins them, libyaml refuses each);
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u[dD][89abAB]|U0000[dD][89abAB])")
+# - a scalar starting with `?`, `:`, `|` or `>` where yaml-rs takes it as text and libyaml as an indicator
+#   or an error (`[?a]`, `{name: |a}`, `[|]`): such text, key or value, is left to the full reader
+#   (`_plain`; a lone indicator in a flow is found in the text, a quoted `"|"` being a common separator);
+#   and a key ending at a flow indicator (`{name:}`, `[a:]`);
+_INDICATOR_START = ("?", ":", "|", ">")
+_FLOW_KEY_END = re.compile(r":[\]},]")
+_FLOW_LONE_INDICATOR = re.compile(r"[\[{,:] *[?:|>] *[\]},]")
+# - nesting deep enough to overflow yaml-rs's stack (about 11,000 levels: each level takes at least one
+#   character of a line's leading spaces and indicators, so a short run bounds it far below that);
+_DEEP_LINE = (re.compile(r"[ ?:-]{200}"), re.compile(r"\n[ ?:-]{200}"))  # the first line; any other
+# - numbers: `1_000`, `_1`, `0X1F` and `+0x1F` are numbers to yaml-rs, text to the core schema (which has
+#   0o and 0x, unsigned, only); a word around such a hint is asked of yaml-rs itself when it could be a
+#   number at all (`dashboard_0` could not: most such words are names). Each hint starts with a literal:
+#   searched apart, they cost a twentieth of one alternation.
+_NUMBER_HINTS = (re.compile(r"_(?:(?<=[0-9]_)|(?=[0-9]))"), re.compile(r"0[bBOX]"), re.compile(r"0[xo](?<=[-+]0[xo])"))
 _WORD_END = re.compile(r"[\w.+-]*")
 _NUMBER_SHAPED = re.compile(r"[-+]?[0-9a-fA-FxXoObB_.+-]+")
+# - a block scalar at the very end of the text (yaml-rs keeps a line break libyaml does not): the text
+#   must end with a line break, and yaml-rs reads it with this key after it, so none is at the end.
+_LAST = "x-holistics-schedules-end-of-file"
 _TOP_LINE = re.compile(r"^[^ \n][^\n]*", re.MULTILINE)
 _TOP_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*:(?:[ \t]+#.*)?[ \t]*$")
 _FIRST_CONTENT = re.compile(r"^( +)[^ \n\r#]", re.MULTILINE)
@@ -99,25 +119,35 @@ def entries(name: str, text: str) -> list[Entry] | None:
 
 
 def _admitted(text: str) -> bool:
-    if any(c in text for c in _NOT_PLAIN_CHARACTERS) or _LONE_CR.search(text):
+    if not text.endswith("\n") or any(c in text for c in _NOT_PLAIN_CHARACTERS) or not _yaml_characters(text):
+        return False
+    if _DEEP_LINE[0].match(text) or any(p.search(text) for p in (_SURROGATE_ESCAPE, _DEEP_LINE[1], _FLOW_KEY_END)):
+        return False
+    if any(c in text for c in "?|>") and _FLOW_LONE_INDICATOR.search(text):
         return False
     return _numbers_read_alike(text)
+
+
+def _yaml_characters(text: str) -> bool:
+    """Only characters YAML allows, no tab, no \r but before \n (ASCII checked at C speed)."""
+    if text.isascii():
+        if text.encode("ascii").translate(None, _ASCII_YAML):
+            return False
+    elif _NOT_YAML_OR_TAB.search(text):
+        return False
+    return "\r" not in text or not _LONE_CR.search(text)
 
 
 def _numbers_read_alike(text: str) -> bool:
     """Whether every word that hints at a number yaml-rs and the core schema read otherwise is text to
     both (as if written plain: one in quotes is only asked needlessly)."""
     asked: set[str] = set()
-    end = -1
-    for hint in _NUMBER_HINT.finditer(text):
-        if hint.start() < end:
-            continue  # the same word
-        start = hint.start()
+    for hint in sorted(m.start() for pattern in _NUMBER_HINTS for m in pattern.finditer(text)):
+        start = hint
         while start and (text[start - 1].isalnum() or text[start - 1] in "_.+-"):
             start -= 1
-        word_end = _WORD_END.match(text, hint.start())
-        end = word_end.end() if word_end is not None else hint.end()
-        word = text[start:end]
+        word_end = _WORD_END.match(text, hint)
+        word = text[start : word_end.end() if word_end is not None else hint + 1]
         if word not in asked and _NUMBER_SHAPED.fullmatch(word):
             asked.add(word)
             if not _text_to_yaml_rs(word):
@@ -137,10 +167,12 @@ def _maps(text: str) -> list[tuple[str, dict[str, Any]]] | None:
     """The maps of entries (`schedules:`, `alerts:`) in the order written; None where the file is not
     a mapping of those and `x-` keys alone, or does not read (the full reader says why)."""
     try:
-        document = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+        document = yaml_rs.loads(
+            f"{text}{_LAST}: 0\n", parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error
+        )
     except Exception:  # yaml-rs's own error, or what its parts raise: either way the full reader says why
         return None
-    if not isinstance(document, dict) or not all(type(k) is str for k in document):
+    if not isinstance(document, dict) or not all(type(k) is str for k in document) or document.pop(_LAST, None) != 0:
         return None
     maps: list[tuple[str, dict[str, Any]]] = []
     for key, value in document.items():
@@ -170,20 +202,26 @@ def _plain(data: dict[str, Any]) -> bool:
                 below += item.values()
             elif kind is list:
                 below += item
-            elif kind is float:
-                if not math.isfinite(item):
-                    return False
-            elif kind not in _SCALARS:
+            elif not _plain_scalar(item, kind):
                 return False
         level = below
     return True
 
 
+def _plain_scalar(item: Any, kind: type) -> bool:
+    if kind is str:  # `?a` or `|a`: an indicator to libyaml (a lone `|` is found in the text: `_FLOW_LONE_INDICATOR`)
+        return len(item) < 2 or not item.startswith(_INDICATOR_START)
+    if kind is float:
+        return math.isfinite(item)
+    return kind in _SCALARS
+
+
 def _plain_keys(mapping: dict[Any, Any]) -> bool:
     try:
-        return "." not in "".join(mapping)
+        keys = "\n" + "\n".join(mapping)
     except TypeError:  # a key that is not text
         return False
+    return "." not in keys and not any(f"\n{start}" in keys for start in _INDICATOR_START)
 
 
 def _key_lines(text: str, kinds: list[str]) -> list[dict[str, int]] | None:
@@ -191,11 +229,11 @@ def _key_lines(text: str, kinds: list[str]) -> list[dict[str, int]] | None:
     is a top-level `schedules:` or `alerts:` line followed by its entries, each key alone at the first
     entry's indentation, nothing less indented. None where the text is laid out otherwise."""
     found: list[dict[str, int]] = []
-    tops = list(_TOP_LINE.finditer(text))
+    tops = [top for top in _TOP_LINE.finditer(text) if not top.group().startswith(("#", "\r"))]
+    if tops and tops[0].group().rstrip("\r ") == "---":
+        tops.pop(0)  # the document's start, said
     for i, top in enumerate(tops):
         line = top.group().removesuffix("\r")
-        if not line or line.startswith("#"):
-            continue
         key = _TOP_KEY.match(line)
         if key is None:
             if line.startswith("x-"):

@@ -127,15 +127,25 @@ def _read_file(name: str, raw: bytes) -> tuple[list[DesiredEntry], list[Problem]
         text = decode(name, raw)
         literal = "${" not in text and "$$" not in text and not _WRITES_DOLLAR_OR_BRACE.search(text)
         plain = yamlfast.entries(name, text)
-        if plain is not None:  # a plain file, read fast: taken when every entry is valid
-            schedules, problems = _checked(name, plain, literal)
-            if not problems:
-                return schedules, problems
+        valid = _all_valid(name, plain, literal) if plain is not None else None
+        if valid is not None:  # a plain file, read fast: taken when every entry is valid
+            return valid, []
         parsed = parse(name, text)
     except Unreadable as unreadable:
         return [], unreadable.problems
     schedules, problems = _checked(name, parsed.entries, literal)
     return schedules, parsed.problems + problems
+
+
+def _all_valid(name: str, entries: Iterable[Entry], literal: bool) -> list[DesiredEntry] | None:
+    """Every entry validated, or None at the first that is not (the full reader says what is wrong)."""
+    schedules: list[DesiredEntry] = []
+    for entry in entries:
+        result = checked(name, entry, literal=literal)
+        if isinstance(result, list):
+            return None
+        schedules.append(result)
+    return schedules
 
 
 def _checked(name: str, entries: Iterable[Entry], literal: bool) -> tuple[list[DesiredEntry], list[Problem]]:

@@ -160,14 +160,34 @@ def _double_quoted(text: str) -> str:
     return '"' + "".join(c if c.isprintable() and c not in '"\\' else f"\\U{ord(c):08x}" for c in text) + '"'
 
 
-# any text, in each quoting style YAML has for it; and the forms above
+# any text, in each quoting style YAML has for it (control characters and tabs as they are, in single
+# quotes); and the forms above
 TEXTS = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r'"), max_size=12).map(
+        lambda t: f"'{t}'"
+    ),
     st.text(max_size=30).map(_double_quoted),
     st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=30).map(
         lambda t: "'" + t.replace("'", "''") + "'"
     ),
     st.from_regex(r"[A-Za-z][A-Za-z0-9 ,.;()/@+=?-]{0,30}[A-Za-z0-9]", fullmatch=True),
     st.sampled_from(SCALARS),
+)
+
+
+# block scalars, each way they can end; the entry's last field, so one may end the file
+BLOCKS = st.sampled_from(
+    [
+        "|\nGood morning,\nhere is the digest.",
+        "|\n",
+        "|\n  \n",
+        ">\nfolded\ntext\n",
+        "|+\nkept\n\n",
+        "|-\nstripped\n",
+        "|\nline\n  ",
+        "|\n\tTabbed",
+        "|\nx\n \t",
+    ]
 )
 
 
@@ -191,10 +211,13 @@ def files(draw: st.DrawFn) -> str:
                 dest_title=draw(TEXTS).replace("\n", "\n" + indent * 3),
             )
             body = "".join(indent + line + "\n" for line in body.splitlines())
+            if kind == "schedules" and draw(st.booleans()):  # a block scalar last: at the end of the file too
+                body += f"{indent * 3}body_text: {draw(BLOCKS)}".replace("\n", "\n" + indent * 4).rstrip(" ") + "\n"
             if draw(st.booleans()):
                 body += draw(st.sampled_from(["\n", f"{indent}# between\n", "# at the margin\n", f"{indent}\n"]))
             parts.append(body)
-    return "".join(parts).replace("\n", newline)
+    text = "".join(parts).replace("\n", newline)
+    return draw(st.sampled_from([text, text.rstrip("\r\n"), text + "  ", text + "\t\n", text + "..." + newline]))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -323,3 +346,124 @@ def test_names_with_a_digit_beside_an_underscore_are_read_fast(name: str) -> Non
     text = f"schedules:\n  a:\n    title: {name}\n    dashboard: {name}\n    dest: {{type: EmailDest, title: t}}\n"
     assert yamlfast.entries("team.yml", text) is not None
     same_either_way(text)
+
+
+E = ENTRY.format(key="a", i="  ", comment="", title="T", source_id=1, paused="false", dest_title="t")
+E_LINES = "".join("  " + line + "\n" for line in E.splitlines())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "schedules:\n" + E_LINES + "      body_text: |\n        Good morning,\n        here is the digest.",
+        "schedules:\n" + E_LINES + "      body_text: |\n",
+        "schedules:\n" + E_LINES + "      body_text: |\n        \n",
+        "schedules:\n" + E_LINES + "      body_text: |\n        x\n        ",
+        ("schedules:\n" + E_LINES + "      body_text: >\n        folded\n").replace("\n", "\r\n"),
+        "schedules:\n  a:   # from the runbook\x0c\n" + E_LINES.split("\n", 1)[1],
+        "schedules:\n" + E_LINES.replace("title: T", "title: Q3\x7f report"),
+        "schedules:\n" + E_LINES.replace("title: T", "title: Q3\ufffe report"),
+        "schedules:\n" + E_LINES.replace("source_id: 1", "source_id: +0x1F"),
+        "schedules:\n" + E_LINES.replace("source_id: 1", "source_id: -0o17"),
+        "schedules:\n" + E_LINES.replace("title: T", 'title: "Ops \\ud83d\\udcc8 digest"'),
+        "schedules:\n" + E_LINES.replace("title: T", "title: ?Weekly"),
+        "schedules:\n" + E_LINES.replace("[sales@example.com,", "[?a,"),
+        "schedules:\n" + E_LINES.replace("[sales@example.com,", "[:x,"),
+        "schedules:\n" + E_LINES.replace("[sales@example.com,", "[|a,"),
+        "schedules:\n" + E_LINES.replace("[sales@example.com,", "[>a,"),
+        "schedules:\n" + E_LINES.replace("{include_header: true,", "{include_header:,"),
+        "schedules:\n" + E_LINES.replace("[sales@example.com,", "[a:,"),
+        "schedules:\n"
+        + E_LINES.replace(
+            '    recipients: [sales@example.com, "ops@example.com"]', "    recipients:\n      -\tsales@example.com"
+        ),
+        "schedules:\n" + E_LINES + "      body_text: |\n        \tindented\n",
+        "schedules:\n" + E_LINES + "      body_text: |\n        Good morning.\n   \t\n",
+    ],
+)
+def test_what_a_hostile_run_found_yaml_rs_reads_otherwise_reads_as_in_full(text: str) -> None:
+    """Each was read fast, and otherwise than the full reader: now refused by the gate, or (a block
+    scalar ending the file) read with a key after it."""
+    same_either_way(text)
+
+
+A_LINES = "".join("  " + line + "\n" for line in ALERT.format(key="a", i="  ").splitlines())
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        "values: [?a]",
+        "values: [:x]",
+        "values: [|a]",
+        "values: [>a]",
+        "values: [a:]",
+        "values: [{id: C1, name:}]",
+        "values: [1000, ?a]",
+        "values: [1000,?a]",
+        "values: [|]",
+        "values: [1000, ?]",
+        "values: [:]",
+        "values: [>, 1]",
+        "values: [{a: |}]",
+        'values: [">= 100", "|"]',
+        "values: [{?a: 1}]",
+        "values: [{|a: 1}]",
+        "values: [{:a: 1}]",
+    ],
+)
+@pytest.mark.parametrize("field", ["values", "field_name"])
+def test_flow_scalars_yaml_rs_reads_otherwise_in_a_field_taking_any_value(flow: str, field: str) -> None:
+    """Found by a hostile run in the fields that take any value, where validation cannot catch them."""
+    if field == "values":
+        text = "alerts:\n" + A_LINES.replace("values: [1000]", flow)
+    else:  # the same start in a flow mapping's value: `{field_name: ?a}`
+        value = flow.removeprefix("values: [").removesuffix("]").split(",")[-1].strip()
+        text = "alerts:\n" + A_LINES.replace("field_name: revenue", f"field_name: {value}")
+    same_either_way(text)
+
+
+@pytest.mark.parametrize("key", ["?a", "|a", ":a", ">a", "? a", "a"])
+def test_a_key_yaml_rs_reads_otherwise_in_a_slack_channel_taking_any_mapping(key: str) -> None:
+    text = (
+        "schedules:\n  a:\n    title: t\n    source_type: Dashboard\n    source_id: 1\n"
+        '    schedule: {repeat: "0 8 * * 1"}\n'
+        f"    dest: {{type: SlackDest, slack_channels: [{{{key}: 1, id: C1}}], message: m}}\n"
+    )
+    same_either_way(text)
+
+
+@pytest.mark.parametrize("text", ["- " * 11500 + "x\n", "? " * 20000 + "x\n", " " * 300 + "- x\n"])
+def test_nesting_that_overflows_yaml_rs_is_never_handed_to_it(text: str) -> None:
+    """yaml-rs recurses per level: about 11,000 crash the process (a segfault, found by a hostile run)."""
+    assert yamlfast.entries("team.yml", text) is None
+    same_either_way(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# deliveries\nschedules:\n" + E_LINES + "# a comment at the margin\n" + E_LINES.replace("  a:", "  b:"),
+        "---\nschedules:\n" + E_LINES,
+        "schedules:\n" + E_LINES + "\n\n# the end\n",
+    ],
+)
+def test_comments_at_the_margin_and_a_document_start_are_read_fast(text: str) -> None:
+    assert yamlfast.entries("team.yml", text) is not None
+    same_either_way(text)
+
+
+def test_a_file_with_an_invalid_entry_is_validated_fast_only_up_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast read stops at the first invalid entry: the full reader then says every problem."""
+    bad = E_LINES.replace("  a:", "  b:").replace("source_id: 1", "source_id: nope")
+    text = "schedules:\n" + bad + "".join(E_LINES.replace("  a:", f"  c{i}:") for i in range(20))
+    seen: list[str] = []
+    real = yamlread.checked
+
+    def counted(name: str, entry: Any, *, literal: bool = False) -> Any:
+        seen.append(entry.key)
+        return real(name, entry, literal=literal)
+
+    monkeypatch.setattr(yamlread, "checked", counted)
+    _, problems = yamlread._read_file("team.yml", text.encode())
+    assert problems and seen.count("b") == 2 and len(seen) == 1 + 21  # b fast, then every entry in full
