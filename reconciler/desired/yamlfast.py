@@ -51,15 +51,22 @@ _SURROGATE_ESCAPE = re.compile(r"\\(?:u[dD][89abAB]|U0000[dD][89abAB])")
 #   and a key ending at a flow indicator (`{name:}`, `[a:]`);
 _INDICATOR_START = ("?", ":", "|", ">")
 _FLOW_KEY_END = re.compile(r":[\]},]")
+# - a flow collection over several lines (a key wrapped, or its `:` on the next line, an indicator before
+#   the line break: yaml-rs reads what libyaml refuses), and `:?` in a flow scalar (`a:?b`);
+_OPEN_AT_LINE_END = re.compile(r"[\[{][^\]}\n]*$", re.MULTILINE)
 _FLOW_LONE_INDICATOR = re.compile(r"[\[{,:] *[?:|>] *[\]},]")
 # - nesting deep enough to overflow yaml-rs's stack (about 11,000 levels: each level takes at least one
 #   character of a line's leading spaces and indicators, so a short run bounds it far below that);
 _DEEP_LINE = (re.compile(r"[ ?:-]{200}"), re.compile(r"\n[ ?:-]{200}"))  # the first line; any other
-# - numbers: `1_000`, `_1`, `0X1F` and `+0x1F` are numbers to yaml-rs, text to the core schema (which has
+# - numbers: `1_000`, `_1`, `0xab_cd`, `0X1F` and `+0x1F` are numbers to yaml-rs, text to the core schema (which has
 #   0o and 0x, unsigned, only); a word around such a hint is asked of yaml-rs itself when it could be a
 #   number at all (`dashboard_0` could not: most such words are names). Each hint starts with a literal:
 #   searched apart, they cost a twentieth of one alternation.
-_NUMBER_HINTS = (re.compile(r"_(?:(?<=[0-9]_)|(?=[0-9]))"), re.compile(r"0[bBOX]"), re.compile(r"0[xo](?<=[-+]0[xo])"))
+_NUMBER_HINTS = (
+    re.compile(r"_[0-9a-fA-FxXoObB_.+-]*(?!\w)"),  # `_` with only what a number has after it, to the word's end
+    re.compile(r"0[bBOX]"),
+    re.compile(r"0[xo](?<=[-+]0[xo])"),
+)
 _WORD_END = re.compile(r"[\w.+-]*")
 _NUMBER_SHAPED = re.compile(r"[-+]?[0-9a-fA-FxXoObB_.+-]+")
 # - a block scalar at the very end of the text (yaml-rs keeps a line break libyaml does not): the text
@@ -69,7 +76,8 @@ _TOP_LINE = re.compile(r"^[^ \n][^\n]*", re.MULTILINE)
 _TOP_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*:(?:[ \t]+#.*)?[ \t]*$")
 _FIRST_CONTENT = re.compile(r"^( +)[^ \n\r#]", re.MULTILINE)
 _ENTRY_KEY = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)")
-_SCALARS = (str, int, bool, type(None))
+_SCALARS = (str, bool, type(None))
+_INT_BITS = 4_000 * 3  # about 3,600 digits: well within Python's limit on converting text to int
 
 
 class FileLines:
@@ -121,7 +129,9 @@ def entries(name: str, text: str) -> list[Entry] | None:
 def _admitted(text: str) -> bool:
     if not text.endswith("\n") or any(c in text for c in _NOT_PLAIN_CHARACTERS) or not _yaml_characters(text):
         return False
-    if _DEEP_LINE[0].match(text) or any(p.search(text) for p in (_SURROGATE_ESCAPE, _DEEP_LINE[1], _FLOW_KEY_END)):
+    if ":?" in text or _DEEP_LINE[0].match(text):
+        return False
+    if any(p.search(text) for p in (_SURROGATE_ESCAPE, _DEEP_LINE[1], _FLOW_KEY_END, _OPEN_AT_LINE_END)):
         return False
     if any(c in text for c in "?|>") and _FLOW_LONE_INDICATOR.search(text):
         return False
@@ -178,7 +188,7 @@ def _maps(text: str) -> list[tuple[str, dict[str, Any]]] | None:
     for key, value in document.items():
         if key in KIND_KEYS and isinstance(value, dict):
             maps.append((key, value))
-        elif not key.startswith("x-"):
+        elif not key.startswith("x-") or not _plain({"": value}):  # an `x-` holds what an entry may refer to
             return None
     return maps
 
@@ -213,6 +223,8 @@ def _plain_scalar(item: Any, kind: type) -> bool:
         return len(item) < 2 or not item.startswith(_INDICATOR_START)
     if kind is float:
         return math.isfinite(item)
+    if kind is int:  # the full reader's int() refuses over 4,300 digits (Python's limit); JSON writes none
+        return int(item).bit_length() <= _INT_BITS
     return kind in _SCALARS
 
 

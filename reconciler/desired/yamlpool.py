@@ -1,11 +1,12 @@
 """Reading many schedule files in worker processes, beside the listing, not in its way.
 
 Why: a plan lists the workspace in threads while the main thread reads the YAML, and parsing and
-validating 10,000 entries is over a second of CPU in pure Python (libyaml composes, the builder and
-pydantic run per node). In one process that CPU holds the GIL the listing threads need between their
-requests, and nothing else can use the machine's other cores. In a worker process it runs on another
-core. The main process reads a share as well: parsing 10,000 entries takes several seconds of CPU, far
-longer than the listing waits on the network, so the one worker alone was the plan's critical path.
+validating 10,000 entries is about a second of CPU (pydantic per entry; five times that for files only
+the full reader takes, whose builder runs per node). In one process that CPU holds the GIL the listing
+threads need between their requests, and nothing else can use the machine's other cores. In a worker
+process it runs on another core. The main process reads a share as well: when every file needed the
+full reader, parsing took longer than the listing waited on the network, and the one worker alone was
+the plan's critical path.
 
 What a worker does is exactly `yamlread._read_file` (one file's name and bytes in, its entries and
 problems out), so the entries, the problems, their files and lines are the same as in-process. A

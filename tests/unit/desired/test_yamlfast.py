@@ -467,3 +467,40 @@ def test_a_file_with_an_invalid_entry_is_validated_fast_only_up_to_it(monkeypatc
     monkeypatch.setattr(yamlread, "checked", counted)
     _, problems = yamlread._read_file("team.yml", text.encode())
     assert problems and seen.count("b") == 2 and len(seen) == 1 + 21  # b fast, then every entry in full
+
+
+def _schedule(source_id: str = "1", schedule: str = "{repeat: '0 8 * * 1'}", dest: str = "") -> str:
+    dest = dest or "{type: EmailDest, title: t, recipients: [a@b.c]}"
+    return (
+        f"schedules:\n  a:\n    title: t\n    source_type: Dashboard\n    source_id: {source_id}\n"
+        f"    schedule: {schedule}\n    dest: {dest}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "alerts:\n" + A_LINES.replace("values: [1000]", "values: [0xab_cd]"),
+        "alerts:\n" + A_LINES.replace("values: [1000]", "values: [_.5, 1._, 0x_e, 0xe_e, 1e_+3]"),
+        _schedule(source_id="0xdead_beef"),
+        _schedule(source_id="1" * 4301),
+        "alerts:\n" + A_LINES.replace("values: [1000]", f"values: [{'1' * 4301}]"),
+        _schedule(schedule="{repeat: '0 8 * * 1', paused\n      : true}"),
+        _schedule(schedule="{repeat: '0 8 * * 1', \"paused\"\n      : true}"),
+        _schedule(schedule="{repeat: '0 8 * * 1', paused # c\n      : true}"),
+        _schedule(dest="{type: SlackDest, slack_channels: [{x\n      y: 1}], message: m}"),
+        "alerts:\n" + A_LINES.replace("values: [1000]", "values: [1000, |\n        ]"),
+        "alerts:\n" + A_LINES.replace("values: [1000]", "values: [1000,\n        ?]"),
+        ("alerts:\n" + A_LINES.replace("values: [1000]", "values: [1000, >\n        ]")).replace("\n", "\r\n"),
+        "alerts:\n" + A_LINES.replace("values: [1000]", "values: [a:?b]"),
+        _schedule(dest="{type: SlackDest, slack_channels: [{id: C1, name: a:?b}], message: m}"),
+        "x-note: [|a]\n" + _schedule(),
+        "x-note: {|a: 1}\n" + _schedule(),
+        "x-note: [1_000]\n" + _schedule(),
+    ],
+)
+def test_what_a_second_hostile_run_found_yaml_rs_reads_otherwise_reads_as_in_full(text: str) -> None:
+    """Numbers with `_` and no digit beside it, ints past Python's 4,300 digits, flows over several
+    lines, `:?` in a flow, and all of it inside an `x-` section: each was read fast, and otherwise."""
+    assert yamlfast.entries("team.yml", text) is None
+    same_either_way(text)
