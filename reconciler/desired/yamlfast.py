@@ -76,7 +76,7 @@ _TOP_LINE = re.compile(r"^[^ \n][^\n]*", re.MULTILINE)
 _TOP_KEY = re.compile(r"([A-Za-z0-9_-]+)[ \t]*:(?:[ \t]+#.*)?[ \t]*$")
 _FIRST_CONTENT = re.compile(r"^( +)[^ \n\r#]", re.MULTILINE)
 _ENTRY_KEY = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*)[ \t]*:(?:[ \t]|$)")
-_SCALARS = (str, bool, type(None))
+_SCALARS = (bool, type(None))  # besides text and numbers, checked on their own
 _INT_BITS = 4_000 * 3  # about 3,600 digits: well within Python's limit on converting text to int
 
 
@@ -113,7 +113,8 @@ def entries(name: str, text: str) -> list[Entry] | None:
     must read it (see the module's docstring). A file of no document is None too: rare and cheap."""
     text = text.removeprefix(BOM)
     maps = _maps(text) if _admitted(text) else None
-    lines = _key_lines(text, [kind for kind, _ in maps]) if maps is not None else None
+    lines = _key_lines(text) if maps is not None else None
+    # the same maps, keys and order as the data: a scan that found anything else is not trusted
     if maps is None or lines is None or [list(m) for _, m in maps] != [list(found) for found in lines]:
         return None
     source = FileLines(name, text)
@@ -236,8 +237,8 @@ def _plain_keys(mapping: dict[Any, Any]) -> bool:
     return "." not in keys and not any(f"\n{start}" in keys for start in _INDICATOR_START)
 
 
-def _key_lines(text: str, kinds: list[str]) -> list[dict[str, int]] | None:
-    """The line of each entry's key, per map of entries in `kinds` order, from the lines alone: a map
+def _key_lines(text: str) -> list[dict[str, int]] | None:
+    """The line of each entry's key, per map of entries in the order written, from the lines alone: a map
     is a top-level `schedules:` or `alerts:` line followed by its entries, each key alone at the first
     entry's indentation, nothing less indented. None where the text is laid out otherwise."""
     found: list[dict[str, int]] = []
@@ -257,7 +258,7 @@ def _key_lines(text: str, kinds: list[str]) -> list[dict[str, int]] | None:
             if entries is None:
                 return None
             found.append(entries)
-    return found if len(found) == len(kinds) else None
+    return found
 
 
 def _entry_lines(text: str, start: int, end: int) -> dict[str, int] | None:

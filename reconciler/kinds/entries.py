@@ -7,6 +7,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import methodcaller
 from typing import Any, ClassVar, Protocol
 
 
@@ -115,26 +116,26 @@ class LinesLater(Mapping[str, int]):
 
     __slots__ = ("_changes", "_key", "_kind", "_read", "_source")
 
-    def __init__(self, source: LineSource, kind: str, key: str, changes: tuple[tuple[str, ...], ...] = ()) -> None:
-        self._source, self._kind, self._key, self._changes = source, kind, key, changes
+    def __init__(self, source: LineSource, kind: str, key: str, changes: tuple[methodcaller, ...] = ()) -> None:
+        self._source, self._kind, self._key = source, kind, key
+        self._changes = changes  # LineMap's own methods, made on the lines once read (picklable, unlike a lambda)
         self._read: LineMap | None = None
 
     def renamed(self, old: str, new: str) -> LinesLater:
-        return LinesLater(self._source, self._kind, self._key, (*self._changes, ("renamed", old, new)))
+        return self._then(methodcaller("renamed", old, new))
 
     def with_line_of(self, path: str, other: str, default: int) -> LinesLater:
-        change = ("with_line_of", path, other, str(default))
+        return self._then(methodcaller("with_line_of", path, other, default))
+
+    def _then(self, change: methodcaller) -> LinesLater:
         return LinesLater(self._source, self._kind, self._key, (*self._changes, change))
 
     def _lines(self) -> LineMap:
         if self._read is None:
             source = self._source.lines_of(self._kind, self._key)
             lines = source if isinstance(source, LineMap) else LineMap(source)
-            for change, *args in self._changes:
-                if change == "renamed":
-                    lines = lines.renamed(*args)
-                else:
-                    lines = lines.with_line_of(args[0], args[1], int(args[2]))
+            for change in self._changes:
+                lines = change(lines)
             self._read = lines
         return self._read
 
