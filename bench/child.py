@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
 
     import reconciler.cli
     import reconciler.core.build
-    import reconciler.remote.reads
+    import reconciler.remote.listings
     import reconciler.usecases.applying
     import reconciler.usecases.planning
 
@@ -58,10 +58,10 @@ def main(argv: list[str]) -> int:
     targets: list[tuple[Any, str, str]] = [
         (reconciler.usecases.planning, "load_desired", "load_yaml"),
         # the listing runs in its own thread from the start; `remote` is the main thread waiting for it
-        (reconciler.remote.reads.Reads, "_list", "listing"),
-        (reconciler.remote.reads.Reads, "remote", "wait_remote"),
+        (reconciler.remote.listings.Reads, "_list", "listing"),
+        (reconciler.remote.listings.Reads, "remote", "wait_remote"),
         (reconciler.usecases.planning, "plan", "diff"),
-        (reconciler.remote.reads.Reads, "sources", "wait_sources"),
+        (reconciler.remote.listings.Reads, "sources", "wait_sources"),
         (reconciler.usecases.applying, "apply", "apply"),  # the CLI calls it as `applying.apply`
     ]
     for module, name, label in targets:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from reconciler.usecases.config import ProjectConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
-Connect = Callable[[], "HolisticsClient"]
 
 
 def project_config(ctx: click.Context | None = None) -> ProjectConfig:
@@ -57,37 +56,93 @@ def turn_cache_off(no_cache: bool) -> None:
         os.environ["HOLISTICS_SCHEDULES_NO_CACHE"] = "1"  # reconciler.desired.filecache.NO_CACHE_ENV
 
 
-def _connector(
-    api_key: str | None, region: str | None, base_url: str | None, rate_limit: str | None, verbose: bool
-) -> Connect:
-    settings = project_config().connection
+class Connect:
+    """How a command gets its client, so that one which fails before it needs one never asks for a key.
+    `connect()` makes it from the options and the project config. `connect.early()` makes it before
+    the config is read, when the config file cannot change it (it has no `connection:`), for reads that
+    start while the config's models load (`plan`); `connect()` then hands back that very client (the
+    settings are compared once the config is read: a client made otherwise is a new one)."""
 
-    def connect() -> HolisticsClient:
-        from reconciler.remote.client import (
-            ConfigError,
-            HolisticsClient,
-            RateLimiter,
-            default_rate_limit,
-            resolve_base_url,
-        )
+    def __init__(
+        self, api_key: str | None, region: str | None, base_url: str | None, rate_limit: str | None, verbose: bool
+    ) -> None:
+        self._api_key, self._region, self._base_url, self._rate_limit = api_key, region, base_url, rate_limit
+        self._verbose = verbose
+        self._early: tuple[HolisticsClient, tuple[str, str | None]] | None = None
 
-        if not api_key:
+    def __call__(self) -> HolisticsClient:
+        settings = project_config().connection
+        url_and_pace = self._settings(settings.region, settings.base_url, settings.rate_limit)
+        if self._early is not None and self._early[1] == url_and_pace:
+            return self._early[0]
+        return self._client(*url_and_pace)
+
+    def early(self) -> HolisticsClient | None:
+        """The client, before the config is read, when only the options and the environment decide it;
+        else None (and `connect()` says what is wrong, in its turn)."""
+        if not self._api_key or not config_leaves("connection"):
+            return None
+        try:
+            url_and_pace = self._settings(None, None, None)
+        except CommandFailed:
+            return None
+        client = self._client(*url_and_pace)
+        self._early = (client, url_and_pace)
+        return client
+
+    def _settings(self, region: str | None, base_url: str | None, rate_limit: str | None) -> tuple[str, str | None]:
+        """The API root and the pace (None: unpaced) that the options, then the config, ask for."""
+        from reconciler.remote.client import ConfigError, RateLimiter, default_rate_limit, resolve_base_url
+
+        if not self._api_key:
             raise CommandFailed("no API key: set HOLISTICS_API_KEY (or pass --api-key)")
         try:
-            url = resolve_base_url(region or settings.region, base_url or settings.base_url)
-            pace = rate_limit or settings.rate_limit or default_rate_limit(url)
-            limiter = RateLimiter.from_text(pace) if pace else None
+            url = resolve_base_url(self._region or region, self._base_url or base_url)
+            pace = self._rate_limit or rate_limit or default_rate_limit(url)
+            if pace:
+                RateLimiter.from_text(pace)
         except ConfigError as exc:
             raise CommandFailed(str(exc)) from None  # said as a plain error, without the API's wording
-        on_event = (lambda msg: stderr().print(msg, style="dim", markup=False)) if verbose else None
-        return HolisticsClient(url, api_key, on_event=on_event, rate_limiter=limiter)
+        return url, pace
 
-    return connect
+    def _client(self, url: str, pace: str | None) -> HolisticsClient:
+        from reconciler.remote.client import HolisticsClient, RateLimiter
+
+        assert self._api_key  # `_settings` refused to go on without one
+        on_event = (lambda msg: stderr().print(msg, style="dim", markup=False)) if self._verbose else None
+        limiter = RateLimiter.from_text(pace) if pace else None
+        return HolisticsClient(url, self._api_key, on_event=on_event, rate_limiter=limiter)
+
+
+def config_leaves(key: str) -> bool:
+    """Whether the project config certainly leaves `key` (a top-level key) to its default, read
+    without its models: a file that does not spell the key, and has no backslash (a quoted key's
+    escapes could spell it) and no NUL (UTF-16 would hide it), does; so does no file at all. One
+    that cannot be read may not (reading it says why)."""
+    root = click.get_current_context().find_root()
+    given = root.params.get("config_path")
+    try:
+        text = Path(given or discovery.CONFIG_FILE).read_bytes()
+    except FileNotFoundError:
+        return given is None
+    except OSError:
+        return False
+    return key.encode() not in text.lower() and b"\\" not in text and b"\0" not in text
 
 
 def connection_options(func: F) -> F:
-    """The connection options (and -v, --no-color, --no-cache), passed on as `connect`: a function
-    that makes the client, so a command that fails before it needs one never asks for a key."""
+    """The connection options (and -v, --no-color, --no-cache), passed on as `connect` (a `Connect`),
+    once the project config is read: its problems come first."""
+    return _connection_options(func, config_first=True)
+
+
+def early_connection_options(func: F) -> F:
+    """As `connection_options`, but the project config is left for the command to read: `plan` starts
+    its reads first (`Connect.early`)."""
+    return _connection_options(func, config_first=False)
+
+
+def _connection_options(func: F, *, config_first: bool) -> F:
     from reconciler.remote.client import HOLISTICS_RATE_LIMIT  # the commands that connect import it anyway
 
     @click.option("--api-key", envvar="HOLISTICS_API_KEY", help="API key (env HOLISTICS_API_KEY, preferred).")
@@ -130,7 +185,9 @@ def connection_options(func: F) -> F:
         region_flag = region is not None and ctx.get_parameter_source("region") != env
         if region_flag and ctx.get_parameter_source("base_url") == env:
             base_url = None  # flags win: --region on the command line beats HOLISTICS_BASE_URL
-        return func(*args, connect=_connector(api_key, region, base_url, rate_limit, verbose), **kwargs)
+        if config_first:
+            project_config()
+        return func(*args, connect=Connect(api_key, region, base_url, rate_limit, verbose), **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
@@ -180,7 +237,7 @@ def scope_options(func: F) -> F:
         prune_duplicates: bool,
         **kwargs: Any,
     ) -> Any:
-        from reconciler.usecases.planning import Scope, Selection
+        from reconciler.usecases.plan_scope import Scope, Selection
 
         scope = Scope(prune, prune_since, Selection(tuple(targets), tuple(excludes)), prune_duplicates)
         return func(*args, scope=scope, **kwargs)

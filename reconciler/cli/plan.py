@@ -6,6 +6,7 @@ for neither, and a plan imports only the view of the format it prints."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,14 +14,16 @@ import click
 
 from reconciler.cli.options import (
     Connect,
-    connection_options,
+    config_leaves,
+    early_connection_options,
     env_key,
     paths_argument,
     project_config,
     scope_options,
     verbose,
 )
-from reconciler.errors import ExitCode
+from reconciler.desired import discovery
+from reconciler.errors import ExitCode, UserError
 from reconciler.views.console import printable, stderr, stdout, without_hidden_values
 
 if TYPE_CHECKING:
@@ -84,6 +87,18 @@ def _write(out: Path, result: Planned, fmt: str, *, show_sensitive: bool, worksp
         stderr().print(f"Wrote the plan to {out}.", markup=False)
 
 
+def _nothing_said_first(paths: Sequence[Path], scope: Scope) -> bool:
+    """Whether the plan can have nothing to say before its first request: a refused option (only a
+    plan that deletes can be refused) or a schedule path that cannot be read (one the config names
+    is not known yet). What the config and the YAML say of themselves comes after; no write ever does."""
+    if scope.deleting is not None or not (paths or config_leaves("paths")):
+        return False
+    try:
+        return not discovery.scan(list(paths) or [discovery.DefaultPath(discovery.DEFAULT_SCHEDULES)])[1]
+    except UserError:  # no schedules/ at all: a hint
+        return False
+
+
 # The last plan made lives on: the console script ends without freeing anything (`entry._exit_now`),
 # and freeing a plan of 10,000 schedules object by object as this command returned took 50 ms.
 _KEPT: list[Planned] = []
@@ -99,7 +114,7 @@ _KEPT: list[Planned] = []
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @scope_options
 @click.option("--show-sensitive", is_flag=True, help="Do not mask email addresses in markdown.")
-@connection_options
+@early_connection_options
 def plan_command(
     paths: tuple[Path, ...],
     fmt: str,
@@ -111,17 +126,27 @@ def plan_command(
     connect: Connect,
 ) -> None:
     """Show what apply would do. Reads every remote schedule and alert; writes nothing remotely."""
-    from reconciler.usecases.planning import plan_for
+    from reconciler.usecases import plan_start
 
     fmt = "json" if as_json else fmt
     _KEPT.clear()  # one plan at most, and never one of an earlier command that a failed one would leave
-    with connect() as client:
-        # a saved plan holds nothing the cache produced: apply sends what it carries
-        saving = out is not None and out.suffix == ".json"
-        # a saved plan fingerprints the values it took from the environment, under a key from the API key
-        result = plan_for(
-            client, project_config(), paths, scope, cached=not saving, env_key=env_key if saving else None
-        )
+    # the workspace's read starts before the plan's own code loads, when nothing can be said before it
+    with plan_start.started(connect.early() if _nothing_said_first(paths, scope) else None) as listings:
+        from reconciler.usecases.planning import plan_for
+
+        with connect() as client:
+            # a saved plan holds nothing the cache produced: apply sends what it carries
+            saving = out is not None and out.suffix == ".json"
+            # a saved plan fingerprints the values it took from the environment, under a key from the API key
+            result = plan_for(
+                client,
+                project_config(),
+                paths,
+                scope,
+                cached=not saving,
+                env_key=env_key if saving else None,
+                listings=listings,
+            )
     _KEPT[:] = [result]
     if result.undocumented and verbose():
         stderr().print(

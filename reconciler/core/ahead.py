@@ -31,11 +31,16 @@ class DiffsAhead:
         # their result, so that an identity check cannot be fooled by a reused address
         self._done: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], tuple[FieldDiff, ...]]] = {}
 
-    def see(self, item: Mapping[str, Any]) -> None:
+    def see(self, item: Mapping[str, Any]) -> bool:
+        """Compares `item` with the entry of its id; whether the plan is likely to show it (it differs
+        from that entry, or no entry names it): a guess, for reading its source's title early."""
         entry = self._by_id.get(item.get("id"))  # type: ignore[arg-type]
-        if entry is not None:
-            managed = without(entry.fields, self._skip(entry.key))
-            self._done[entry.key] = (entry.fields, item, differences(managed, item, self._kind))
+        if entry is None:
+            return True
+        managed = without(entry.fields, self._skip(entry.key))
+        found = differences(managed, item, self._kind)
+        self._done[entry.key] = (entry.fields, item, found)
+        return bool(found)
 
     def differences(
         self, original: DesiredEntry, managed: Mapping[str, Any], have: Mapping[str, Any]

@@ -6,6 +6,7 @@ schedules, and what it leaves alone and why; nothing here computes one (see `cor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -177,6 +178,11 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, int]:
+        return dict(self._summary)
+
+    @functools.cached_property
+    def _summary(self) -> dict[str, int]:
+        """Counted once: every view and the safety check ask, and a plan is never changed in place."""
         counts = {action.value: 0 for action in Action}
         for change in self.changes:
             counts[change.action.value] += 1

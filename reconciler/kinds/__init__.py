@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reconciler import spec
-
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from reconciler import spec
 
 SourceKey = tuple[str, int]
 Bucket = tuple[Any, ...]
@@ -43,7 +43,8 @@ class Kind:
     wrapper: str  # the key a request or reply wraps one in: `data_schedule`
     list_key: str  # the key of a listing page's items: `data_schedules`
     schema: str  # the spec's schema of one: `DataSchedule`
-    model: type[BaseModel]  # one YAML entry, validated
+    # one YAML entry's model, imported when first asked for (`model`): the listing starts without pydantic
+    load_model: Callable[[], type[BaseModel]]
     source_types: tuple[str, ...]  # what it can deliver: Dashboard, QueryReport
     dest_types: tuple[str, ...]  # where it can deliver, as the YAML can declare it
     immutable: tuple[str, ...]  # fields the server cannot change in place: a change is a replacement
@@ -54,6 +55,11 @@ class Kind:
     # entries are only ever matched to remote items of their own bucket; apply serialises a bucket's creates
     bucket: Callable[[Mapping[str, Any]], Bucket]
     source_key: Callable[[Mapping[str, Any]], SourceKey | None]  # the dashboard or report it delivers
+
+    @property
+    def model(self) -> type[BaseModel]:
+        """One YAML entry, validated."""
+        return self.load_model()
 
     def declarable(self, item: Mapping[str, Any], *, values: bool = True) -> bool:
         """Whether the YAML can hold this remote item at all: a source and destination type it can
@@ -77,6 +83,8 @@ class Kind:
         `created_at`, an owner, a last run...) is left out, and its dotted path (`dest.id`,
         `dynamic_filter_presets[].data_schedule_id`) added to `extras`, so it never reaches a diff,
         an adoption or a PUT body. A part of a branch the spec does not map is kept whole."""
+        from reconciler import spec  # loaded while the listing is under way, not before its first request
+
         kept, left_out = spec.split_documented(item, spec.schema(self.schema), every_branch=True)
         if extras is not None:
             extras.update(_dotted(path) for path in left_out)

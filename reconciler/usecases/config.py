@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from pydantic_core import PydanticCustomError
 
 from reconciler.desired.discovery import CONFIG_FILE as CONFIG_FILE
-from reconciler.desired.discovery import DefaultPath, read_regular
+from reconciler.desired.discovery import DEFAULT_SCHEDULES, DefaultPath, read_regular
 from reconciler.desired.validation_messages import config_problems, unknown_part
 from reconciler.desired.yamlentries import Unreadable, decode, read_mapping
 from reconciler.kinds.alerts.models import DestType as AlertDestType
@@ -176,7 +176,7 @@ class Safety(_Model):
 
 
 class ProjectConfig(_Model):
-    paths: list[str] = Field(default_factory=lambda: ["schedules"])
+    paths: list[str] = Field(default_factory=lambda: [DEFAULT_SCHEDULES])
     connection: Connection = Field(default_factory=Connection)
     scope: Scope = Field(default_factory=Scope)
     ignore: Ignore = Field(default_factory=Ignore)

@@ -31,6 +31,7 @@ from reconciler.kinds.schedules.models import Schedule
 from reconciler.problems import escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import APIError, HolisticsClient, NotFound, UnexpectedResponse
+from reconciler.remote.listings import CatalogRead
 from reconciler.remote.reads import RemoteSchedules, Source, catalog_source, list_remote, read_sources
 from reconciler.usecases import lock, plan_names
 from reconciler.usecases.applying import parts_of
@@ -145,7 +146,7 @@ def find(
     taken: set[str] = set()
     declared: dict[int, str] = {}
     if config.scope.unames():  # the scope names dashboards: their ids, from the catalog
-        names = plan_names.CatalogRead(client)
+        names = CatalogRead(client)
         config = plan_names.scoped(config, names.result(), names.unavailable)
     result = make_plan(client, config, [], check_references=False) if unmanaged else None
     if result is not None:

@@ -1,6 +1,6 @@
 """Names in a plan: the workspace's catalog of dashboards (one `list_metadata` request, started with
-the listings), the entries' `dashboard:` and `dynamic_filter:` resolved through it, and what the
-plan may then skip (no `GET /dashboards/{id}` for titles: the catalog has them).
+the listings: `remote.listings.CatalogRead`), the entries' `dashboard:` and `dynamic_filter:` resolved
+through it, and what the plan may then skip (no `GET /dashboards/{id}` for titles: the catalog has them).
 
 Without `list_metadata` (an older deployment, a key without permission), an entry that uses a name
 is an error saying why, and an id-only project plans exactly as it did (titles read one by one).
@@ -8,60 +8,18 @@ is an error saying why, and an id-only project plans exactly as it did (titles r
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.desired.names import dashboards_naming_filters, entries_naming_filters, has_names, resolve_names
 from reconciler.kinds import SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import InvalidSchedules, Problem, did_you_mean
-from reconciler.remote.catalog import Catalog, DashboardReader, read_catalog
-from reconciler.remote.client import HolisticsClient, NamesUnavailable
+from reconciler.remote.catalog import Catalog, DashboardReader
 from reconciler.usecases.config import ConfigFileError, ProjectConfig
 from reconciler.views.plan_words import Labels
 
-FILTER_READERS = 4  # as many as the sources' readers (`remote.reads.SOURCE_WORKERS`)
-
-
-class CatalogRead:
-    """The catalog, read in the background from the moment the plan starts (it overlaps the
-    listings and the parsing). Its result: the catalog, or None when the server has none to give."""
-
-    def __init__(self, client: HolisticsClient) -> None:
-        self.client = client
-        self.future: Future[Catalog | None] = Future()
-        self.unavailable: str | None = None  # why, when the server has no list_metadata for this key
-        self._started = False
-
-    def start(self) -> CatalogRead:
-        """Send the request (a daemon thread: a command that failed meanwhile does not wait for it)."""
-        if not self._started:
-            self._started = True
-            threading.Thread(target=self._read, name="catalog", daemon=True).start()
-        return self
-
-    def _read(self) -> None:
-        try:
-            catalog: Catalog | None = read_catalog(self.client)
-        except NamesUnavailable as exc:
-            self.unavailable = str(exc)
-            catalog = None
-        except BaseException as exc:  # raised to whoever asks for the catalog
-            self.future.set_exception(exc)
-            return
-        self.future.set_result(catalog)
-
-    def result(self) -> Catalog | None:
-        return self.start().future.result()
-
-    def settled_without(self) -> bool:
-        """Whether the catalog is known to be unavailable (waiting for the answer): the caller then
-        reads titles one by one, as before. A failed read counts as available: it fails the plan."""
-        try:
-            return self.result() is None
-        except BaseException:
-            return False
+FILTER_READERS = 4  # as many as the sources' readers (`remote.listings.SOURCE_WORKERS`)
 
 
 def uses_names(entry: DesiredEntry) -> bool:

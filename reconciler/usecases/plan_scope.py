@@ -10,11 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.desired.discovery import discover
 from reconciler.errors import UserError
 from reconciler.problems import escape_controls
-from reconciler.usecases.config import ProjectConfig
+
+if TYPE_CHECKING:  # the config's models are loaded by whoever reads it: options are parsed without them
+    from reconciler.usecases.config import ProjectConfig
 
 
 class PlanRefused(UserError):
@@ -76,16 +79,21 @@ class Scope:
     selection: Selection = field(default_factory=Selection)
     prune_duplicates: bool = False
 
-    def refusal(self, config: ProjectConfig, paths: Sequence[Path]) -> str | None:
-        """Why these options cannot be planned safely, said before any request is made. Deleting
-        duplicates is refused as pruning is: a partial plan deletes nothing, and over part of the
-        files an entry left out could hold the very schedule that looks like a copy."""
-        deleting = (
+    @property
+    def deleting(self) -> str | None:
+        """The first flag given that lets the plan delete, or None: only such a plan can be refused."""
+        flags = (
             ("--prune", self.prune),
             ("--prune-since", self.prune_since is not None),
             ("--prune-duplicates", self.prune_duplicates),
         )
-        flag = next((name for name, given in deleting if given), None)
+        return next((name for name, given in flags if given), None)
+
+    def refusal(self, config: ProjectConfig, paths: Sequence[Path]) -> str | None:
+        """Why these options cannot be planned safely, said before any request is made. Deleting
+        duplicates is refused as pruning is: a partial plan deletes nothing, and over part of the
+        files an entry left out could hold the very schedule that looks like a copy."""
+        flag = self.deleting
         if self.prune_since is not None and not self.prune_since.strip():
             return "--prune-since needs a git REF (it was given an empty one: is a CI variable unset?)"
         if self.prune and self.prune_since is not None:

@@ -17,7 +17,8 @@ from reconciler.kinds.known import KINDS, kind_named
 from reconciler.problems import InvalidSchedules
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient
-from reconciler.remote.reads import Reads, Source, catalog_source, read_sources, reference_problems
+from reconciler.remote.listings import Reads
+from reconciler.remote.reads import Source, catalog_source, read_sources, reference_problems
 
 
 def sources(

@@ -8,7 +8,6 @@ CLI calls it and renders what it returns.
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,8 @@ from reconciler.kinds.known import KINDS, kind_named
 from reconciler.problems import InvalidSchedules, Problem, escape_controls
 from reconciler.remote.catalog import Catalog
 from reconciler.remote.client import HolisticsClient, NotFound
-from reconciler.remote.reads import Arrivals, Reads, RemoteSchedules, Source, list_remote
+from reconciler.remote.listings import CatalogRead, Listings, Reads
+from reconciler.remote.reads import RemoteSchedules, Source, list_remote
 from reconciler.usecases import plan_names, plan_sources, planning_env, policing, spread
 from reconciler.usecases.config import CONFIG_FILE, ProjectConfig
 from reconciler.usecases.plan_scope import PlanRefused, Scope, Selection, prune_refusal
@@ -128,12 +128,16 @@ def make_plan(
     check_references: bool = True,
     cached: bool = True,
     env_key: planning_env.EnvKey | None = None,
+    listings: Listings | None = None,
 ) -> Planned:
     """The plan of every kind. `env_key` (`envvalues.fingerprint_key` of the API key) fingerprints the
-    values taken from the environment, for a saved plan; without it a plan that has some records none."""
+    values taken from the environment, for a saved plan; without it a plan that has some records none.
+    `listings`: the workspace's read, already started on `client` (`plan_start`); else started here."""
     scope = scope or Scope(prune=prune)
     with gc_paused():  # a plan of 10,000 schedules builds millions of objects, none in a cycle
-        planned = _make_plan(client, config, paths, scope, check_references=check_references, cached=cached)
+        planned = _make_plan(
+            client, config, paths, scope, check_references=check_references, cached=cached, listings=listings
+        )
         if env_key is not None:
             planned.env = planning_env.fingerprints(planned.desired, env_key)
         planned.policy_exceptions, planned.crowds = spread.policed(config, planned)  # refuses a crowded entry
@@ -162,28 +166,20 @@ def _make_plan(
     *,
     check_references: bool,
     cached: bool,
+    listings: Listings | None = None,
 ) -> Planned:
     the_paths = schedule_paths(config, paths)
-    files = discover(the_paths)  # no file to read at all (a missing path): said before any request
-    # Every kind's listing starts before the YAML is read, all at once, so the network time overlaps
-    # the parsing. They are read-only, and invalid YAML cancels them: no write is ever sent for a YAML
-    # that is not valid.
-    names, arrivals = plan_names.CatalogRead(client), Arrivals()  # every kind's items, in one queue
+    files = discover(the_paths)  # no file to read at all (a missing path): said before any request of ours
     with ExitStack() as stack:
-        reads = {
-            kind.yaml_key: stack.enter_context(
-                Reads(
-                    client,
-                    kind,
-                    functools.partial(config.scope.contains, kind=kind.yaml_key),
-                    with_sources=check_references,
-                    titles_by_get=names.settled_without,
-                    arrivals=arrivals,
-                )
-            )
-            for kind in KINDS
-        }
-        names.start()  # one request, beside the listings (once they hold the client's events)
+        # Every kind's listing starts before the YAML is read (if the command has not started them
+        # already, `listings`), so the network time overlaps the parsing. They are read-only, and invalid
+        # YAML cancels them: no write is ever sent for a YAML that is not valid.
+        if listings is not None and listings.client is not client:
+            listings.abandon()  # started on a client the config turned out not to want
+            listings = None
+        listings = stack.enter_context(listings or Listings(client, KINDS, with_sources=check_references))
+        listings.scope_to(config.scope.contains)
+        reads, names = listings.reads, listings.names
         config, desired = _named(client, config, names, load_desired(config, paths, cached=cached))
         desired = planning_env.resolved(desired)
         unmatched = scope.selection.unmatched(d.key for d in desired)  # across every kind's keys
@@ -219,7 +215,7 @@ def _make_plan(
 
 
 def _named(
-    client: HolisticsClient, config: ProjectConfig, names: plan_names.CatalogRead, desired: list[DesiredEntry]
+    client: HolisticsClient, config: ProjectConfig, names: CatalogRead, desired: list[DesiredEntry]
 ) -> tuple[ProjectConfig, list[DesiredEntry]]:
     """The config with its scope's dashboard unames resolved, and the entries with theirs (each then
     checked against the scope). Waits for the catalog only when something uses a name."""
@@ -250,12 +246,10 @@ def _kind_plan(
             raise
         read = RemoteSchedules(kind)
     claimed = {d.id for d in desired if d.id is not None}
-    remote = [
-        r
-        for r in read.schedules
+    remote = read.schedules
+    if not config.scope.everything:
         # an id the YAML names is owned explicitly, even while its remote copy is outside the scope
-        if config.scope.contains(r, kind.yaml_key) or r["id"] in claimed
-    ]
+        remote = [r for r in remote if config.scope.contains(r, kind.yaml_key) or r["id"] in claimed]
     the_plan = plan(
         desired,
         remote,
@@ -280,17 +274,18 @@ def plan_for(
     *,
     cached: bool = True,
     env_key: planning_env.EnvKey | None = None,
+    listings: Listings | None = None,
 ) -> Planned:
     """The plan of `paths` within `scope`, once the options are known to mean what they say."""
     if reason := scope.refusal(config, paths):
         raise CommandFailed(reason)
-    return make_plan(client, config, paths, scope=scope, cached=cached, env_key=env_key)
+    return make_plan(client, config, paths, scope=scope, cached=cached, env_key=env_key, listings=listings)
 
 
 def check_references(client: HolisticsClient, config: ProjectConfig, desired: Sequence[DesiredEntry]) -> None:
     """`validate --remote`: the entries' names resolved (and then in scope), and every dashboard,
     report and dynamic filter they name exists."""
-    names = plan_names.CatalogRead(client)
+    names = CatalogRead(client)
     config, resolved = _named(client, config, names, list(desired))
     plan_sources.check_references(client, resolved, names.result())
 
@@ -359,7 +354,7 @@ def refuse_bodies_not_in_yaml(
     each name as the workspace resolves it now (a uname on another dashboard since: refused)."""
     desired = load_desired(config, saved.paths, cached=False)
     if any(plan_names.uses_names(d) for d in desired):  # the entries' names, not the scope's: no body holds those
-        names = plan_names.CatalogRead(client)
+        names = CatalogRead(client)
         desired = plan_names.resolved(desired, names.result(), client, names.unavailable)
     # by key alone (unique across the files and kinds): where an id is written is checked apart (`applying`)
     entries = {d.key: d for d in planning_env.resolved(desired)}

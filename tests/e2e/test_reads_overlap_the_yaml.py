@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import HolisticsClient
-from reconciler.remote.reads import Reads
+from reconciler.remote.listings import Reads
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.api import ApiError
 from tests.helpers import EMAIL, cli, write_schedules

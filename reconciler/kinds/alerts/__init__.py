@@ -9,10 +9,23 @@ and its listing neither sorts nor counts (one forward walk).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part
-from reconciler.kinds.alerts.models import DEST_TYPES, SOURCE_TYPES, DataAlertSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+# as the models declare them (`kinds.alerts.models`), which are imported only to validate YAML
+SOURCE_TYPES: tuple[str, ...] = ("DashboardWidget", "VizBlock")
+DEST_TYPES: tuple[str, ...] = ("EmailDest", "SlackDest", "WebhookDest")
+
+
+def _model() -> type[BaseModel]:
+    from reconciler.kinds.alerts.models import DataAlertSpec
+
+    return DataAlertSpec
+
 
 SERVER_ASSIGNED_TOP = frozenset({"id"})
 READ_ONLY_SCHEDULE = frozenset({"is_archived"})  # inside `schedule`
@@ -59,7 +72,7 @@ ALERTS = Kind(
     wrapper="data_alert",
     list_key="data_alerts",
     schema="DataAlert",
-    model=DataAlertSpec,
+    load_model=_model,
     source_types=SOURCE_TYPES,
     dest_types=DEST_TYPES,
     immutable=("source_type", "source_id"),

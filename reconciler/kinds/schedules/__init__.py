@@ -8,10 +8,12 @@ declare. The YAML format itself, as pydantic models, is `kinds.schedules.models`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part
-from reconciler.kinds.schedules.models import DEST_TYPES, DataScheduleSpec, SourceType
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 SOURCE_FIELDS = ("source_type", "source_id")  # Holistics cannot change a schedule's source in place
 
@@ -54,7 +56,15 @@ def source_key(fields: Mapping[str, Any]) -> SourceKey | None:
         return None
 
 
-SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
+# as the models declare them (`kinds.schedules.models`), which are imported only to validate YAML
+SOURCE_TYPES: tuple[str, ...] = ("Dashboard", "QueryReport")
+DEST_TYPES: tuple[str, ...] = ("EmailDest", "EmailSubscriptionDest", "SftpDest", "SlackDest", "GsheetDest")
+
+
+def _model() -> type[BaseModel]:
+    from reconciler.kinds.schedules.models import DataScheduleSpec
+
+    return DataScheduleSpec
 
 
 SCHEDULES = Kind(
@@ -64,7 +74,7 @@ SCHEDULES = Kind(
     wrapper="data_schedule",
     list_key="data_schedules",
     schema="DataSchedule",
-    model=DataScheduleSpec,
+    load_model=_model,
     source_types=SOURCE_TYPES,
     dest_types=DEST_TYPES,
     immutable=SOURCE_FIELDS,

@@ -191,7 +191,7 @@ class HolisticsClient:
         second thread) until the two walks meet, and comes in ascending id order, each item once,
         as one walk gives it; where the server does not support that, it is one walk (see `listing`).
         The first page is read alone, and so is a one-page workspace. The ascending walk's items
-        come as they are read, the descending walk's after them (`early` sees those pages as they are
+        come as they are read, the descending walk's after them (`early` sees every page as it is
         read: `listing.list_schedules`).
         """
         for name in ("page", "before"):

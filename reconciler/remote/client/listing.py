@@ -73,8 +73,14 @@ class Page:
 
 # reads one page; the event, once set, stops it (raising Cancelled) before it sends or while it waits
 FetchPage = Callable[[ListParams, threading.Event | None], Page]
-# shown each page of the descending walk as it is taken, in that walk's thread (see `list_schedules`)
+# shown each page of either walk as it is taken, in that walk's thread (see `list_schedules`)
 Early = Callable[[list[Any]], None]
+
+
+def _preview(early: Early | None, items: list[Any]) -> None:
+    if early is not None:
+        with contextlib.suppress(Exception):  # a preview: the items are yielded (and checked) later
+            early(items)
 
 
 def _broken(message: str) -> UnexpectedResponse:
@@ -191,31 +197,34 @@ def list_schedules(
     `sorts=False`: the listing takes no `sort` (data alerts: no sort, no page, no total_count), so
     it is one forward walk that never sends `sort` and needs no count.
 
-    `early(items)`: each page the descending walk takes, as it is taken (in its thread, outside any
-    lock), for work on its items before they are yielded at the end. Only a preview: the same objects
-    are yielded later, or not at all (a page past the meeting point); what it raises is ignored."""
+    `early(items)`: each page either walk takes, as it is taken (in its thread, outside any lock), for
+    work on its items elsewhere while the walk goes on (the descending walk's are yielded only at the
+    end). Only a preview: the same objects are yielded later, or not at all (a page past the meeting
+    point); what it raises is ignored."""
     ascending = _Walk(params, descending=False)
     if not sorts or "sort" in params or not _can_show_order(params):
-        yield from _plain(fetch, ascending)
+        yield from _plain(fetch, ascending, early)
         return
     page = fetch(ascending.params, None)
     in_order = ascending.continues(page.items) and len(page.items) >= 2
     cursor = ascending.take(page)
+    _preview(early, page.items)
     yield from page.items
     if cursor is None:
         ascending.check_complete()
         return
     if not in_order or _total_of(page) is None:
-        yield from _plain(fetch, ascending)
+        yield from _plain(fetch, ascending, early)
         return
     yield from _TwoWalks(fetch, ascending, _Walk(params, descending=True), early).rest()
 
 
-def _plain(fetch: FetchPage, walk: _Walk) -> Iterator[dict[str, Any]]:
+def _plain(fetch: FetchPage, walk: _Walk, early: Early | None = None) -> Iterator[dict[str, Any]]:
     """One walk to its end, its pages as they come: what the listing always was."""
     while True:
         page = fetch(walk.params, None)
         cursor = walk.take(page)
+        _preview(early, page.items)
         yield from page.items
         if cursor is None:
             walk.check_complete()
@@ -266,6 +275,7 @@ class _TwoWalks:
                 return  # stopped by the descending walk, or decided while this page was on its way
             if finished:
                 self._desc_stop.set()  # before yielding: the consumer may take its time
+            _preview(self._early, page.items)
             yield from page.items
             if finished:
                 return
@@ -331,9 +341,7 @@ class _TwoWalks:
             if self._conclude():
                 self._asc_stop.set()
             goes_on = self._together and not self._met
-        if self._early is not None:
-            with contextlib.suppress(Exception):  # a preview: the items are yielded (and checked) later
-                self._early(page.items)
+        _preview(self._early, page.items)
         return goes_on
 
     def _starts_above(self, page: Page) -> bool:

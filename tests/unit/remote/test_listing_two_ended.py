@@ -589,3 +589,36 @@ def test_an_ascending_walk_out_of_order_later_goes_on_as_one_walk_as_it_comes() 
 
     got = run(Scripted(list(range(1, 301)), reverse_third))
     assert got == [*range(1, 21), *range(30, 20, -1), *range(31, 301)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# `early`: every page of either walk, as it is taken
+
+
+@pytest.mark.parametrize(("n", "limit"), [(5, 10), (95, 10), (400, 10)])
+def test_early_sees_every_page_of_both_walks_in_the_walks_own_threads(n: int, limit: int) -> None:
+    """What the listing yields was each shown to `early` first, in the thread of the walk that read it,
+    so a caller can work on the items while the walks go on (issue 22)."""
+    server = Scripted(list(range(1, n + 1)), limit=limit)
+    previewed: dict[int, str] = {}
+    lock = threading.Lock()
+
+    def early(items: list[Any]) -> None:
+        with lock:
+            for item in items:
+                previewed.setdefault(id(item), threading.current_thread().name)
+
+    listed = list(list_schedules(server.fetch, {"limit": limit}, early=early))
+    assert ids(listed) == list(range(1, n + 1))
+    assert all(id(item) in previewed for item in listed)
+    threads = {previewed[id(item)] for item in listed}
+    expected = {threading.current_thread().name} | ({DESCENDING_THREAD} if n > limit else set())
+    assert threads == expected
+
+
+def test_what_early_raises_changes_nothing_in_the_listing() -> None:
+    def early(items: list[Any]) -> None:
+        raise RuntimeError("a preview failed")
+
+    listed = list_schedules(Scripted(list(range(1, 60)), limit=10).fetch, {"limit": 10}, early=early)
+    assert ids(list(listed)) == list(range(1, 60))

@@ -4,14 +4,18 @@ failure there never fails the listing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import pytest
 
 from bench import alerts as alerts_bench
 from bench import workload
 from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import SCHEDULES
-from reconciler.remote.reads import Arrivals, Reads
+from reconciler.remote.client import Cancelled
+from reconciler.remote.listings import Arrivals, Listings, Reads
 from reconciler.sandbox import Sandbox
 from tests.helpers import fast_client
 
@@ -48,12 +52,12 @@ def test_while_one_listing_is_waited_for_another_kinds_items_are_handed_over_as_
     arrivals = Arrivals()
     schedules, alerts = object(), object()
     seen: list[tuple[str, int]] = []
-    arrivals.put(alerts, {"id": 1})
+    arrivals.put(alerts, [{"id": 1}])
     arrivals.watch(schedules, lambda item: seen.append(("schedule", item["id"])))
-    arrivals.put(schedules, {"id": 10})
-    arrivals.put(alerts, {"id": 2})
+    arrivals.put(schedules, [{"id": 10}])
+    arrivals.put(alerts, [{"id": 2}])
     arrivals.put(schedules, None)
-    arrivals.put(alerts, {"id": 3})  # after the schedules' end: waits for the alerts' own wait
+    arrivals.put(alerts, [{"id": 3}])  # after the schedules' end: waits for the alerts' own wait
     arrivals.put(alerts, None)
     arrivals.until_ended(schedules)
     assert seen == [("schedule", 10)], "no ahead for the alerts yet: theirs wait"
@@ -69,7 +73,7 @@ def test_a_watched_kind_is_handed_its_items_while_another_is_waited_for() -> Non
     seen: list[int] = []
     arrivals.watch(alerts, lambda item: seen.append(item["id"]))
     arrivals.watch(schedules, lambda item: None)
-    for item in ({"id": 1}, {"id": 2}, None):
+    for item in ([{"id": 1}, {"id": 2}], None):
         arrivals.put(alerts, item)
     arrivals.put(schedules, None)
     arrivals.until_ended(schedules)
@@ -93,3 +97,71 @@ def test_two_kinds_listed_at_once_each_hand_every_item_to_its_own_ahead() -> Non
             alerts_listed = alerts.remote([])
         assert set(seen["schedules"]) == {s["id"] for s in listed.schedules} and len(listed.schedules) == 250
         assert sorted(seen["alerts"]) == sorted(a["id"] for a in alerts_listed.schedules) and len(seen["alerts"]) == 150
+
+
+def _source_reads(sb: Sandbox) -> set[str]:
+    paths = {r["path"] for r in sb.control.requests()}
+    return {p for p in paths if p.startswith(("/query_reports/", "/dashboards/")) and p != "/dashboards/list_metadata"}
+
+
+def _shown_when(shown: Callable[[Mapping[str, Any]], bool], *, scope: bool = True) -> tuple[set[str], set[str]]:
+    """The sources read while the listing was waited for, with `watch(shown)` and a catalog that has the
+    dashboards' titles, and the reports there are."""
+    with Sandbox(seed="empty") as sb:
+        schedules = workload.remote_schedules(300)
+        sb.control.put_schedules(schedules, validate=False)
+        reports = {f"/query_reports/{s['source_id']}" for s in schedules if s["source_type"] == "QueryReport"}
+        with (
+            fast_client(sb) as client,
+            Reads(client, SCHEDULES, lambda _: scope, titles_by_get=lambda: False) as reads,
+        ):
+            reads.watch(shown)
+            reads.remote([])
+            return _source_reads(sb), reports
+
+
+def test_an_item_the_plan_will_show_has_its_reports_title_read_before_the_last_page() -> None:
+    """Issue 22: a report has no catalog; its title was read only after the last page."""
+    read, reports = _shown_when(lambda item: item["source_type"] == "QueryReport")
+    assert read == reports  # and no dashboard: the catalog has their titles
+
+
+def test_items_the_plan_will_not_show_or_does_not_own_have_no_source_read_ahead() -> None:
+    assert _shown_when(lambda item: False)[0] == set()
+    assert _shown_when(lambda item: True, scope=False)[0] == set()
+
+
+def test_a_scope_given_after_the_listing_started_decides_what_is_read_ahead() -> None:
+    """`Listings` start before the config is read (`plan_start`); the scope comes later (`scope_to`).
+    Without a catalog, each in-scope item's source is read as it is listed, once the scope is known."""
+    with Sandbox(seed="empty", list_metadata=False) as sb:
+        schedules = workload.remote_schedules(300)
+        sb.control.put_schedules(schedules, validate=False)
+        with fast_client(sb) as client, Listings(client, [SCHEDULES]) as listings:
+            listings.scope_to(lambda item, kind: item["source_type"] == "QueryReport" and kind == "schedules")
+            listings.reads["schedules"].remote([])
+            read = _source_reads(sb)
+    assert read == {f"/query_reports/{s['source_id']}" for s in schedules if s["source_type"] == "QueryReport"}
+
+
+def test_listings_abandoned_send_nothing_more() -> None:
+    """The config asked for another client (`planning`): the reads started on this one stop, and the
+    listing's first page, held by the server until then, is the last request its walk sends."""
+    answer = threading.Event()
+
+    def hold_first_page(method: str, path: str, query: dict[str, list[str]]) -> None:
+        if path == "/data_schedules":
+            answer.wait(30)
+
+    with Sandbox(seed="empty") as sb:
+        sb.control.put_schedules(workload.remote_schedules(300), validate=False)
+        sb.control.set_api_hook(hold_first_page)
+        with fast_client(sb) as client:
+            listings = Listings(client, [SCHEDULES])
+            listings.abandon()
+            answer.set()
+            with pytest.raises(Cancelled):
+                listings.reads["schedules"].remote([])
+            assert client.cancelled
+        listed = [r for r in sb.control.requests() if r["path"] == "/data_schedules"]
+    assert [r["query"] for r in listed] == [{"limit": "100"}]
