@@ -27,12 +27,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def project_config(ctx: click.Context | None = None) -> ProjectConfig:
-    """The project config, read once per command."""
+    """The project config, read once per command: from the very bytes `config_leaves` judged, if it did."""
     root = (ctx or click.get_current_context()).find_root()
     if "config" not in root.meta:
         from reconciler.usecases import config as configuration
 
-        root.meta["config"] = configuration.load(root.params.get("config_path"))
+        judged = root.meta.get(_CONFIG_BYTES, _UNREAD)
+        if judged is None:  # judged missing by `config_leaves`: defaults, whatever appeared since
+            root.meta["config"] = configuration.ProjectConfig()
+        else:
+            raw = None if judged is _UNREAD else judged
+            root.meta["config"] = configuration.load(root.params.get("config_path"), raw=raw)
     config: ProjectConfig = root.meta["config"]
     return config
 
@@ -115,19 +120,30 @@ class Connect:
 
 
 def config_leaves(key: str) -> bool:
-    """Whether the project config certainly leaves `key` (a top-level key) to its default, read
+    """Whether the project config certainly leaves `key` (a top-level key) to its default, judged
     without its models: a file that does not spell the key, and has no backslash (a quoted key's
-    escapes could spell it) and no NUL (UTF-16 would hide it), does; so does no file at all. One
-    that cannot be read may not (reading it says why)."""
+    escapes could spell it) and no NUL (UTF-16 would hide it), does; so does no file at all. One that
+    cannot be read may not (reading it says why). The bytes judged are the ones the config is then
+    read from (`project_config`): a file changed meanwhile changes nothing."""
     root = click.get_current_context().find_root()
     given = root.params.get("config_path")
-    try:
-        text = Path(given or discovery.CONFIG_FILE).read_bytes()
-    except FileNotFoundError:
-        return given is None
-    except OSError:
-        return False
+    if _CONFIG_BYTES not in root.meta:
+        try:
+            root.meta[_CONFIG_BYTES] = discovery.read_regular(Path(given or discovery.CONFIG_FILE))
+        except FileNotFoundError:
+            if given is not None:
+                return False  # a --config that went missing: `project_config` says so
+            root.meta[_CONFIG_BYTES] = None  # no config: `project_config` gives the defaults
+        except OSError:
+            return False
+    text: bytes | None = root.meta[_CONFIG_BYTES]
+    if text is None:
+        return True
     return key.encode() not in text.lower() and b"\\" not in text and b"\0" not in text
+
+
+_CONFIG_BYTES = "holistics_schedules_config_bytes"  # in the root context's meta: bytes, or None (no file)
+_UNREAD = object()
 
 
 def connection_options(func: F) -> F:

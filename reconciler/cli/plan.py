@@ -24,9 +24,11 @@ from reconciler.cli.options import (
 )
 from reconciler.desired import discovery
 from reconciler.errors import ExitCode, UserError
+from reconciler.problems import InvalidSchedules
 from reconciler.views.console import printable, stderr, stdout, without_hidden_values
 
 if TYPE_CHECKING:
+    from reconciler.usecases.config import ProjectConfig
     from reconciler.usecases.planning import Planned, Scope
 
 
@@ -99,6 +101,16 @@ def _nothing_said_first(paths: Sequence[Path], scope: Scope) -> bool:
         return False
 
 
+def _config(*, reads_started: bool) -> ProjectConfig:
+    """The project config; its problems end in "nothing was changed" once reads were sent before it."""
+    try:
+        return project_config()
+    except InvalidSchedules as exc:
+        if not reads_started:
+            raise
+        raise InvalidSchedules(exc.problems, exc.what) from None
+
+
 # The last plan made lives on: the console script ends without freeing anything (`entry._exit_now`),
 # and freeing a plan of 10,000 schedules object by object as this command returned took 50 ms.
 _KEPT: list[Planned] = []
@@ -134,13 +146,14 @@ def plan_command(
     with plan_start.started(connect.early() if _nothing_said_first(paths, scope) else None) as listings:
         from reconciler.usecases.planning import plan_for
 
+        config = _config(reads_started=listings is not None)
         with connect() as client:
             # a saved plan holds nothing the cache produced: apply sends what it carries
             saving = out is not None and out.suffix == ".json"
             # a saved plan fingerprints the values it took from the environment, under a key from the API key
             result = plan_for(
                 client,
-                project_config(),
+                config,
                 paths,
                 scope,
                 cached=not saving,

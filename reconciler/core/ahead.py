@@ -11,7 +11,7 @@ feeds items (`see`) from wherever they arrive.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.core.compare import differences, without
@@ -24,8 +24,11 @@ from reconciler.kinds.entries import DesiredEntry
 class DiffsAhead:
     """The differences of each entry with an id and the listed item of that id, as items come."""
 
-    def __init__(self, kind: Kind, desired: Sequence[DesiredEntry], skip: Ignored) -> None:
+    def __init__(
+        self, kind: Kind, desired: Sequence[DesiredEntry], skip: Ignored, selected: Callable[[str], bool] | None = None
+    ) -> None:
         self._kind, self._skip = kind, skip
+        self._selected = selected or (lambda key: True)  # `--target`/`--exclude`: the entries the plan shows
         self._by_id = {e.id: e for e in desired if e.id is not None and e.kind == kind.yaml_key}
         # entry key -> (the entry's fields, the item, their differences): the objects kept alive with
         # their result, so that an identity check cannot be fooled by a reused address
@@ -33,14 +36,14 @@ class DiffsAhead:
 
     def see(self, item: Mapping[str, Any]) -> bool:
         """Compares `item` with the entry of its id; whether the plan is likely to show it (it differs
-        from that entry, or no entry names it): a guess, for reading its source's title early."""
+        from a selected entry, or no entry names it): a guess, for reading its source's title early."""
         entry = self._by_id.get(item.get("id"))  # type: ignore[arg-type]
         if entry is None:
             return True
         managed = without(entry.fields, self._skip(entry.key))
         found = differences(managed, item, self._kind)
         self._done[entry.key] = (entry.fields, item, found)
-        return bool(found)
+        return bool(found) and self._selected(entry.key)
 
     def differences(
         self, original: DesiredEntry, managed: Mapping[str, Any], have: Mapping[str, Any]

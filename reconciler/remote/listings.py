@@ -61,7 +61,7 @@ class CatalogRead:
         reads titles one by one, as before. A failed read counts as available: it fails the plan."""
         try:
             return self.result() is None
-        except BaseException:
+        except Exception:  # not an interrupt: Ctrl-C while waiting for the catalog ends the command
             return False
 
 
@@ -151,20 +151,24 @@ class Reads:
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._listing: Future[list[Any]] = Future()  # the items as listed
-        # each page as it is read, then None: for work on it while the rest is on its way (`remote`), in
-        # the queue of every kind's listing of the plan
+        # each page as either walk reads it, then None, for the thread that sees them through the spec
+        # (`_view_pages`); it hands each page's views on, then None, to the queue of every kind's listing
+        # of the plan, for work on them while the rest is on its way (`remote`)
+        self._pages: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
         self._arrivals = arrivals or Arrivals()
         self._drained = False
-        # items seen through the spec as their pages came (`watch`), by id() of the item as read: kept
-        # for when the listing is built from those very objects, after its last page (`remote`)
+        # items seen through the spec as their pages came, by id() of the item as read: kept for when the
+        # listing is built from those very objects, after its last page (`remote`), once all are seen
         self._views: dict[int, tuple[Any, dict[str, Any], set[str]]] = {}
+        self._all_viewed = threading.Event()
         # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, 0.001))
         client.hold_events()  # until the YAML is valid: its problems come first, as without the overlap
-        # a daemon: a listing still waiting on the network must not hold up the exit of a failed command
+        # daemons: a listing still waiting on the network must not hold up the exit of a failed command
         threading.Thread(target=self._list, name="listing", daemon=True).start()
+        threading.Thread(target=self._view_pages, name="listing-views", daemon=True).start()
 
     def __enter__(self) -> Self:
         return self
@@ -192,9 +196,9 @@ class Reads:
                 future.set_exception(exc)
 
     def _list(self) -> None:
-        """The listing's thread: the items as the listing holds them, in its order. It sees none of them
-        through the spec (the thread waiting for the listing does, `watch`): each walk sends its next
-        request as soon as a page is in, instead of after a page's worth of work (issue 22)."""
+        """The listing's thread: the items as the listing holds them, in its order. Neither it nor the
+        descending walk's thread sees them through the spec (`_view_pages` does): each walk sends its
+        next request as soon as a page is in, instead of after a page's worth of work (issue 22)."""
         try:
             items: list[Any] = []
             asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
@@ -212,7 +216,7 @@ class Reads:
         else:
             self._listing.set_result(items)
         finally:
-            self._arrivals.put(self, None)
+            self._pages.put(None)
 
     def scope_to(self, in_scope: Callable[[Mapping[str, Any]], bool]) -> None:
         """The plan's scope, once its config is read: the items whose sources may be read ahead."""
@@ -228,14 +232,24 @@ class Reads:
 
     def _read(self, items: list[Any]) -> None:
         """A page of either walk as it is read (its thread): handed over as it is."""
-        self._arrivals.put(self, items)
+        self._pages.put(items)
 
-    def _viewed(self, item: Any) -> dict[str, Any]:
-        """`item` checked and seen through the spec, once: kept for the listing (`remote`)."""
-        extras: set[str] = set()
-        view = self._kind.view(checked(item, "the listing", self._kind), extras)
-        self._views[id(item)] = (item, view, extras)
-        return view
+    def _view_pages(self) -> None:
+        """Each page's items checked and seen through the spec, as pages come, in a thread of its own: it
+        runs whenever the others wait (on the network, on a worker parsing YAML), neither delaying a
+        walk's next request nor waiting for the thread that reads the YAML. An item that fails is left
+        to fail where the listing is built (`remote`), in the listing's order."""
+        while (page := self._pages.get()) is not None:
+            views = []
+            for item in page:
+                extras: set[str] = set()
+                with contextlib.suppress(Exception):
+                    view = self._kind.view(checked(item, "the listing", self._kind), extras)
+                    self._views[id(item)] = (item, view, extras)
+                    views.append(view)
+            self._arrivals.put(self, views)
+        self._all_viewed.set()
+        self._arrivals.put(self, None)
 
     def prefetch(self, keys: Iterable[SourceKey]) -> None:
         """Start reading these sources (each at most once) without waiting for them."""
@@ -257,10 +271,9 @@ class Reads:
         that would otherwise wait for the last page (`core.ahead`). It must change nothing; what it
         fails at is left to be done later. What it returns says whether the plan is likely to show the
         item: its source is then read now (for its title), not after the last page."""
-        self._arrivals.watch(self, lambda item: self._shown(item, ahead))
+        self._arrivals.watch(self, lambda view: self._shown(view, ahead))
 
-    def _shown(self, item: Any, ahead: Ahead) -> None:
-        view = self._viewed(item)
+    def _shown(self, view: Mapping[str, Any], ahead: Ahead) -> None:
         if not ahead(view) or not self._with_sources:
             return
         key = self._kind.source_key(view)
@@ -278,8 +291,10 @@ class Reads:
         if self._arrivals.watched(self) and not self._drained:
             self._drained = True
             self._arrivals.until_ended(self)
+        items = self._listing.result()
+        self._all_viewed.wait()  # comes right after the listing's end
         remote = RemoteSchedules(self._kind)
-        for item in self._listing.result():
+        for item in items:
             known = self._views.pop(id(item), None)
             if known is not None and known[0] is item:
                 remote.add_view(known[1], known[2])  # seen as it came (`watch`)

@@ -219,18 +219,21 @@ KEY_REFUSED = "the API key never goes in a file; set HOLISTICS_API_KEY"
 _KEY_NAMES = re.compile(r"^(holistics)?(api)?(key|token|secret)$")
 
 
-def load(path: Path | None = None) -> ProjectConfig:
+def load(path: Path | None = None, *, raw: bytes | None = None) -> ProjectConfig:
     """The config at `path`, or `holistics-schedules.yml` in the working directory, or defaults.
+    `raw`: its bytes, read already (a command that judged them before loading the models reads them
+    once: what it judged is what it loads).
 
     Read as schedule files are (`yamlread`), so each problem names its line and key path in the
     same `file:line: path: message` form, in the tool's words."""
     if path is None:
         path = Path(CONFIG_FILE)
-        if not path.exists():
+        if raw is None and not path.exists():
             return ProjectConfig()
     name = str(path)
     try:
-        data, lines = read_mapping(name, decode(name, read_regular(path)), "the config file must be a mapping of keys")
+        text = raw if raw is not None else read_regular(path)
+        data, lines = read_mapping(name, decode(name, text), "the config file must be a mapping of keys")
     except OSError as exc:
         raise ConfigFileError([Problem(name, 0, "-", f"cannot read the config file: {exc.strerror or exc}")]) from None
     except Unreadable as unreadable:

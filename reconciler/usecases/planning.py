@@ -191,7 +191,8 @@ def _make_plan(
         keys = {k for k in (kind_named(d.kind).source_key(d.fields) for d in desired) if k is not None}
         if check_references and names.settled_without():  # no catalog: each title read, as before
             schedules.prefetch(keys)  # while the listing is still under way
-        aheads = {kind.yaml_key: DiffsAhead(kind, desired, config.ignore.for_key) for kind in KINDS}
+        selected = scope.selection if scope.selection else None
+        aheads = {kind.yaml_key: DiffsAhead(kind, desired, config.ignore.for_key, selected) for kind in KINDS}
         for key, ahead in aheads.items():  # each listed item compared as it comes, whichever kind's (issue 22)
             reads[key].watch(ahead.see)
         parts = [

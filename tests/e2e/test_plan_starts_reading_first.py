@@ -114,6 +114,7 @@ def test_an_invalid_config_is_said_at_once_while_the_listing_stalls(sb: Sandbox,
     code, output, probe = run(sb, tmp_path, "plan")
     assert code == 1, output
     assert "holistics-schedules.yml:1: safety.max_change_share" in output and "Traceback" not in output
+    assert "1 problem in the config file; nothing was changed" in output  # reads were sent: not "nothing was sent"
     assert probe["path"] in ("/data_schedules", "/dashboards/list_metadata", "/data_alerts")
     assert [r for r in sb.control.requests() if r["method"] != "GET"] == []
 
@@ -132,3 +133,65 @@ def test_what_a_plan_says_before_any_request_still_comes_before_any(
     code, output, probe = run(sb, tmp_path, *args)
     assert code == 1, output
     assert probe == {} and sb.control.requests() == []
+
+
+def test_a_config_read_before_any_request_says_nothing_was_sent(sb: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path / "schedules", EMAIL)
+    (tmp_path / "holistics-schedules.yml").write_text("connection: {region: mars}\n", encoding="utf-8")
+    code, output, probe = run(sb, tmp_path, "plan")
+    assert code == 1 and "1 problem in the config file; nothing was sent" in output, output
+    assert probe == {} and sb.control.requests() == []
+
+
+SWAP = """
+import os, sys
+from reconciler.cli import options, plan
+def swap():  # the file changes under the command (a checkout, an editor's save, a prank)
+    if os.environ["SWAP_TO"] == "fifo":
+        os.remove("holistics-schedules.yml")
+        os.mkfifo("holistics-schedules.yml")
+    else:
+        os.replace(os.environ["SWAP_TO"], "holistics-schedules.yml")
+if os.environ["SWAP_WHEN"] == "before":  # before anything of the command looks at the config
+    first = plan._nothing_said_first
+    plan._nothing_said_first = lambda *args: (swap(), first(*args))[1]
+else:  # once the client to start the reads with is decided
+    early = options.Connect.early
+    options.Connect.early = lambda self: (early(self), swap())[0]
+sys.argv[0] = "holistics-schedules"
+from reconciler.entry import main
+main()
+"""
+
+
+def run_swapping(sb: Sandbox, tmp_path: Path, to: str, when: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SWAP, *args],
+        cwd=tmp_path,
+        env=cli_env(sb, env={"SWAP_TO": to, "SWAP_WHEN": when}),
+        capture_output=True,
+        text=True,
+        timeout=PROMPT_S,
+    )
+
+
+def test_the_config_judged_is_the_config_used_though_the_file_changes(sb: Sandbox, tmp_path: Path) -> None:
+    """Read once: what decided the early start is what the plan is made from. A `connection:` written
+    in between could otherwise have had the key sent where the config, as read, says not to; here the
+    change is one the plan shows (the zone its crons are read in)."""
+    write_schedules(tmp_path / "schedules", EMAIL)
+    (tmp_path / "holistics-schedules.yml").write_text("safety: {max_change_share: 1.0}\n", encoding="utf-8")
+    swap = tmp_path / "swap.yml"
+    swap.write_text("connection: {rate_limit: none}\ntimezone: Asia/Tokyo\n", encoding="utf-8")
+    result = run_swapping(sb, tmp_path, str(swap), "after", "plan", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["timezone"] == "UTC"
+    assert "Asia/Tokyo" in (tmp_path / "holistics-schedules.yml").read_text()  # the swap happened
+
+
+def test_a_config_turned_into_a_fifo_is_refused_not_waited_for(sb: Sandbox, tmp_path: Path) -> None:
+    write_schedules(tmp_path / "schedules", EMAIL)
+    (tmp_path / "holistics-schedules.yml").write_text("safety: {max_change_share: 1.0}\n", encoding="utf-8")
+    result = run_swapping(sb, tmp_path, "fifo", "before", "plan")
+    assert result.returncode == 1 and "not a regular file" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and sb.control.requests() == []

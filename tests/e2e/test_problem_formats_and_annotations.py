@@ -452,7 +452,7 @@ def test_a_config_error_stops_plan_before_any_write(sandbox: Sandbox, tmp_path: 
     assert annotations(result.stderr) == [
         "::error file=holistics-schedules.yml,line=2,title=scope.dashbaords::unknown key; did you mean `dashboards`?"
     ]
-    assert "Error: 1 problem in the config file; nothing was sent" in result.stderr
+    assert "Error: 1 problem in the config file; nothing was changed" in result.stderr
     assert [r for r in sandbox.control.requests() if r["method"] != "GET"] == []
 
 

@@ -67,3 +67,17 @@ def test_what_was_seen_of_other_objects_is_not_taken() -> None:
     changed = dataclasses.replace(entry, fields=email(["new@example.com"]))
     assert [c.key for c in plan([changed], [item], ahead).changes] == ["one"]
     assert plan([entry], [item], ahead).changes == ()
+
+
+def test_what_it_sees_says_whether_the_plan_is_likely_to_show_the_item() -> None:
+    """The guess that reads a source's title before the last page: an item that differs from a selected
+    entry, or that no entry names; not one equal to its entry, nor one of an entry `--target` leaves out."""
+    desired = [
+        DesiredEntry("same", 1, email(["a@example.com"]), "x.yml", 1),
+        DesiredEntry("changed", 2, email(["b@example.com", "z@example.com"]), "x.yml", 5),
+        DesiredEntry("left-out", 3, email(["c@example.com", "z@example.com"]), "x.yml", 9),
+    ]
+    ahead = DiffsAhead(SCHEDULES, desired, skip, selected=lambda key: key != "left-out")
+    seen = {i: ahead.see(remote(i, email([f"{'abc'[i - 1]}@example.com"]))) for i in (1, 2, 3)}
+    assert seen == {1: False, 2: True, 3: False}
+    assert ahead.see(remote(7, email(["nobody@example.com"]))) is True  # unmanaged: listed in the plan
