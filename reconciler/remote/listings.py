@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -113,6 +114,14 @@ def _see(ahead: Ahead, page: Sequence[Any]) -> None:
             ahead(item)
 
 
+@dataclass(frozen=True)
+class _Viewed:
+    """A listed item seen through the spec, and the paths the spec left out of it."""
+
+    view: dict[str, Any]
+    extras: set[str]
+
+
 class Reads:
     """The workspace read in the background: the listing at once, and each dashboard or report as
     soon as it is likely to be needed (a listed schedule in scope names it) or known to be (`sources`).
@@ -157,9 +166,15 @@ class Reads:
         self._pages: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
         self._arrivals = arrivals or Arrivals()
         self._drained = False
-        # items seen through the spec as their pages came, by id() of the item as read: kept for when the
-        # listing is built from those very objects, after its last page (`remote`), once all are seen
-        self._views: dict[int, tuple[Any, dict[str, Any], set[str]]] = {}
+        # The listing as `_list` holds it, in its order: each item as read, replaced by its view once
+        # `_view_pages` has it, so that the raw item is not kept beside its view to the end (memory: 10,000
+        # listed schedules are about 18 MB as read). Between the two threads, under `_placing`: the
+        # position of each item not seen yet, and the views of items not placed yet (each with the item,
+        # so that its id() cannot be taken by another object meanwhile).
+        self._placed: list[Any] = []
+        self._placing = threading.Lock()
+        self._waiting: dict[int, int] = {}
+        self._views: dict[int, tuple[Any, _Viewed]] = {}
         self._all_viewed = threading.Event()
         # While the main thread parses YAML, a reader whose answer has arrived waits for the GIL up to
         # the switch interval (5 ms) before it can send the next request: 100 pages would lose 0.5 s.
@@ -200,11 +215,10 @@ class Reads:
         descending walk's thread sees them through the spec (`_view_pages` does): each walk sends its
         next request as soon as a page is in, instead of after a page's worth of work (issue 22)."""
         try:
-            items: list[Any] = []
             asked: set[SourceKey] = set()  # a workspace has a handful of sources: ask once each
             guess: bool | None = None if self._with_sources else False
             for item in self._client.list(self._kind, early=self._read):
-                items.append(item)
+                self._place(item)
                 key = self._source_key(item) if guess is not False else None
                 if key is not None and guess is None:
                     guess = self._titles_by_get()
@@ -214,7 +228,7 @@ class Reads:
         except BaseException as exc:
             self._listing.set_exception(exc)
         else:
-            self._listing.set_result(items)
+            self._listing.set_result(self._placed)
         finally:
             self._pages.put(None)
 
@@ -229,6 +243,25 @@ class Reads:
 
     def _source_key(self, item: Any) -> SourceKey | None:
         return self._kind.source_key(item) if isinstance(item, dict) else None
+
+    def _place(self, item: Any) -> None:
+        """The listing's next item (`_list`): its view if it was seen already, else itself, for now."""
+        with self._placing:
+            known = self._views.pop(id(item), None)
+            if known is not None and known[0] is item:
+                self._placed.append(known[1])
+            else:
+                self._waiting[id(item)] = len(self._placed)
+                self._placed.append(item)
+
+    def _viewed(self, item: Any, viewed: _Viewed) -> None:
+        """`item`'s view (`_view_pages`): in its place if the listing holds it already, else kept for it."""
+        with self._placing:
+            at = self._waiting.pop(id(item), None)
+            if at is not None and self._placed[at] is item:
+                self._placed[at] = viewed
+            else:
+                self._views[id(item)] = (item, viewed)
 
     def _read(self, items: list[Any]) -> None:
         """A page of either walk as it is read (its thread): handed over as it is."""
@@ -245,7 +278,7 @@ class Reads:
                 extras: set[str] = set()
                 with contextlib.suppress(Exception):
                     view = self._kind.view(checked(item, "the listing", self._kind), extras)
-                    self._views[id(item)] = (item, view, extras)
+                    self._viewed(item, _Viewed(view, extras))
                     views.append(view)
             self._arrivals.put(self, views)
         self._all_viewed.set()
@@ -291,16 +324,16 @@ class Reads:
         if self._arrivals.watched(self) and not self._drained:
             self._drained = True
             self._arrivals.until_ended(self)
-        items = self._listing.result()
+        placed = self._listing.result()
         self._all_viewed.wait()  # comes right after the listing's end
         remote = RemoteSchedules(self._kind)
-        for item in items:
-            known = self._views.pop(id(item), None)
-            if known is not None and known[0] is item:
-                remote.add_view(known[1], known[2])  # seen as it came (`watch`)
+        for entry in placed:
+            if type(entry) is _Viewed:
+                remote.add_view(entry.view, entry.extras)  # seen as it came
             else:
-                remote.add(item, "the listing")
+                remote.add(entry, "the listing")  # not seen through the spec: raises why, in order
         self._views.clear()  # the pages past where the two walks met
+        self._waiting.clear()
         return add_unlisted(self._client, desired, remote)
 
     def sources(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Source]:

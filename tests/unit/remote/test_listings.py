@@ -16,6 +16,7 @@ from reconciler.kinds.alerts import ALERTS
 from reconciler.kinds.schedules import SCHEDULES
 from reconciler.remote.client import Cancelled
 from reconciler.remote.listings import Arrivals, Listings, Reads
+from reconciler.remote.reads import list_remote
 from reconciler.sandbox import Sandbox
 from tests.helpers import fast_client
 
@@ -99,49 +100,70 @@ def test_two_kinds_listed_at_once_each_hand_every_item_to_its_own_ahead() -> Non
         assert sorted(seen["alerts"]) == sorted(a["id"] for a in alerts_listed.schedules) and len(seen["alerts"]) == 150
 
 
-def _source_reads(sb: Sandbox) -> set[str]:
-    paths = {r["path"] for r in sb.control.requests()}
-    return {p for p in paths if p.startswith(("/query_reports/", "/dashboards/")) and p != "/dashboards/list_metadata"}
+class _SourcesAsked:
+    """An API hook: records each dashboard or report asked for as it arrives, and holds every listing
+    page but the first until `expected` were all asked (or a deadline passes): the reads ahead of the
+    last page are then seen before the listing can end, not raced against it."""
+
+    def __init__(self, expected: set[str]) -> None:
+        self.expected, self.asked = expected, set[str]()
+        self.lock, self.all_asked = threading.Lock(), threading.Event()
+        if not expected:
+            self.all_asked.set()
+
+    def __call__(self, method: str, path: str, query: dict[str, list[str]]) -> None:
+        if path.startswith(("/query_reports/", "/dashboards/")) and path != "/dashboards/list_metadata":
+            with self.lock:
+                self.asked.add(path)
+                if self.expected <= self.asked:
+                    self.all_asked.set()
+        elif path == "/data_schedules" and ("after" in query or "sort" in query):
+            self.all_asked.wait(10)
 
 
-def _shown_when(shown: Callable[[Mapping[str, Any]], bool], *, scope: bool = True) -> tuple[set[str], set[str]]:
-    """The sources read while the listing was waited for, with `watch(shown)` and a catalog that has the
-    dashboards' titles, and the reports there are."""
+REPORTS = {
+    f"/query_reports/{s['source_id']}" for s in workload.remote_schedules(300) if s["source_type"] == "QueryReport"
+}
+
+
+def _shown_when(shown: Callable[[Mapping[str, Any]], bool], *, scope: bool = True, expect: set[str]) -> set[str]:
+    """The sources asked for while the listing was waited for, with `watch(shown)` and a catalog that
+    has the dashboards' titles (the listing's later pages held until `expect` were asked)."""
     with Sandbox(seed="empty") as sb:
-        schedules = workload.remote_schedules(300)
-        sb.control.put_schedules(schedules, validate=False)
-        reports = {f"/query_reports/{s['source_id']}" for s in schedules if s["source_type"] == "QueryReport"}
+        sb.control.put_schedules(workload.remote_schedules(300), validate=False)
+        hook = _SourcesAsked(expect)
+        sb.control.set_api_hook(hook)
         with (
             fast_client(sb) as client,
             Reads(client, SCHEDULES, lambda _: scope, titles_by_get=lambda: False) as reads,
         ):
             reads.watch(shown)
             reads.remote([])
-            return _source_reads(sb), reports
+        return hook.asked
 
 
 def test_an_item_the_plan_will_show_has_its_reports_title_read_before_the_last_page() -> None:
     """Issue 22: a report has no catalog; its title was read only after the last page."""
-    read, reports = _shown_when(lambda item: item["source_type"] == "QueryReport")
-    assert read == reports  # and no dashboard: the catalog has their titles
+    read = _shown_when(lambda item: item["source_type"] == "QueryReport", expect=REPORTS)
+    assert read == REPORTS  # and no dashboard: the catalog has their titles
 
 
 def test_items_the_plan_will_not_show_or_does_not_own_have_no_source_read_ahead() -> None:
-    assert _shown_when(lambda item: False)[0] == set()
-    assert _shown_when(lambda item: True, scope=False)[0] == set()
+    assert _shown_when(lambda item: False, expect=set()) == set()
+    assert _shown_when(lambda item: True, scope=False, expect=set()) == set()
 
 
 def test_a_scope_given_after_the_listing_started_decides_what_is_read_ahead() -> None:
     """`Listings` start before the config is read (`plan_start`); the scope comes later (`scope_to`).
     Without a catalog, each in-scope item's source is read as it is listed, once the scope is known."""
     with Sandbox(seed="empty", list_metadata=False) as sb:
-        schedules = workload.remote_schedules(300)
-        sb.control.put_schedules(schedules, validate=False)
+        sb.control.put_schedules(workload.remote_schedules(300), validate=False)
+        hook = _SourcesAsked(REPORTS)
+        sb.control.set_api_hook(hook)
         with fast_client(sb) as client, Listings(client, [SCHEDULES]) as listings:
             listings.scope_to(lambda item, kind: item["source_type"] == "QueryReport" and kind == "schedules")
             listings.reads["schedules"].remote([])
-            read = _source_reads(sb)
-    assert read == {f"/query_reports/{s['source_id']}" for s in schedules if s["source_type"] == "QueryReport"}
+    assert hook.asked == REPORTS
 
 
 def test_listings_abandoned_send_nothing_more() -> None:
@@ -165,3 +187,20 @@ def test_listings_abandoned_send_nothing_more() -> None:
             assert client.cancelled
         listed = [r for r in sb.control.requests() if r["path"] == "/data_schedules"]
     assert [r["query"] for r in listed] == [{"limit": "100"}]
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, 100, 101, 250, 1234])
+def test_the_listing_built_from_views_seen_as_they_came_is_the_listing_read_at_once(n: int) -> None:
+    """Each item's view takes the item's place in the listing whichever comes first, the item to the
+    listing or its page to the thread that sees it through the spec; none is lost, moved or doubled."""
+    with Sandbox(seed="empty") as sb:
+        sb.control.put_schedules(workload.remote_schedules(n), validate=False)
+        with fast_client(sb) as client:
+            at_once = list_remote(client, SCHEDULES).schedules
+            with Reads(client, SCHEDULES, lambda _: True, with_sources=False) as reads:
+                reads.watch(lambda item: None)
+                watched = reads.remote([]).schedules
+            with Reads(client, SCHEDULES, lambda _: True, with_sources=False) as reads:
+                unwatched = reads.remote([]).schedules
+    assert watched == at_once == unwatched
+    assert [s["id"] for s in watched] == sorted(s["id"] for s in watched) and len(watched) == n
