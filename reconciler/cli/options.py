@@ -97,7 +97,7 @@ class Connect:
 
     def _settings(self, region: str | None, base_url: str | None, rate_limit: str | None) -> tuple[str, str | None]:
         """The API root and the pace (None: unpaced) that the options, then the config, ask for."""
-        from reconciler.remote.client import ConfigError, RateLimiter, default_rate_limit, resolve_base_url
+        from reconciler.remote.client import ConfigError, default_rate_limit, parse_rate, resolve_base_url
 
         if not self._api_key:
             raise CommandFailed("no API key: set HOLISTICS_API_KEY (or pass --api-key)")
@@ -105,7 +105,7 @@ class Connect:
             url = resolve_base_url(self._region or region, self._base_url or base_url)
             pace = self._rate_limit or rate_limit or default_rate_limit(url)
             if pace:
-                RateLimiter.from_text(pace)
+                parse_rate(pace)  # the one parser: a pace the client cannot keep is said here
         except ConfigError as exc:
             raise CommandFailed(str(exc)) from None  # said as a plain error, without the API's wording
         return url, pace

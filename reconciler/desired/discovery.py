@@ -14,7 +14,6 @@ from reconciler.errors import UserError
 from reconciler.problems import InvalidSchedules, Problem
 
 CONFIG_FILE = "holistics-schedules.yml"  # the project config, read when present (reconciler.usecases.config)
-DEFAULT_SCHEDULES = "schedules"  # where schedule files are when neither the command line nor the config says
 SCHEDULE_SUFFIXES = (".yml", ".yaml")  # matched in any case: a.YML is a schedule file too
 DEFAULT_SCHEDULES = "schedules"
 NO_SCHEDULES = (

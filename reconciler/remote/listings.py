@@ -312,8 +312,9 @@ class Reads:
         key = self._kind.source_key(view)
         if key is None or key in self._sources:
             return
-        # a dashboard's title comes from the catalog when there is one; a report's is always read
-        if self._scoped.is_set() and (key[0] != "Dashboard" or self._titles_by_get()) and self._in_scope(view):
+        # a report's title is always read; a dashboard's comes from the catalog, or without one is read
+        # as the listing's own thread meets it (`_list`)
+        if key[0] != "Dashboard" and self._scoped.is_set() and self._in_scope(view):
             self.prefetch([key])
 
     def remote(self, desired: Sequence[DesiredEntry]) -> RemoteSchedules:

@@ -13,12 +13,7 @@ from reconciler.kinds import Kind, SourceKey
 from reconciler.kinds.entries import DesiredEntry
 from reconciler.problems import Problem, inert
 from reconciler.remote.catalog import Catalog
-from reconciler.remote.client import (
-    HolisticsClient,
-    NotFound,
-    PermissionDenied,
-    UnexpectedResponse,
-)
+from reconciler.remote.client import HolisticsClient, NotFound, PermissionDenied, UnexpectedResponse
 
 
 @dataclass
