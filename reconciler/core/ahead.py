@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.core.compare import differences, without
 from reconciler.core.matching import Ignored
-from reconciler.core.model import FieldDiff
+from reconciler.core.model import FieldDiff, Match
 from reconciler.kinds import Kind
 from reconciler.kinds.entries import DesiredEntry
 
@@ -33,6 +33,9 @@ class DiffsAhead:
         # entry key -> (the entry's fields, the item, their differences): the objects kept alive with
         # their result, so that an identity check cannot be fooled by a reused address
         self._done: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], tuple[FieldDiff, ...]]] = {}
+        # entry key -> (the entry's fields, the item, its match): the entries found equal to the item of
+        # their id and leaving nothing to the workspace, all a plan says of them
+        self._same: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], Match]] = {}
 
     def see(self, item: Mapping[str, Any]) -> bool:
         """Compares `item` with the entry of its id; whether the plan is likely to show it (it differs
@@ -40,10 +43,22 @@ class DiffsAhead:
         entry = self._by_id.get(item.get("id"))  # type: ignore[arg-type]
         if entry is None:
             return True
-        managed = without(entry.fields, self._skip(entry.key))
-        found = differences(managed, item, self._kind)
+        skipped = self._skip(entry.key)
+        found = differences(without(entry.fields, skipped), item, self._kind)
         self._done[entry.key] = (entry.fields, item, found)
+        if not found and not skipped and entry.id is not None:
+            self._same[entry.key] = (entry.fields, item, Match(entry.key, entry.id, entry.file, True))
         return bool(found) and self._selected(entry.key)
+
+    def unchanged(self, original: DesiredEntry, have: Mapping[str, Any]) -> Match | None:
+        """The match of `original` (as the YAML has it) with `have`, the item of its id, when these very
+        objects were found equal and the entry leaves no field to the workspace: the plan then has no
+        change, no ignored difference and nothing else to say of the pair (issue 22: 10,000 such pairs
+        were 0.03 s after the last page). None: the plan works it out."""
+        same = self._same.get(original.key)
+        if same is None or same[0] is not original.fields or same[1] is not have or original.id != same[2].id:
+            return None
+        return same[2]
 
     def differences(
         self, original: DesiredEntry, managed: Mapping[str, Any], have: Mapping[str, Any]

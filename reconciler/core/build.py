@@ -134,6 +134,9 @@ def _entry_changes(
             outcome.changes.append(_create(original, entry, sides.gone, sides.kind))
             continue
         have = sides.remote_by_id[item_id]
+        if sides.ahead is not None and (same := sides.ahead.unchanged(original, have)) is not None:
+            outcome.matches.append(same)  # equal, nothing left to the workspace: all there is to say
+            continue
         stale = original.id if original.id in sides.gone else None
         outcome.matches.append(Match(entry.key, item_id, entry.file, original.id == item_id, stale))
         outcome.noticed += _ignored_differences(original, sides.skip(entry.key), have, sides.kind)

@@ -9,7 +9,7 @@ the entry's ignored fields left out on both sides), and names it as data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,20 +32,20 @@ def probable_duplicates(
     """Each of `candidates` (items the plan leaves alone, in scope and declarable) whose content an
     entry with an item of its own would adopt: a copy of that entry. `managed` are the entries less
     their ignored fields; an item that copies two entries is named once, for the first key."""
+    if not candidates:
+        return ()
     # each candidate's bucket and title, once: only entries some candidate could copy are indexed (issue 22)
     keys = {i: (kind.bucket(remote_by_id[i]), _title_key(normalize(remote_by_id[i], kind), None)) for i in candidates}
     titled = set(keys.values())
     titles = {title for _, title in titled}  # most entries' titles are no candidate's: no bucket needed
     owners: dict[Bucket, dict[object, list[_Owner]]] = {}
-    for entry in sorted(managed, key=lambda e: e.key):
+    for entry in sorted(filter(_titled_as(titles, ignored), managed), key=lambda e: e.key):
         own = matched.get(entry.key)
         if own is None:
             continue
         paths = ignored(entry.key)
         # normalising leaves a title as it is: indexed before it
         title = _ANY if "title" in paths else _title_key(entry.fields, _ANY)
-        if title is not _ANY and title not in titles:
-            continue
         bucket = kind.bucket(entry.fields)
         if title is _ANY or (bucket, title) in titled:
             fields = without(entry.fields, paths)
@@ -68,6 +68,22 @@ def probable_duplicates(
 
 
 _ANY = object()  # an entry that sets no title (or an unhashable one) may agree with an item of any title
+
+
+def _titled_as(titles: set[object], ignored: Ignored) -> Callable[[DesiredEntry], bool]:
+    """Whether an entry may copy an item with one of `titles`: it sets none of them, an unhashable one,
+    or leaves its title to the workspace (a first pass, without a copy or a sort of every entry)."""
+
+    def may_copy(entry: DesiredEntry) -> bool:
+        title = entry.fields.get("title", _ANY)
+        try:
+            if title in titles:
+                return True
+        except TypeError:  # unhashable: `_ANY`
+            return True
+        return title is _ANY or "title" in ignored(entry.key)
+
+    return may_copy
 
 
 def _title_key(item: Mapping[str, Any], absent: object) -> object:

@@ -26,15 +26,16 @@ def match(
     specific entry could have), preferring lower ids. A field `ignored(key)` names is left out of
     the comparison on both sides: the workspace owns its value."""
     matched = {d.key: d.id for d in desired if d.id is not None}
-    claimed = set(matched.values())
-    buckets: dict[Bucket, list[Mapping[str, Any]]] = {}
-    for item in sorted(remote, key=lambda r: int(r["id"])):
-        if int(item["id"]) not in claimed:
-            buckets.setdefault(kind.bucket(item), []).append(item)
     unmatched: dict[Bucket, list[DesiredEntry]] = {}
     for entry in desired:
         if entry.id is None:
             unmatched.setdefault(kind.bucket(entry.fields), []).append(entry)
+    if not unmatched:
+        return matched
+    claimed = set(matched.values())
+    buckets: dict[Bucket, list[Mapping[str, Any]]] = {}
+    for item in sorted((r for r in remote if int(r["id"]) not in claimed), key=lambda r: int(r["id"])):
+        buckets.setdefault(kind.bucket(item), []).append(item)
     for entries_bucket, entries in unmatched.items():
         matched.update(_max_matching(entries, buckets.get(entries_bucket, []), kind, ignored))
     return matched

@@ -81,3 +81,35 @@ def test_what_it_sees_says_whether_the_plan_is_likely_to_show_the_item() -> None
     seen = {i: ahead.see(remote(i, email([f"{'abc'[i - 1]}@example.com"]))) for i in (1, 2, 3)}
     assert seen == {1: False, 2: True, 3: False}
     assert ahead.see(remote(7, email(["nobody@example.com"]))) is True  # unmanaged: listed in the plan
+
+
+def test_an_entry_seen_equal_to_its_item_is_matched_as_seen() -> None:
+    """An entry found equal to the item of its id, and leaving no field to the workspace, is all its
+    match: the plan takes it as it is, with nothing else worked out after the last page (issue 22)."""
+    items = [
+        remote(1, email(["a@example.com"])),
+        remote(2, email(["b@example.com"])),
+        remote(3, email(["c@example.com"])),
+    ]
+    desired = [
+        DesiredEntry("same", 1, email(["a@example.com"]), "x.yml", 1),
+        DesiredEntry("changed", 2, email(["z@example.com"]), "x.yml", 5),
+        DesiredEntry("curated", 3, email(["c@example.com"]), "x.yml", 9),
+    ]
+    ahead = DiffsAhead(SCHEDULES, desired, skip)
+    for item in items:
+        ahead.see(item)
+    same = ahead.unchanged(desired[0], items[0])
+    assert same is not None and (same.key, same.id, same.file, same.recorded, same.stale_id) == (
+        "same",
+        1,
+        "x.yml",
+        True,
+        None,
+    )
+    made = plan(desired, items, ahead)
+    assert made.matches[0] is same and made == plan(desired, items)
+    assert ahead.unchanged(desired[1], items[1]) is None  # it differs: the plan has a change to make
+    assert ahead.unchanged(desired[2], items[2]) is None  # a field left to the workspace: compared in the plan
+    assert ahead.unchanged(desired[0], remote(1, email(["a@example.com"]))) is None  # another object
+    assert ahead.unchanged(dataclasses.replace(desired[0], id=7), items[0]) is None  # another id

@@ -83,6 +83,17 @@ def test_ignore_rules_apply_to_the_comparison_as_to_adoption() -> None:
     assert [(d.id, d.key) for d in ignored.probable_duplicates] == [(6, "weekly")]
 
 
+def test_an_entry_titled_otherwise_is_a_candidate_only_when_it_leaves_its_title_to_the_workspace() -> None:
+    # entries whose own title no unclaimed item has are passed over before any is indexed (issue 22)
+    remote = [served(body(title="Mine"), 5), served(body(title="Theirs"), 6)]
+    entries = [entry("weekly", body(title="Mine"), 5)]
+    assert plan(entries, remote).probable_duplicates == ()
+    curated = plan(entries, remote, ignored=lambda key: frozenset({"title"}))
+    assert [(d.id, d.key) for d in curated.probable_duplicates] == [(6, "weekly")]
+    untitled = {**body(), "title": {"unhashable": True}}  # compared like any entry without a title of its own
+    assert plan([entry("odd", untitled, 5)], [served(untitled, 5), served(untitled, 6)]).probable_duplicates != ()
+
+
 def test_what_a_prune_deletes_or_the_yaml_cannot_declare_is_no_duplicate() -> None:
     remote = [served(body(), 5), served(body(), 6)]
     pruned = plan([entry("weekly", body(), 5)], remote, prune=True)

@@ -5,6 +5,7 @@ honoured, unmanaged and unchanged deliveries never reported."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,7 @@ from reconciler.policy.model import Policy
 from reconciler.problems import InvalidSchedules
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.spread import (
+    EntryDeliveries,
     crowding_problems,
     excepted_crowding,
     exceptions_in_use,
@@ -268,3 +270,16 @@ def test_an_entry_not_created_yet_takes_the_place_of_no_listed_item() -> None:
         (None, None, "0 8 * * *"),
         (None, 7, "0 9 * * *"),
     ]
+
+
+def test_deliveries_worked_out_ahead_are_taken_only_for_the_very_fields_they_were_worked_out_from() -> None:
+    """A plan works out its entries' crons while the listing is on its way (issue 22): the workspace
+    after the plan takes those, unless an entry's fields or id have been replaced since."""
+    entries = [entry("a", "0 9 * * *", item_id=1), entry("b", "0 10 * * *")]
+    known = EntryDeliveries(entries)
+    ahead = workspace_after(entries, {"schedules": []}, known=known)
+    assert ahead == workspace_after(entries, {"schedules": []})
+    assert ahead[0] is known.of(entries[0])  # taken, not worked out again
+    moved = replace(entries[0], fields={"schedule": {"repeat": "0 11 * * *", "paused": False}})
+    assert known.of(moved) == Delivery("schedules", 1, "a", "0 11 * * *")
+    assert known.of(replace(entries[1], id=5)) == Delivery("schedules", 5, "b", "0 10 * * *")
