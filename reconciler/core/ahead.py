@@ -30,12 +30,10 @@ class DiffsAhead:
         self._kind, self._skip = kind, skip
         self._selected = selected or (lambda key: True)  # `--target`/`--exclude`: the entries the plan shows
         self._by_id = {e.id: e for e in desired if e.id is not None and e.kind == kind.yaml_key}
-        # entry key -> (the entry's fields, the item, their differences): the objects kept alive with
-        # their result, so that an identity check cannot be fooled by a reused address
-        self._done: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], tuple[FieldDiff, ...]]] = {}
-        # entry key -> (the entry's fields, the item, its match): the entries found equal to the item of
-        # their id and leaving nothing to the workspace, all a plan says of them
-        self._same: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], Match]] = {}
+        # entry key -> (the entry's fields, the item, their differences, and the match when they are equal
+        # and the entry leaves nothing to the workspace: all a plan says of the pair): the objects kept
+        # alive with their result, so that an identity check cannot be fooled by a reused address
+        self._done: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], tuple[FieldDiff, ...], Match | None]] = {}
 
     def see(self, item: Mapping[str, Any]) -> bool:
         """Compares `item` with the entry of its id; whether the plan is likely to show it (it differs
@@ -45,9 +43,9 @@ class DiffsAhead:
             return True
         skipped = self._skip(entry.key)
         found = differences(without(entry.fields, skipped), item, self._kind)
-        self._done[entry.key] = (entry.fields, item, found)
-        if not found and not skipped and entry.id is not None:
-            self._same[entry.key] = (entry.fields, item, Match(entry.key, entry.id, entry.file, True))
+        equal = not found and not skipped  # then the match is all a plan says of the pair
+        same = Match(entry.key, entry.id, entry.file, True) if equal and entry.id is not None else None
+        self._done[entry.key] = (entry.fields, item, found, same)
         return bool(found) and self._selected(entry.key)
 
     def unchanged(self, original: DesiredEntry, have: Mapping[str, Any]) -> Match | None:
@@ -55,10 +53,10 @@ class DiffsAhead:
         objects were found equal and the entry leaves no field to the workspace: the plan then has no
         change, no ignored difference and nothing else to say of the pair (issue 22: 10,000 such pairs
         were 0.03 s after the last page). None: the plan works it out."""
-        same = self._same.get(original.key)
-        if same is None or same[0] is not original.fields or same[1] is not have or original.id != same[2].id:
+        done = self._done.get(original.key)
+        if done is None or done[3] is None or done[0] is not original.fields or done[1] is not have:
             return None
-        return same[2]
+        return done[3] if original.id == done[3].id else None
 
     def differences(
         self, original: DesiredEntry, managed: Mapping[str, Any], have: Mapping[str, Any]

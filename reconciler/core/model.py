@@ -79,7 +79,7 @@ class Change:
         return nearest_line(self.field_lines, path, self.line)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a plan holds one per entry
 class Match:
     """A YAML entry and the remote schedule it is; `recorded` when the YAML already holds the id."""
 

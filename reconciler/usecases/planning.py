@@ -68,7 +68,7 @@ class Planned:
     listing_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per kind, all listed, scope aside
     crowds: dict[str, spread.Crowd] = field(default_factory=dict)  # per key starting anew: others at its minute
     policy_exceptions: list[policing.PolicyException] = field(default_factory=list)  # the delivery policy's, in use
-    deliveries: spread.EntryDeliveries | None = None  # the entries' crons, worked out while the listing came
+    starts: spread.DesiredStarts | None = None  # the entries' crons, counted while the listing came
 
     @property
     def titles(self) -> Labels:
@@ -196,7 +196,7 @@ def _make_plan(
         aheads = {kind.yaml_key: DiffsAhead(kind, desired, config.ignore.for_key, selected) for kind in KINDS}
         for key, ahead in aheads.items():  # each listed item compared as it comes, whichever kind's (issue 22)
             reads[key].watch(ahead.see)
-        deliveries = spread.EntryDeliveries(desired)  # before the wait for the listing, not after it
+        starts = spread.DesiredStarts(desired)  # before the wait for the listing, not after it
         parts = [
             _kind_plan(kind, reads[kind.yaml_key], desired, config, scope, removed, aheads[kind.yaml_key])
             for kind in KINDS
@@ -213,7 +213,7 @@ def _make_plan(
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
     listing_of = {p.kind.yaml_key: p.listing for p in parts}
     planned = Planned(the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog)
-    planned.listing_of, planned.deliveries = listing_of, deliveries
+    planned.listing_of, planned.starts = listing_of, starts
     return planned
 
 

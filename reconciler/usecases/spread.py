@@ -12,7 +12,9 @@ what validate refuses.
 
 from __future__ import annotations
 
+import operator
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
@@ -51,35 +53,43 @@ def delivery_of(kind: str, item: Mapping[str, Any], key: str | None = None, item
     return Delivery(kind, item_id if isinstance(item_id, int) else None, key, repeat, paused)
 
 
-class EntryDeliveries:
-    """Each entry's delivery (`delivery_of`), worked out before the plan needs it: a plan computes them
-    while its listing is on its way (issue 22: 10,000 entries' were 0.03 s after the last page). Only
-    for the very fields it saw (by identity): an entry whose fields were replaced since is worked out
-    again."""
+class DesiredStarts:
+    """How many of the YAML's entries start at each cron (paused ones left out, as `Crowding` counts
+    them), counted before the plan needs them: a plan counts them while its listing is on its way
+    (issue 22: 10,000 entries' deliveries were 0.03 s after the last page). Only for the very entries
+    counted, in their order, their fields the same objects: anything else is counted again."""
 
     def __init__(self, desired: Sequence[DesiredEntry]) -> None:
-        # the fields kept beside their delivery: an identity check cannot be fooled by a reused address
-        self._known = {(d.kind, d.key): (d.fields, d.id, delivery_of(d.kind, d.fields, d.key, d.id)) for d in desired}
+        self._fields = [d.fields for d in desired]  # the entries' own objects: a reference an entry
+        starts = (delivery_of(d.kind, d.fields, d.key, d.id) for d in desired)
+        self._crons = Counter(d.cron for d in starts if d is not None and not d.paused)
 
-    def of(self, entry: DesiredEntry) -> Delivery | None:
-        known = self._known.get((entry.kind, entry.key))
-        if known is not None and known[0] is entry.fields and known[1] == entry.id:
-            return known[2]
-        return delivery_of(entry.kind, entry.fields, entry.key, entry.id)
+    def counted(self, desired: Sequence[DesiredEntry]) -> Counter[str] | None:
+        """The counts, when `desired` are the entries counted; else None."""
+        if len(desired) != len(self._fields) or not all(map(operator.is_, (d.fields for d in desired), self._fields)):
+            return None
+        return self._crons
 
 
 def workspace_after(
     desired: Sequence[DesiredEntry],
     listing: Mapping[str, Sequence[Mapping[str, Any]]],
     plan: WorkspacePlan | None = None,
-    known: EntryDeliveries | None = None,
 ) -> list[Delivery]:
     """Every delivery once the plan is applied: the YAML's entries, and the remote items none of them
     is (nor the plan deletes). Without a plan, an entry is the remote item whose id it holds. A plan
     of some entries (`--target`, `--exclude`) applies only those: the others stay as the workspace has
-    them (or absent, not created yet). `known`: the entries' deliveries, if worked out already."""
+    them (or absent, not created yet)."""
     if (planned := _planned_keys(plan)) is not None:
         desired = [d for d in desired if d.key in planned]
+    out = [delivery_of(d.kind, d.fields, d.key, d.id) for d in desired] + _remote_left(desired, listing, plan)
+    return [d for d in out if d is not None]
+
+
+def _remote_left(
+    desired: Sequence[DesiredEntry], listing: Mapping[str, Sequence[Mapping[str, Any]]], plan: WorkspacePlan | None
+) -> list[Delivery | None]:
+    """The deliveries of the remote items none of `desired` is, nor the plan matches or changes."""
     taken: dict[str, set[Any]] = {kind: set() for kind in listing}  # per kind, the ids the entries are
     for d in desired:
         taken.setdefault(d.kind, set()).add(d.id)
@@ -87,18 +97,28 @@ def workspace_after(
         taken.setdefault(part.kind, set()).update([m.id for m in part.matches], [c.id for c in part.changes])
     for ids in taken.values():
         ids.discard(None)  # an entry or change not created yet is no listed item (even one without an id)
-    out = (
-        [known.of(d) for d in desired]
-        if known is not None
-        else [delivery_of(d.kind, d.fields, d.key, d.id) for d in desired]
-    )
-    out += [
+    return [
         delivery_of(kind, item)
         for kind, items in listing.items()
         for item in items
         if item.get("id") not in taken[kind]
     ]
-    return [d for d in out if d is not None]
+
+
+def _crowding_after(
+    desired: Sequence[DesiredEntry],
+    listing: Mapping[str, Sequence[Mapping[str, Any]]],
+    plan: WorkspacePlan,
+    timezone: str,
+    today: date | None,
+    known: DesiredStarts | None,
+) -> Crowding:
+    """`Crowding(workspace_after(...))`, from the entries' starts counted ahead (`known`) when it can."""
+    counted = known.counted(desired) if known is not None and _planned_keys(plan) is None else None
+    if counted is None:
+        return Crowding(workspace_after(desired, listing, plan), timezone, today=today)
+    left = [d for d in _remote_left(desired, listing, plan) if d is not None]
+    return Crowding(left, timezone, today=today, counted=counted)
 
 
 def _planned_keys(plan: WorkspacePlan | None) -> set[str] | None:
@@ -132,14 +152,15 @@ def plan_crowds(
     listing: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     today: date | None = None,
-    known: EntryDeliveries | None = None,
+    known: DesiredStarts | None = None,
 ) -> dict[str, Crowd]:
     """Per key of an entry the plan starts anew (and that starts at all), its crowd in the workspace
-    after the plan: the plan's views say it when others start at its minute."""
+    after the plan: the plan's views say it when others start at its minute. `known`: the entries'
+    starts, counted ahead."""
     keys = starting_anew(plan)
     if not keys:
         return {}
-    workspace = Crowding(workspace_after(desired, listing, plan, known), config.timezone, today=today)
+    workspace = _crowding_after(desired, listing, plan, config.timezone, today, known)
     found: dict[str, Crowd] = {}
     for entry in desired:
         delivery = delivery_of(entry.kind, entry.fields, entry.key) if entry.key in keys else None
@@ -242,7 +263,7 @@ def checked_crowds(
     desired: Sequence[DesiredEntry],
     plan: WorkspacePlan,
     listing: Mapping[str, Sequence[Mapping[str, Any]]],
-    known: EntryDeliveries | None = None,
+    known: DesiredStarts | None = None,
 ) -> dict[str, Crowd]:
     """The plan's crowds (`plan_crowds`), once none is over the policy's limit (else refused)."""
     crowds = plan_crowds(config, desired, plan, listing, known=known)
@@ -263,7 +284,7 @@ def policed(config: ProjectConfig, planned: Planned) -> tuple[list[PolicyExcepti
     """The plan's exceptions in use (every rule's) and its crowds, once no entry is over the policy's
     `max_same_minute` and no exception to it excuses nothing (else refused: `InvalidSchedules`, nothing
     sent)."""
-    known = planned.deliveries
+    known = planned.starts
     if kept := _kept_problems(config, planned):
         raise InvalidSchedules(kept, what="against the delivery policy", outcome="nothing was sent")
     crowds = checked_crowds(config, planned.desired, planned.plan, planned.listing_of, known)
@@ -292,7 +313,7 @@ def excepted_crowding(
     plan: WorkspacePlan | None = None,
     *,
     today: date | None = None,
-    known: EntryDeliveries | None = None,
+    known: DesiredStarts | None = None,
 ) -> dict[int, bool]:
     """Per `max_same_minute` exception (its index in the config) whose entry exists, whether that entry
     would be over the limit in the workspace once the plan is applied, changed or not: the exception
@@ -301,7 +322,10 @@ def excepted_crowding(
     wanted = {e.key for e in config.policy.exceptions if e.rule == RULE}
     if limit is None or not wanted:
         return {}  # an exception to a rule not set is the other rules' stray check (`policing`)
-    workspace = Crowding(workspace_after(desired, listing, plan, known), config.timezone, today=today)
+    if plan is None:
+        workspace = Crowding(workspace_after(desired, listing), config.timezone, today=today)
+    else:
+        workspace = _crowding_after(desired, listing, plan, config.timezone, today, known)
     planned = _planned_keys(plan)  # an entry the plan leaves out is neither judged nor its exception stray
     entries = {d.key: d for d in desired if d.key in wanted and (planned is None or d.key in planned)}
     crowded: dict[int, bool] = {}

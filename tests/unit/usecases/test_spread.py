@@ -18,7 +18,7 @@ from reconciler.policy.model import Policy
 from reconciler.problems import InvalidSchedules
 from reconciler.usecases.config import ProjectConfig
 from reconciler.usecases.spread import (
-    EntryDeliveries,
+    DesiredStarts,
     crowding_problems,
     excepted_crowding,
     exceptions_in_use,
@@ -272,14 +272,24 @@ def test_an_entry_not_created_yet_takes_the_place_of_no_listed_item() -> None:
     ]
 
 
-def test_deliveries_worked_out_ahead_are_taken_only_for_the_very_fields_they_were_worked_out_from() -> None:
-    """A plan works out its entries' crons while the listing is on its way (issue 22): the workspace
-    after the plan takes those, unless an entry's fields or id have been replaced since."""
-    entries = [entry("a", "0 9 * * *", item_id=1), entry("b", "0 10 * * *")]
-    known = EntryDeliveries(entries)
-    ahead = workspace_after(entries, {"schedules": []}, known=known)
-    assert ahead == workspace_after(entries, {"schedules": []})
-    assert ahead[0] is known.of(entries[0])  # taken, not worked out again
-    moved = replace(entries[0], fields={"schedule": {"repeat": "0 11 * * *", "paused": False}})
-    assert known.of(moved) == Delivery("schedules", 1, "a", "0 11 * * *")
-    assert known.of(replace(entries[1], id=5)) == Delivery("schedules", 5, "b", "0 10 * * *")
+def test_starts_counted_ahead_give_the_crowds_counted_after_and_only_for_the_very_entries_counted() -> None:
+    """A plan counts its entries' crons while the listing is on its way (issue 22); the crowds are those
+    counted after the last page, and counts of other entries (fields replaced since, a partial plan) are
+    not taken."""
+    desired = [entry("a", "0 9 * * *", item_id=1), entry("b", "0 9 * * *"), entry("c", "0 9 * * *", paused=True)]
+    listing = {"schedules": [remote(1, "0 8 * * *"), remote(2, "0 9 * * *"), remote(3, "0 9 * * *")]}
+    plan = workspace_plan(create("b"), create("c"), matches=(Match("a", 1, "team.yml", recorded=True),))
+    known = DesiredStarts(desired)
+    assert known.counted(desired) == {"0 9 * * *": 2}
+    assert plan_crowds(config(), desired, plan, listing, today=MONDAY, known=known) == plan_crowds(
+        config(), desired, plan, listing, today=MONDAY
+    )
+    assert plan_crowds(config(), desired, plan, listing, today=MONDAY, known=known)["b"] == Crowd(540, 3)
+    moved = [replace(desired[0], fields={"schedule": {"repeat": "0 7 * * *", "paused": False}}), *desired[1:]]
+    assert known.counted(moved) is None and known.counted(desired[:2]) is None
+    # a count that is not the entries' is never taken: `a` moved away, `b` has one fewer beside it
+    assert plan_crowds(config(), moved, plan, listing, today=MONDAY, known=known)["b"] == Crowd(540, 2)
+    partial = WorkspacePlan((replace(plan.plans[0], partial="--target b"), plan.plans[1]))
+    assert plan_crowds(config(), desired, partial, listing, today=MONDAY, known=known) == plan_crowds(
+        config(), desired, partial, listing, today=MONDAY
+    )
