@@ -96,13 +96,16 @@ class Connect:
         return client
 
     def _settings(self, region: str | None, base_url: str | None, rate_limit: str | None) -> tuple[str, str | None]:
-        """The API root and the pace (None: unpaced) that the options, then the config, ask for."""
+        """The API root and the pace (None: unpaced) that the options, then the config, ask for. The host
+        is the options' when they name one (a region or a base URL, by flag or variable), else the
+        config's: a `--region eu` is not overruled by the config's `base_url`."""
         from reconciler.remote.client import ConfigError, default_rate_limit, parse_rate, resolve_base_url
 
         if not self._api_key:
             raise CommandFailed("no API key: set HOLISTICS_API_KEY (or pass --api-key)")
         try:
-            url = resolve_base_url(self._region or region, self._base_url or base_url)
+            given = self._region or self._base_url
+            url = resolve_base_url(self._region, self._base_url) if given else resolve_base_url(region, base_url)
             pace = self._rate_limit or rate_limit or default_rate_limit(url)
             if pace:
                 parse_rate(pace)  # the one parser: a pace the client cannot keep is said here

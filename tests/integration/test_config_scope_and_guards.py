@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -184,6 +187,32 @@ def test_connection_and_paths_come_from_the_config(example_sandbox: Sandbox, tmp
         os.chdir(old)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["summary"]["update"] == 1
+
+
+def test_a_region_given_by_flag_or_variable_beats_the_configs_host(example_sandbox: Sandbox, tmp_path: Path) -> None:
+    """The options name the host over the config, whichever of region and base URL each gives: a
+    `--region eu` goes to eu.holistics.io even where the config names the sandbox's base URL."""
+    setup(tmp_path, SLACK_1234)
+    write_config(tmp_path, f"connection: {{base_url: '{example_sandbox.base_url}'}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOLISTICS_")}
+    env |= {"HOLISTICS_API_KEY": example_sandbox.key, "HOLISTICS_RATE_LIMIT": "none", "NO_COLOR": "1"}
+    for how, extra in (("flag", {}), ("variable", {"HOLISTICS_REGION": "eu"})):
+        argv = ["plan", "--region", "eu"] if how == "flag" else ["plan"]
+        result = subprocess.run(
+            [sys.executable, "-m", "reconciler", *argv],
+            cwd=tmp_path,
+            env=env | extra,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1 and "eu.holistics.io" in result.stderr, (how, result.stderr)
+    assert example_sandbox.control.requests() == []
+    # without a region or base URL of its own, the command takes the config's
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and example_sandbox.control.requests() != []
 
 
 @pytest.mark.parametrize(
