@@ -81,16 +81,44 @@ class _Found:
         self.problems.append(Problem(str(exc.filename), 0, "-", f"cannot read the directory: {exc.strerror or exc}"))
 
     def walk(self, top: Path) -> None:
-        for directory, subdirectories, names in os.walk(top, followlinks=True, onerror=self.unreadable):
+        """Every directory under `top`, symlinked ones too, each real one once, in os.walk's order. A
+        stack, not os.walk: Python 3.11's recurses, and a tree 1,000 directories deep raised RecursionError."""
+        stack = [str(top)]
+        while stack:
+            directory = stack.pop()
             real = os.path.realpath(directory)
             if real in self.visited:
-                subdirectories[:] = []
+                continue
+            listed = self._listed(directory)
+            if listed is None:
                 continue
             self.visited.add(real)
-            subdirectories.sort()
+            subdirectories, names = listed
+            stack += [os.path.join(directory, name) for name in sorted(subdirectories, reverse=True)]
             for name in sorted(names):
                 if name.lower().endswith(SCHEDULE_SUFFIXES) and not _editor_lock(Path(directory) / name):
                     self.take(Path(directory) / name)
+
+    def _listed(self, directory: str) -> tuple[list[str], list[str]] | None:
+        """The directory's subdirectories (symlinks to one too) and its other names, as os.walk tells them
+        apart; None, and a problem, when it cannot be listed."""
+        subdirectories: list[str] = []
+        names: list[str] = []
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    (subdirectories if _is_directory(entry) else names).append(entry.name)
+        except OSError as exc:
+            self.unreadable(exc)
+            return None
+        return subdirectories, names
+
+
+def _is_directory(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows a symlink
+    except OSError:  # as os.walk: what cannot be told a directory is a name
+        return False
 
 
 def _editor_lock(path: Path) -> bool:

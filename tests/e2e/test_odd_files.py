@@ -6,6 +6,7 @@ and merges, files that change or cannot be written during an apply, saved plans 
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 import os
 import pty
@@ -174,6 +175,26 @@ def test_a_symlinked_directory_of_schedules_is_read(sandbox: Sandbox, tmp_path: 
     (tmp_path / "schedules" / "loop").symlink_to(tmp_path / "schedules")  # a cycle is followed once
     result = cli(None, "validate", cwd=tmp_path)
     assert result.returncode == 0 and "2 schedule(s) in 2 file(s)" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> None:
+    """Python 3.11's os.walk recursed once a level: a tree deeper than the recursion limit was an
+    internal error. The limit is lowered here (a tree 1,000 deep takes a minute of realpath calls)."""
+    deep = tmp_path / "schedules"
+    deep.mkdir()
+    for _ in range(300):
+        deep = deep / "d"
+        deep.mkdir()  # a level at a time: mkdir(parents=True) recurses too
+    (deep / "team.yml").write_text("schedules:\n" + entry("deep", "Deep"))
+    write(tmp_path / "schedules" / "top.yml", "schedules:\n" + entry("top", "Top"))
+    (tmp_path / "schedules" / "d" / "loop").symlink_to(tmp_path / "schedules")  # a cycle is still followed once
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 150)  # far less than the tree is deep
+    try:
+        found = discovery.discover([tmp_path / "schedules"])
+    finally:
+        sys.setrecursionlimit(limit)
+    assert [p.name for p in found] == ["team.yml", "top.yml"]
 
 
 def make_fifo(path: Path) -> Path:
