@@ -56,7 +56,8 @@ class DiffsAhead:
         done = self._done.get(original.key)
         if done is None or done[3] is None or done[0] is not original.fields or done[1] is not have:
             return None
-        return done[3] if original.id == done[3].id else None
+        same = done[3]
+        return same if original.id == same.id and original.file == same.file else None
 
     def differences(
         self, original: DesiredEntry, managed: Mapping[str, Any], have: Mapping[str, Any]

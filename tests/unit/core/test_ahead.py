@@ -113,3 +113,6 @@ def test_an_entry_seen_equal_to_its_item_is_matched_as_seen() -> None:
     assert ahead.unchanged(desired[2], items[2]) is None  # a field left to the workspace: compared in the plan
     assert ahead.unchanged(desired[0], remote(1, email(["a@example.com"]))) is None  # another object
     assert ahead.unchanged(dataclasses.replace(desired[0], id=7), items[0]) is None  # another id
+    moved = dataclasses.replace(desired[0], file="y.yml")  # the same fields, now said to be in another file
+    assert ahead.unchanged(moved, items[0]) is None
+    assert plan([moved, *desired[1:]], items, ahead) == plan([moved, *desired[1:]], items)
