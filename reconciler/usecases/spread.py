@@ -108,7 +108,7 @@ def _remote_left(
 def _crowding_after(
     desired: Sequence[DesiredEntry],
     listing: Mapping[str, Sequence[Mapping[str, Any]]],
-    plan: WorkspacePlan,
+    plan: WorkspacePlan | None,
     timezone: str,
     today: date | None,
     known: DesiredStarts | None,
@@ -322,10 +322,7 @@ def excepted_crowding(
     wanted = {e.key for e in config.policy.exceptions if e.rule == RULE}
     if limit is None or not wanted:
         return {}  # an exception to a rule not set is the other rules' stray check (`policing`)
-    if plan is None:
-        workspace = Crowding(workspace_after(desired, listing), config.timezone, today=today)
-    else:
-        workspace = _crowding_after(desired, listing, plan, config.timezone, today, known)
+    workspace = _crowding_after(desired, listing, plan, config.timezone, today, known)
     planned = _planned_keys(plan)  # an entry the plan leaves out is neither judged nor its exception stray
     entries = {d.key: d for d in desired if d.key in wanted and (planned is None or d.key in planned)}
     crowded: dict[int, bool] = {}
