@@ -42,7 +42,7 @@ class DiffsAhead:
         if entry is None:
             return True
         skipped = self._skip(entry.key)
-        found = differences(without(entry.fields, skipped), item, self._kind)
+        found = differences(without(entry.fields, skipped) if skipped else entry.fields, item, self._kind)
         equal = not found and not skipped  # then the match is all a plan says of the pair
         same = Match(entry.key, entry.id, entry.file, True) if equal and entry.id is not None else None
         self._done[entry.key] = (entry.fields, item, found, same)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.core.model import ABSENT, FieldDiff
-from reconciler.kinds import Kind
+from reconciler.kinds import Kind, is_mapping
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})  # values `project` takes as they are
 
@@ -26,19 +26,23 @@ FREE_FORM_ITEMS = frozenset({"slack_channels"})
 def normalize(item: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     """One canonical form for both sides: server-assigned and read-only fields dropped, documented
     defaults filled in, order-free lists sorted."""
-    out = kind.without_server_fields(item)
+    return _normalized(kind.without_server_fields(item))
+
+
+def _normalized(out: dict[str, Any]) -> dict[str, Any]:
+    """`normalize` of a copy the server's fields are already gone from, in place."""
     if isinstance(out.get("dynamic_filter_presets"), list):
         presets = [_normalize_preset(p) for p in out["dynamic_filter_presets"]]
         out["dynamic_filter_presets"] = sorted(presets, key=_canonical) if len(presets) > 1 else presets
     if isinstance(out.get("viz_conditions"), list):
         out["viz_conditions"] = [_normalize_viz_condition(c) for c in out["viz_conditions"]]
-    if isinstance(out.get("dest"), Mapping):
+    if is_mapping(out.get("dest")):
         out["dest"] = _normalize_dest(out["dest"])
     return out
 
 
 def _normalize_condition(condition: Any) -> Any:
-    if not isinstance(condition, Mapping):
+    if not is_mapping(condition):
         return condition
     out = {"modifier": None, **condition}  # the spec's modifier is nullable: absent and null are one
     out["values"] = out.get("values") or []
@@ -48,10 +52,10 @@ def _normalize_condition(condition: Any) -> Any:
 def _normalize_viz_condition(viz: Any) -> Any:
     """An alert's condition with its nullable parts filled in: a server answers `aggregation: null`,
     `model_id: null` where the YAML says nothing, and that is no change. Order is kept."""
-    if not isinstance(viz, Mapping):
+    if not is_mapping(viz):
         return viz
     out = {"aggregation": None, "transformation": None, **viz}
-    if isinstance(out.get("field_path"), Mapping):
+    if is_mapping(out.get("field_path")):
         out["field_path"] = {"model_id": None, "data_set_id": None, "is_metric": None, **out["field_path"]}
     out["condition"] = _normalize_condition(out.get("condition"))
     return out
@@ -61,7 +65,7 @@ def _normalize_dest(dest: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(dest)
     if isinstance(out.get("recipients"), list):
         out["recipients"] = sorted({str(r).strip().lower() for r in out["recipients"]})
-    if isinstance(out.get("options"), Mapping):
+    if is_mapping(out.get("options")):
         options = dict(out["options"])
         if isinstance(options.get("attachment_formats"), list):
             options["attachment_formats"] = _set_of(options["attachment_formats"])
@@ -83,7 +87,7 @@ def _set_of(values: list[Any]) -> list[Any]:
 
 
 def _normalize_preset(preset: Any) -> Any:
-    if not isinstance(preset, Mapping):
+    if not is_mapping(preset):
         return preset
     out = dict(preset)
     if out.get("public_hidden") is None:
@@ -91,7 +95,7 @@ def _normalize_preset(preset: Any) -> Any:
     filter_id = out.get("dynamic_filter_id")
     if isinstance(filter_id, str) and filter_id.isdigit():
         out["dynamic_filter_id"] = int(filter_id)  # the spec allows "7" and 7 for one filter
-    if isinstance(out.get("preset_condition"), Mapping):
+    if is_mapping(out.get("preset_condition")):
         out["preset_condition"] = _normalize_condition(out["preset_condition"])
     return out
 
@@ -128,22 +132,18 @@ def _project_items(have: list[Mapping[str, Any]], want: list[Mapping[str, Any]])
     return sorted(({k: item[k] for k in item if k in keys} for item in have), key=_canonical)
 
 
-def _mapping(value: Any) -> bool:
-    # a dict first: an ABC's isinstance is slow, and this runs for every field of 10,000 items
-    return type(value) is dict or isinstance(value, Mapping)
-
-
 def _field_by_field(key: str, have: Any, want: Any) -> bool:
     """Whether two values are compared and merged field by field: both mappings, and not a dest
     changing type (a new type's fields replace the old ones whole)."""
-    if not (_mapping(have) and _mapping(want)):
+    if not (is_mapping(have) and is_mapping(want)):
         return False
     return key != "dest" or have.get("type") == want.get("type")
 
 
 def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind) -> tuple[FieldDiff, ...]:
     """Field-level differences between what the YAML manages and the remote item."""
-    managed = project(kind.without_server_fields(remote), desired)
+    stripped = kind.without_server_fields(remote)
+    managed = project(stripped, desired)
     if managed == desired and not _sorts_a_list(desired):
         # Equal as they are once the server's fields are gone, so equal once normalised: the rest of
         # normalising is one function of each field's value, applied alike to both sides. Most items
@@ -152,17 +152,19 @@ def differences(desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kin
     # Normalising, projecting and comparing go top-level field by top-level field: only the fields that
     # are not the same as they are need it (a preset the YAML writes without its defaults, issue 22).
     apart = [k for k in desired if not _same_field(k, managed, desired)]
-    found = _normalized_fields(apart, desired, remote, kind) if apart else ()
+    found = _normalized_fields(apart, desired, stripped, kind) if apart else ()
     # Once an item differs, DeepDiff also names the fields equal to Python but not as JSON (`1.0` for `1`).
     typed = [k for k in desired if found and k not in apart and _canonical(managed[k]) != _canonical(desired[k])]
-    return _normalized_fields(apart + typed, desired, remote, kind) if typed else found
+    return _normalized_fields(apart + typed, desired, stripped, kind) if typed else found
 
 
 def _normalized_fields(
-    keys: list[str], desired: Mapping[str, Any], remote: Mapping[str, Any], kind: Kind
+    keys: list[str], desired: Mapping[str, Any], stripped: Mapping[str, Any], kind: Kind
 ) -> tuple[FieldDiff, ...]:
-    ours, theirs = {k: desired[k] for k in keys}, {k: remote[k] for k in keys if k in remote}
-    return normalized_differences(normalize(ours, kind), normalize(theirs, kind))
+    """The differences of `keys`, normalised; `stripped`: the remote item without the server's fields
+    (what the server assigns lives within a top-level field, so it is gone from each field alike)."""
+    ours, theirs = {k: desired[k] for k in keys}, {k: stripped[k] for k in keys if k in stripped}
+    return normalized_differences(normalize(ours, kind), _normalized(theirs))
 
 
 def _sorts_a_list(fields: Mapping[str, Any]) -> bool:
@@ -170,7 +172,7 @@ def _sorts_a_list(fields: Mapping[str, Any]) -> bool:
     `1` and `1.0` differ though Python finds them equal: two such lists equal as they are may be ordered
     apart, and the differences are what comparing them in that order finds. Such items go field by field."""
     dest = fields.get("dest")
-    channels = dest.get("slack_channels") if isinstance(dest, Mapping) else None
+    channels = dest.get("slack_channels") if is_mapping(dest) else None
     return any(isinstance(items, list) and len(items) > 1 for items in (fields.get("dynamic_filter_presets"), channels))
 
 
@@ -188,11 +190,11 @@ def _typed_parts(key: str, value: Any) -> Any:
     (`str(True)` is not `str(1)`; a set keeps one of `1` and `True`)."""
     if key == "dynamic_filter_presets":
         return value if isinstance(value, list) and len(value) > 1 else None
-    if key != "dest" or not isinstance(value, Mapping):
+    if key != "dest" or not is_mapping(value):
         return None
     options = value.get("options")
     recipients, channels = value.get("recipients"), value.get("slack_channels")
-    formats = options.get("attachment_formats") if isinstance(options, Mapping) else None
+    formats = options.get("attachment_formats") if is_mapping(options) else None
     if _all_text(recipients) and _all_text(formats) and not (isinstance(channels, list) and len(channels) > 1):
         return None
     return recipients, channels, formats

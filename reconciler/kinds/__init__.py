@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -29,7 +29,20 @@ def bucket_part(value: Any) -> Any:
     return value
 
 
+_NO_MAPPINGS = frozenset({str, int, float, bool, type(None), list})
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[Any, Any]]:
+    """`isinstance(value, Mapping)`, the plain JSON types first: an ABC's isinstance is slow, and the
+    comparisons of a plan ask it of every field of every item (issue 22)."""
+    kind = type(value)
+    return kind is dict or (kind not in _NO_MAPPINGS and isinstance(value, Mapping))
+
+
 class WithoutServerFields(Protocol):
+    """A copy of an item less what the server assigns. Field by field: what a top-level field keeps
+    depends on that field alone (the comparison strips a whole item once, and takes fields from it)."""
+
     def __call__(self, item: Mapping[str, Any], /, *, keep_id: bool = False) -> dict[str, Any]: ...
 
 

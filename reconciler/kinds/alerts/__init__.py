@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part
+from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part, is_mapping
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -37,13 +37,12 @@ def without_server_fields(alert: Mapping[str, Any], *, keep_id: bool = False) ->
     `is_archived`); `keep_id` keeps the alert's own id (import writes it into the YAML)."""
     dropped = frozenset() if keep_id else SERVER_ASSIGNED_TOP
     out = {k: v for k, v in alert.items() if k not in dropped}
-    if isinstance(out.get("schedule"), Mapping):
+    if is_mapping(out.get("schedule")):
         out["schedule"] = {k: v for k, v in out["schedule"].items() if k not in READ_ONLY_SCHEDULE}
     for name, assigned in SERVER_ASSIGNED_IN_LISTS.items():
         if isinstance(out.get(name), list):
             out[name] = [
-                {k: v for k, v in part.items() if k not in assigned} if isinstance(part, Mapping) else part
-                for part in out[name]
+                {k: v for k, v in part.items() if k not in assigned} if is_mapping(part) else part for part in out[name]
             ]
     return out
 

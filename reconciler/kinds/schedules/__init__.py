@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part
+from reconciler.kinds import Bucket, Kind, SourceKey, bucket_part, is_mapping
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -27,11 +27,11 @@ def without_server_fields(schedule: Mapping[str, Any], *, keep_id: bool = False)
     `keep_id` keeps the schedule's own id (import writes it into the YAML)."""
     dropped = frozenset() if keep_id else SERVER_ASSIGNED_TOP
     out = {k: v for k, v in schedule.items() if k not in dropped}
-    if isinstance(out.get("schedule"), Mapping):
+    if is_mapping(out.get("schedule")):
         out["schedule"] = {k: v for k, v in out["schedule"].items() if k not in READ_ONLY_SCHEDULE}
     if isinstance(out.get("dynamic_filter_presets"), list):
         out["dynamic_filter_presets"] = [
-            {k: v for k, v in p.items() if k not in SERVER_ASSIGNED_PRESET} if isinstance(p, Mapping) else p
+            {k: v for k, v in p.items() if k not in SERVER_ASSIGNED_PRESET} if is_mapping(p) else p
             for p in out["dynamic_filter_presets"]
         ]
     return out
