@@ -211,10 +211,13 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _split(value: Any, node: Mapping[str, Any], path: PathParts, extras: list[PathParts], every: bool) -> Any:
-    if type(value) in _SCALARS:  # most of an item (issue 22: the listing's CPU): nothing to split
+    kind = type(value)
+    if kind in _SCALARS:  # most of an item (issue 22: the listing's CPU): nothing to split
         return value
     node = resolve(node)
-    if type(value) is dict or isinstance(value, Mapping):  # a dict first: an ABC's isinstance is slow
+    if kind is list:  # before asking the Mapping ABC, which is slow to say no
+        return _split_items(value, node, path, extras, every)
+    if kind is dict or isinstance(value, Mapping):
         props = documented(node, value, every_branch=every)
         if not props:
             return dict(value)
@@ -232,7 +235,17 @@ def _split(value: Any, node: Mapping[str, Any], path: PathParts, extras: list[Pa
             else:
                 out[key] = _split(item, child, (*path, key), extras, every)
         return out
+    return _split_items(value, node, path, extras, every) if isinstance(value, list) else value
+
+
+def _split_items(
+    value: list[Any], node: Mapping[str, Any], path: PathParts, extras: list[PathParts], every: bool
+) -> Any:
+    """`value`'s items split by the schema of its items, if the schema has one."""
     items = node.get("items")
-    if isinstance(value, list) and (type(items) is dict or isinstance(items, Mapping)):
-        return [_split(item, items, (*path, i), extras, every) for i, item in enumerate(value)]
-    return value
+    if not (type(items) is dict or isinstance(items, Mapping)):
+        return value
+    return [
+        item if type(item) in _SCALARS else _split(item, items, (*path, i), extras, every)
+        for i, item in enumerate(value)
+    ]
