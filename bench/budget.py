@@ -134,14 +134,19 @@ def _mark_steps(marks: list[tuple[str, float]]) -> None:
 
 def run(mode: str, env: dict[str, str], cwd: Path, argv: list[str]) -> dict[str, Any]:
     out = cwd / f"budget-{mode}.json"
+    out.unlink(missing_ok=True)  # a run that fails must not be read as the one before it
     started = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "bench.budget", "--child", mode, str(out), *argv],
         env=env,
         cwd=cwd,
         check=False,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    if proc.returncode not in (0, 2) or not out.exists():  # plan --detailed-exitcode: 2 is "changes"
+        raise RuntimeError(f"budget child {mode} {' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     result["wall"] = time.perf_counter() - started
     return result
@@ -232,6 +237,13 @@ def render(info: dict[str, str], runs: dict[str, list[dict[str, Any]]], rounds: 
     return "\n".join(lines)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--child"]:
@@ -240,17 +252,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.run import ROOT, machine
 
     parser = argparse.ArgumentParser(prog="python -m bench.budget", description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=_positive, default=8)
     report = ROOT / "docs" / "BENCHMARKS-budget.md"
     parser.add_argument("--out", type=Path, default=report, help=f"report path (default {report})")
     parsed = parser.parse_args(args)
+    if not parsed.out.parent.is_dir():  # said now, not after two minutes of measuring
+        parser.error(f"--out: no directory {parsed.out.parent}")
     info = {**machine(), "load": f"{os.getloadavg()[0]:.1f}"}
     with tempfile.TemporaryDirectory(prefix="hs-bench-budget-") as tmp:
         runs = measure(parsed.rounds, Path(tmp))
     info["load_end"] = f"{os.getloadavg()[0]:.1f}"
     section = render(info, runs, parsed.rounds)
-    parsed.out.write_text(section + "\n", encoding="utf-8")
     print(section)
+    parsed.out.write_text(section + "\n", encoding="utf-8")
     return 0
 
 
