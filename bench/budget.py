@@ -93,8 +93,7 @@ def child(mode: str, out: Path, argv: list[str]) -> None:
 
 def _mark_steps(marks: list[tuple[str, float]]) -> None:
     """Marks each of STEPS when it returns, wrapping it as its module is first imported."""
-    import importlib.abc
-    import importlib.util
+    from bench.child import AfterImport
 
     wanted: dict[str, list[str]] = {}
     for module, name in STEPS:
@@ -109,27 +108,11 @@ def _mark_steps(marks: list[tuple[str, float]]) -> None:
 
         return mark
 
-    class Finder(importlib.abc.MetaPathFinder):
-        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-            names = wanted.pop(name, None)
-            if names is None:
-                return None
-            spec = importlib.util.find_spec(name)
-            loader = spec.loader  # type: ignore[union-attr]
+    def patch(module: Any) -> None:
+        for name in wanted[module.__name__]:
+            setattr(module, name, wrapped(getattr(module, name), name))
 
-            class Loader(importlib.abc.Loader):
-                def create_module(self, spec: Any) -> Any:
-                    return loader.create_module(spec)  # type: ignore[union-attr]
-
-                def exec_module(self, module: Any) -> None:
-                    loader.exec_module(module)  # type: ignore[union-attr]
-                    for function in names:
-                        setattr(module, function, wrapped(getattr(module, function), function))
-
-            spec.loader = Loader()  # type: ignore[union-attr]
-            return spec
-
-    sys.meta_path.insert(0, Finder())
+    sys.meta_path.insert(0, AfterImport(set(wanted), patch))
 
 
 def run(mode: str, env: dict[str, str], cwd: Path, argv: list[str]) -> dict[str, Any]:

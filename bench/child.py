@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
+class AfterImport(importlib.abc.MetaPathFinder):
     """Calls `then(module)` once each of `names` has been imported (by whoever imports it first)."""
 
     def __init__(self, names: set[str], then: Callable[[Any], None]) -> None:
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
             owner = getattr(module, owner_name) if owner_name else module
             setattr(owner, name, timed(label, getattr(owner, name), capture=label == "diff"))
 
-    sys.meta_path.insert(0, _AfterImport(set(targets), patch))
+    sys.meta_path.insert(0, AfterImport(set(targets), patch))
 
     code: int | str | None = 0
     cli_started = time.perf_counter()

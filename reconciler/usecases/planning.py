@@ -212,9 +212,8 @@ def _make_plan(
     undocumented = set().union(*(p.undocumented for p in parts))
     remote_of = {p.kind.yaml_key: p.remote for p in parts}
     listing_of = {p.kind.yaml_key: p.listing for p in parts}
-    planned = Planned(the_plan, desired, remote_of, files, the_paths, sources, undocumented, catalog=catalog)
-    planned.listing_of, planned.starts = listing_of, starts
-    return planned
+    read = (the_plan, desired, remote_of, files, the_paths, sources, undocumented)
+    return Planned(*read, catalog=catalog, listing_of=listing_of, starts=starts)
 
 
 def _named(

@@ -60,7 +60,7 @@ class DesiredStarts:
     counted, in their order, their fields the same objects: anything else is counted again."""
 
     def __init__(self, desired: Sequence[DesiredEntry]) -> None:
-        self._fields = [d.fields for d in desired]  # the entries' own objects: a reference an entry
+        self._fields = [d.fields for d in desired]  # a reference per entry, to know them again (`counted`)
         starts = (delivery_of(d.kind, d.fields, d.key, d.id) for d in desired)
         self._crons = Counter(d.cron for d in starts if d is not None and not d.paused)
 
